@@ -1,0 +1,375 @@
+/*
+ * stdo: the native half of vs-stdo.
+ *
+ * VapourSynth namespaces can only be added by native plugins, so this file registers
+ * `stdo.Upscale` and `stdo.Version` and hands everything else to the Python package `vs_stdo`:
+ *
+ *   create   -> vs_stdo.vsplugin.prepare(...) returns an engine plus the resize calls that bring
+ *               the clip to RGBS and back; we invoke those calls and put our filter between them.
+ *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame.
+ *   free     -> drops the engine.
+ *
+ * The GIL is taken only while Python runs; a Python exception becomes mapSetError at create time
+ * and setFilterError during rendering, never a crash.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "VapourSynth4.h"
+#include "VSHelper4.h"
+
+#define STDO_VERSION "0.1.0"
+#define ERR_LEN 1024
+
+typedef struct {
+    VSNode *node;      /* RGBS input, already converted */
+    VSVideoInfo vi;    /* RGBS output, scaled */
+    PyObject *engine;  /* vs_stdo.engine.Engine */
+} UpscaleData;
+
+/* Copy the current Python exception's text into buf and clear it. Caller holds the GIL. */
+static void take_python_error(char *buf, size_t len, const char *prefix) {
+    PyObject *exc = PyErr_GetRaisedException();
+    const char *text = NULL;
+    PyObject *str = exc ? PyObject_Str(exc) : NULL;
+    if (str)
+        text = PyUnicode_AsUTF8AndSize(str, NULL);
+    snprintf(buf, len, "%s%s", prefix, text && *text ? text : "unknown Python error");
+    Py_XDECREF(str);
+    Py_XDECREF(exc);
+    PyErr_Clear();
+}
+
+/* ---------- per-frame work ---------- */
+
+static PyObject *plane_views(const VSFrame *f, VSFrame *w, const VSAPI *vsapi, int height) {
+    PyObject *planes = PyTuple_New(3);
+    for (int p = 0; planes && p < 3; p++) {
+        Py_ssize_t size = vsapi->getStride(w ? w : f, p) * (Py_ssize_t)height;
+        PyObject *view = w ? PyMemoryView_FromMemory((char *)vsapi->getWritePtr(w, p), size, PyBUF_WRITE)
+                           : PyMemoryView_FromMemory((char *)vsapi->getReadPtr(f, p), size, PyBUF_READ);
+        if (!view) {
+            Py_DECREF(planes);
+            return NULL;
+        }
+        PyTuple_SetItem(planes, p, view);
+    }
+    return planes;
+}
+
+/* Release the memoryviews so Python code can never touch frame memory after we free it. */
+static void release_views(PyObject *planes) {
+    if (!planes)
+        return;
+    for (int p = 0; p < 3; p++) {
+        PyObject *r = PyObject_CallMethod(PyTuple_GetItem(planes, p), "release", NULL);
+        Py_XDECREF(r);
+    }
+    Py_DECREF(planes);
+}
+
+static const VSFrame *VS_CC upscaleGetFrame(int n, int activationReason, void *instanceData, void **frameData,
+                                            VSFrameContext *frameCtx, VSCore *core, const VSAPI *vsapi) {
+    UpscaleData *d = (UpscaleData *)instanceData;
+    if (activationReason == arInitial) {
+        vsapi->requestFrameFilter(n, d->node, frameCtx);
+        return NULL;
+    }
+    if (activationReason != arAllFramesReady)
+        return NULL;
+
+    const VSFrame *src = vsapi->getFrameFilter(n, d->node, frameCtx);
+    VSFrame *dst = vsapi->newVideoFrame(&d->vi.format, d->vi.width, d->vi.height, src, core);
+    char err[ERR_LEN] = "";
+
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *srcs = plane_views(src, NULL, vsapi, vsapi->getFrameHeight(src, 0));
+    PyObject *dsts = srcs ? plane_views(NULL, dst, vsapi, d->vi.height) : NULL;
+    PyObject *r = NULL;
+    if (dsts)
+        r = PyObject_CallMethod(d->engine, "process", "iOOnn", n, srcs, dsts,
+                                (Py_ssize_t)vsapi->getStride(src, 0), (Py_ssize_t)vsapi->getStride(dst, 0));
+    if (!r)
+        take_python_error(err, sizeof err, "Upscale: ");
+    Py_XDECREF(r);
+    release_views(srcs);
+    release_views(dsts);
+    if (PyErr_Occurred())
+        take_python_error(err, sizeof err, "Upscale: ");
+    PyGILState_Release(gil);
+
+    vsapi->freeFrame(src);
+    if (err[0]) {
+        vsapi->freeFrame(dst);
+        vsapi->setFilterError(err, frameCtx);
+        return NULL;
+    }
+    return dst;
+}
+
+static void VS_CC upscaleFree(void *instanceData, VSCore *core, const VSAPI *vsapi) {
+    UpscaleData *d = (UpscaleData *)instanceData;
+    vsapi->freeNode(d->node);
+    if (d->engine && Py_IsInitialized()) {
+        PyGILState_STATE gil = PyGILState_Ensure();
+        Py_DECREF(d->engine);
+        PyGILState_Release(gil);
+    }
+    free(d);
+}
+
+/* ---------- create: Python plans, we wire the graph ---------- */
+
+/* Frame props of frame 0 as a Python dict of int/float/str (what the colour plan needs). */
+static PyObject *props_to_dict(const VSMap *props, const VSAPI *vsapi) {
+    PyObject *dict = PyDict_New();
+    int keys = vsapi->mapNumKeys(props);
+    for (int i = 0; dict && i < keys; i++) {
+        const char *key = vsapi->mapGetKey(props, i);
+        PyObject *value = NULL;
+        int err = 0;
+        switch (vsapi->mapGetType(props, key)) {
+        case ptInt: value = PyLong_FromLongLong(vsapi->mapGetInt(props, key, 0, &err)); break;
+        case ptFloat: value = PyFloat_FromDouble(vsapi->mapGetFloat(props, key, 0, &err)); break;
+        case ptData:
+            if (vsapi->mapGetDataTypeHint(props, key, 0, &err) == dtUtf8)
+                value = PyUnicode_FromStringAndSize(vsapi->mapGetData(props, key, 0, &err),
+                                                    vsapi->mapGetDataSize(props, key, 0, &err));
+            break;
+        default: break;
+        }
+        if (value) {
+            PyDict_SetItemString(dict, key, value);
+            Py_DECREF(value);
+        }
+    }
+    return dict;
+}
+
+/* The optional user arguments, as a dict of only those that were given. */
+static PyObject *args_to_dict(const VSMap *in, const VSAPI *vsapi) {
+    static const char *data_args[] = {"route", "device", NULL};
+    static const char *int_args[] = {"fp16", "pad", "batch", NULL};
+    PyObject *dict = PyDict_New();
+    int err;
+    for (int i = 0; dict && data_args[i]; i++) {
+        const char *v = vsapi->mapGetData(in, data_args[i], 0, &err);
+        if (!err) {
+            PyObject *o = PyUnicode_FromString(v);
+            if (o) PyDict_SetItemString(dict, data_args[i], o);
+            Py_XDECREF(o);
+        }
+    }
+    for (int i = 0; dict && int_args[i]; i++) {
+        int64_t v = vsapi->mapGetInt(in, int_args[i], 0, &err);
+        if (!err) {
+            PyObject *o = PyLong_FromLongLong(v);
+            if (o) PyDict_SetItemString(dict, int_args[i], o);
+            Py_XDECREF(o);
+        }
+    }
+    return dict;
+}
+
+/* One call of the plan: (namespace, function, clip_argument_name, {name: int|float|str|[int]}). */
+typedef struct {
+    char ns[32], name[64], clip_key[32];
+    VSMap *args;
+} PlannedCall;
+
+static int plan_call_from_python(PyObject *spec, PlannedCall *call, const VSAPI *vsapi) {
+    PyObject *kwargs;
+    const char *ns, *name, *clip_key;
+    if (!PyArg_ParseTuple(spec, "sssO!", &ns, &name, &clip_key, &PyDict_Type, &kwargs))
+        return 0;
+    snprintf(call->ns, sizeof call->ns, "%s", ns);
+    snprintf(call->name, sizeof call->name, "%s", name);
+    snprintf(call->clip_key, sizeof call->clip_key, "%s", clip_key);
+    call->args = vsapi->createMap();
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(kwargs, &pos, &key, &value)) {
+        const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
+        if (!k)
+            return 0;
+        if (PyLong_Check(value)) {
+            vsapi->mapSetInt(call->args, k, PyLong_AsLongLong(value), maAppend);
+        } else if (PyFloat_Check(value)) {
+            vsapi->mapSetFloat(call->args, k, PyFloat_AsDouble(value), maAppend);
+        } else if (PyUnicode_Check(value)) {
+            Py_ssize_t len;
+            const char *s = PyUnicode_AsUTF8AndSize(value, &len);
+            if (!s)
+                return 0;
+            vsapi->mapSetData(call->args, k, s, (int)len, dtUtf8, maAppend);
+        } else if (PyList_Check(value)) {
+            for (Py_ssize_t i = 0; i < PyList_Size(value); i++)
+                vsapi->mapSetInt(call->args, k, PyLong_AsLongLong(PyList_GetItem(value, i)), maAppend);
+        } else {
+            PyErr_Format(PyExc_TypeError, "plan argument %s has an unsupported type", k);
+            return 0;
+        }
+    }
+    return !PyErr_Occurred();
+}
+
+/* Invoke one planned call on node (consumed); returns the new node or NULL with err filled. */
+static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const VSAPI *vsapi, char *err) {
+    VSPlugin *plugin = vsapi->getPluginByNamespace(call->ns, core);
+    if (!plugin) {
+        snprintf(err, ERR_LEN, "Upscale: VapourSynth plugin namespace '%s' is missing", call->ns);
+        vsapi->freeNode(node);
+        return NULL;
+    }
+    vsapi->mapConsumeNode(call->args, call->clip_key, node, maAppend);
+    VSMap *ret = vsapi->invoke(plugin, call->name, call->args);
+    VSNode *out = NULL;
+    if (vsapi->mapGetError(ret))
+        snprintf(err, ERR_LEN, "Upscale: %s.%s failed: %s", call->ns, call->name, vsapi->mapGetError(ret));
+    else
+        out = vsapi->mapGetNode(ret, "clip", 0, NULL);
+    vsapi->freeMap(ret);
+    return out;
+}
+
+#define MAX_CALLS 8
+typedef struct {
+    PyObject *engine;
+    PlannedCall pre[MAX_CALLS], post[MAX_CALLS];
+    int npre, npost, out_width, out_height;
+} Plan;
+
+static void free_plan_maps(Plan *plan, const VSAPI *vsapi) {
+    for (int i = 0; i < plan->npre; i++) vsapi->freeMap(plan->pre[i].args);
+    for (int i = 0; i < plan->npost; i++) vsapi->freeMap(plan->post[i].args);
+}
+
+static int read_calls(PyObject *list, PlannedCall *calls, int *count, const VSAPI *vsapi) {
+    if (!PyList_Check(list) || PyList_Size(list) > MAX_CALLS) {
+        PyErr_SetString(PyExc_TypeError, "plan calls must be a short list");
+        return 0;
+    }
+    for (*count = 0; *count < PyList_Size(list); (*count)++)
+        if (!plan_call_from_python(PyList_GetItem(list, *count), &calls[*count], vsapi)) {
+            (*count)++; /* the map was created; free it with the others */
+            return 0;
+        }
+    return 1;
+}
+
+/* Ask vs_stdo.vsplugin.prepare for the plan. Holds the GIL inside; fills err on failure. */
+static int python_plan(const VSVideoInfo *vi, const VSMap *props0, const VSMap *in, Plan *plan,
+                       const VSAPI *vsapi, char *err) {
+    int ok = 0;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *module = PyImport_ImportModule("vs_stdo.vsplugin");
+    PyObject *props = module ? props_to_dict(props0, vsapi) : NULL;
+    PyObject *args = props ? args_to_dict(in, vsapi) : NULL;
+    int err_bundle = 0;
+    const char *bundle = vsapi->mapGetData(in, "bundle", 0, &err_bundle);
+    PyObject *r = NULL;
+    if (args)
+        r = PyObject_CallMethod(module, "prepare", "s(iiii)iiiOO", bundle, vi->format.colorFamily,
+                                vi->format.sampleType, vi->format.bitsPerSample,
+                                vi->format.subSamplingW * 16 + vi->format.subSamplingH, vi->width, vi->height,
+                                vi->numFrames, props, args);
+    PyObject *pre, *post;
+    if (r && PyArg_ParseTuple(r, "OOOii", &plan->engine, &pre, &post, &plan->out_width, &plan->out_height) &&
+        read_calls(pre, plan->pre, &plan->npre, vsapi) && read_calls(post, plan->post, &plan->npost, vsapi)) {
+        Py_INCREF(plan->engine);
+        ok = 1;
+    } else {
+        take_python_error(err, ERR_LEN, module ? "Upscale: " : "Upscale: cannot import vs_stdo: ");
+        free_plan_maps(plan, vsapi);
+        plan->engine = NULL;
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(args);
+    Py_XDECREF(props);
+    Py_XDECREF(module);
+    PyGILState_Release(gil);
+    return ok;
+}
+
+static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSCore *core, const VSAPI *vsapi) {
+    char err[ERR_LEN] = "";
+    Plan plan = {0};
+    VSNode *node = vsapi->mapGetNode(in, "clip", 0, NULL);
+    const VSVideoInfo *vi = vsapi->getVideoInfo(node);
+
+    if (!vsh_isConstantVideoFormat(vi)) {
+        vsapi->mapSetError(out, "Upscale: the clip must have a constant format and size; "
+                                "convert it first (e.g. resize.Bicubic(format=..., width=..., height=...))");
+        vsapi->freeNode(node);
+        return;
+    }
+    /* Frame 0's props decide the colour conversion; fetch it before taking the GIL. */
+    const VSFrame *first = vsapi->getFrame(0, node, err, ERR_LEN);
+    if (!first) {
+        char msg[ERR_LEN + 64];
+        snprintf(msg, sizeof msg, "Upscale: cannot read frame 0 of the clip: %s", err);
+        vsapi->mapSetError(out, msg);
+        vsapi->freeNode(node);
+        return;
+    }
+    int ok = python_plan(vi, vsapi->getFramePropertiesRO(first), in, &plan, vsapi, err);
+    vsapi->freeFrame(first);
+    if (!ok) {
+        vsapi->mapSetError(out, err);
+        vsapi->freeNode(node);
+        return;
+    }
+
+    for (int i = 0; node && i < plan.npre; i++)
+        node = apply_call(node, &plan.pre[i], core, vsapi, err);
+    if (node) {
+        const VSVideoInfo *rgb = vsapi->getVideoInfo(node);
+        if (rgb->format.colorFamily != cfRGB || rgb->format.sampleType != stFloat || rgb->format.bitsPerSample != 32) {
+            snprintf(err, ERR_LEN, "Upscale: internal error: the colour plan did not produce RGBS");
+            vsapi->freeNode(node);
+            node = NULL;
+        }
+    }
+    if (node) {
+        UpscaleData *d = (UpscaleData *)malloc(sizeof *d);
+        d->node = node;
+        d->vi = *vsapi->getVideoInfo(node);
+        d->vi.width = plan.out_width;
+        d->vi.height = plan.out_height;
+        d->engine = plan.engine;
+        plan.engine = NULL;
+        VSFilterDependency deps[] = {{d->node, rpStrictSpatial}};
+        node = vsapi->createVideoFilter2("Upscale", &d->vi, upscaleGetFrame, upscaleFree, fmParallel, deps, 1, d, core);
+        if (!node)
+            snprintf(err, ERR_LEN, "Upscale: could not create the filter");
+    }
+    for (int i = 0; node && i < plan.npost; i++)
+        node = apply_call(node, &plan.post[i], core, vsapi, err);
+
+    /* apply_call consumed the argument maps' nodes; free what is left of the plan. */
+    free_plan_maps(&plan, vsapi);
+    if (plan.engine) {
+        PyGILState_STATE gil = PyGILState_Ensure();
+        Py_DECREF(plan.engine);
+        PyGILState_Release(gil);
+    }
+    if (node)
+        vsapi->mapConsumeNode(out, "clip", node, maAppend);
+    else
+        vsapi->mapSetError(out, err);
+}
+
+static void VS_CC versionCreate(const VSMap *in, VSMap *out, void *userData, VSCore *core, const VSAPI *vsapi) {
+    vsapi->mapSetData(out, "version", STDO_VERSION, -1, dtUtf8, maReplace);
+}
+
+VS_EXTERNAL_API(void) VapourSynthPluginInit2(VSPlugin *plugin, const VSPLUGINAPI *vspapi) {
+    vspapi->configPlugin("com.vs-stdo.stdo", "stdo", "STDO content-overfitted video super-resolution",
+                         VS_MAKE_VERSION(0, 1), VAPOURSYNTH_API_VERSION, 0, plugin);
+    vspapi->registerFunction("Upscale",
+                             "clip:vnode;bundle:data;route:data:opt;device:data:opt;fp16:int:opt;pad:int:opt;batch:int:opt;",
+                             "clip:vnode;", upscaleCreate, NULL, plugin);
+    vspapi->registerFunction("Version", "", "version:data;", versionCreate, NULL, plugin);
+}

@@ -1,0 +1,226 @@
+"""The `.stdo` bundle: one safetensors file holding every model, the routing labels and a manifest.
+
+Tensors:
+  model.{i}.{param}   float32 weights of chunk model i (weight norm folded in)
+  labels              uint8 (frames, rows, cols): the chunk of each training patch
+  psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch
+  fingerprints        float32 (frames, 256): per-frame content fingerprints of the LR frames
+Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`). Nothing in the file is code:
+safetensors stores raw arrays, and the loader checks every field before anything uses it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from .fingerprint import CELLS
+from .grid import Grid
+from .models import WDSR, Arch
+
+FORMAT = "stdo-bundle"
+VERSION = 1
+MAX_BYTES = 2 << 30  # no honest bundle comes near this; refuse before reading it
+
+
+class BundleError(ValueError):
+    """A bundle file that cannot be used, with the reason."""
+
+
+@dataclass
+class Bundle:
+    """A loaded, validated bundle."""
+
+    scale: int
+    patch_width: int
+    patch_height: int
+    archs: list[Arch]
+    weights: list[dict[str, torch.Tensor]]
+    labels: np.ndarray          # (frames, rows, cols) uint8
+    psnr: np.ndarray            # (frames, rows, cols) float32
+    fingerprints: np.ndarray    # (frames, CELLS*CELLS) float32
+    thresholds: list[float]
+    clip: dict[str, Any]        # LR width/height, frames, fps, source name
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chunks(self) -> int:
+        return len(self.archs)
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.clip["width"], self.clip["height"], self.patch_width, self.patch_height)
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "scale": self.scale,
+            "patch": {"width": self.patch_width, "height": self.patch_height},
+            "grid": {"rows": int(self.labels.shape[1]), "cols": int(self.labels.shape[2])},
+            "chunks": self.chunks,
+            "models": [a.to_dict() for a in self.archs],
+            "thresholds": self.thresholds,
+            "clip": self.clip,
+            "fingerprint": {"kind": "luma-block-mean", "cells": CELLS},
+            "training": self.training,
+        }
+
+    def build_models(self) -> list[WDSR]:
+        models = []
+        for arch, state in zip(self.archs, self.weights):
+            model = WDSR(arch)
+            model.load_state_dict(state)
+            models.append(model.eval())
+        return models
+
+
+def save(bundle: Bundle, path: str | Path) -> None:
+    """Write the bundle atomically: a temp file in the same folder, fsync, then rename over `path`."""
+    tensors: dict[str, np.ndarray] = {
+        "labels": np.ascontiguousarray(bundle.labels, dtype=np.uint8),
+        "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
+        "fingerprints": np.ascontiguousarray(bundle.fingerprints, dtype=np.float32),
+    }
+    for i, state in enumerate(bundle.weights):
+        for name, t in state.items():
+            tensors[f"model.{i}.{name}"] = t.detach().cpu().float().numpy()
+    data = st_save(tensors, metadata={"stdo": json.dumps(bundle.manifest())})
+    write_atomic(Path(path), data)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(data: bytes) -> dict[str, Any]:
+    """The JSON manifest from a safetensors header, read without touching the tensors."""
+    if len(data) < 8:
+        raise BundleError("file too short to be a bundle")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8 or n > 100 << 20:
+        raise BundleError(f"header length {n} does not fit the file ({len(data)} bytes); the file is damaged")
+    try:
+        header = json.loads(data[8:8 + n])
+        meta = header.get("__metadata__", {}) if isinstance(header, dict) else {}
+        manifest = json.loads(meta["stdo"]) if isinstance(meta, dict) and "stdo" in meta else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"header is not valid JSON: {e}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError("not an STDO bundle: the safetensors metadata has no 'stdo' manifest")
+    return manifest
+
+
+def load(path: str | Path) -> Bundle:
+    """Load and validate a bundle; raises BundleError (or FileNotFoundError) naming the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"bundle {str(path)!r} does not exist; train one with `stdo train`")
+    if path.stat().st_size > MAX_BYTES:
+        raise BundleError(f"{path} is {path.stat().st_size} bytes, larger than any bundle; refusing to read it")
+    try:
+        return from_bytes(path.read_bytes())
+    except BundleError as e:
+        raise BundleError(f"{path}: {e}") from None
+
+
+def from_bytes(data: bytes) -> Bundle:
+    m = read_manifest(data)
+    if m.get("version") != VERSION:
+        raise BundleError(f"bundle format version {m.get('version')!r} is not supported by this vs-stdo "
+                          f"(it reads version {VERSION}); update vs-stdo or retrain the bundle")
+    try:
+        tensors = st_load(data)
+    except (SafetensorError, ValueError, TypeError) as e:
+        raise BundleError(f"tensor data is damaged: {e}") from None
+    try:
+        return _validated(m, tensors)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, BundleError):
+            raise
+        raise BundleError(f"manifest is inconsistent: {type(e).__name__}: {e}") from None
+
+
+def _int(value: Any, name: str, lo: int = 1, hi: int = 1 << 20) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise BundleError(f"manifest field {name} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def _tensor(tensors: dict[str, np.ndarray], name: str, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    if name not in tensors:
+        raise BundleError(f"tensor {name!r} is missing")
+    t = tensors[name]
+    if t.dtype != dtype or t.shape != shape:
+        raise BundleError(f"tensor {name!r} is {t.dtype}{list(t.shape)}, expected {np.dtype(dtype)}{list(shape)}")
+    if t.dtype.kind == "f" and not np.isfinite(t).all():
+        raise BundleError(f"tensor {name!r} holds NaN or infinite values")
+    return t
+
+
+def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
+    scale = _int(m["scale"], "scale", 2, 4)
+    pw = _int(m["patch"]["width"], "patch.width", 1, 4096)
+    ph = _int(m["patch"]["height"], "patch.height", 1, 4096)
+    clip = m["clip"]
+    if not isinstance(clip, dict):
+        raise BundleError("manifest field clip must be an object")
+    frames = _int(clip["frames"], "clip.frames", 1, 10_000_000)
+    grid = Grid(_int(clip["width"], "clip.width", 1, 65536), _int(clip["height"], "clip.height", 1, 65536), pw, ph)
+    if (m["grid"]["rows"], m["grid"]["cols"]) != (grid.rows, grid.cols):
+        raise BundleError(f"manifest grid {m['grid']} does not match a {pw}x{ph} grid on "
+                          f"{grid.width}x{grid.height} ({grid.rows} rows, {grid.cols} cols)")
+    k = _int(m["chunks"], "chunks", 1, 255)
+    if not isinstance(m["models"], list) or len(m["models"]) != k:
+        raise BundleError(f"manifest lists {len(m['models'])} models for {k} chunks")
+    thresholds = m["thresholds"]
+    if (not isinstance(thresholds, list) or len(thresholds) != k - 1
+            or not all(isinstance(t, (int, float)) and math.isfinite(t) for t in thresholds)):
+        raise BundleError(f"manifest needs {k - 1} finite chunk thresholds, got {thresholds!r}")
+
+    labels = _tensor(tensors, "labels", np.uint8, (frames, grid.rows, grid.cols))
+    if labels.size and labels.max() >= k:
+        raise BundleError(f"labels name chunk {int(labels.max())} but the bundle has {k} chunks")
+    psnr = _tensor(tensors, "psnr", np.float32, (frames, grid.rows, grid.cols))
+    prints = _tensor(tensors, "fingerprints", np.float32, (frames, CELLS * CELLS))
+
+    archs, weights = [], []
+    for i, spec in enumerate(m["models"]):
+        arch = Arch.from_dict(spec)
+        if arch.scale != scale:
+            raise BundleError(f"model {i} is for x{arch.scale} but the bundle is x{scale}")
+        _int(arch.blocks, f"models[{i}].blocks", 1, 64)
+        _int(arch.channels, f"models[{i}].channels", 1, 256)
+        _int(arch.expansion, f"models[{i}].expansion", 1, 16)
+        expected = {k_: tuple(v.shape) for k_, v in WDSR(arch).state_dict().items()}
+        state = {}
+        for name, shape in expected.items():
+            state[name] = torch.from_numpy(_tensor(tensors, f"model.{i}.{name}", np.float32, shape).copy())
+        archs.append(arch)
+        weights.append(state)
+    known = {"labels", "psnr", "fingerprints"} | {f"model.{i}.{n}" for i, w in enumerate(weights) for n in w}
+    extra = sorted(set(tensors) - known)
+    if extra:
+        raise BundleError(f"unexpected tensors {extra[:5]}; the file does not match its manifest")
+    training = m.get("training", {})
+    return Bundle(scale, pw, ph, archs, weights, labels, psnr, prints, [float(t) for t in thresholds],
+                  clip, training if isinstance(training, dict) else {})

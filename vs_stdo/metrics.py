@@ -1,0 +1,27 @@
+"""Image quality measures. Frames are float RGB in [0, 1]."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+_Y = torch.tensor([0.2126, 0.7152, 0.0722])
+
+
+def mse_to_psnr(mse: float | torch.Tensor) -> float | torch.Tensor:
+    if isinstance(mse, torch.Tensor):
+        return 10 * torch.log10(1 / mse.clamp_min(1e-12))
+    return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """BT.709 luma of (..., 3, H, W) RGB."""
+    return (x * _Y.to(x).view(3, 1, 1)).sum(-3)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(mse_to_psnr(torch.mean((a.float() - b.float()) ** 2).item()))
+
+
+def psnr_y(a: torch.Tensor, b: torch.Tensor) -> float:
+    return psnr(luma(a.float()), luma(b.float()))

@@ -1,0 +1,123 @@
+"""WDSR-style super-resolution backbone (Yu et al., 2018), as used by STDO.
+
+A model is `bicubic(x) + shuffle(tail(body(head(x))) + skip(x))`. The tail and skip convolutions
+start at zero, so a fresh model is exactly bicubic upscaling and training only learns a residual.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrizations, parametrize
+
+
+@dataclass(frozen=True)
+class Arch:
+    """Architecture of one model; stored in the bundle manifest."""
+
+    scale: int
+    blocks: int
+    channels: int
+    expansion: int
+
+    @property
+    def radius(self) -> int:
+        """Receptive radius in LR pixels: how much real context a patch needs for seam-free output."""
+        # head conv + two 3x3 convs per block + tail conv; the 5x5 skip and bicubic reach 2.
+        return max(2 * self.blocks + 2, 2)
+
+    def to_dict(self) -> dict:
+        return {"name": "wdsr", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Arch":
+        if d.get("name") != "wdsr":
+            raise ValueError(f"unknown architecture {d.get('name')!r}; this version knows only 'wdsr'")
+        return cls(scale=int(d["scale"]), blocks=int(d["blocks"]), channels=int(d["channels"]),
+                   expansion=int(d["expansion"]))
+
+
+# tiny is fast on 2 CPU cores; paper matches the STDO paper's WDSR (about 1.2 M parameters).
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"blocks": 4, "channels": 16, "expansion": 2},
+    "small": {"blocks": 8, "channels": 24, "expansion": 4},
+    "paper": {"blocks": 16, "channels": 32, "expansion": 4},
+}
+SCALES = (2, 3, 4)
+
+
+def preset(name: str, scale: int) -> Arch:
+    """The architecture of a named preset at a given scale."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    if scale not in SCALES:
+        raise ValueError(f"unsupported scale {scale}; choose one of {SCALES}")
+    return Arch(scale=scale, **PRESETS[name])
+
+
+class ResBlock(nn.Module):
+    """WDSR-A block: wide 3x3 expansion, ReLU, 3x3 reduction, identity skip."""
+
+    def __init__(self, channels: int, expansion: int) -> None:
+        super().__init__()
+        self.expand = nn.Conv2d(channels, channels * expansion, 3, padding=1)
+        self.reduce = nn.Conv2d(channels * expansion, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.reduce(F.relu(self.expand(x)))
+
+
+class WDSR(nn.Module):
+    """WDSR backbone with a bicubic global skip. Input and output are RGB in [0, 1], NCHW."""
+
+    def __init__(self, arch: Arch) -> None:
+        super().__init__()
+        self.arch = arch
+        s, c = arch.scale, arch.channels
+        self.head = nn.Conv2d(3, c, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(c, arch.expansion) for _ in range(arch.blocks)])
+        self.tail = nn.Conv2d(c, 3 * s * s, 3, padding=1)
+        self.skip = nn.Conv2d(3, 3 * s * s, 5, padding=2)
+        self.shuffle = nn.PixelShuffle(s)
+        for conv in (self.tail, self.skip):
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        base = F.interpolate(x, scale_factor=self.arch.scale, mode="bicubic", align_corners=False)
+        return base + self.shuffle(self.tail(self.body(self.head(x))) + self.skip(x))
+
+
+def convs(model: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+def add_weight_norm(model: WDSR) -> WDSR:
+    """Weight normalisation for training (as in WDSR). Zero-initialised convs keep their direction
+    random and their gain at zero, so the model still starts as bicubic."""
+    for conv in convs(model):
+        zero = not conv.weight.detach().any()
+        if zero:
+            nn.init.kaiming_uniform_(conv.weight, a=5 ** 0.5)
+        parametrizations.weight_norm(conv)
+        if zero:
+            with torch.no_grad():
+                conv.parametrizations.weight.original0.zero_()
+    return model
+
+
+def fold_weight_norm(model: WDSR) -> WDSR:
+    """Bake weight normalisation into plain weights: what bundles store and inference runs."""
+    for conv in convs(model):
+        if parametrize.is_parametrized(conv, "weight"):
+            parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
+    return model
+
+
+def plain_state(model: WDSR) -> dict[str, torch.Tensor]:
+    """The model's weights without weight normalisation, detached, on the CPU."""
+    folded = fold_weight_norm(copy.deepcopy(model))
+    return {k: v.detach().cpu().contiguous() for k, v in folded.state_dict().items()}
