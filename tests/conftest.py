@@ -1,0 +1,84 @@
+"""Shared fixtures: a real clip, a tiny trained bundle, and hand-built bundles with known models."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+from vs_stdo import bundle as bundle_io
+from vs_stdo import clips
+from vs_stdo.dataset import load_frames
+from vs_stdo.fingerprint import fingerprint
+from vs_stdo.grid import Grid
+from vs_stdo.models import WDSR, preset
+from vs_stdo.train import Settings, train
+from vs_stdo.video import hr_lr_pair, open_clip, select_frames
+
+core = vs.core
+
+
+@pytest.fixture(scope="session")
+def clip_path() -> Path:
+    return clips.fetch(clips.DEFAULT)
+
+
+@pytest.fixture(scope="session")
+def pair(clip_path):
+    """HR and LR (x4, RGBS) of the first 6 frames of the real default clip."""
+    return hr_lr_pair(select_frames(open_clip(clip_path), "0:6"), 4)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(pair, tmp_path_factory) -> Path:
+    """A real (very short) training run: k=2 chunk models, 40 steps."""
+    hr, lr = pair
+    out = tmp_path_factory.mktemp("bundle") / "tiny.stdo"
+    settings = Settings(scale=4, chunks=2, steps=40, checkpoint_every=1000, device="cpu")
+    clip = {"width": lr.width, "height": lr.height, "frames": lr.num_frames, "fps_num": 25, "fps_den": 1,
+            "source": "bigbuckbunny.mp4"}
+    train(load_frames(hr, lr), settings, out, clip)
+    return out
+
+
+def gray_clip(values: list[float], width: int, height: int) -> vs.VideoNode:
+    """An RGBS clip of flat frames, one value per frame."""
+    return core.std.Splice([core.std.BlankClip(format=vs.RGBS, width=width, height=height, length=1,
+                                               color=[v] * 3) for v in values])
+
+
+def write_bundle(path: Path, models: list[WDSR], labels: np.ndarray, frames: list[torch.Tensor],
+                 patch: tuple[int, int] = (16, 12)) -> Path:
+    """A bundle around given models, labels (frames, rows, cols) and the LR frames they belong to."""
+    h, w = frames[0].shape[-2:]
+    grid = Grid(w, h, *patch)
+    assert labels.shape == (len(frames), grid.rows, grid.cols)
+    k = len(models)
+    b = bundle_io.Bundle(
+        scale=models[0].arch.scale, patch_width=patch[0], patch_height=patch[1], archs=[m.arch for m in models],
+        weights=[{n: t.detach().clone() for n, t in m.state_dict().items()} for m in models],
+        labels=labels.astype(np.uint8), psnr=np.zeros(labels.shape, np.float32),
+        fingerprints=np.stack([fingerprint(f) for f in frames]), thresholds=[float(i) for i in range(k - 1)],
+        clip={"width": w, "height": h, "frames": len(frames), "fps_num": 25, "fps_den": 1, "source": "test"})
+    bundle_io.save(b, path)
+    return path
+
+
+def offset_model(scale: int, offset: float) -> WDSR:
+    """A model whose output is bicubic + offset everywhere (through the skip conv's bias)."""
+    m = WDSR(preset("tiny", scale))
+    with torch.no_grad():
+        m.skip.bias.fill_(offset)
+    return m
+
+
+def random_model(scale: int, seed: int = 0) -> WDSR:
+    """A model with every weight random (no zero layers), so it really mixes its receptive field."""
+    torch.manual_seed(seed)
+    m = WDSR(preset("tiny", scale))
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn_like(p) * 0.05)
+    return m.eval()

@@ -1,0 +1,146 @@
+"""The foundation: plugin, bundle, training run, routing and stitching, vspipe | ffmpeg."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import vapoursynth as vs
+
+import vs_stdo
+from vs_stdo import bundle as bundle_io
+from vs_stdo.encode import encode
+from vs_stdo.grid import Grid
+from vs_stdo.video import frame_array, open_clip
+
+from .conftest import gray_clip, offset_model, random_model, write_bundle
+
+core = vs.core
+
+
+def test_plugin_is_autoloaded_and_answers():
+    assert hasattr(core, "stdo")
+    assert core.stdo.Version() == vs_stdo.__version__
+    assert "bundle:data" in core.stdo.Upscale.signature
+
+
+def test_tiny_training_run_writes_a_valid_bundle(tiny_bundle, pair):
+    b = bundle_io.load(tiny_bundle)
+    hr, lr = pair
+    assert b.chunks == 2 and b.scale == 4
+    assert b.labels.shape == (6, b.grid.rows, b.grid.cols)
+    counts = np.bincount(b.labels.ravel(), minlength=2)
+    assert abs(int(counts[0]) - int(counts[1])) <= 1          # equal-sized chunks
+    hard, easy = b.psnr[b.labels == 0], b.psnr[b.labels == 1]
+    assert hard.max() <= easy.min()                            # chunk 0 is the hardest
+    assert b.thresholds[0] == pytest.approx(float(easy.min()))
+    assert any(t.abs().sum() > 0 for t in b.weights[0].values() if t.ndim == 4)
+
+
+def test_cli_train_and_info(clip_path, tmp_path):
+    out = tmp_path / "cli.stdo"
+    stdo = [sys.executable, "-m", "vs_stdo.cli"]
+    r = subprocess.run([*stdo, "train", str(clip_path), "-o", str(out), "--frames", "0:3", "--steps", "8",
+                        "--chunks", "2", "--scale", "4", "--device", "cpu"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    info = subprocess.run([*stdo, "info", str(out)], capture_output=True, text=True)
+    assert info.returncode == 0 and "2 chunk model(s)" in info.stdout and "x4" in info.stdout
+    bad = subprocess.run([*stdo, "train", str(tmp_path / "missing.mp4"), "-o", str(out)], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+@pytest.mark.parametrize("fmt", [vs.RGBS, vs.RGB24, vs.YUV420P8])
+def test_upscale_size_format_and_props(tiny_bundle, pair, fmt):
+    hr, lr = pair
+    matrix = {"matrix_s": "709"} if fmt == vs.YUV420P8 else {}
+    clip = lr if fmt == vs.RGBS else lr.resize.Bicubic(format=fmt, **matrix)
+    clip = clip.std.SetFrameProps(Custom=7, _SARNum=4, _SARDen=3)
+    out = core.stdo.Upscale(clip, str(tiny_bundle))
+    assert (out.width, out.height, out.format.id, out.num_frames) == (hr.width, hr.height, fmt, lr.num_frames)
+    props = out.get_frame(2).props
+    assert props["Custom"] == 7 and (props["_SARNum"], props["_SARDen"]) == (4, 3)
+
+
+def test_upscale_beats_bicubic_on_training_frames(tiny_bundle, pair):
+    hr, lr = pair
+    out = core.stdo.Upscale(lr, str(tiny_bundle))
+    bic = lr.resize.Bicubic(hr.width, hr.height, filter_param_a=0, filter_param_b=0.75)
+    h = torch.from_numpy(frame_array(hr.get_frame(1)))
+    o = torch.from_numpy(frame_array(out.get_frame(1)))
+    b = torch.from_numpy(frame_array(bic.get_frame(1))).clamp(0, 1)
+    assert torch.mean((o - h) ** 2) < torch.mean((b - h) ** 2)
+
+
+def test_python_api_matches_plugin(tiny_bundle, pair):
+    _, lr = pair
+    a = frame_array(vs_stdo.upscale(lr, tiny_bundle).get_frame(0))
+    b = frame_array(core.stdo.Upscale(lr, str(tiny_bundle)).get_frame(0))
+    assert np.array_equal(a, b)
+
+
+def test_routing_sends_each_patch_to_its_labelled_model(tmp_path):
+    w, h, scale = 64, 36, 2
+    values = [0.3, 0.5, 0.7]
+    offsets = [-0.1, 0.0, 0.1]
+    grid = Grid(w, h, 16, 12)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=(3, grid.rows, grid.cols))
+    frames = [torch.full((3, h, w), v) for v in values]
+    path = write_bundle(tmp_path / "k3.stdo", [offset_model(scale, o) for o in offsets], labels, frames)
+    out = core.stdo.Upscale(gray_clip(values, w, h), str(path), route="labels")
+    for n, v in enumerate(values):
+        got = frame_array(out.get_frame(n))
+        expected = np.empty_like(got)
+        for (y, x, ph, pw), label in zip(grid.hr_boxes(scale), labels[n].ravel()):
+            expected[:, y:y + ph, x:x + pw] = v + offsets[label]
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_stitching_equals_whole_frame_inference(pair, tmp_path):
+    _, lr = pair
+    lr = lr.std.Crop(right=lr.width - 100, bottom=lr.height - 70)   # 100x70: ragged last row/column
+    frame = torch.from_numpy(frame_array(lr.get_frame(0)))
+    model = random_model(4)
+    labels = np.zeros((1, 6, 7), np.uint8)
+    path = write_bundle(tmp_path / "one.stdo", [model], labels, [frame])
+    pad = model.arch.radius
+    with torch.no_grad():
+        whole = model(F.pad(frame[None], (pad,) * 4, mode="replicate"))[0]
+    whole = whole[:, pad * 4:-pad * 4, pad * 4:-pad * 4].clamp(0, 1)
+    got = frame_array(core.stdo.Upscale(lr, str(path), route="chunk:0").get_frame(0))
+    np.testing.assert_allclose(got, whole.numpy(), atol=2e-5)
+    seams = frame_array(core.stdo.Upscale(lr, str(path), route="chunk:0", pad=0).get_frame(0))
+    assert np.abs(seams - whole.numpy()).max() > 1e-3      # without context, patch borders differ
+
+
+def test_vspipe_ffmpeg_encode_of_a_vpy(tiny_bundle, clip_path, tmp_path):
+    vpy = tmp_path / "enc.vpy"
+    vpy.write_text(
+        "import vapoursynth as vs\n"
+        "from vs_stdo.video import hr_lr_pair, open_clip, select_frames\n"
+        f"hr, lr = hr_lr_pair(select_frames(open_clip({str(clip_path)!r}), '0:6'), 4)\n"
+        "lr = lr.resize.Bicubic(format=vs.YUV420P10, matrix_s='709')\n"
+        f"vs.core.stdo.Upscale(lr, {str(tiny_bundle)!r}).set_output()\n")
+    mkv = tmp_path / "enc.mkv"
+    encode(vpy, mkv, ["-c:v", "ffv1"])
+    got = open_clip(mkv)
+    assert (got.width, got.height, got.num_frames) == (1280, 720, 6)
+    assert got.format.id == vs.YUV420P10
+
+
+def test_bad_bundle_and_arguments_raise_vs_errors(tiny_bundle, pair, tmp_path):
+    _, lr = pair
+    junk = tmp_path / "junk.stdo"
+    junk.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}......")
+    with pytest.raises(vs.Error, match="not valid JSON"):
+        core.stdo.Upscale(lr, str(junk))
+    with pytest.raises(vs.Error, match="does not exist"):
+        core.stdo.Upscale(lr, str(tmp_path / "none.stdo"))
+    with pytest.raises(vs.Error, match="unknown route"):
+        core.stdo.Upscale(lr, str(tiny_bundle), route="nearest")
+    with pytest.raises(vs.Error, match="CUDA is not available|device"):
+        core.stdo.Upscale(lr, str(tiny_bundle), device="cuda:7")
