@@ -30,7 +30,8 @@ from .models import WDSR, Arch
 
 FORMAT = "stdo-bundle"
 VERSION = 1
-MAX_BYTES = 2 << 30  # no honest bundle comes near this; refuse before reading it
+MAX_BYTES = 1 << 30        # no honest bundle comes near this; refuse before reading it
+MAX_HEADER = 16 << 20      # safetensors header (JSON) limit; ours are a few kB
 
 
 class BundleError(ValueError):
@@ -117,13 +118,14 @@ def read_manifest(data: bytes) -> dict[str, Any]:
     if len(data) < 8:
         raise BundleError("file too short to be a bundle")
     n = int.from_bytes(data[:8], "little")
-    if n > len(data) - 8 or n > 100 << 20:
-        raise BundleError(f"header length {n} does not fit the file ({len(data)} bytes); the file is damaged")
+    if n > len(data) - 8 or n > MAX_HEADER:
+        raise BundleError(f"header length {n} does not fit the file ({len(data)} bytes); the file is damaged "
+                          f"or is not a safetensors bundle")
     try:
         header = json.loads(data[8:8 + n])
         meta = header.get("__metadata__", {}) if isinstance(header, dict) else {}
-        manifest = json.loads(meta["stdo"]) if isinstance(meta, dict) and "stdo" in meta else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        manifest = json.loads(meta["stdo"]) if isinstance(meta, dict) and isinstance(meta.get("stdo"), str) else None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise BundleError(f"header is not valid JSON: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError("not an STDO bundle: the safetensors metadata has no 'stdo' manifest")
@@ -154,9 +156,11 @@ def from_bytes(data: bytes) -> Bundle:
         raise BundleError(f"tensor data is damaged: {e}") from None
     try:
         return _validated(m, tensors)
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, BundleError):
-            raise
+    except BundleError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+        # The manifest is untrusted input: any shape it takes that _validated did not foresee is
+        # still a damaged bundle, not a crash.
         raise BundleError(f"manifest is inconsistent: {type(e).__name__}: {e}") from None
 
 
@@ -211,7 +215,8 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         _int(arch.blocks, f"models[{i}].blocks", 1, 64)
         _int(arch.channels, f"models[{i}].channels", 1, 256)
         _int(arch.expansion, f"models[{i}].expansion", 1, 16)
-        expected = {k_: tuple(v.shape) for k_, v in WDSR(arch).state_dict().items()}
+        with torch.device("meta"):  # shapes only: a hostile manifest must not make us allocate
+            expected = {k_: tuple(v.shape) for k_, v in WDSR(arch).state_dict().items()}
         state = {}
         for name, shape in expected.items():
             state[name] = torch.from_numpy(_tensor(tensors, f"model.{i}.{name}", np.float32, shape).copy())

@@ -1,0 +1,240 @@
+"""Hostile bundles, bad arguments and failed writes: clear errors, nothing executed, no crash."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from vs_stdo import bundle as bundle_io
+from vs_stdo.bundle import BundleError
+from vs_stdo.encode import vspipe_exe
+
+from .conftest import offset_model, write_bundle
+
+W, H = 32, 24
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory) -> bytes:
+    """A small valid bundle (k=2, x2, 32x24 LR, 16x12 patches, 2 frames) as bytes."""
+    path = tmp_path_factory.mktemp("good") / "good.stdo"
+    frames = [torch.full((3, H, W), v) for v in (0.25, 0.75)]
+    labels = np.array([[[0, 1], [1, 0]], [[1, 1], [0, 0]]])
+    write_bundle(path, [offset_model(2, 0.0), offset_model(2, 0.1)], labels, frames)
+    return path.read_bytes()
+
+
+def rebuild(data: bytes, manifest=None, tensors=None) -> bytes:
+    """A bundle re-saved after editing its manifest and/or tensors."""
+    m = bundle_io.read_manifest(data)
+    t = st_load(data)
+    if manifest:
+        manifest(m)
+    if tensors:
+        tensors(t)
+    return st_save(t, metadata={"stdo": json.dumps(m)})
+
+
+class Evil:
+    """Unpickling this would create a file; loading a bundle must never unpickle."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def set_(d: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for p in parents:
+        d = d[p]
+    d[last] = value
+
+
+def nan_weight(t: dict) -> None:
+    t["model.0.head.weight"] = t["model.0.head.weight"].copy()
+    t["model.0.head.weight"][0, 0, 0, 0] = np.nan
+
+
+HOSTILE = {
+    "empty": lambda g: b"",
+    "truncated header": lambda g: g[:20],
+    "truncated tensors": lambda g: g[:len(g) // 2],
+    "zip magic (torch.save)": lambda g: b"PK\x03\x04" + g[4:],
+    "absurd header length": lambda g: (2**63).to_bytes(8, "little") + g[8:],
+    "header not JSON": lambda g: (12).to_bytes(8, "little") + b"{not json!!}" + g[20:],
+    "deeply nested header": lambda g: (len(b"[" * 100000)).to_bytes(8, "little") + b"[" * 100000,
+    "no stdo manifest": lambda g: st_save(st_load(g)),
+    "unknown version": lambda g: rebuild(g, lambda m: set_(m, "version", 99)),
+    "version as string": lambda g: rebuild(g, lambda m: set_(m, "version", "1")),
+    "labels shape vs grid": lambda g: rebuild(g, lambda m: set_(m, "patch.width", 8)),
+    "thresholds vs k": lambda g: rebuild(g, lambda m: set_(m, "thresholds", [1.0, 2.0, 3.0])),
+    "non-finite threshold": lambda g: rebuild(g, lambda m: set_(m, "thresholds", [float("nan")])),
+    "weight shapes vs architecture": lambda g: rebuild(g, lambda m: set_(m, "models", [
+        dict(m["models"][0], channels=17), m["models"][1]])),
+    "absurd architecture": lambda g: rebuild(g, lambda m: set_(m, "models", [
+        dict(m["models"][0], blocks=64, channels=256, expansion=16), m["models"][1]])),
+    "unknown architecture": lambda g: rebuild(g, lambda m: set_(m, "models", [
+        dict(m["models"][0], name="edsr"), m["models"][1]])),
+    "missing tensor": lambda g: rebuild(g, tensors=lambda t: t.pop("model.1.tail.bias")),
+    "extra tensor": lambda g: rebuild(g, tensors=lambda t: t.update(surprise=np.zeros(3, np.float32))),
+    "labels wrong dtype": lambda g: rebuild(g, tensors=lambda t: t.update(labels=t["labels"].astype(np.float32))),
+    "label names a missing chunk": lambda g: rebuild(g, tensors=lambda t: t.update(labels=t["labels"] * 7)),
+    "NaN weight": lambda g: rebuild(g, tensors=nan_weight),
+    "inf fingerprint": lambda g: rebuild(g, tensors=lambda t: t.update(
+        fingerprints=np.full_like(t["fingerprints"], np.inf))),
+    "patch is a list": lambda g: rebuild(g, lambda m: set_(m, "patch", [16, 12])),
+    "clip is a string": lambda g: rebuild(g, lambda m: set_(m, "clip", "x")),
+    "models not a list": lambda g: rebuild(g, lambda m: set_(m, "models", {"0": 1})),
+    "scale out of range": lambda g: rebuild(g, lambda m: set_(m, "scale", 8)),
+    "frames is a bool": lambda g: rebuild(g, lambda m: set_(m, "clip.frames", True)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_bundle_gives_a_clear_error(good, case):
+    with pytest.raises(BundleError) as e:
+        bundle_io.from_bytes(HOSTILE[case](good))
+    assert len(str(e.value)) > 10
+
+
+def test_pickle_renamed_to_stdo_is_refused_and_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+    for payload in (pickle.dumps(Evil(str(marker))), b"PK" + pickle.dumps(Evil(str(marker)))):
+        evil = tmp_path / "evil.stdo"
+        evil.write_bytes(payload)
+        with pytest.raises(BundleError):
+            bundle_io.load(evil)
+    torch.save({"x": Evil(str(marker))}, tmp_path / "evil2.stdo")
+    with pytest.raises(BundleError):
+        bundle_io.load(tmp_path / "evil2.stdo")
+    assert not marker.exists()
+
+
+def mutate(data: bytes, ops: list[tuple[str, int, int]]) -> bytes:
+    buf = bytearray(data)
+    for op, pos, value in ops:
+        pos %= max(len(buf), 1)
+        if op == "flip" and buf:
+            buf[pos] ^= 1 << (value % 8)
+        elif op == "set" and buf:
+            buf[pos] = value % 256
+        elif op == "truncate":
+            del buf[pos:]
+        elif op == "insert":
+            buf[pos:pos] = bytes([value % 256]) * (1 + value % 7)
+        elif op == "length":
+            buf[:8] = (value * 7919 % (1 << 64)).to_bytes(8, "little")
+    return bytes(buf)
+
+
+OPS = st.lists(st.tuples(st.sampled_from(["flip", "set", "truncate", "insert", "length"]),
+                         st.integers(0, 1 << 20), st.integers(0, 1 << 62)), min_size=1, max_size=6)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OPS)
+def test_fuzzed_bundles_load_or_fail_cleanly(good, ops):
+    try:
+        b = bundle_io.from_bytes(mutate(good, ops))
+    except BundleError:
+        return
+    assert b.labels.max() < b.chunks and all(torch.isfinite(t).all() for w in b.weights for t in w.values())
+
+
+VPY = """\
+import vapoursynth as vs
+clip = vs.core.std.BlankClip(format=vs.{fmt}, width={w}, height={h}, length=2, color={color})
+vs.core.stdo.Upscale(clip, {bundle!r}{extra}).set_output()
+"""
+
+
+def run_vspipe(tmp_path: Path, bundle: Path, extra: str = "", fmt: str = "RGBS", w: int = W, h: int = H,
+               color: str = "[0.5, 0.5, 0.5]") -> subprocess.CompletedProcess:
+    vpy = tmp_path / "x.vpy"
+    vpy.write_text(VPY.format(fmt=fmt, w=w, h=h, color=color, bundle=str(bundle), extra=extra))
+    return subprocess.run([vspipe_exe(), "-c", "y4m", str(vpy), "-"], capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("case", ["truncated tensors", "absurd header length", "header not JSON",
+                                  "NaN weight", "absurd architecture", "label names a missing chunk"])
+def test_hostile_bundle_under_vspipe_is_an_error_not_a_crash(good, tmp_path, case):
+    path = tmp_path / "bad.stdo"
+    path.write_bytes(HOSTILE[case](good))
+    r = run_vspipe(tmp_path, path)
+    assert r.returncode == 1, (r.returncode, r.stderr)   # an error exit, not a signal
+    assert b"Upscale:" in r.stderr
+
+
+@pytest.mark.parametrize("extra, kwargs, message", [
+    (", route='nearest'", {}, b"unknown route"),
+    (", route='chunk:9'", {}, b"chunks 0..1"),
+    (", pad=-1", {}, b"pad"),
+    (", batch=-4", {}, b"batch"),
+    (", device='tpu'", {}, b"device"),
+    (", device='cuda:3'", {}, b"CUDA"),
+    (", fp16=1, device='cpu'", {}, b"fp16"),
+    ("", {"w": 8, "h": 8}, b"smaller than one patch"),
+    (", route='labels'", {"w": W * 2}, b"training clip's LR size"),
+])
+def test_bad_arguments_under_vspipe_are_errors_not_crashes(good, tmp_path, extra, kwargs, message):
+    path = tmp_path / "good.stdo"
+    path.write_bytes(good)
+    r = run_vspipe(tmp_path, path, extra, **kwargs)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert message in r.stderr, r.stderr
+
+
+def test_variable_format_clip_is_refused(good, tmp_path):
+    path = tmp_path / "good.stdo"
+    path.write_bytes(good)
+    core = vs.core
+    a = core.std.BlankClip(format=vs.RGBS, width=W, height=H, length=1)
+    b = core.std.BlankClip(format=vs.RGBS, width=W * 2, height=H, length=1)
+    with pytest.raises(vs.Error, match="constant format and size"):
+        core.stdo.Upscale(core.std.Splice([a, b], mismatch=True), str(path))
+
+
+FULL_DISK = """\
+import resource, signal, sys
+sys.path.insert(0, {root!r})
+import numpy as np, torch
+from vs_stdo import bundle as bundle_io
+b = bundle_io.load({path!r})
+b.fingerprints = np.random.rand(20000, 256).astype(np.float32)   # ~20 MB: more than the disk allows
+b.labels = np.zeros((20000,) + b.labels.shape[1:], np.uint8)
+b.psnr = np.zeros(b.labels.shape, np.float32)
+b.clip["frames"] = 20000
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))   # files beyond 1 MB fail with EFBIG
+try:
+    bundle_io.save(b, {path!r})
+except OSError as e:
+    print("write failed:", e)
+    sys.exit(3)
+"""
+
+
+def test_failed_bundle_write_leaves_the_previous_bundle_intact(good, tmp_path):
+    path = tmp_path / "keep.stdo"
+    path.write_bytes(good)
+    script = FULL_DISK.format(root=str(Path(__file__).parents[1]), path=str(path))
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stderr
+    assert "write failed" in r.stdout
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.stdo"]      # no temp file left behind
+    assert os.access(path, os.R_OK)
