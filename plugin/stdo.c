@@ -271,10 +271,10 @@ static int python_plan(const VSVideoInfo *vi, const VSMap *props0, const VSMap *
     const char *bundle = vsapi->mapGetData(in, "bundle", 0, &err_bundle);
     PyObject *r = NULL;
     if (args)
-        r = PyObject_CallMethod(module, "prepare", "s(iiii)iiiOO", bundle, vi->format.colorFamily,
+        r = PyObject_CallMethod(module, "prepare", "s(iiii)iiOO", bundle, vi->format.colorFamily,
                                 vi->format.sampleType, vi->format.bitsPerSample,
                                 vi->format.subSamplingW * 16 + vi->format.subSamplingH, vi->width, vi->height,
-                                vi->numFrames, props, args);
+                                props, args);
     PyObject *pre, *post;
     if (r && PyArg_ParseTuple(r, "OOOii", &plan->engine, &pre, &post, &plan->out_width, &plan->out_height) &&
         read_calls(pre, plan->pre, &plan->npre, vsapi) && read_calls(post, plan->post, &plan->npost, vsapi)) {
@@ -300,8 +300,9 @@ static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSC
     const VSVideoInfo *vi = vsapi->getVideoInfo(node);
 
     if (!vsh_isConstantVideoFormat(vi)) {
-        vsapi->mapSetError(out, "Upscale: the clip must have a constant format and size; "
-                                "convert it first (e.g. resize.Bicubic(format=..., width=..., height=...))");
+        vsapi->mapSetError(out, "Upscale: the clip must have a constant format and size, but it has a "
+                                "variable format or frame size (e.g. from std.Splice(mismatch=True)); convert it "
+                                "first, e.g. with resize.Bicubic(format=..., width=..., height=...)");
         vsapi->freeNode(node);
         return;
     }
@@ -368,6 +369,14 @@ static void VS_CC versionCreate(const VSMap *in, VSMap *out, void *userData, VSC
 VS_EXTERNAL_API(void) VapourSynthPluginInit2(VSPlugin *plugin, const VSPLUGINAPI *vspapi) {
     vspapi->configPlugin("com.vs-stdo.stdo", "stdo", "STDO content-overfitted video super-resolution",
                          VS_MAKE_VERSION(0, 1), VAPOURSYNTH_API_VERSION, 0, plugin);
+    /* Upscale(clip, bundle[, route, device, fp16, pad, batch]), documented in docs/filter.md:
+     *   clip    constant-format YUV/RGB/GRAY, 8-16 bit integer or half/single float
+     *   bundle  path of a .stdo file
+     *   route   "auto" (default), "labels" or "chunk:K"
+     *   device  "auto" (default), "cpu", "cuda" or "cuda:N"
+     *   fp16    0/1: half precision, CUDA only (default 0)
+     *   pad     LR pixels of context around each patch, 0..64 (default: the models' receptive radius)
+     *   batch   at most this many patches per model call (default 0: a chunk's patches of a frame at once) */
     vspapi->registerFunction("Upscale",
                              "clip:vnode;bundle:data;route:data:opt;device:data:opt;fp16:int:opt;pad:int:opt;batch:int:opt;",
                              "clip:vnode;", upscaleCreate, NULL, plugin);

@@ -3,12 +3,16 @@
 The conversion is a list of VapourSynth calls, `(namespace, function, clip_argument, kwargs)`, so
 that the native plugin can invoke it in C and the trainer can apply it in Python, identically.
 
-Defaults when a frame prop is absent or "unspecified" (decided once, from the clip's first frame):
-  _Matrix          BT.709 when width > 1024 or height > 576, else BT.601 (170m)
-  _Range           limited for YUV and GRAY, full for RGB
-  _ChromaLocation  left
-Transfer and primaries are not converted: models work on gamma-encoded RGB and the output gets the
-input's `_Transfer`/`_Primaries` back unchanged.
+The clip's first frame decides the matrix, range and chroma location (`Colour`); they are stamped
+on every frame before converting and again on the way out, so both ways always agree and the output
+says how it was converted. Defaults when a
+prop is absent or "unspecified":
+  _Matrix          BT.709 when width > 1024 or height > 576, else BT.601 (170m)   YUV only
+  _Range           limited for YUV and GRAY, full for RGB                          integer formats only
+  _ChromaLocation  left                                                            YUV only
+GRAY goes in as luma with neutral chroma and comes back as the BT.709 luma of the model's RGB.
+Transfer and primaries are not converted: models work on gamma-encoded RGB, and `_Transfer`,
+`_Primaries` and every other prop pass through unchanged.
 """
 from __future__ import annotations
 
@@ -19,10 +23,12 @@ import vapoursynth as vs
 
 Call = tuple[str, str, str, dict[str, Any]]
 
-MATRIX_709, MATRIX_UNSPECIFIED, MATRIX_170M = 1, 2, 6
+MATRIX_RGB, MATRIX_709, MATRIX_UNSPECIFIED, MATRIX_170M = 0, 1, 2, 6
+YUV_MATRICES = {int(m) for m in vs.MatrixCoefficients} - {MATRIX_RGB, MATRIX_UNSPECIFIED}
 # The _Range prop's values differ between VapourSynth API versions; take them from the module.
 RANGE_FULL, RANGE_LIMITED = int(vs.RANGE_FULL), int(vs.RANGE_LIMITED)
 RANGE_NAMES = {RANGE_FULL: "full", RANGE_LIMITED: "limited"}
+CHROMA_LOCATIONS = {int(c) for c in vs.ChromaLocation}
 CHROMALOC_LEFT = 0
 
 
@@ -66,47 +72,71 @@ RGBS = Format(vs.RGB, vs.FLOAT, 32, 0, 0)
 
 @dataclass(frozen=True)
 class Colour:
+    """How a clip's samples are to be read: matrix (YUV), range (integer formats), chroma location (YUV)."""
+
     matrix: int
     range: int
     chromaloc: int
 
 
 def colour_of(fmt: Format, width: int, height: int, props: dict[str, Any]) -> Colour:
-    """Matrix, range and chroma location from frame props, with the documented defaults."""
-    matrix = int(props.get("_Matrix", MATRIX_UNSPECIFIED))
-    if matrix in (MATRIX_UNSPECIFIED, 0) or fmt.color_family != vs.YUV:
-        matrix = MATRIX_709 if width > 1024 or height > 576 else MATRIX_170M
-    default_range = RANGE_FULL if fmt.color_family == vs.RGB else RANGE_LIMITED
-    rng = int(props.get("_Range", default_range))
-    if rng not in (RANGE_FULL, RANGE_LIMITED):
-        rng = default_range
-    return Colour(matrix, rng, int(props.get("_ChromaLocation", CHROMALOC_LEFT)))
-
-
-def to_rgbs(fmt: Format, width: int, height: int, props: dict[str, Any]) -> list[Call]:
-    """Calls that turn a clip of `fmt` into RGBS."""
+    """The clip's colour from its first frame's props, with the documented defaults; checks the values."""
     fmt.check()
-    c = colour_of(fmt, width, height, props)
-    if fmt.color_family == vs.RGB:
-        return [] if fmt.is_rgbs else [("resize", "Point", "clip", {"format": RGBS.id})]
-    if fmt.color_family == vs.GRAY:
-        grays = Format(vs.GRAY, vs.FLOAT, 32, 0, 0)
-        return [("resize", "Point", "clip", {"format": grays.id, "range_in_s": RANGE_NAMES[c.range]}),
-                ("std", "ShufflePlanes", "clips", {"planes": [0, 0, 0], "colorfamily": vs.RGB})]
-    return [("resize", "Bicubic", "clip", {"format": RGBS.id, "matrix_in": c.matrix, "range_in_s": RANGE_NAMES[c.range],
-                                           "chromaloc_in": c.chromaloc})]
+    yuv = fmt.color_family == vs.YUV
+    matrix = int(props.get("_Matrix", MATRIX_UNSPECIFIED))
+    if not yuv or matrix == MATRIX_UNSPECIFIED:
+        matrix = MATRIX_709 if width > 1024 or height > 576 else MATRIX_170M
+    elif matrix not in YUV_MATRICES:
+        raise ValueError(f"the clip's _Matrix={matrix} is not a YUV matrix; set the right one first, "
+                         f"e.g. std.SetFrameProps(_Matrix=1) for BT.709")
+    if fmt.sample_type == vs.FLOAT:
+        rng = RANGE_FULL
+    else:
+        rng = int(props.get("_Range", RANGE_FULL if fmt.color_family == vs.RGB else RANGE_LIMITED))
+        if rng not in RANGE_NAMES:
+            raise ValueError(f"the clip's _Range={rng} is not a valid range; use std.SetFrameProps(_Range=...) "
+                             f"with vs.RANGE_LIMITED ({RANGE_LIMITED}) or vs.RANGE_FULL ({RANGE_FULL})")
+    chromaloc = int(props.get("_ChromaLocation", CHROMALOC_LEFT)) if yuv else CHROMALOC_LEFT
+    if chromaloc not in CHROMA_LOCATIONS:
+        raise ValueError(f"the clip's _ChromaLocation={chromaloc} is not valid; use 0 (left) to 5 (bottom) "
+                         f"with std.SetFrameProps(_ChromaLocation=...)")
+    return Colour(matrix, rng, chromaloc)
 
 
-def from_rgbs(fmt: Format, width: int, height: int, props: dict[str, Any]) -> list[Call]:
-    """Calls that turn RGBS back into `fmt`, undoing `to_rgbs`."""
-    c = colour_of(fmt, width, height, props)
+def stamp(fmt: Format, c: Colour) -> dict[str, int]:
+    """The colour props every frame gets before conversion."""
+    props = {"_Matrix": c.matrix, "_ChromaLocation": c.chromaloc} if fmt.color_family == vs.YUV else {}
     if fmt.color_family == vs.RGB:
-        return [] if fmt.is_rgbs else [("resize", "Point", "clip", {"format": fmt.id})]
-    if fmt.color_family == vs.GRAY:
-        return [("std", "ShufflePlanes", "clips", {"planes": [1], "colorfamily": vs.GRAY}),
-                ("resize", "Point", "clip", {"format": fmt.id, "range_s": RANGE_NAMES[c.range]})]
-    return [("resize", "Bicubic", "clip", {"format": fmt.id, "matrix": c.matrix, "range_s": RANGE_NAMES[c.range],
-                                           "chromaloc": c.chromaloc})]
+        props["_Matrix"] = MATRIX_RGB
+    if fmt.sample_type == vs.INTEGER:
+        props["_Range"] = c.range
+    return props
+
+
+def kernel(fmt: Format) -> str:
+    """Bicubic where chroma may be resampled, Point (no resampling) elsewhere."""
+    return "Bicubic" if fmt.color_family == vs.YUV else "Point"
+
+
+def to_rgbs(fmt: Format, c: Colour) -> list[Call]:
+    """Calls that turn a clip of `fmt` and colour `c` into RGBS."""
+    if fmt.is_rgbs:
+        return []
+    return [("std", "SetFrameProps", "clip", stamp(fmt, c)), ("resize", kernel(fmt), "clip", {"format": RGBS.id})]
+
+
+def from_rgbs(fmt: Format, c: Colour) -> list[Call]:
+    """Calls that turn RGBS back into `fmt` with colour `c`, undoing `to_rgbs`."""
+    if fmt.is_rgbs:
+        return []
+    args: dict[str, Any] = {"format": fmt.id}
+    if fmt.color_family != vs.RGB:
+        args["matrix"] = c.matrix if fmt.color_family == vs.YUV else MATRIX_709
+    if fmt.color_family == vs.YUV:
+        args["chromaloc"] = c.chromaloc
+    if fmt.sample_type == vs.INTEGER:
+        args["range_s"] = RANGE_NAMES[c.range]
+    return [("resize", kernel(fmt), "clip", args), ("std", "SetFrameProps", "clip", stamp(fmt, c))]
 
 
 def apply(clip: vs.VideoNode, calls: list[Call]) -> vs.VideoNode:
@@ -119,5 +149,4 @@ def apply(clip: vs.VideoNode, calls: list[Call]) -> vs.VideoNode:
 def clip_to_rgbs(clip: vs.VideoNode) -> vs.VideoNode:
     """Convert a clip to RGBS with the same plan the filter uses."""
     fmt = Format.of(clip.format)
-    props = dict(clip.get_frame(0).props) if fmt.color_family != vs.RGB else {}
-    return apply(clip, to_rgbs(fmt, clip.width, clip.height, props))
+    return apply(clip, to_rgbs(fmt, colour_of(fmt, clip.width, clip.height, dict(clip.get_frame(0).props))))

@@ -11,6 +11,8 @@ from .bundle import Bundle
 from .grid import Grid
 from .routing import Route, Router
 
+MAX_PAD = 64  # LR pixels; context beyond the models' receptive radius changes nothing
+
 
 def pick_device(name: str) -> torch.device:
     """'auto' is CUDA when present, else CPU; 'cpu' and 'cuda[:N]' are checked."""
@@ -43,9 +45,10 @@ class Engine:
         if fp16 and self.device.type != "cuda":
             raise ValueError("fp16 needs a CUDA device; leave fp16 off on the CPU")
         self.dtype = torch.float16 if fp16 else torch.float32
-        self.pad = max(a.radius for a in bundle.archs) if pad is None else pad
-        if self.pad < 0:
-            raise ValueError(f"pad must be >= 0, got {self.pad}")
+        radius = max(a.radius for a in bundle.archs)
+        self.pad = radius if pad is None else pad
+        if not 0 <= self.pad <= MAX_PAD:
+            raise ValueError(f"pad must be in 0..{MAX_PAD} (the models' receptive radius is {radius}), got {self.pad}")
         if batch < 0:
             raise ValueError(f"batch must be >= 0 (0 = a whole chunk at once), got {batch}")
         self.batch = batch

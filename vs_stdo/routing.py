@@ -1,15 +1,17 @@
 """Which chunk model each patch of a frame goes to.
 
 Route modes (the filter's `route` argument):
-  labels    the bundle's labels; the clip must be the training clip (frames found by content,
-            so trims and splices work). A frame that is not in the bundle is an error.
-  auto      labels where a frame is found; elsewhere every patch goes to chunk 0, the model trained
-            on the hardest content (the paper notes it does about as well as one model on all).
+  labels    the bundle's labels. The clip must show the training clip's frames at its LR size; each
+            frame is found by content (fingerprint), so trims, splices and dropped frames work. A
+            frame that is not found is an error naming the frame and how far it is from any.
+  auto      labels where a frame is found; elsewhere the bundle's blind router when it has one,
+            otherwise every patch goes to FALLBACK_CHUNK.
   chunk:K   every patch to chunk K, for diagnosis.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,7 +20,13 @@ from .bundle import Bundle
 from .fingerprint import FrameMatcher, fingerprint
 from .grid import Grid
 
+# Chunk 0 holds the hardest patches; its model saw the most varied content (the paper notes it
+# does about as well as one model trained on everything).
 FALLBACK_CHUNK = 0
+
+# A blind router decides from LR patches alone: (N, 3, patch_height, patch_width) in [0, 1] -> (N,)
+# chunk indices. A bundle that carries one exposes it as `bundle.router` (a later format version).
+PatchRouter = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -37,32 +45,51 @@ class Route:
             except ValueError:
                 k = -1
             if not 0 <= k < chunks:
-                raise ValueError(f"route {text!r}: the bundle has chunks 0..{chunks - 1}")
+                raise ValueError(f"route {text!r}: the bundle has chunks 0..{chunks - 1}; use chunk:0 to "
+                                 f"chunk:{chunks - 1}")
             return cls("chunk", k)
         raise ValueError(f"unknown route {text!r}; use 'auto', 'labels' or 'chunk:K'")
+
+
+def blind_router(bundle: Bundle) -> PatchRouter | None:
+    """The bundle's blind router, if it carries one (the hook `auto` calls for frames not found)."""
+    return getattr(bundle, "router", None)
 
 
 class Router:
     """Gives the chunk of every patch of a frame (a LongTensor of grid.count)."""
 
     def __init__(self, bundle: Bundle, grid: Grid, route: Route) -> None:
-        self.route = route
-        self.count = grid.count
+        self.route, self.grid, self.chunks = route, grid, bundle.chunks
         self.labels = torch.from_numpy(bundle.labels.reshape(len(bundle.labels), -1).astype(np.int64))
         self.same_grid = grid == bundle.grid
         self.matcher = FrameMatcher(bundle.fingerprints)
+        self.blind = blind_router(bundle)
         if route.mode == "labels" and not self.same_grid:
             raise ValueError(
                 f"route='labels' needs the training clip's LR size {bundle.grid.width}x{bundle.grid.height}, "
-                f"but the clip is {grid.width}x{grid.height}; use route='auto' or feed the training clip")
+                f"but the clip is {grid.width}x{grid.height}; feed the training clip's LR or use route='auto'")
 
     def __call__(self, n: int, frame: torch.Tensor) -> torch.Tensor:
+        """Chunks for frame n, an RGB CHW tensor in [0, 1] (n only names the frame in errors)."""
         if self.route.mode == "chunk":
-            return torch.full((self.count,), self.route.chunk, dtype=torch.long)
-        found = self.matcher.match(n, fingerprint(frame)) if self.same_grid else None
-        if found is not None:
-            return self.labels[found]
-        if self.route.mode == "labels":
-            raise ValueError(f"frame {n} does not match any frame of the training clip "
-                             f"({len(self.labels)} frames); use route='auto' for clips that differ")
-        return torch.full((self.count,), FALLBACK_CHUNK, dtype=torch.long)
+            return torch.full((self.grid.count,), self.route.chunk, dtype=torch.long)
+        if self.same_grid:
+            found, distance = self.matcher.match(fingerprint(frame))
+            if found is not None:
+                return self.labels[found]
+            if self.route.mode == "labels":
+                raise ValueError(
+                    f"frame {n} is not a frame of the training clip: its fingerprint is {distance:.3f} or more "
+                    f"from all {len(self.labels)} training frames (tolerance {self.matcher.tolerance}); "
+                    f"use route='auto' for clips that differ")
+        if self.blind is None:
+            return torch.full((self.grid.count,), FALLBACK_CHUNK, dtype=torch.long)
+        chunks = self.blind(self.grid.cut(frame, 0)).long().flatten().cpu()
+        if chunks.shape != (self.grid.count,):
+            raise ValueError(f"the bundle's router gave {len(chunks)} chunk indices for {self.grid.count} patches; "
+                             f"the bundle is damaged")
+        if chunks.min() < 0 or chunks.max() >= self.chunks:
+            raise ValueError(f"the bundle's router gave chunk indices in [{int(chunks.min())}, {int(chunks.max())}] "
+                             f"but the bundle has {self.chunks} chunks; the bundle is damaged")
+        return chunks

@@ -14,29 +14,41 @@ from . import bundle as bundle_io
 from . import colour
 from .engine import Engine
 
-ARG_TYPES = {"route": str, "device": str, "fp16": int, "pad": int, "batch": int}
 
-
-def prepare(bundle_path: str, fmt: tuple[int, int, int, int], width: int, height: int, num_frames: int,
+def prepare(bundle_path: str, fmt: tuple[int, int, int, int], width: int, height: int,
             props: dict[str, Any], args: dict[str, Any]) -> tuple[Engine, list, list, int, int]:
-    """Plan one `stdo.Upscale` call: (engine, calls to RGBS, calls back, output width, output height)."""
+    """Plan one `stdo.Upscale` call: (engine, calls to RGBS, calls back, output width, output height).
+
+    `fmt` is (colour family, sample type, bits, subsampling_w * 16 + subsampling_h); `props` are the
+    first frame's; `args` holds the optional arguments that were given.
+    """
     family, sample_type, bits, subsampling = fmt
     f = colour.Format(family, sample_type, bits, subsampling // 16, subsampling % 16)
-    f.check()
-    b = bundle_io.load(bundle_path)
-    engine = Engine(b, width, height, route=args.get("route", "auto"), device=args.get("device", "auto"),
-                    fp16=bool(args.get("fp16", 0)), pad=args.get("pad"), batch=args.get("batch", 0))
-    out_w, out_h = width * b.scale, height * b.scale
-    return (engine, colour.to_rgbs(f, width, height, props), colour.from_rgbs(f, out_w, out_h, props),
-            out_w, out_h)
+    c = colour.colour_of(f, width, height, props)
+    fp16 = args.get("fp16", 0)
+    if fp16 not in (0, 1):
+        raise ValueError(f"fp16 must be 0 or 1, got {fp16}")
+    engine = Engine(bundle_io.load(bundle_path), width, height, route=args.get("route", "auto"),
+                    device=args.get("device", "auto"), fp16=bool(fp16), pad=args.get("pad"),
+                    batch=args.get("batch", 0))
+    out_w, out_h = width * engine.scale, height * engine.scale
+    return engine, colour.to_rgbs(f, c), colour.from_rgbs(f, c), out_w, out_h
 
 
-def upscale(clip: vs.VideoNode, bundle: str | Path, route: str | None = None, device: str | None = None,
-            fp16: bool | None = None, pad: int | None = None, batch: int | None = None) -> vs.VideoNode:
-    """Same as `core.stdo.Upscale(clip, bundle, ...)`: super-resolve `clip` with a `.stdo` bundle."""
+def upscale(clip: vs.VideoNode, bundle: str | Path, route: str = "auto", device: str = "auto", fp16: bool = False,
+            pad: int | None = None, batch: int = 0) -> vs.VideoNode:
+    """Super-resolve `clip` with a `.stdo` bundle; the same as `core.stdo.Upscale` (docs/filter.md).
+
+    route: "auto", "labels" or "chunk:K"; device: "auto", "cpu", "cuda" or "cuda:N"; fp16: half precision
+    (CUDA only); pad: LR context pixels around each patch (default: the models' receptive radius);
+    batch: at most this many patches per model call (0: all of a chunk's patches of a frame at once).
+    """
+    if not isinstance(clip, vs.VideoNode):
+        raise vs.Error("stdo.upscale: clip must be a vs.VideoNode")
     if not hasattr(vs.core, "stdo"):
-        raise vs.Error("the stdo plugin is not installed in this VapourSynth; run scripts/setup.sh "
+        raise vs.Error("stdo.upscale: the stdo plugin is not installed in this VapourSynth; run scripts/setup.sh "
                        "(or `pip install .`) in this environment")
-    kwargs = {k: v for k, v in dict(route=route, device=device, fp16=fp16, pad=pad, batch=batch).items()
-              if v is not None}
+    kwargs: dict[str, Any] = {"route": route, "device": device, "fp16": int(fp16), "batch": batch}
+    if pad is not None:
+        kwargs["pad"] = pad
     return vs.core.stdo.Upscale(clip, str(bundle), **kwargs)
