@@ -1,12 +1,28 @@
-"""Scoring patches and splitting them into k chunks by difficulty (STDO steps 2 and 3)."""
+"""Scoring patches with a reference upscaler f0 and splitting them into k chunks (STDO steps 2 and 3).
+
+An upscaler maps (frame index, LR CHW frame) to the upscaled frame; a patch's score is the PSNR of
+its part of that frame against the HR. The scorers (`stdo train --score`):
+  bicubic   torch's bicubic, exactly what a fresh model outputs (free)
+  self      a model briefly trained on all training patches (train.py trains it)
+  BUNDLE    an existing bundle run through the filter's engine (route "auto")
+"""
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
+from .bundle import Bundle
+from .dataset import Frames
+from .engine import Engine
 from .grid import Grid
 from .metrics import mse_to_psnr
+from .models import WDSR
+
+Upscaler = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 def patch_psnr(sr: torch.Tensor, hr: torch.Tensor, grid: Grid, scale: int) -> torch.Tensor:
@@ -16,10 +32,45 @@ def patch_psnr(sr: torch.Tensor, hr: torch.Tensor, grid: Grid, scale: int) -> to
     return mse_to_psnr(mses)
 
 
+def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic upscaling of a CHW frame, as the models' global skip does it."""
+    return F.interpolate(lr[None], scale_factor=scale, mode="bicubic", align_corners=False)[0]
+
+
 def bicubic_psnr(lr: torch.Tensor, hr: torch.Tensor, grid: Grid, scale: int) -> torch.Tensor:
     """Per-patch PSNR of plain bicubic upscaling: the free reference scorer f0."""
-    sr = F.interpolate(lr[None], scale_factor=scale, mode="bicubic", align_corners=False)[0]
-    return patch_psnr(sr, hr, grid, scale)
+    return patch_psnr(bicubic(lr, scale), hr, grid, scale)
+
+
+def bicubic_upscaler(scale: int) -> Upscaler:
+    return lambda n, lr: bicubic(lr, scale)
+
+
+def model_upscaler(model: WDSR, device: torch.device) -> Upscaler:
+    """Whole-frame inference with replicated borders (what the filter's stitched output equals)."""
+    pad, scale = model.arch.radius, model.arch.scale
+    model = model.to(device).eval()
+
+    @torch.inference_mode()
+    def upscale(n: int, lr: torch.Tensor) -> torch.Tensor:
+        out = model(F.pad(lr[None].to(device), (pad,) * 4, mode="replicate"))[0].cpu()
+        m = pad * scale
+        return out[:, m:out.shape[-2] - m, m:out.shape[-1] - m]
+
+    return upscale
+
+
+def bundle_upscaler(bundle: Bundle, width: int, height: int, device: str) -> Upscaler:
+    """A bundle as f0, exactly as the filter runs it (route "auto")."""
+    engine = Engine(bundle, width, height, route="auto", device=device)
+    return lambda n, lr: engine.upscale(lr, engine.router(n, lr))
+
+
+def score(frames: Frames, grid: Grid, upscale: Upscaler) -> np.ndarray:
+    """Per-patch PSNR of an upscaler on every frame, shape (frames, rows, cols)."""
+    out = [patch_psnr(upscale(n, frames.lr[n]), frames.hr[n].float() / 255, grid, frames.scale)
+           for n in tqdm(range(len(frames)), desc="scoring patches", unit="frame")]
+    return torch.stack(out).numpy().reshape(len(frames), grid.rows, grid.cols).astype(np.float32)
 
 
 def split(psnr: np.ndarray, k: int) -> tuple[np.ndarray, list[float]]:
@@ -34,3 +85,8 @@ def split(psnr: np.ndarray, k: int) -> tuple[np.ndarray, list[float]]:
     sorted_psnr = flat[order]
     thresholds = [float(sorted_psnr[(i * flat.size) // k]) for i in range(1, k)]
     return labels.reshape(psnr.shape), thresholds
+
+
+def label(psnr: np.ndarray, thresholds: list[float]) -> np.ndarray:
+    """Chunks of patches by the thresholds of a split: chunk i holds thresholds[i-1] <= PSNR < thresholds[i]."""
+    return np.searchsorted(np.asarray(thresholds, dtype=np.float64), psnr, side="right").astype(np.uint8)

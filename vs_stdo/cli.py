@@ -1,4 +1,4 @@
-"""The `stdo` command: train bundles, inspect them."""
+"""The `stdo` command: train bundles, evaluate them, inspect them."""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +6,12 @@ import json
 import sys
 from pathlib import Path
 
+import vapoursynth as vs
+
 from . import bundle as bundle_io
 from .models import PRESETS, SCALES
 from .train import MODES, Settings
+from .video import KERNELS
 
 
 def parse_patch(text: str) -> tuple[int, int]:
@@ -19,25 +22,49 @@ def parse_patch(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"patch size must look like WIDTHxHEIGHT (e.g. 48x54), got {text!r}")
 
 
+def parse_fractions(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions (e.g. 1,0.5,0), got {text!r}")
+
+
 def cmd_train(a: argparse.Namespace) -> None:
     from .dataset import load_frames
-    from .train import train
-    from .video import hr_lr_pair, open_clip, select_frames
+    from .train import check_data, train
+    from .video import open_pair
 
-    settings = Settings(scale=a.scale, chunks=a.chunks, mode=a.mode, preset=a.preset, steps=a.steps,
-                        batch=a.batch, lr=a.learning_rate, seed=a.seed, patch_width=a.patch[0], patch_height=a.patch[1],
-                        pretrain=a.pretrain, device=a.device)
+    settings = Settings(scale=a.scale, chunks=a.chunks, mode=a.mode, preset=a.preset, steps=a.steps or Settings.steps,
+                        epochs=a.epochs or 0, batch=a.batch, lr=a.learning_rate, seed=a.seed, patch_width=a.patch[0],
+                        patch_height=a.patch[1], pretrain=a.pretrain, joint_schedule=a.joint_schedule or [],
+                        score=a.score, score_steps=a.score_steps, holdout=a.holdout, device=a.device,
+                        checkpoint_every=a.checkpoint_every)
     settings.check()
-    src = select_frames(open_clip(a.input), a.frames)
-    lr_src = select_frames(open_clip(a.lr), a.frames) if a.lr else None
-    hr, lr = hr_lr_pair(src, a.scale, lr_src, a.kernel)
+    src, hr, lr = open_pair(a.input, a.lr, a.frames, a.scale, a.kernel)
+    check_data(settings, lr.width, lr.height, lr.num_frames)
     frames = load_frames(hr, lr)
     clip = {"width": lr.width, "height": lr.height, "frames": lr.num_frames, "fps_num": src.fps.numerator,
             "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
-            "lr": Path(a.lr).name if a.lr else f"{a.kernel} downscale"}
+            "lr": Path(a.lr).name if a.lr else f"{a.kernel} downscale", "kernel": None if a.lr else a.kernel}
     b = train(frames, settings, Path(a.output), clip, resume=a.resume)
-    print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames, "
-          f"{Path(a.output).stat().st_size} bytes")
+    print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames "
+          f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
+
+
+def cmd_eval(a: argparse.Namespace) -> None:
+    from .evaluate import bundle_frames, evaluate, table
+    from .video import open_pair
+
+    b = bundle_io.load(a.bundle)
+    frames = a.frames or b.clip.get("frames_selected")
+    kernel = a.kernel or b.clip.get("kernel") or "bicubic"
+    src, hr, lr = open_pair(a.input, a.lr, frames, b.scale, kernel)
+    places = bundle_frames(b, Path(a.input).name, src.num_frames, frames, lr)
+    result = evaluate(Path(a.bundle), b, hr, lr, places, device=a.device, report=a.report,
+                      report_frame=a.report_frame)
+    result |= {"input": Path(a.input).name, "frames": frames or ":",
+               "lr": Path(a.lr).name if a.lr else f"{kernel} downscale"}
+    print(json.dumps(result, indent=2) if a.json else table(result))
 
 
 def cmd_info(a: argparse.Namespace) -> None:
@@ -57,8 +84,9 @@ def cmd_info(a: argparse.Namespace) -> None:
         print("  chunk PSNR thresholds (dB): " + ", ".join(f"{t:.2f}" for t in m["thresholds"]))
     t = m["training"]
     if t:
-        print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('steps')} steps, "
+        print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('total_steps')} steps, "
               f"{t.get('seconds')} s, scorer {t.get('scorer')}")
+        print(f"  held-out frames (not trained on): {', '.join(map(str, t.get('heldout', []))) or 'none'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,23 +96,51 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a bundle on a video")
     t.add_argument("input", help="HR video file (any format BestSource reads) or .vpy script")
     t.add_argument("-o", "--output", required=True, help="bundle file to write (.stdo)")
-    t.add_argument("--scale", type=int, default=4, choices=SCALES)
+    t.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor (default 4)")
     t.add_argument("--chunks", type=int, default=4, help="k, the number of difficulty chunks (default 4)")
-    t.add_argument("--mode", choices=MODES, default="chunks")
-    t.add_argument("--preset", choices=list(PRESETS), default="tiny")
-    t.add_argument("--steps", type=int, default=Settings.steps, help="total training steps of the run")
-    t.add_argument("--batch", type=int, default=Settings.batch)
+    t.add_argument("--mode", choices=MODES, default="chunks",
+                   help="chunks: one model per chunk (STDO, default); joint: one model on hard-weighted data "
+                        "(JSTDO); single: one model on all patches")
+    t.add_argument("--preset", choices=list(PRESETS), default="tiny", help="model size (default tiny)")
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int,
+                        help=f"total training steps of the run, shared by its models (default {Settings.steps})")
+    budget.add_argument("--epochs", type=float, help="budget in passes over the run's training patches instead")
+    t.add_argument("--batch", type=int, default=Settings.batch, help=f"patches per step (default {Settings.batch})")
     t.add_argument("--learning-rate", type=float, default=Settings.lr, help="Adam learning rate (default 1e-3)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling (default 0)")
     t.add_argument("--patch", type=parse_patch, default=(48, 54), help="LR patch WIDTHxHEIGHT (default 48x54)")
     t.add_argument("--pretrain", type=float, default=Settings.pretrain,
                    help="chunks mode: share of the steps spent on a shared model first (default 0.5)")
+    t.add_argument("--joint-schedule", type=parse_fractions,
+                   help="joint mode: fraction of each chunk's patches used, hardest first (default 1 ... 0)")
+    t.add_argument("--score", default="bicubic",
+                   help="reference scorer f0: bicubic (default), self, or the path of a .stdo bundle")
+    t.add_argument("--score-steps", type=int, default=Settings.score_steps,
+                   help=f"--score self: training steps of the scorer model (default {Settings.score_steps})")
+    t.add_argument("--holdout", type=int, default=0, help="keep every Nth frame out of training (default 0: none)")
     t.add_argument("--frames", help="START:END frame range of the input (END exclusive)")
     t.add_argument("--lr", help="your real LR encode of the input (else LR = downscale by --kernel)")
-    t.add_argument("--kernel", default="bicubic", help="downscale kernel for LR (default bicubic)")
+    t.add_argument("--kernel", default="bicubic", choices=list(KERNELS),
+                   help="downscale kernel for LR (default bicubic: Catmull-Rom, as MATLAB's imresize)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    t.add_argument("--checkpoint-every", type=int, default=Settings.checkpoint_every,
+                   help=f"steps between checkpoints (default {Settings.checkpoint_every})")
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos on whole frames")
+    e.add_argument("bundle", help="a .stdo bundle")
+    e.add_argument("input", help="the HR video (or .vpy) the bundle was trained on, or another")
+    e.add_argument("--lr", help="your real LR encode (else LR = downscale by the bundle's kernel)")
+    e.add_argument("--frames", help="START:END frame range (default: the bundle's training range)")
+    e.add_argument("--kernel", choices=list(KERNELS), help="downscale kernel for LR (default: the bundle's)")
+    e.add_argument("--report", help="write a PNG report (PSNR heatmap, chunk map, crops) to this file")
+    e.add_argument("--report-frame", type=int,
+                   help="frame of the range shown in the report (default: the first frame found in the bundle)")
+    e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    e.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    e.set_defaults(func=cmd_eval)
 
     i = sub.add_parser("info", help="show a bundle's manifest")
     i.add_argument("bundle")
@@ -97,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         a.func(a)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError, vs.Error) as e:
         print(f"stdo {a.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:

@@ -6,19 +6,34 @@ Modes
           (the rest of the budget, split in proportion to chunk size). pretrain=0 trains each chunk
           model from scratch, as the paper does.
   joint   JSTDO: one model on all of chunk 0, none of chunk k-1, and a decreasing random fraction
-          of the chunks between (`joint_schedule`).
+          of the chunks between (`joint_schedule`, default linear: 1, (k-2)/(k-1), ..., 0).
   single  one model on all patches (the NAS-style baseline).
 
-The loop is plain PyTorch (L1 loss, Adam, cosine decay). Progress is checkpointed to
-`<bundle>.ckpt` (tensors and numbers only, loaded with weights_only=True) so a killed run resumes
-where it stopped and ends with the same weights as an uninterrupted run.
+Budget: `steps` (or `epochs`, passes over the run's training patches) is the total for the run,
+shared by its models in proportion to their data, so modes compare at equal compute. The `self`
+scorer's steps come on top.
+
+Held-out frames (`holdout` N: every Nth frame, indices N-1, 2N-1, ...) are decoded, scored and
+labelled like the others (labels come from the HR; the method is non-blind), so the filter routes
+them by labels, but no model, the self scorer included, trains on them. Chunk thresholds are the
+PSNR quantiles of the training patches; held-out patches get the chunk their PSNR falls in.
+
+The loop is plain PyTorch (L1 loss, Adam, cosine decay, fp16 autocast on CUDA). Progress is
+checkpointed to `<bundle>.ckpt` (tensors and numbers only, loaded with weights_only=True) every
+`checkpoint_every` steps and at the end of every stage; a killed run resumes where the checkpoint
+stopped and ends with the same weights as an uninterrupted run. Ctrl-C (or SIGTERM) finishes the
+current step, saves a checkpoint and stops; a second Ctrl-C stops at once.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
+import math
 import os
+import pickle
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,14 +44,15 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import bundle as bundle_io
-from .chunking import bicubic_psnr, split
-from .engine import pick_device
+from .chunking import bicubic_upscaler, bundle_upscaler, label, model_upscaler, score, split
 from .dataset import CONTEXT_CAP, Frames, Patches, all_items
+from .engine import pick_device
 from .grid import Grid
 from .metrics import mse_to_psnr
 from .models import WDSR, Arch, add_weight_norm, plain_state, preset
 
 MODES = ("chunks", "joint", "single")
+SCORERS = ("bicubic", "self")  # or the path of a bundle
 
 
 @dataclass
@@ -45,36 +61,54 @@ class Settings:
     chunks: int = 4
     mode: str = "chunks"
     preset: str = "tiny"
-    steps: int = 2000              # total optimiser steps, shared by all models of the run
+    steps: int = 2000              # total optimiser steps of the run, shared by its models
+    epochs: float = 0              # > 0: the budget in passes over the run's training patches instead
     batch: int = 16
     lr: float = 1e-3
     seed: int = 0
     patch_width: int = 48
     patch_height: int = 54
-    pretrain: float = 0.5          # chunks mode: share of steps for the shared model
+    pretrain: float = 0.5          # chunks mode: share of the budget for the shared model
     joint_schedule: list[float] = field(default_factory=list)  # joint: fraction kept per chunk
+    score: str = "bicubic"         # reference scorer f0: bicubic, self, or a bundle path
+    score_steps: int = 300         # score=self: steps of the scorer model
+    holdout: int = 0               # keep every Nth frame out of training (0: none)
     device: str = "cpu"
     checkpoint_every: int = 200
 
     def check(self) -> None:
+        """Raise a clear error for settings that cannot work (before any data is read)."""
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         preset(self.preset, self.scale)  # raises on a bad preset or scale
-        if self.chunks < 1:
-            raise ValueError(f"--chunks must be at least 1, got {self.chunks}")
-        if self.steps < 1 or self.batch < 1:
-            raise ValueError("--steps and --batch must be positive")
+        if not 1 <= self.chunks <= 255:
+            raise ValueError(f"--chunks must be between 1 and 255, got {self.chunks}")
+        if self.steps < 1 or self.batch < 1 or self.epochs < 0:
+            raise ValueError("--steps and --batch must be positive, --epochs not negative")
         if not 0 <= self.pretrain < 1:
             raise ValueError(f"--pretrain must be in [0, 1), got {self.pretrain}")
+        if self.holdout == 1 or self.holdout < 0:
+            raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
+        if self.checkpoint_every < 1 or self.score_steps < 1:
+            raise ValueError("--checkpoint-every and --score-steps must be positive")
+        self.schedule()
+        if self.score not in SCORERS:
+            b = bundle_io.load(self.score)  # FileNotFoundError / BundleError name the problem
+            if b.scale != self.scale:
+                raise ValueError(f"--score bundle {self.score} is x{b.scale} but training is x{self.scale}; "
+                                 f"give a x{self.scale} bundle, 'bicubic' or 'self'")
 
     def schedule(self) -> list[float]:
         """Joint mode: the fraction of each chunk's patches used, chunk 0 first (all) to k-1 (none)."""
-        if self.joint_schedule:
-            if len(self.joint_schedule) != self.chunks:
-                raise ValueError(f"--joint-schedule needs {self.chunks} fractions, one per chunk")
-            return list(self.joint_schedule)
         k = self.chunks
-        return [1.0] if k == 1 else [1 - i / (k - 1) for i in range(k)]
+        if not self.joint_schedule:
+            return [1.0] if k == 1 else [1 - i / (k - 1) for i in range(k)]
+        if len(self.joint_schedule) != k or not all(0 <= f <= 1 for f in self.joint_schedule):
+            raise ValueError(f"--joint-schedule needs {k} fractions in [0, 1], one per chunk (hardest first), "
+                             f"got {self.joint_schedule}")
+        if not any(self.joint_schedule):
+            raise ValueError("--joint-schedule keeps no patches; give at least one fraction above 0")
+        return list(self.joint_schedule)
 
 
 @dataclass(frozen=True)
@@ -82,39 +116,67 @@ class Stage:
     """One model trained for a number of steps on some patches, optionally starting from another."""
 
     name: str
-    items: torch.Tensor
+    items: torch.Tensor            # (N, 2) of (frame, patch index)
     steps: int
     init: str | None = None
 
 
-def plan_stages(s: Settings, labels: np.ndarray, gen: torch.Generator) -> tuple[list[Stage], list[str]]:
-    """The stages of a run and the names of the stages whose models go into the bundle, in chunk order."""
-    items = all_items(*labels.shape)
-    flat = torch.from_numpy(labels.reshape(-1).astype(np.int64))
-    if s.mode == "single":
-        return [Stage("single", items, s.steps)], ["single"]
+def heldout_frames(count: int, holdout: int) -> list[int]:
+    """The frames kept out of training: every `holdout`-th (indices holdout-1, 2*holdout-1, ...)."""
+    return [i for i in range(count) if holdout and i % holdout == holdout - 1]
+
+
+def check_data(s: Settings, width: int, height: int, frames: int) -> Grid:
+    """The patch grid of an LR size; raises if the data cannot be trained with these settings."""
+    grid = Grid(width, height, s.patch_width, s.patch_height)
+    train_frames = frames - len(heldout_frames(frames, s.holdout))
+    if train_frames < 1:
+        raise ValueError(f"--holdout {s.holdout} leaves no training frame out of {frames}; select more frames")
+    patches = train_frames * grid.count
+    if s.chunks > patches:
+        raise ValueError(f"--chunks {s.chunks} is more than the {patches} training patches ({train_frames} frames "
+                         f"x {grid.cols}x{grid.rows} grid of {s.patch_width}x{s.patch_height}); use fewer chunks, "
+                         f"a smaller --patch or more frames")
+    return grid
+
+
+def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
+                gen: torch.Generator) -> tuple[list[Stage], list[str]]:
+    """The stages of a run and the names of the stages whose models go into the bundle, in chunk order.
+
+    items: the training (frame, patch) pairs; chunk: the chunk of each.
+    """
     if s.mode == "joint":
-        keep = torch.zeros(len(flat), dtype=torch.bool)
+        keep = torch.zeros(len(items), dtype=torch.bool)
         for k, fraction in enumerate(s.schedule()):
-            idx = torch.nonzero(flat == k).flatten()
-            chosen = idx[torch.randperm(len(idx), generator=gen)[:round(fraction * len(idx))]]
-            keep[chosen] = True
-        return [Stage("joint", items[keep], s.steps)], ["joint"]
+            idx = torch.nonzero(chunk == k).flatten()
+            keep[idx[torch.randperm(len(idx), generator=gen)[:round(fraction * len(idx))]]] = True
+        items = items[keep]
+        if not len(items):
+            raise ValueError(f"--joint-schedule {s.schedule()} keeps none of the training patches; "
+                             f"raise its fractions")
+    total = math.ceil(s.epochs * len(items) / s.batch) if s.epochs else s.steps
+    if s.mode != "chunks":
+        return [Stage(s.mode, items, total)], [s.mode]
     stages = []
-    shared = round(s.steps * s.pretrain)
+    shared = round(total * s.pretrain)
     if shared:
         stages.append(Stage("shared", items, shared))
-    rest = s.steps - shared
     for k in range(s.chunks):
-        chunk_items = items[flat == k]
-        steps = max(1, round(rest * len(chunk_items) / len(items)))
+        chunk_items = items[chunk == k]
+        steps = max(1, round((total - shared) * len(chunk_items) / len(items)))
         stages.append(Stage(f"chunk{k}", chunk_items, steps, "shared" if shared else None))
     return stages, [f"chunk{k}" for k in range(s.chunks)]
 
 
+def stage_seed(seed: int, name: str) -> int:
+    """A seed per stage, independent of which other stages the run has."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:4], "little")
+
+
 def fingerprint_of(s: Settings, frames: Frames) -> str:
     """Identifies a run so a checkpoint is only resumed by the same settings and data."""
-    h = hashlib.sha256(json.dumps(asdict(s) | {"device": None}, sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps(asdict(s) | {"device": None, "checkpoint_every": None}, sort_keys=True).encode())
     h.update(frames.lr[:, :, ::7, ::7].numpy().tobytes())
     return h.hexdigest()[:16]
 
@@ -126,15 +188,24 @@ class Checkpoint:
         self.path, self.run_id = path, run_id
         self.state: dict = {"run": run_id, "finished": {}, "current": None}
 
-    def resume(self) -> bool:
+    def open(self, resume: bool) -> None:
+        """Load the checkpoint when resuming; refuse to overwrite one otherwise."""
         if not self.path.is_file():
-            return False
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
-        if state.get("run") != self.run_id:
+            if resume:
+                print(f"no checkpoint at {self.path}; starting from the beginning", file=sys.stderr)
+            return
+        if not resume:
+            raise ValueError(f"{self.path} holds the checkpoint of an unfinished run; add --resume to continue it, "
+                             f"or delete the file to start over")
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+            raise ValueError(f"cannot read checkpoint {self.path} ({e}); delete it and start over") from None
+        if not isinstance(state, dict) or state.get("run") != self.run_id:
             raise ValueError(f"checkpoint {self.path} belongs to a different run (other settings or input); "
                              f"delete it or drop --resume")
         self.state = state
-        return True
+        print(f"resuming from {self.path}", file=sys.stderr)
 
     def save(self) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -142,12 +213,42 @@ class Checkpoint:
         os.replace(tmp, self.path)
 
 
-def fit(stage: Stage, model: WDSR, patches: Patches, s: Settings, ckpt: Checkpoint, device: torch.device,
-        seed: int) -> WDSR:
-    """The training loop for one stage: L1 loss, Adam, cosine decay, resumable."""
+class StopRequest:
+    """While active, the first SIGINT (Ctrl-C) or SIGTERM only sets `requested`; a second SIGINT
+    interrupts at once. Inactive outside the main thread, where signals cannot be caught."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> "StopRequest":
+        self.requested = False
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {sig: signal.signal(sig, self.handle) for sig in self.SIGNALS}
+        return self
+
+    def handle(self, signum: int, frame: object) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt("interrupted twice; progress since the last checkpoint is lost")
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def fit(stage: Stage, arch: Arch, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
+        device: torch.device) -> dict[str, torch.Tensor]:
+    """Train one model: L1 loss, Adam, cosine decay, resumable. Returns its (weight-normed) state on the CPU."""
+    seed = stage_seed(s.seed, stage.name)
+    torch.manual_seed(seed)
+    model = add_weight_norm(WDSR(arch))
+    if init is not None:
+        model.load_state_dict(init)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=stage.steps)
+    amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
     gen = torch.Generator().manual_seed(seed)
     start = 0
     cur = ckpt.state["current"]
@@ -155,50 +256,46 @@ def fit(stage: Stage, model: WDSR, patches: Patches, s: Settings, ckpt: Checkpoi
         model.load_state_dict(cur["model"])
         opt.load_state_dict(cur["opt"])
         sched.load_state_dict(cur["sched"])
+        scaler.load_state_dict(cur["scaler"])
         gen.set_state(cur["rng"])
         start = cur["step"]
 
-    def snapshot(step: int) -> None:
-        ckpt.state["current"] = {"stage": stage.name, "step": step, "model": model.state_dict(),
-                                 "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": gen.get_state()}
+    def snapshot(done: int) -> None:
+        ckpt.state["current"] = {"stage": stage.name, "step": done, "model": model.state_dict(),
+                                 "opt": opt.state_dict(), "sched": sched.state_dict(),
+                                 "scaler": scaler.state_dict(), "rng": gen.get_state()}
         ckpt.save()
 
-    amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    bar = tqdm(range(start, stage.steps), desc=stage.name, unit="step", initial=start, total=stage.steps)
-    loss_avg, step = None, start
-    try:
-        for step in bar:
+    bar = tqdm(total=stage.steps, initial=start, desc=stage.name, unit="step")
+    losses: list[torch.Tensor] = []  # since the bar was last updated (read back every 10 steps only)
+    with StopRequest() as stop:
+        for step in range(start, stage.steps):
             idx = stage.items[torch.randint(len(stage.items), (s.batch,), generator=gen)]
             x, y = patches.batch(idx)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
                 out = patches.crop_output(model(x))
-                loss = F.l1_loss(out.float(), y)
+            loss = F.l1_loss(out.float(), y)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
             sched.step()
-            loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
-            if step % 10 == 0:
+            losses.append(loss.detach())
+            done = step + 1
+            bar.update()
+            if done % 10 == 0 or done == stage.steps:
                 mse = F.mse_loss(out.detach().float().clamp(0, 1), y).item()
-                bar.set_postfix(loss=f"{loss_avg:.4f}", psnr=f"{mse_to_psnr(mse):.2f}")
-            if (step + 1) % s.checkpoint_every == 0 and step + 1 < stage.steps:
-                snapshot(step + 1)
-    except KeyboardInterrupt:
-        snapshot(step)
-        bar.close()
-        raise KeyboardInterrupt(f"interrupted; checkpoint saved to {ckpt.path}, rerun with --resume") from None
+                bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}")
+                losses.clear()
+            if stop.requested:
+                snapshot(done)
+                bar.close()
+                raise KeyboardInterrupt(f"interrupted; checkpoint saved to {ckpt.path}, rerun with --resume")
+            if done % s.checkpoint_every == 0 and done < stage.steps:
+                snapshot(done)
     bar.close()
-    return model.eval()
-
-
-def score(frames: Frames, grid: Grid, scale: int) -> np.ndarray:
-    """Per-patch PSNR of the reference scorer, shape (frames, rows, cols)."""
-    out = [bicubic_psnr(lr, hr.float() / 255, grid, scale) for lr, hr in
-           tqdm(zip(frames.lr, frames.hr), total=len(frames), desc="scoring patches", unit="frame")]
-    return torch.stack(out).numpy().reshape(len(frames), grid.rows, grid.cols).astype(np.float32)
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool = False) -> bundle_io.Bundle:
@@ -206,45 +303,54 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     s.check()
     if frames.scale != s.scale:
         raise ValueError(f"frames are x{frames.scale}, settings say x{s.scale}")
-    device = pick_device(s.device)
     h, w = frames.lr.shape[-2:]
-    grid = Grid(w, h, s.patch_width, s.patch_height)
+    grid = check_data(s, w, h, len(frames))
+    device = pick_device(s.device)
     started = time.time()
-    psnr = score(frames, grid, s.scale)
-    k = 1 if s.mode in ("single", "joint") else s.chunks
-    labels, thresholds = split(psnr, s.chunks)
-    gen = torch.Generator().manual_seed(s.seed)
-    stages, keep = plan_stages(s, labels.reshape(len(frames), -1), gen)
-
+    heldout = heldout_frames(len(frames), s.holdout)
+    train_frames = [f for f in range(len(frames)) if f not in set(heldout)]
+    items = all_items(len(frames), grid.count)
+    items = items[torch.isin(items[:, 0], torch.tensor(train_frames))]
     arch = preset(s.preset, s.scale)
     patches = Patches(frames, grid, min(arch.radius, CONTEXT_CAP))
     ckpt = Checkpoint(Path(str(out) + ".ckpt"), fingerprint_of(s, frames))
-    if resume and ckpt.resume():
-        print(f"resuming from {ckpt.path}")
+    ckpt.open(resume)
     finished: dict[str, dict] = ckpt.state["finished"]
-    for i, stage in enumerate(stages):
-        if stage.name in finished:
-            continue
-        torch.manual_seed(s.seed + i)
-        model = add_weight_norm(WDSR(arch))
-        if stage.init:
-            model.load_state_dict(finished[stage.init])
-        model = fit(stage, model, patches, s, ckpt, device, s.seed + 1000 + i)
-        finished[stage.name] = {k_: v.detach().cpu() for k_, v in model.state_dict().items()}
-        ckpt.state["current"] = None
-        ckpt.save()
 
-    weights = []
-    for name in keep:
+    def trained(stage: Stage) -> WDSR:
+        if stage.name not in finished:
+            init = finished[stage.init] if stage.init else None
+            finished[stage.name] = fit(stage, arch, init, patches, s, ckpt, device)
+            ckpt.state["current"] = None
+            ckpt.save()
         model = add_weight_norm(WDSR(arch))
-        model.load_state_dict(finished[name])
-        weights.append(plain_state(model))
+        model.load_state_dict(finished[stage.name])
+        return model
+
+    if s.score == "bicubic":
+        upscale, scorer = bicubic_upscaler(s.scale), "bicubic"
+    elif s.score == "self":
+        upscale, scorer = model_upscaler(trained(Stage("scorer", items, s.score_steps)), device), "self"
+    else:
+        upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
+    psnr = score(frames, grid, upscale)
+    train_labels, thresholds = split(psnr[train_frames], s.chunks)
+    labels = label(psnr, thresholds)
+    labels[train_frames] = train_labels
+    chunk = torch.from_numpy(labels.reshape(len(frames), -1).astype(np.int64))[items[:, 0], items[:, 1]]
+    stages, keep = plan_stages(s, items, chunk, torch.Generator().manual_seed(s.seed))
+    models = {stage.name: trained(stage) for stage in stages}
+    k = len(keep)
     b = bundle_io.Bundle(
-        scale=s.scale, patch_width=s.patch_width, patch_height=s.patch_height, archs=[arch] * k, weights=weights,
+        scale=s.scale, patch_width=s.patch_width, patch_height=s.patch_height, archs=[arch] * k,
+        weights=[plain_state(models[name]) for name in keep],
         labels=labels if k > 1 else np.zeros_like(labels), psnr=psnr, fingerprints=frames.fingerprints,
         thresholds=thresholds if k > 1 else [], clip=clip_info,
-        training=asdict(s) | {"seconds": round(time.time() - started, 1), "scorer": "bicubic",
-                              "stages": {st.name: st.steps for st in stages}})
+        training=asdict(s) | {
+            "joint_schedule": s.schedule() if s.mode == "joint" else [], "device": str(device),
+            "seconds": round(time.time() - started, 1), "scorer": scorer, "thresholds": thresholds,
+            "stages": {st.name: {"steps": st.steps, "patches": len(st.items)} for st in stages},
+            "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)})
     bundle_io.save(b, out)
     ckpt.path.unlink(missing_ok=True)
     return b

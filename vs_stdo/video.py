@@ -10,14 +10,22 @@ import vapoursynth as vs
 
 from . import colour
 
-KERNELS = ("bicubic", "lanczos", "spline36", "bilinear", "point")
+# name -> (resize function, its kernel parameters). "bicubic" is Catmull-Rom (b=0, c=0.5), the cubic of
+# MATLAB's imresize that made the paper's LR data; like imresize, zimg widens kernels when downscaling.
+KERNELS: dict[str, tuple[str, dict[str, float]]] = {
+    "bicubic": ("Bicubic", {"filter_param_a": 0, "filter_param_b": 0.5}),
+    "lanczos": ("Lanczos", {"filter_param_a": 3}),
+    "spline36": ("Spline36", {}),
+    "bilinear": ("Bilinear", {}),
+    "point": ("Point", {}),
+}
 
 
-def open_clip(path: str | Path) -> vs.VideoNode:
+def open_clip(path: str | Path, what: str = "input") -> vs.VideoNode:
     """A clip from a video file (through BestSource) or from output 0 of a .vpy script."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"input {str(path)!r} does not exist; give the path of a video file or a .vpy script")
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist; give the path of a video file or a .vpy script")
     if path.suffix == ".vpy":
         vs.clear_outputs()
         runpy.run_path(str(path), run_name="__vapoursynth__")
@@ -33,28 +41,38 @@ def open_clip(path: str | Path) -> vs.VideoNode:
         raise ValueError(f"cannot read {path} as video: {e}") from e
 
 
-def select_frames(clip: vs.VideoNode, frames: str | None) -> vs.VideoNode:
-    """Apply a `START:END` selection (Python slice semantics, END exclusive, either may be empty)."""
+def parse_frames(frames: str | None) -> slice:
+    """A `START:END` selection as a slice (Python slice semantics: END exclusive, either side may be
+    empty or negative; None or "" is everything)."""
     if not frames:
-        return clip
+        return slice(None)
     try:
-        start_s, end_s = frames.split(":")
-        start = int(start_s) if start_s else None
-        end = int(end_s) if end_s else None
+        start, end = frames.split(":")
+        return slice(int(start) if start else None, int(end) if end else None)
     except ValueError:
         raise ValueError(f"--frames must look like START:END (e.g. 0:60), got {frames!r}") from None
-    picked = clip[start:end]
-    if picked.num_frames == 0:
-        raise ValueError(f"--frames {frames} selects no frames of a {clip.num_frames}-frame clip")
+
+
+def frame_range(frames: str | None, total: int) -> range:
+    """The frames of a `total`-frame clip that a `START:END` selection picks; raises if none."""
+    picked = range(total)[parse_frames(frames)]
+    if not picked:
+        raise ValueError(f"--frames {frames} selects no frames of a {total}-frame clip")
     return picked
 
 
+def select_frames(clip: vs.VideoNode, frames: str | None) -> vs.VideoNode:
+    """Apply a `START:END` selection (see frame_range)."""
+    picked = frame_range(frames, clip.num_frames)
+    return clip[picked.start:picked.stop]
+
+
 def resize(clip: vs.VideoNode, width: int, height: int, kernel: str) -> vs.VideoNode:
+    """Resize with one of KERNELS."""
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-    fn = {"bicubic": vs.core.resize.Bicubic, "lanczos": vs.core.resize.Lanczos, "spline36": vs.core.resize.Spline36,
-          "bilinear": vs.core.resize.Bilinear, "point": vs.core.resize.Point}[kernel]
-    return fn(clip, width=width, height=height)
+    name, params = KERNELS[kernel]
+    return getattr(vs.core.resize, name)(clip, width=width, height=height, **params)
 
 
 def crop_to_multiple(clip: vs.VideoNode, scale: int) -> vs.VideoNode:
@@ -66,7 +84,7 @@ def crop_to_multiple(clip: vs.VideoNode, scale: int) -> vs.VideoNode:
 def hr_lr_pair(hr: vs.VideoNode, scale: int, lr: vs.VideoNode | None = None,
                kernel: str = "bicubic") -> tuple[vs.VideoNode, vs.VideoNode]:
     """RGBS HR and LR clips. Without `lr`, LR is HR downscaled by `kernel` (the paper's setting)."""
-    hr_rgb = colour.clip_to_rgbs(crop_to_multiple(hr, scale))
+    hr_rgb = crop_to_multiple(colour.clip_to_rgbs(hr), scale)  # RGB: any crop, even where chroma is subsampled
     if lr is None:
         return hr_rgb, resize(hr_rgb, hr_rgb.width // scale, hr_rgb.height // scale, kernel)
     want = (hr_rgb.width // scale, hr_rgb.height // scale)
@@ -76,6 +94,15 @@ def hr_lr_pair(hr: vs.VideoNode, scale: int, lr: vs.VideoNode | None = None,
     if lr.num_frames != hr.num_frames:
         raise ValueError(f"the LR clip has {lr.num_frames} frames and HR has {hr.num_frames}; they must match")
     return hr_rgb, colour.clip_to_rgbs(lr)
+
+
+def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scale: int,
+              kernel: str = "bicubic") -> tuple[vs.VideoNode, vs.VideoNode, vs.VideoNode]:
+    """(whole source, HR, LR) for a command line: HR and LR are the input and optional LR file cut to `frames`."""
+    src = open_clip(input)
+    lr_src = select_frames(open_clip(lr, "LR file"), frames) if lr else None
+    hr_clip, lr_clip = hr_lr_pair(select_frames(src, frames), scale, lr_src, kernel)
+    return src, hr_clip, lr_clip
 
 
 def frame_array(frame: vs.VideoFrame) -> np.ndarray:

@@ -1,0 +1,233 @@
+"""The trainer end to end on a real clip: modes, scorers, held-out frames, --lr, resume, bad input."""
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+from vs_stdo import bundle as bundle_io
+from vs_stdo import clips
+from vs_stdo.chunking import bicubic_psnr, patch_psnr
+from vs_stdo.cli import main
+from vs_stdo.encode import ffmpeg_exe
+from vs_stdo.video import frame_array, open_pair
+
+# bikes.mp4 is 640x272: at x4 the LR is 160x68, a 5x2 grid of 32x34 patches.
+TINY = ["--scale", "4", "--patch", "32x34", "--batch", "8", "--device", "cpu"]
+
+
+def stdo(*args: object) -> int:
+    return main([str(a) for a in args])
+
+
+def moved(state: dict[str, torch.Tensor]) -> bool:
+    """Whether a model differs from a fresh one (which is plain bicubic: zero tail and skip)."""
+    return bool(state["tail.weight"].abs().sum() > 0)
+
+
+@pytest.fixture(scope="module")
+def bikes() -> Path:
+    return clips.fetch("bikes.mp4")
+
+
+@pytest.fixture(scope="module")
+def lr_encode(bikes, tmp_path_factory) -> Path:
+    """A real LR encode of the first 6 frames: ffmpeg's bicubic scaler, then x264 4:2:0."""
+    out = tmp_path_factory.mktemp("lr") / "bikes_lr.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(bikes), "-frames:v", "6", "-vf",
+                    "scale=160:68:flags=bicubic", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(out)],
+                   check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def chunks_bundle(bikes, tmp_path_factory) -> Path:
+    """STDO (k=2) with the self scorer, frames 0:6, every 3rd frame held out."""
+    out = tmp_path_factory.mktemp("chunks") / "chunks.stdo"
+    assert stdo("train", bikes, "-o", out, "--frames", "0:6", "--chunks", "2", "--steps", "24", "--score", "self",
+                "--score-steps", "20", "--holdout", "3", *TINY) == 0
+    return out
+
+
+def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
+    b = bundle_io.load(chunks_bundle)
+    t = b.training
+    assert b.chunks == 2 and t["mode"] == "chunks" and t["scorer"] == "self"
+    assert t["heldout"] == [2, 5] and t["train_patches"] == 4 * 10
+    train = b.labels[[0, 1, 3, 4]]
+    assert np.bincount(train.ravel(), minlength=2).tolist() == [20, 20]   # equal chunks of training patches
+    assert b.psnr[b.labels == 0].max() <= b.psnr[b.labels == 1].min()     # chunk 0 is the hardest, held-out too
+    # shared model on all training patches, then each chunk model on its own chunk, in proportion
+    assert t["stages"] == {"shared": {"steps": 12, "patches": 40}, "chunk0": {"steps": 6, "patches": 20},
+                           "chunk1": {"steps": 6, "patches": 20}}
+    assert all(moved(w) for w in b.weights)
+    assert not torch.equal(b.weights[0]["tail.weight"], b.weights[1]["tail.weight"])
+    # the self scorer is a (briefly) trained model: not bicubic, but it ranks difficulty much like it
+    _, hr, lr = open_pair(bikes, None, "0:6", 4)
+    bic = np.stack([bicubic_psnr(torch.from_numpy(frame_array(lr.get_frame(n))).clamp(0, 1),
+                                 torch.from_numpy(frame_array(hr.get_frame(n))).clamp(0, 1), b.grid, 4).numpy()
+                    for n in range(6)]).reshape(b.psnr.shape)
+    assert np.abs(b.psnr - bic).max() > 0.05
+    ranks = [np.argsort(np.argsort(x.ravel())) for x in (b.psnr, bic)]
+    assert np.corrcoef(*ranks)[0, 1] > 0.9
+
+
+def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path):
+    vpy = tmp_path / "bikes.vpy"
+    vpy.write_text(f"import vapoursynth as vs\nvs.core.bs.VideoSource({str(bikes)!r}).set_output()\n")
+    out = tmp_path / "joint.stdo"
+    assert stdo("train", vpy, "-o", out, "--frames", "0:6", "--mode", "joint", "--chunks", "4", "--steps", "10",
+                "--score", chunks_bundle, *TINY) == 0
+    b = bundle_io.load(out)
+    t = b.training
+    assert b.chunks == 1 and t["scorer"] == "bundle:chunks.stdo"
+    assert t["joint_schedule"] == pytest.approx([1, 2 / 3, 1 / 3, 0])
+    assert b.labels.max() == 0 and moved(b.weights[0])
+    # all of chunk 0, 2/3 and 1/3 of chunks 1 and 2, none of chunk 3 (15 training patches each)
+    assert t["stages"] == {"joint": {"steps": 10, "patches": 15 + 10 + 5}}
+    # the scores are the scorer bundle's per-patch PSNR, upscaled by the real filter (against the HR
+    # as training keeps it, 8-bit RGB)
+    _, hr, lr = open_pair(bikes, None, "0:6", 4)
+    sr = vs.core.stdo.Upscale(lr, str(chunks_bundle))
+    for n in (0, 5):
+        hr8 = np.clip(frame_array(hr.get_frame(n)) * 255 + 0.5, 0, 255).astype(np.uint8)
+        want = patch_psnr(torch.from_numpy(frame_array(sr.get_frame(n))), torch.from_numpy(hr8 / 255), b.grid, 4)
+        np.testing.assert_allclose(b.psnr[n].ravel(), want.numpy(), atol=0.01)
+
+
+def test_single_mode_on_a_real_lr_encode(bikes, lr_encode, tmp_path):
+    out = tmp_path / "single.stdo"
+    assert stdo("train", bikes, "-o", out, "--lr", lr_encode, "--frames", "0:4", "--mode", "single",
+                "--epochs", "2", *TINY) == 0
+    b = bundle_io.load(out)
+    assert b.chunks == 1 and b.training["scorer"] == "bicubic" and b.clip["lr"] == "bikes_lr.mp4"
+    assert b.training["stages"] == {"single": {"steps": 10, "patches": 40}}    # 2 epochs of 40 patches, batch 8
+    # it learnt the encode: on those frames it beats bicubic through the filter
+    _, hr, lr = open_pair(bikes, lr_encode, "0:4", 4)
+    frame = [torch.from_numpy(frame_array(c.get_frame(1))).clamp(0, 1)
+             for c in (hr, vs.core.stdo.Upscale(lr, str(out)), lr.resize.Bicubic(640, 272))]
+    assert torch.mean((frame[1] - frame[0]) ** 2) < torch.mean((frame[2] - frame[0]) ** 2)
+
+
+def test_scale_3_on_a_source_that_does_not_divide(bikes, tmp_path):
+    out = tmp_path / "x3.stdo"
+    assert stdo("train", bikes, "-o", out, "--frames", "0:2", "--steps", "4", "--chunks", "3", "--scale", "3",
+                "--patch", "40x30", "--batch", "4", "--device", "cpu") == 0
+    b = bundle_io.load(out)
+    assert (b.scale, b.clip["width"], b.clip["height"], b.labels.shape) == (3, 213, 90, (2, 3, 6))
+    _, _, lr = open_pair(bikes, None, "0:2", 3)
+    up = vs.core.stdo.Upscale(lr, str(out))
+    assert (up.width, up.height) == (639, 270)       # 640x272 cropped to a multiple of 3
+
+
+def checkpoint_progress(path: Path) -> tuple[int, int] | None:
+    """(finished stages, steps of the running stage) in a checkpoint file, or None if there is none."""
+    try:
+        state = torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        return None
+    return len(state["finished"]), state["current"]["step"] if state["current"] else 0
+
+
+def wait_for(proc: subprocess.Popen, ready) -> None:
+    """Poll until ready() holds while the process is still running."""
+    deadline = time.monotonic() + 300
+    while not ready():
+        assert proc.poll() is None, f"training ended before it could be interrupted: {proc.communicate()}"
+        assert time.monotonic() < deadline, "training made no checkpoint"
+        time.sleep(0.02)
+
+
+def test_resume_after_kill_and_ctrl_c_gives_the_uninterrupted_weights(bikes, tmp_path, capsys):
+    args = ["--frames", "0:4", "--chunks", "2", "--steps", "60", "--checkpoint-every", "3", "--seed", "7", *TINY]
+    assert stdo("train", bikes, "-o", tmp_path / "whole.stdo", *args) == 0
+    out = tmp_path / "cut.stdo"
+    ckpt = Path(str(out) + ".ckpt")
+    cmd = [sys.executable, "-m", "vs_stdo.cli", "train", str(bikes), "-o", str(out), *args]
+
+    killed = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(killed, lambda: checkpoint_progress(ckpt) is not None)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate()
+    at_kill = checkpoint_progress(ckpt)
+    assert not out.exists() and at_kill is not None and at_kill < (3, 0)
+
+    interrupted = subprocess.Popen([*cmd, "--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(interrupted, lambda: (checkpoint_progress(ckpt) or (0, 0)) >= (1, 3))   # shared model done
+    interrupted.send_signal(signal.SIGINT)
+    _, err = interrupted.communicate()
+    assert interrupted.returncode == 130, err.decode()
+    assert b"resuming from" in err and b"interrupted" in err
+    assert not out.exists()
+    state = torch.load(ckpt, weights_only=True)
+    assert "shared" in state["finished"]
+
+    capsys.readouterr()
+    assert stdo("train", bikes, "-o", out, *args, "--resume") == 0
+    err = capsys.readouterr().err
+    assert "resuming from" in err and not ckpt.exists()
+    # finished stages are not trained again; the running one restarts at its checkpointed step
+    assert not any(f"{name}:" in err for name in state["finished"])
+    if state["current"]:
+        assert re.search(rf"{state['current']['stage']}:.*\| {state['current']['step']}/\d+ \[00:00<\?", err)
+    whole, cut = bundle_io.load(tmp_path / "whole.stdo"), bundle_io.load(out)
+    assert np.array_equal(whole.labels, cut.labels)
+    for a, b in zip(whole.weights, cut.weights):
+        assert a.keys() == b.keys()
+        assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+@pytest.fixture(scope="module")
+def wrong_size_lr(bikes, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bad") / "lr_150.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(bikes), "-frames:v", "2", "-vf", "scale=150:68",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{missing}"], "input '{missing}' does not exist"),
+    (["{bikes}", "--lr", "{missing}"], "LR file '{missing}' does not exist"),
+    (["{bikes}", "--lr", "{wrong_lr}"], "the LR clip is 150x68 but HR 640x272 at x4 needs 160x68"),
+    (["{bikes}", "--chunks", "21"], "--chunks 21 is more than the 20 training patches"),
+    (["{bikes}", "--holdout", "2", "--chunks", "11"], "--chunks 11 is more than the 10 training patches"),
+    (["{bikes}", "--holdout", "1"], "would hold out every frame"),
+    (["{bikes}", "--score", "{missing}"], "bundle '{missing}' does not exist"),
+    (["{bikes}", "--mode", "joint", "--joint-schedule", "1,0"], "--joint-schedule needs 4 fractions"),
+    (["{bikes}", "--frames", "300:400"], "selects no frames of a 250-frame clip"),
+    (["{bikes}", "--patch", "200x34"], "smaller than one patch"),
+])
+def test_bad_input_is_a_clear_error(args, message, bikes, wrong_size_lr, tmp_path, capsys):
+    names = {"bikes": bikes, "missing": tmp_path / "none.mp4", "wrong_lr": wrong_size_lr}
+    frames = [] if "--frames" in args else ["--frames", "0:2"]
+    out = tmp_path / "x.stdo"
+    assert main(["train", *TINY, *(a.format(**names) for a in args), *frames, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message.format(**names) in err, err
+    assert not out.exists()
+
+
+def test_unsupported_scale_is_refused(bikes, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", str(bikes), "-o", "x.stdo", "--scale", "5"])
+    assert e.value.code == 2 and "invalid choice: 5 (choose from 2, 3, 4)" in capsys.readouterr().err
+
+
+def test_scorer_bundle_of_another_scale_and_stale_checkpoints_are_refused(chunks_bundle, bikes, tmp_path, capsys):
+    base = ["train", str(bikes), "--frames", "0:2", *TINY]
+    assert main([*base, "-o", str(tmp_path / "a.stdo"), "--scale", "2", "--score", str(chunks_bundle)]) == 2
+    assert "is x4 but training is x2" in capsys.readouterr().err
+    ckpt = tmp_path / "b.stdo.ckpt"
+    torch.save({"run": "someone else", "finished": {}, "current": None}, ckpt)
+    assert main([*base, "-o", str(tmp_path / "b.stdo")]) == 2
+    assert "add --resume to continue it, or delete the file" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "b.stdo"), "--resume"]) == 2
+    assert "belongs to a different run" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""The PNG report of `stdo eval --report`: what the bundle learnt about one frame, and how it looks.
+
+Top row, over the HR frame: the reference scorer's per-patch PSNR (the paper's Figure 1), the chunk of
+each patch (chunk 0 the hardest), and the per-patch gain of the bundle over bicubic. Bottom row: the
+patch the scorer found hardest, cut from the bicubic output, the bundle's output and the HR frame.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.colors import BoundaryNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.patheffects import withStroke
+
+from .bundle import Bundle
+from .chunking import label, patch_psnr
+from .metrics import psnr
+
+MAX_NUMBERS = 300  # write each patch's value in its cell up to this many patches
+NAMES = {"bicubic": "bicubic", "stdo": "bundle", "hr": "HR"}
+
+
+def image(t: torch.Tensor) -> np.ndarray:
+    """CHW RGB tensor in [0, 1] -> HWC array for imshow."""
+    return t.permute(1, 2, 0).numpy()
+
+
+def overlay(ax: Axes, hr: torch.Tensor, values: np.ndarray, bundle: Bundle, fmt: str, ticks: list[int] | None = None,
+            **style: object) -> None:
+    """A per-patch map drawn over the greyed HR frame, one cell per patch."""
+    s, g = bundle.scale, bundle.grid
+    xs = [c * g.patch_width * s for c in range(g.cols)] + [g.width * s]
+    ys = [r * g.patch_height * s for r in range(g.rows)] + [g.height * s]
+    ax.imshow(image(hr).mean(-1), cmap="gray", vmin=0, vmax=1)
+    mesh = ax.pcolormesh(xs, ys, values, alpha=0.55, edgecolors="white", linewidth=0.3, **style)
+    ax.figure.colorbar(mesh, ax=ax, fraction=0.03, pad=0.01, ticks=ticks)
+    if values.size <= MAX_NUMBERS:
+        size = max(4.0, min(9.0, 600 / max(g.cols, g.rows) / 8))
+        for r in range(g.rows):
+            for c in range(g.cols):
+                ax.text((xs[c] + xs[c + 1]) / 2, (ys[r] + ys[r + 1]) / 2, format(values[r, c], fmt),
+                        ha="center", va="center", fontsize=size, color="white",
+                        path_effects=[withStroke(linewidth=2, foreground="black")])
+    ax.set_axis_off()
+
+
+def write_report(path: Path, bundle: Bundle, bundle_frame: int, images: dict[str, torch.Tensor], title: str) -> None:
+    """images: "hr", "stdo", "bicubic" (CHW in [0, 1]) of the frame that is `bundle_frame` in the bundle."""
+    g, s = bundle.grid, bundle.scale
+    f0 = bundle.psnr[bundle_frame]
+    chunks = (bundle.labels[bundle_frame] if bundle.chunks > 1
+              else label(f0, bundle.training.get("thresholds", [])))
+    k = int(bundle.training.get("chunks", bundle.chunks))
+    hr = images["hr"]
+    gain = (patch_psnr(images["stdo"], hr, g, s) - patch_psnr(images["bicubic"], hr, g, s)).numpy()
+    gain = gain.reshape(g.rows, g.cols)
+
+    fig = Figure(figsize=(18, 10.5), layout="constrained")  # no pyplot: PNG through Agg, no global state
+    axes = fig.subplots(2, 3)
+    fig.suptitle(title)
+    scorer = bundle.training.get("scorer", "reference")
+    overlay(axes[0, 0], hr, f0, bundle, ".1f", cmap="magma")
+    axes[0, 0].set_title(f"per-patch PSNR of f0 ({scorer}), dB")
+    overlay(axes[0, 1], hr, chunks.astype(np.float32), bundle, ".0f", list(range(k)), cmap="viridis",
+            norm=BoundaryNorm(np.arange(k + 1) - 0.5, 256))
+    axes[0, 1].set_title(f"chunk map (k={k}, 0 = hardest)"
+                         + ("" if bundle.chunks > 1 else f"; one model ({bundle.training.get('mode')})"))
+    lim = max(float(np.abs(gain).max()), 0.1)
+    overlay(axes[0, 2], hr, gain, bundle, "+.1f", cmap="RdBu", vmin=-lim, vmax=lim)
+    axes[0, 2].set_title("per-patch gain of the bundle over bicubic, dB")
+
+    i = int(np.argmin(f0))
+    y, x, h, w = g.hr_boxes(s)[i]
+    for ax, name in zip(axes[1], ("bicubic", "stdo", "hr")):
+        crop = images[name][:, y:y + h, x:x + w]
+        ax.imshow(image(crop), interpolation="nearest")
+        note = "" if name == "hr" else f", {psnr(crop, hr[:, y:y + h, x:x + w]):.2f} dB"
+        ax.set_title(f"{NAMES[name]}: hardest patch{note}")
+        ax.set_axis_off()
+    for ax in axes[0]:
+        ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="cyan", linewidth=1.5))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
