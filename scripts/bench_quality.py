@@ -1,0 +1,181 @@
+"""Quality benchmark: STDO chunk models vs one model of the same backbone at equal total steps, with
+bicubic and Lanczos, on whole stitched frames through the real filter (the table in docs/results.md).
+
+    .venv/bin/python scripts/bench_quality.py [--quick] [--clips NAME|PATH ...] [--scales 4 2]
+        [--presets tiny small] [--budgets 600 2000] [--methods single chunks:4 joint:4 ...]
+        [--frames 0:30] [--holdout 10] [--out out/bench_quality]
+
+Every cell (clip x scale x preset x budget x method) is one `stdo train` run with `--steps BUDGET`,
+the total optimiser steps of the run whatever the method (chunk models share it in proportion to
+their data), followed by `stdo eval --json`; bicubic and Lanczos come from the same eval. A method
+is `single`, `chunks:K` or `joint:K`, optionally followed by `stdo train` options as `:key=value`
+pairs separated by commas, e.g. `chunks:4:pretrain=0.75,learning-rate=5e-4`. Results are appended to
+results.csv as cells finish and a cell whose result exists is not run again, so an interrupted run
+continues where it stopped; results.md is rewritten after each cell. One PNG report per clip, scale
+and preset (`stdo eval --report`) shows the first chunks method at the largest budget.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vs_stdo import bundle as bundle_io
+from vs_stdo import clips
+
+QUICK = {"clips": [clips.DEFAULT], "scales": [4], "presets": ["tiny"], "budgets": [100, 300],
+         "methods": ["single", "chunks:4", "joint:4"], "frames": "0:10"}
+FIELDS = ["clip", "scale", "preset", "budget", "method", "models", "train_rgb", "train_y", "heldout_rgb",
+          "heldout_y", "bicubic_train_rgb", "bicubic_train_y", "bicubic_heldout_rgb", "bicubic_heldout_y",
+          "lanczos_train_rgb", "lanczos_train_y", "lanczos_heldout_rgb", "lanczos_heldout_y", "bytes",
+          "train_seconds", "total_steps"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    clip: str
+    scale: int
+    preset: str
+    budget: int
+    method: str
+
+    @property
+    def name(self) -> str:
+        safe = self.method.replace(":", "-").replace("=", "").replace(",", "_")
+        return f"{Path(self.clip).stem}_x{self.scale}_{self.preset}_{self.budget}_{safe}"
+
+    def train_args(self) -> list[str]:
+        """The `stdo train` options of the method: --mode, --chunks and any key=value extras."""
+        mode, _, rest = self.method.partition(":")
+        chunks, _, extras = rest.partition(":")
+        args = ["--mode", mode] + (["--chunks", chunks] if chunks else [])
+        for pair in filter(None, extras.split(",")):
+            key, _, value = pair.partition("=")
+            args += [f"--{key}", value]
+        return args
+
+
+def stdo(*args: str) -> str:
+    """Run the real CLI (`stdo ...`) and return its stdout; its progress (stderr) is shown only on failure."""
+    done = subprocess.run([sys.executable, "-m", "vs_stdo.cli", *args], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"stdo {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def run_cell(cell: Cell, source: Path, a: argparse.Namespace, report: Path | None) -> dict[str, object]:
+    """Train and evaluate one cell; returns its CSV row."""
+    bundle = a.out / "bundles" / f"{cell.name}.stdo"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    Path(str(bundle) + ".ckpt").unlink(missing_ok=True)  # a killed earlier attempt; start it over
+    started = time.time()
+    stdo("train", str(source), "-o", str(bundle), "--scale", str(cell.scale), "--preset", cell.preset,
+         "--steps", str(cell.budget), "--frames", a.frames, "--holdout", str(a.holdout), "--device", "cpu",
+         "--checkpoint-every", "100000", *cell.train_args())
+    seconds = time.time() - started
+    result = json.loads(stdo("eval", str(bundle), str(source), "--json", "--device", "cpu",
+                             *(["--report", str(report)] if report else [])))
+    r = result["results"]
+    row: dict[str, object] = {"clip": source.name, "scale": cell.scale, "preset": cell.preset,
+                              "budget": cell.budget, "method": cell.method, "models": result["chunks"]}
+    for method, prefix in (("stdo", ""), ("bicubic", "bicubic_"), ("lanczos", "lanczos_")):
+        for split in ("train", "heldout"):
+            for metric in ("rgb", "y"):
+                value = r[method].get(split, {}).get(f"psnr_{metric}")
+                row[f"{prefix}{split}_{metric}"] = "" if value is None else round(value, 3)
+    row |= {"bytes": result["bundle_bytes"], "train_seconds": round(seconds, 1),
+            "total_steps": bundle_io.load(bundle).training["total_steps"]}
+    return row
+
+
+def fmt(value: object, base: object = None) -> str:
+    """A PSNR cell: the value, and its difference from `base` when given."""
+    if value in ("", None):
+        return "-"
+    text = f"{float(value):.2f}"
+    return text if base in ("", None) else f"{text} ({float(value) - float(base):+.2f})"
+
+
+def markdown(rows: list[dict[str, str]]) -> str:
+    """One table per clip/scale/preset: bicubic and Lanczos once, then each budget's methods with their
+    difference from `single` at the same budget (train and held-out, RGB / Y)."""
+    out = []
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault((row["clip"], str(row["scale"]), row["preset"]), []).append(row)
+    for (clip, scale, preset), group in groups.items():
+        first = group[0]
+        out += [f"### {clip}, x{scale}, preset {preset}", "",
+                "PSNR in dB, RGB / Y, whole frames; in brackets: difference from `single` at the same budget.", "",
+                "| budget (steps) | method | models | train RGB | train Y | held-out RGB | held-out Y | bytes "
+                "| train s |", "|---|---|---|---|---|---|---|---|---|"]
+        for name in ("bicubic", "lanczos"):
+            out.append(f"| - | {name} | - | " + " | ".join(fmt(first[f"{name}_{k}"]) for k in (
+                "train_rgb", "train_y", "heldout_rgb", "heldout_y")) + " | - | - |")
+        for row in sorted(group, key=lambda r: int(r["budget"])):
+            single = next((s for s in group if s["budget"] == row["budget"] and s["method"] == "single"), None)
+            cells = [fmt(row[k], None if single is None or single is row else single[k])
+                     for k in ("train_rgb", "train_y", "heldout_rgb", "heldout_y")]
+            out.append(f"| {row['total_steps']} | {row['method']} | {row['models']} | " + " | ".join(cells)
+                       + f" | {row['bytes']} | {row['train_seconds']} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help=f"a small set in about 5 minutes on 2 CPU cores: {QUICK} (explicit options still win)")
+    p.add_argument("--clips", nargs="+", help="clip names (vs_stdo.clips) or video paths (default: all five)")
+    p.add_argument("--scales", nargs="+", type=int, help="default: 4")
+    p.add_argument("--presets", nargs="+", help="default: tiny")
+    p.add_argument("--budgets", nargs="+", type=int, help="total training steps per cell (default: 600 2000)")
+    p.add_argument("--methods", nargs="+", help="single, chunks:K, joint:K[:key=value,...] "
+                                                "(default: single chunks:4 joint:4)")
+    p.add_argument("--frames", help="START:END frames of each clip trained and evaluated (default 0:30)")
+    p.add_argument("--holdout", type=int, default=10, help="every Nth frame is held out (default 10)")
+    p.add_argument("--out", type=Path, default=Path("out/bench_quality"), help="output folder")
+    a = p.parse_args()
+    defaults = {"clips": list(clips.CLIPS), "scales": [4], "presets": ["tiny"], "budgets": [600, 2000],
+                "methods": ["single", "chunks:4", "joint:4"], "frames": "0:30"}
+    for key, value in (QUICK if a.quick else defaults).items():
+        if getattr(a, key) is None:
+            setattr(a, key, value)
+    a.out.mkdir(parents=True, exist_ok=True)
+    csv_path = a.out / "results.csv"
+    rows = list(csv.DictReader(csv_path.open())) if csv_path.is_file() else []
+    done = {(r["clip"], int(r["scale"]), r["preset"], int(r["budget"]), r["method"]) for r in rows}
+    report_method = next((m for m in a.methods if m.startswith("chunks")), a.methods[-1])
+    for clip in a.clips:
+        source = Path(clip) if Path(clip).is_file() else clips.fetch(clip)
+        for scale in a.scales:
+            for preset in a.presets:
+                for budget in a.budgets:
+                    for method in a.methods:
+                        cell = Cell(str(source), scale, preset, budget, method)
+                        if (source.name, scale, preset, budget, method) in done:
+                            continue
+                        report = (a.out / "reports" / f"{cell.name}.png"
+                                  if method == report_method and budget == max(a.budgets) else None)
+                        print(f"{cell.name} ...", end=" ", flush=True)
+                        row = run_cell(cell, source, a, report)
+                        print(f"train {fmt(row['train_rgb'])} dB, held-out {fmt(row['heldout_rgb'])} dB, "
+                              f"{row['train_seconds']} s", flush=True)
+                        new = not csv_path.is_file()
+                        with csv_path.open("a", newline="") as f:
+                            writer = csv.DictWriter(f, FIELDS)
+                            if new:
+                                writer.writeheader()
+                            writer.writerow(row)
+                        rows.append({k: str(v) for k, v in row.items()})
+                        (a.out / "results.md").write_text(markdown(rows))
+    print(f"\n{markdown(rows)}\nwrote {csv_path} and {a.out / 'results.md'}")
+
+
+if __name__ == "__main__":
+    main()
