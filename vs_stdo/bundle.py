@@ -5,8 +5,11 @@ Tensors:
   labels              uint8 (frames, rows, cols): the chunk of each training patch
   psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch
   fingerprints        float32 (frames, 256): per-frame content fingerprints of the LR frames
+  router.{name}       float32 tensors of the blind router (format 2, when the bundle has one)
 Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`). Nothing in the file is code:
 safetensors stores raw arrays, and the loader checks every field before anything uses it.
+
+Format versions: 1 (no router) and 2 (adds the optional blind router, `router.py`); both load.
 """
 from __future__ import annotations
 
@@ -27,9 +30,12 @@ from safetensors.numpy import save as st_save
 from .fingerprint import CELLS
 from .grid import Grid
 from .models import WDSR, Arch
+from .router import BlindRouter
 
 FORMAT = "stdo-bundle"
-VERSION = 1
+VERSION = 2
+READS = (1, 2)             # format versions this code loads
+ROUTER = "router."         # prefix of the router's tensors
 MAX_BYTES = 1 << 30        # no honest bundle comes near this; refuse before reading it
 MAX_HEADER = 16 << 20      # safetensors header (JSON) limit; ours are a few kB
 
@@ -53,6 +59,7 @@ class Bundle:
     thresholds: list[float]
     clip: dict[str, Any]        # LR width/height, frames, fps, source name
     training: dict[str, Any] = field(default_factory=dict)
+    router: BlindRouter | None = None
 
     @property
     def chunks(self) -> int:
@@ -75,6 +82,7 @@ class Bundle:
             "clip": self.clip,
             "fingerprint": {"kind": "luma-block-mean", "cells": CELLS},
             "training": self.training,
+            "router": self.router.manifest() if self.router else None,
         }
 
     def build_models(self) -> list[WDSR]:
@@ -96,6 +104,8 @@ def save(bundle: Bundle, path: str | Path) -> None:
     for i, state in enumerate(bundle.weights):
         for name, t in state.items():
             tensors[f"model.{i}.{name}"] = t.detach().cpu().float().numpy()
+    if bundle.router:
+        tensors |= {f"{ROUTER}{name}": t for name, t in bundle.router.state().items()}
     data = st_save(tensors, metadata={"stdo": json.dumps(bundle.manifest())})
     write_atomic(Path(path), data)
 
@@ -147,9 +157,10 @@ def load(path: str | Path) -> Bundle:
 
 def from_bytes(data: bytes) -> Bundle:
     m = read_manifest(data)
-    if m.get("version") != VERSION:
-        raise BundleError(f"bundle format version {m.get('version')!r} is not supported by this vs-stdo "
-                          f"(it reads version {VERSION}); update vs-stdo or retrain the bundle")
+    version = m.get("version")
+    if type(version) is not int or version not in READS:
+        raise BundleError(f"bundle format version {version!r} is not supported by this vs-stdo "
+                          f"(it reads versions {', '.join(map(str, READS))}); update vs-stdo or retrain the bundle")
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError, TypeError) as e:
@@ -222,10 +233,18 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
             state[name] = torch.from_numpy(_tensor(tensors, f"model.{i}.{name}", np.float32, shape).copy())
         archs.append(arch)
         weights.append(state)
+    router = None
+    if m.get("router") is not None:
+        try:
+            router = BlindRouter.from_state(m["router"], {n[len(ROUTER):]: t for n, t in tensors.items()
+                                                          if n.startswith(ROUTER)}, scale, k)
+        except ValueError as e:
+            raise BundleError(f"blind router: {e}") from None
     known = {"labels", "psnr", "fingerprints"} | {f"model.{i}.{n}" for i, w in enumerate(weights) for n in w}
+    known |= {f"{ROUTER}{n}" for n in (router.tensors if router else ())}
     extra = sorted(set(tensors) - known)
     if extra:
         raise BundleError(f"unexpected tensors {extra[:5]}; the file does not match its manifest")
     training = m.get("training", {})
     return Bundle(scale, pw, ph, archs, weights, labels, psnr, prints, [float(t) for t in thresholds],
-                  clip, training if isinstance(training, dict) else {})
+                  clip, training if isinstance(training, dict) else {}, router)

@@ -70,7 +70,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
 def cmd_info(a: argparse.Namespace) -> None:
     data = Path(a.bundle).read_bytes()
     b = bundle_io.from_bytes(data)
-    m = b.manifest()
+    m = b.manifest() | {"version": bundle_io.read_manifest(data)["version"]}  # the file's, not this code's
     if a.json:
         print(json.dumps(m, indent=2))
         return
@@ -87,6 +87,13 @@ def cmd_info(a: argparse.Namespace) -> None:
         print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('total_steps')} steps, "
               f"{t.get('seconds')} s, scorer {t.get('scorer')}")
         print(f"  held-out frames (not trained on): {', '.join(map(str, t.get('heldout', []))) or 'none'}")
+    r = m["router"]
+    if r:
+        fit = {k: r["fit"][k] for k in ("accuracy_vs_labels", "accuracy_vs_best", "psnr") if k in r["fit"]}
+        print(f"  blind router: MLP on {', '.join(r['features'])} ({r['hidden']} hidden); on the training "
+              f"patches: {json.dumps(fit)}")
+    elif m["chunks"] > 1:
+        print("  blind router: none (route='blind' needs one; 'auto' sends frames it cannot find to chunk 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:

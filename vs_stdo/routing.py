@@ -6,12 +6,13 @@ Route modes (the filter's `route` argument):
             frame that is not found is an error naming the frame and how far it is from any.
   auto      labels where a frame is found; elsewhere the bundle's blind router when it has one,
             otherwise every patch goes to FALLBACK_CHUNK.
+  blind     the bundle's blind router (router.py) for every frame: decides from the LR patch alone,
+            so any clip at any size works. A bundle without one is an error (one model: chunk 0).
   chunk:K   every patch to chunk K, for diagnosis.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -24,20 +25,16 @@ from .grid import Grid
 # does about as well as one model trained on everything).
 FALLBACK_CHUNK = 0
 
-# A blind router decides from LR patches alone: (N, 3, patch_height, patch_width) in [0, 1] -> (N,)
-# chunk indices. A bundle that carries one exposes it as `bundle.router` (a later format version).
-PatchRouter = Callable[[torch.Tensor], torch.Tensor]
-
 
 @dataclass(frozen=True)
 class Route:
-    mode: str          # "labels", "auto" or "chunk"
+    mode: str          # "labels", "auto", "blind" or "chunk"
     chunk: int = 0     # for mode "chunk"
 
     @classmethod
     def parse(cls, text: str, chunks: int) -> "Route":
         text = text.strip().lower()
-        if text in ("labels", "auto"):
+        if text in ("labels", "auto", "blind"):
             return cls(text)
         if text.startswith("chunk:"):
             try:
@@ -48,12 +45,7 @@ class Route:
                 raise ValueError(f"route {text!r}: the bundle has chunks 0..{chunks - 1}; use chunk:0 to "
                                  f"chunk:{chunks - 1}")
             return cls("chunk", k)
-        raise ValueError(f"unknown route {text!r}; use 'auto', 'labels' or 'chunk:K'")
-
-
-def blind_router(bundle: Bundle) -> PatchRouter | None:
-    """The bundle's blind router, if it carries one (the hook `auto` calls for frames not found)."""
-    return getattr(bundle, "router", None)
+        raise ValueError(f"unknown route {text!r}; use 'auto', 'labels', 'blind' or 'chunk:K'")
 
 
 class Router:
@@ -64,17 +56,23 @@ class Router:
         self.labels = torch.from_numpy(bundle.labels.reshape(len(bundle.labels), -1).astype(np.int64))
         self.same_grid = grid == bundle.grid
         self.matcher = FrameMatcher(bundle.fingerprints)
-        self.blind = blind_router(bundle)
+        # LR patches (N, 3, h, w) in [0, 1] -> N chunks; bundles of format 2 may carry one (router.py)
+        self.blind = bundle.router
         if route.mode == "labels" and not self.same_grid:
             raise ValueError(
                 f"route='labels' needs the training clip's LR size {bundle.grid.width}x{bundle.grid.height}, "
                 f"but the clip is {grid.width}x{grid.height}; feed the training clip's LR or use route='auto'")
+        if route.mode == "blind" and self.blind is None and self.chunks > 1:
+            raise ValueError(
+                "route='blind' needs a bundle with a blind router, and this one has none (bundles of format 1 "
+                "carry none); retrain it with this vs-stdo (`stdo train` fits one) or use route='auto' "
+                f"(labels where a frame is found, else chunk {FALLBACK_CHUNK})")
 
     def __call__(self, n: int, frame: torch.Tensor) -> torch.Tensor:
         """Chunks for frame n, an RGB CHW tensor in [0, 1] (n only names the frame in errors)."""
         if self.route.mode == "chunk":
             return torch.full((self.grid.count,), self.route.chunk, dtype=torch.long)
-        if self.same_grid:
+        if self.same_grid and self.route.mode != "blind":
             found, distance = self.matcher.match(fingerprint(frame))
             if found is not None:
                 return self.labels[found]

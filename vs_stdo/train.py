@@ -18,6 +18,9 @@ labelled like the others (labels come from the HR; the method is non-blind), so 
 them by labels, but no model, the self scorer included, trains on them. Chunk thresholds are the
 PSNR quantiles of the training patches; held-out patches get the chunk their PSNR falls in.
 
+Blind router: with k > 1 models, the last step runs every chunk model over (at most ROUTER_FRAMES
+of) the training frames and fits the bundle's blind router to each patch's best model (router.py).
+
 The loop is plain PyTorch (L1 loss, Adam, cosine decay, fp16 autocast on CUDA). Progress is
 checkpointed to `<bundle>.ckpt` (tensors and numbers only, loaded with weights_only=True) every
 `checkpoint_every` steps and at the end of every stage; a killed run resumes where the checkpoint
@@ -44,6 +47,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import bundle as bundle_io
+from . import router
 from .chunking import bicubic_upscaler, bundle_upscaler, label, model_upscaler, score, split
 from .dataset import CONTEXT_CAP, Frames, Patches, all_items
 from .engine import pick_device
@@ -52,6 +56,7 @@ from .metrics import mse_to_psnr
 from .models import WDSR, Arch, add_weight_norm, plain_state, preset
 
 MODES = ("chunks", "joint", "single")
+ROUTER_FRAMES = 64  # training frames (evenly spaced) the blind router is fitted on
 SCORERS = ("bicubic", "self")  # or the path of a bundle
 
 
@@ -298,6 +303,16 @@ def fit(stage: Stage, arch: Arch, init: dict | None, patches: Patches, s: Settin
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
+def fit_router(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], device: torch.device,
+               seed: int) -> router.BlindRouter:
+    """The bundle's blind router: every chunk model scores the patches of (at most ROUTER_FRAMES of) the
+    training frames once, then the router learns which model reconstructs such a patch best."""
+    picked = train_frames[::math.ceil(len(train_frames) / ROUTER_FRAMES)]
+    sub = Frames(frames.lr[picked], frames.hr[picked], frames.fingerprints[picked])
+    psnr = np.stack([score(sub, b.grid, model_upscaler(m, device)) for m in b.build_models()])
+    return router.fit(sub.lr, b.grid, b.scale, psnr, b.labels[picked], seed=seed)
+
+
 def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool = False) -> bundle_io.Bundle:
     """Run a whole training job on decoded frames and write the bundle to `out`."""
     s.check()
@@ -351,6 +366,8 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
             "seconds": round(time.time() - started, 1), "scorer": scorer, "thresholds": thresholds,
             "stages": {st.name: {"steps": st.steps, "patches": len(st.items)} for st in stages},
             "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)})
+    if k > 1:
+        b.router = fit_router(b, frames, train_frames, device, s.seed)
     bundle_io.save(b, out)
     ckpt.path.unlink(missing_ok=True)
     return b
