@@ -372,7 +372,7 @@ VS_EXTERNAL_API(void) VapourSynthPluginInit2(VSPlugin *plugin, const VSPLUGINAPI
     /* Upscale(clip, bundle[, route, device, fp16, pad, batch]), documented in docs/filter.md:
      *   clip    constant-format YUV/RGB/GRAY, 8-16 bit integer or half/single float
      *   bundle  path of a .stdo file
-     *   route   "auto" (default), "labels" or "chunk:K"
+     *   route   "auto" (default), "labels", "blind" or "chunk:K"
      *   device  "auto" (default), "cpu", "cuda" or "cuda:N"
      *   fp16    0/1: half precision, CUDA only (default 0)
      *   pad     LR pixels of context around each patch, 0..64 (default: the models' receptive radius)

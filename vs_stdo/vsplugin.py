@@ -39,7 +39,7 @@ def upscale(clip: vs.VideoNode, bundle: str | Path, route: str = "auto", device:
             pad: int | None = None, batch: int = 0) -> vs.VideoNode:
     """Super-resolve `clip` with a `.stdo` bundle; the same as `core.stdo.Upscale` (docs/filter.md).
 
-    route: "auto", "labels" or "chunk:K"; device: "auto", "cpu", "cuda" or "cuda:N"; fp16: half precision
+    route: "auto", "labels", "blind" or "chunk:K"; device: "auto", "cpu", "cuda" or "cuda:N"; fp16: half precision
     (CUDA only); pad: LR context pixels around each patch (default: the models' receptive radius);
     batch: at most this many patches per model call (0: all of a chunk's patches of a frame at once).
     """
