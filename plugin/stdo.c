@@ -151,7 +151,7 @@ static PyObject *props_to_dict(const VSMap *props, const VSAPI *vsapi) {
 /* The optional user arguments, as a dict of only those that were given. */
 static PyObject *args_to_dict(const VSMap *in, const VSAPI *vsapi) {
     static const char *data_args[] = {"route", "device", NULL};
-    static const char *int_args[] = {"fp16", "pad", "batch", NULL};
+    static const char *int_args[] = {"fp16", "pad", "batch", "bf16", NULL};
     PyObject *dict = PyDict_New();
     int err;
     for (int i = 0; dict && data_args[i]; i++) {
@@ -369,16 +369,18 @@ static void VS_CC versionCreate(const VSMap *in, VSMap *out, void *userData, VSC
 VS_EXTERNAL_API(void) VapourSynthPluginInit2(VSPlugin *plugin, const VSPLUGINAPI *vspapi) {
     vspapi->configPlugin("com.vs-stdo.stdo", "stdo", "STDO content-overfitted video super-resolution",
                          VS_MAKE_VERSION(0, 1), VAPOURSYNTH_API_VERSION, 0, plugin);
-    /* Upscale(clip, bundle[, route, device, fp16, pad, batch]), documented in docs/filter.md:
+    /* Upscale(clip, bundle[, route, device, fp16, pad, batch, bf16]), documented in docs/filter.md:
      *   clip    constant-format YUV/RGB/GRAY, 8-16 bit integer or half/single float
      *   bundle  path of a .stdo file
      *   route   "auto" (default), "labels", "blind" or "chunk:K"
      *   device  "auto" (default), "cpu", "cuda" or "cuda:N"
      *   fp16    0/1: half precision, CUDA only (default 0)
      *   pad     LR pixels of context around each patch, 0..64 (default: the models' receptive radius)
-     *   batch   at most this many patches per model call (default 0: a chunk's patches of a frame at once) */
+     *   batch   at most this many patches per model call (default 0: a chunk's patches of a frame at once)
+     *   bf16    0/1: bfloat16 residual branch (default: on where the CPU computes bf16 natively) */
     vspapi->registerFunction("Upscale",
-                             "clip:vnode;bundle:data;route:data:opt;device:data:opt;fp16:int:opt;pad:int:opt;batch:int:opt;",
+                             "clip:vnode;bundle:data;route:data:opt;device:data:opt;fp16:int:opt;pad:int:opt;batch:int:opt;"
+                             "bf16:int:opt;",
                              "clip:vnode;", upscaleCreate, NULL, plugin);
     vspapi->registerFunction("Version", "", "version:data;", versionCreate, NULL, plugin);
 }

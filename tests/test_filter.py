@@ -57,11 +57,11 @@ def red_bundle(tmp_path_factory) -> Path:
 def test_signature_and_docs_cover_every_argument():
     sig = core.stdo.Upscale.signature
     for arg in ("clip:vnode", "bundle:data", "route:data:opt", "device:data:opt", "fp16:int:opt", "pad:int:opt",
-                "batch:int:opt"):
+                "batch:int:opt", "bf16:int:opt"):
         assert arg in sig
     docs = DOCS.read_text()
     names = [arg.split(":")[0] for arg in sig.split(";") if arg]
-    assert names == ["clip", "bundle", "route", "device", "fp16", "pad", "batch"]
+    assert names == ["clip", "bundle", "route", "device", "fp16", "pad", "batch", "bf16"]
     for name in names:
         assert f"| `{name}` |" in docs, f"docs/filter.md has no table row for {name}"
     assert "vspreview" in docs and "--vf=vapoursynth=" in docs
@@ -149,6 +149,7 @@ def test_bad_clips_and_arguments_raise_clear_errors(red_bundle):
         (lambda: core.stdo.Upscale(clip, b, pad=65), "pad must be in 0..64"),
         (lambda: core.stdo.Upscale(clip, b, batch=-1), "batch must be >= 0"),
         (lambda: core.stdo.Upscale(clip, b, fp16=2), "fp16 must be 0 or 1"),
+        (lambda: core.stdo.Upscale(clip, b, bf16=-1), "bf16 must be 0 or 1"),
         (lambda: core.stdo.Upscale(clip, b, device="tpu"), "device 'tpu'"),
         (lambda: core.stdo.Upscale(clip, b, route=3), "route"),
     ]

@@ -111,8 +111,11 @@ def test_stitching_equals_whole_frame_inference(pair, tmp_path):
     with torch.no_grad():
         whole = model(F.pad(frame[None], (pad,) * 4, mode="replicate"))[0]
     whole = whole[:, pad * 4:-pad * 4, pad * 4:-pad * 4].clamp(0, 1)
-    got = frame_array(core.stdo.Upscale(lr, str(path), route="chunk:0").get_frame(0))
+    got = frame_array(core.stdo.Upscale(lr, str(path), route="chunk:0", bf16=0).get_frame(0))
     np.testing.assert_allclose(got, whole.numpy(), atol=2e-5)
+    fast = frame_array(core.stdo.Upscale(lr, str(path), route="chunk:0", bf16=1).get_frame(0))
+    err = np.abs(fast - whole.numpy())
+    assert err.max() > 0 and err.mean() < 1e-3                               # bf16: close, not equal
     seams = frame_array(core.stdo.Upscale(lr, str(path), route="chunk:0", pad=0).get_frame(0))
     assert np.abs(seams - whole.numpy()).max() > 1e-3      # without context, patch borders differ
 

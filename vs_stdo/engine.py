@@ -1,15 +1,27 @@
 """The per-frame inference engine behind `stdo.Upscale`.
 
-frame -> patches with context -> route -> one batched call per chunk model -> stitch -> frame.
+frame -> route -> regions of one chunk -> one model call per region -> write into the output frame.
+
+Exact path (pad >= a model's receptive radius, the default): neighbouring patches of one chunk are
+merged into rectangles (`regions.py`) and each rectangle is run once with exactly the model's radius
+of real context and valid convolutions (`runner.py`), so the output equals whole-frame inference of
+each patch's model while context is only paid at chunk borders. The result is written straight into
+the output planes.
+
+Per-patch path (pad below a model's radius): each patch is cut with `pad` pixels of context and run
+through the model as it is (zero padding at the cut), a chunk's patches in one batch.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .bundle import Bundle
 from .grid import Grid
+from .regions import Region, owned_box, patch_box, plan
 from .routing import Route, Router
+from .runner import Runner, native_bf16
 
 MAX_PAD = 64  # LR pixels; context beyond the models' receptive radius changes nothing
 
@@ -32,19 +44,31 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+def compute_dtype(device: torch.device, fp16: bool, bf16: bool | None) -> torch.dtype:
+    """Precision of the models' residual branch (the bicubic skip is always float32).
+    bf16=None: bfloat16 on a CPU that computes it natively, else float32."""
+    if fp16:
+        if device.type != "cuda":
+            raise ValueError("fp16 needs a CUDA device; leave fp16 off on the CPU (bf16 is the CPU's fast path)")
+        if bf16:
+            raise ValueError("fp16 and bf16 exclude each other; pick one")
+        return torch.float16
+    if bf16 is None:
+        bf16 = device.type == "cpu" and native_bf16()
+    return torch.bfloat16 if bf16 else torch.float32
+
+
 class Engine:
     """Upscales RGB frames of one clip size with a bundle's chunk models."""
 
     def __init__(self, bundle: Bundle, width: int, height: int, route: str = "auto", device: str = "auto",
-                 fp16: bool = False, pad: int | None = None, batch: int = 0) -> None:
+                 fp16: bool = False, pad: int | None = None, batch: int = 0, bf16: bool | None = None) -> None:
         self.scale = bundle.scale
         self.width, self.height = width, height
         self.grid = Grid(width, height, bundle.patch_width, bundle.patch_height)
         self.router = Router(bundle, self.grid, Route.parse(route, bundle.chunks))
         self.device = pick_device(device)
-        if fp16 and self.device.type != "cuda":
-            raise ValueError("fp16 needs a CUDA device; leave fp16 off on the CPU")
-        self.dtype = torch.float16 if fp16 else torch.float32
+        self.dtype = compute_dtype(self.device, fp16, bf16)
         radius = max(a.radius for a in bundle.archs)
         self.pad = radius if pad is None else pad
         if not 0 <= self.pad <= MAX_PAD:
@@ -52,29 +76,72 @@ class Engine:
         if batch < 0:
             raise ValueError(f"batch must be >= 0 (0 = a whole chunk at once), got {batch}")
         self.batch = batch
-        self.models = [m.to(self.device, self.dtype) for m in bundle.build_models()]
+        self.models = [m.to(self.device) for m in bundle.build_models()]
+        # exact path for every model whose receptive radius the pad covers
+        self.runners = [Runner(m, self.device, self.dtype) if self.pad >= m.arch.radius else None for m in self.models]
+        self.context = max((r.radius for r in self.runners if r), default=0)
 
     @torch.inference_mode()
     def upscale(self, frame: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Upscale one (3, H, W) frame, patch i going to model labels[i]. Returns (3, H*s, W*s) on CPU."""
-        frame = frame.to(self.device, self.dtype)
+        out = torch.empty(3, self.height * self.scale, self.width * self.scale)
+        self.upscale_into(frame, labels, list(out))
+        return out
+
+    @torch.inference_mode()
+    def upscale_into(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
+        """Upscale one (3, H, W) frame into three float32 CPU planes (H*s, W*s), which may be strided views."""
+        frame = frame.to(self.device, torch.float32)
+        s = self.scale
+        cpu = self.device.type == "cpu"
+        target = planes if cpu else [torch.empty(p.shape, device=self.device) for p in planes]
+        regions = plan(self.grid, labels, self.batch)
+        exact = [g for g in regions if self.runners[g.chunk]]
+        if exact:
+            c = self.context
+            padded = F.pad(frame[None], (c, c, c, c), mode="replicate")
+            for g in exact:
+                r = self.runners[g.chunk].radius
+                y0, x0, y1, x1 = owned_box(self.grid, g)
+                res = self.runners[g.chunk](padded[..., c + y0 - r:c + y1 + r, c + x0 - r:c + x1 + r])
+                h, w = y1 - y0, x1 - x0
+                for i, plane in enumerate(target):
+                    part = res[0, i * s * s:(i + 1) * s * s].view(s, s, h, w).permute(2, 0, 3, 1)
+                    torch.clamp(part, 0, 1, out=plane[y0 * s:y1 * s, x0 * s:x1 * s].view(h, s, w, s))
+        self.per_patch(frame, [g for g in regions if not self.runners[g.chunk]], target)
+        if not cpu:
+            for plane, t in zip(planes, target):
+                plane.copy_(t)
+
+    def per_patch(self, frame: torch.Tensor, regions: list[Region], target: list[torch.Tensor]) -> None:
+        """Patches of models whose radius `pad` does not cover: each cut with `pad` pixels of context (replicated
+        at the frame border), a chunk's patches batched, the model run with its own zero padding."""
+        if not regions:
+            return
         s, p = self.scale, self.pad
-        outs = torch.empty(self.grid.count, 3, (self.grid.patch_height + 2 * p) * s,
-                           (self.grid.patch_width + 2 * p) * s, device=self.device, dtype=self.dtype)
+        index = torch.tensor([r * self.grid.cols + c for g in regions for r in range(g.r0, g.r1)
+                              for c in range(g.c0, g.c1)])
+        labels = torch.tensor([g.chunk for g in regions for _ in range(g.patches)])
         for k in labels.unique().tolist():
-            index = torch.nonzero(labels == k).flatten()
-            step = self.batch or len(index)
-            for part in index.split(step):
-                outs[part.to(self.device)] = self.models[k](self.grid.cut(frame, p, part))
-        result = torch.empty(3, self.height * s, self.width * s, device=self.device, dtype=self.dtype)
-        return self.grid.stitch(outs, s, p, result).clamp_(0, 1).float().cpu()
+            picked = index[labels == k]
+            for part in picked.split(self.batch or len(picked)):
+                with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+                    outs = self.models[k](self.grid.cut(frame, p, part)).float()
+                for i, out in zip(part.tolist(), outs):
+                    g = Region(k, i // self.grid.cols, i % self.grid.cols, i // self.grid.cols + 1,
+                               i % self.grid.cols + 1)
+                    y0, x0, y1, x1 = owned_box(self.grid, g)
+                    py, px = patch_box(self.grid, i)[:2]
+                    crop = out[:, (p + y0 - py) * s:(p + y1 - py) * s, (p + x0 - px) * s:(p + x1 - px) * s]
+                    for plane, ch in zip(target, crop.clamp_(0, 1)):
+                        plane[y0 * s:y1 * s, x0 * s:x1 * s] = ch
 
     def process(self, n: int, srcs: tuple, dsts: tuple, src_stride: int, dst_stride: int) -> None:
         """Fill the planes of output frame n from the planes of input frame n (RGBS memoryviews)."""
         frame = torch.from_numpy(np.stack([plane_array(v, self.height, self.width, src_stride) for v in srcs]))
-        out = self.upscale(frame, self.router(n, frame)).numpy()
-        for plane, view in zip(out, dsts):
-            plane_array(view, self.height * self.scale, self.width * self.scale, dst_stride)[...] = plane
+        planes = [torch.from_numpy(plane_array(v, self.height * self.scale, self.width * self.scale, dst_stride))
+                  for v in dsts]
+        self.upscale_into(frame, self.router(n, frame), planes)
 
 
 def plane_array(view: memoryview, height: int, width: int, stride: int) -> np.ndarray:

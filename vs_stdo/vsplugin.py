@@ -25,23 +25,25 @@ def prepare(bundle_path: str, fmt: tuple[int, int, int, int], width: int, height
     family, sample_type, bits, subsampling = fmt
     f = colour.Format(family, sample_type, bits, subsampling // 16, subsampling % 16)
     c = colour.colour_of(f, width, height, props)
-    fp16 = args.get("fp16", 0)
-    if fp16 not in (0, 1):
-        raise ValueError(f"fp16 must be 0 or 1, got {fp16}")
+    fp16, bf16 = args.get("fp16", 0), args.get("bf16")
+    for name, value in (("fp16", fp16), ("bf16", bf16)):
+        if value not in (0, 1, None):
+            raise ValueError(f"{name} must be 0 or 1, got {value}")
     engine = Engine(bundle_io.load(bundle_path), width, height, route=args.get("route", "auto"),
                     device=args.get("device", "auto"), fp16=bool(fp16), pad=args.get("pad"),
-                    batch=args.get("batch", 0))
+                    batch=args.get("batch", 0), bf16=None if bf16 is None else bool(bf16))
     out_w, out_h = width * engine.scale, height * engine.scale
     return engine, colour.to_rgbs(f, c), colour.from_rgbs(f, c), out_w, out_h
 
 
 def upscale(clip: vs.VideoNode, bundle: str | Path, route: str = "auto", device: str = "auto", fp16: bool = False,
-            pad: int | None = None, batch: int = 0) -> vs.VideoNode:
+            pad: int | None = None, batch: int = 0, bf16: bool | None = None) -> vs.VideoNode:
     """Super-resolve `clip` with a `.stdo` bundle; the same as `core.stdo.Upscale` (docs/filter.md).
 
     route: "auto", "labels", "blind" or "chunk:K"; device: "auto", "cpu", "cuda" or "cuda:N"; fp16: half precision
     (CUDA only); pad: LR context pixels around each patch (default: the models' receptive radius);
-    batch: at most this many patches per model call (0: all of a chunk's patches of a frame at once).
+    batch: at most this many patches per model call (0: all of a chunk's patches of a frame at once);
+    bf16: bfloat16 residual branch (None: where the CPU computes bf16 natively; False: float32).
     """
     if not isinstance(clip, vs.VideoNode):
         raise vs.Error("stdo.upscale: clip must be a vs.VideoNode")
@@ -51,4 +53,6 @@ def upscale(clip: vs.VideoNode, bundle: str | Path, route: str = "auto", device:
     kwargs: dict[str, Any] = {"route": route, "device": device, "fp16": int(fp16), "batch": batch}
     if pad is not None:
         kwargs["pad"] = pad
+    if bf16 is not None:
+        kwargs["bf16"] = int(bf16)
     return vs.core.stdo.Upscale(clip, str(bundle), **kwargs)

@@ -1,0 +1,127 @@
+"""The fast engine paths: region merging, valid-convolution runners, the bf16 residual branch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vs_stdo import bundle as bundle_io
+from vs_stdo.engine import Engine
+from vs_stdo.grid import Grid
+from vs_stdo.models import WDSR, Arch, preset
+from vs_stdo.regions import owned_box, plan
+from vs_stdo.runner import Runner, bicubic_stencil, native_bf16
+
+from .conftest import random_model, write_bundle
+
+
+def model(arch: Arch, seed: int) -> WDSR:
+    torch.manual_seed(seed)
+    m = WDSR(arch)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn_like(p) * 0.05)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """A ragged 100x70 frame, 3 chunk models of two sizes (radius 6 and 10), random labels."""
+    torch.manual_seed(0)
+    frame = torch.rand(3, 70, 100)
+    models = [model(Arch(4, 2, 8, 2), 1), model(Arch(4, 4, 16, 2), 2), model(Arch(4, 2, 8, 2), 3)]
+    grid = Grid(100, 70, 16, 12)
+    labels = np.random.RandomState(0).randint(0, 3, (1, grid.rows, grid.cols)).astype(np.uint8)
+    path = write_bundle(tmp_path_factory.mktemp("mixed") / "mixed.stdo", models, labels, [frame])
+    return bundle_io.load(path), frame, models, torch.from_numpy(labels.reshape(-1).astype(np.int64))
+
+
+def expected(frame: torch.Tensor, models: list[WDSR], labels: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """Each patch's part of its model's whole-frame inference (replicated border), the last patch owning overlaps."""
+    wholes = []
+    with torch.no_grad():
+        for m in models:
+            r, s = m.arch.radius, m.arch.scale
+            wholes.append(m(F.pad(frame[None], (r,) * 4, mode="replicate"))[0, :, r * s:-r * s, r * s:-r * s])
+    out = torch.empty_like(wholes[0])
+    for (y, x, h, w), k in zip(grid.hr_boxes(4), labels.tolist()):
+        out[:, y:y + h, x:x + w] = wholes[k][:, y:y + h, x:x + w]
+    return out.clamp(0, 1)
+
+
+def test_regions_cover_every_patch_once_with_one_label_and_tile_the_frame(mixed):
+    b, _, _, labels = mixed
+    grid = b.grid
+    for cap in (0, 1, 3):
+        seen = torch.zeros(grid.count, dtype=torch.long)
+        owned = torch.zeros(grid.height, grid.width, dtype=torch.long)
+        regions = plan(grid, labels, cap)
+        for g in regions:
+            idx = [r * grid.cols + c for r in range(g.r0, g.r1) for c in range(g.c0, g.c1)]
+            seen[idx] += 1
+            assert set(labels[idx].tolist()) == {g.chunk}
+            assert cap == 0 or g.patches <= cap
+            y0, x0, y1, x1 = owned_box(grid, g)
+            owned[y0:y1, x0:x1] += 1
+        assert (seen == 1).all() and (owned == 1).all()
+    assert len(plan(grid, labels)) < grid.count                         # neighbours were merged
+    assert len(plan(grid, torch.zeros(grid.count, dtype=torch.long))) == 1
+
+
+def test_bicubic_stencil_is_torch_bicubic():
+    x = torch.rand(1, 1, 20, 23)
+    for s in (2, 3, 4):
+        up = F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)[..., 2 * s:-2 * s, 2 * s:-2 * s]
+        torch.testing.assert_close(F.pixel_shuffle(F.conv2d(x, bicubic_stencil(s)), s), up, atol=2e-6, rtol=0)
+
+
+def test_runner_equals_the_module_with_context():
+    m = random_model(4)
+    r = m.arch.radius
+    x = torch.rand(1, 3, 30 + 2 * r, 41 + 2 * r)
+    with torch.no_grad():
+        want = m(x)[..., 4 * r:-4 * r, 4 * r:-4 * r]
+    got = F.pixel_shuffle(Runner(m, torch.device("cpu"))(x), 4)
+    torch.testing.assert_close(got, want, atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("batch", [0, 2])
+def test_merged_regions_equal_whole_frame_inference_of_each_patchs_model(mixed, batch):
+    b, frame, models, labels = mixed
+    got = Engine(b, 100, 70, device="cpu", bf16=False, batch=batch).upscale(frame, labels)
+    torch.testing.assert_close(got, expected(frame, models, labels, b.grid), atol=2e-5, rtol=0)
+
+
+def test_a_pad_between_the_radii_mixes_exact_and_per_patch_models(mixed):
+    b, frame, models, labels = mixed
+    engine = Engine(b, 100, 70, device="cpu", bf16=False, pad=6)     # covers the small models only
+    assert [r is not None for r in engine.runners] == [True, False, True]
+    got = engine.upscale(frame, labels)
+    want = expected(frame, models, labels, b.grid)
+    small = torch.zeros(3, 280, 400, dtype=torch.bool)
+    for (y, x, h, w), k in zip(b.grid.hr_boxes(4), labels.tolist()):
+        small[:, y:y + h, x:x + w] = k != 1
+    torch.testing.assert_close(got[small], want[small], atol=2e-5, rtol=0)
+    assert (got[~small] - want[~small]).abs().max() > 1e-3            # chunk 1 saw only 6 pixels of context
+
+
+def test_bf16_keeps_the_bicubic_skip_in_float32(mixed):
+    b, frame, _, labels = mixed
+    fresh = WDSR(preset("tiny", 4)).eval()                              # equals bicubic exactly
+    r = fresh.arch.radius
+    x = F.pad(frame[None], (r,) * 4, mode="replicate")
+    got = F.pixel_shuffle(Runner(fresh, torch.device("cpu"), torch.bfloat16)(x), 4)
+    with torch.no_grad():
+        want = fresh(x)[..., 4 * r:-4 * r, 4 * r:-4 * r]
+    torch.testing.assert_close(got, want, atol=2e-6, rtol=0)
+
+
+def test_bf16_output_is_close_to_float32(mixed):
+    b, frame, _, labels = mixed
+    fp32 = Engine(b, 100, 70, device="cpu", bf16=False).upscale(frame, labels)
+    bf16 = Engine(b, 100, 70, device="cpu", bf16=True).upscale(frame, labels)
+    err = (bf16 - fp32).abs()
+    assert 0 < err.mean() < 1e-3 and err.max() < 2e-2
+    default = Engine(b, 100, 70, device="cpu").upscale(frame, labels)
+    assert torch.equal(default, bf16 if native_bf16() else fp32)
