@@ -5,20 +5,29 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-from vs_stdo.onnx_export import export
+from vs_stdo.cli import main
+from vs_stdo.models import WDSR, preset
 from vs_stdo.video import frame_array
 
 from .conftest import random_model, write_bundle
 
 
-def test_exported_models_match_torch_in_vs_mlrt(pair, tmp_path):
+def test_exported_models_match_torch_in_vs_mlrt(pair, tmp_path, capsys):
     _, lr = pair
     lr = lr.std.Crop(right=lr.width - 72, bottom=lr.height - 40)
     frame = torch.from_numpy(frame_array(lr.get_frame(0)))
-    models = [random_model(4, seed) for seed in (1, 2)]
+    torch.manual_seed(3)
+    easy = WDSR(preset("nano", 4)).eval()                      # an adaptive bundle: chunk 1 is smaller
+    with torch.no_grad():
+        for p in easy.parameters():
+            p.copy_(torch.randn_like(p) * 0.05)
+    models = [random_model(4, 1), easy]
     path = write_bundle(tmp_path / "two.stdo", models, np.array([[[0, 1, 1], [1, 0, 0], [0, 0, 1], [1, 1, 0]]]),
                         [frame], patch=(24, 10))
-    files = export(path, tmp_path / "onnx")
+    assert main(["export-onnx", str(path), str(tmp_path / "onnx")]) == 0
+    printed = capsys.readouterr().out
+    assert "chunk0.onnx: chunk model wdsr 4x16x2" in printed and "chunk1.onnx: chunk model wdsr 1x8x2" in printed
+    files = sorted((tmp_path / "onnx").iterdir())
     assert [f.name for f in files] == ["chunk0.onnx", "chunk1.onnx"]
     for model, f in zip(models, files):
         got = frame_array(vs.core.ort.Model(lr, str(f)).get_frame(0))
@@ -26,3 +35,9 @@ def test_exported_models_match_torch_in_vs_mlrt(pair, tmp_path):
             want = model(frame[None])[0].numpy()
         assert got.shape == want.shape == (3, 160, 288)
         np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_export_of_a_missing_bundle_is_a_clear_error(tmp_path, capsys):
+    assert main(["export-onnx", str(tmp_path / "missing.stdo"), str(tmp_path / "onnx")]) == 2
+    assert "missing.stdo' does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "onnx").exists()

@@ -38,7 +38,8 @@ def cmd_train(a: argparse.Namespace) -> None:
                         epochs=a.epochs or 0, batch=a.batch, lr=a.learning_rate, seed=a.seed, patch_width=a.patch[0],
                         patch_height=a.patch[1], pretrain=a.pretrain, joint_schedule=a.joint_schedule or [],
                         score=a.score, score_steps=a.score_steps, holdout=a.holdout, device=a.device,
-                        checkpoint_every=a.checkpoint_every)
+                        checkpoint_every=a.checkpoint_every, easy_preset=a.easy_preset or "",
+                        easy_chunks=a.easy_chunks)
     settings.check()
     src, hr, lr = open_pair(a.input, a.lr, a.frames, a.scale, a.kernel)
     check_data(settings, lr.width, lr.height, lr.num_frames)
@@ -65,6 +66,14 @@ def cmd_eval(a: argparse.Namespace) -> None:
     result |= {"input": Path(a.input).name, "frames": frames or ":",
                "lr": Path(a.lr).name if a.lr else f"{kernel} downscale"}
     print(json.dumps(result, indent=2) if a.json else table(result))
+
+
+def cmd_export_onnx(a: argparse.Namespace) -> None:
+    from .onnx_export import export
+
+    b = bundle_io.load(a.bundle)
+    for path, arch in zip(export(a.bundle, a.outdir), b.archs):
+        print(f"wrote {path}: chunk model wdsr {arch.blocks}x{arch.channels}x{arch.expansion}, x{arch.scale}")
 
 
 def cmd_info(a: argparse.Namespace) -> None:
@@ -109,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chunks: one model per chunk (STDO, default); joint: one model on hard-weighted data "
                         "(JSTDO); single: one model on all patches")
     t.add_argument("--preset", choices=list(PRESETS), default="tiny", help="model size (default tiny)")
+    t.add_argument("--easy-preset", choices=list(PRESETS),
+                   help="chunks mode: a smaller preset for the easiest chunks, so cost follows content")
+    t.add_argument("--easy-chunks", type=int, default=1,
+                   help="with --easy-preset: how many of the easiest chunks use it (default 1)")
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int,
                         help=f"total training steps of the run, shared by its models (default {Settings.steps})")
@@ -153,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("bundle")
     i.add_argument("--json", action="store_true", help="print the raw manifest as JSON")
     i.set_defaults(func=cmd_info)
+
+    x = sub.add_parser("export-onnx", help="write each chunk model as an ONNX file (for vs-mlrt's core.ort.Model)")
+    x.add_argument("bundle")
+    x.add_argument("outdir", help="folder for chunk0.onnx, chunk1.onnx, ... (created if missing)")
+    x.set_defaults(func=cmd_export_onnx)
     return p
 
 
