@@ -185,6 +185,18 @@ def test_resume_after_kill_and_ctrl_c_gives_the_uninterrupted_weights(bikes, tmp
         assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+def test_easy_preset_gives_the_easiest_chunks_a_smaller_model(bikes, tmp_path):
+    out = tmp_path / "adaptive.stdo"
+    assert stdo("train", bikes, "-o", out, "--frames", "0:3", "--chunks", "3", "--steps", "12", "--easy-preset",
+                "nano", "--easy-chunks", "2", *TINY) == 0
+    b = bundle_io.load(out)
+    assert [(a.blocks, a.channels) for a in b.archs] == [(4, 16), (1, 8), (1, 8)]
+    assert b.training["easy_preset"] == "nano" and all(moved(w) for w in b.weights)
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=b.grid.width, height=b.grid.height, length=1, color=[0.5] * 3)
+    hr = frame_array(vs.core.stdo.Upscale(clip, str(out), route="chunk:2").get_frame(0))
+    assert hr.shape == (3, 4 * b.grid.height, 4 * b.grid.width) and np.isfinite(hr).all()
+
+
 @pytest.fixture(scope="module")
 def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bad") / "lr_150.mp4"
@@ -204,6 +216,8 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     (["{bikes}", "--mode", "joint", "--joint-schedule", "1,0"], "--joint-schedule needs 4 fractions"),
     (["{bikes}", "--frames", "300:400"], "selects no frames of a 250-frame clip"),
     (["{bikes}", "--patch", "200x34"], "smaller than one patch"),
+    (["{bikes}", "--mode", "joint", "--easy-preset", "nano"], "--easy-preset needs --mode chunks"),
+    (["{bikes}", "--easy-preset", "nano", "--easy-chunks", "4"], "1 <= --easy-chunks < --chunks"),
 ])
 def test_bad_input_is_a_clear_error(args, message, bikes, wrong_size_lr, tmp_path, capsys):
     names = {"bikes": bikes, "missing": tmp_path / "none.mp4", "wrong_lr": wrong_size_lr}

@@ -29,6 +29,12 @@ class Arch:
         # head conv + two 3x3 convs per block + tail conv; the 5x5 skip and bicubic reach 2.
         return max(2 * self.blocks + 2, 2)
 
+    @property
+    def macs_per_pixel(self) -> int:
+        """Multiply-accumulates per LR pixel of the convolutions (head, body, tail, skip): the model's cost."""
+        c, wide, out = self.channels, self.channels * self.expansion, 3 * self.scale ** 2
+        return 9 * 3 * c + self.blocks * 2 * 9 * c * wide + 9 * c * out + 25 * 3 * out
+
     def to_dict(self) -> dict:
         return {"name": "wdsr", **asdict(self)}
 
@@ -40,8 +46,10 @@ class Arch:
                    expansion=int(d["expansion"]))
 
 
-# tiny is fast on 2 CPU cores; paper matches the STDO paper's WDSR (about 1.2 M parameters).
+# tiny is fast on 2 CPU cores; paper matches the STDO paper's WDSR (about 1.2 M parameters); nano is
+# bicubic plus a tiny residual, for the easiest chunks of an adaptive bundle (`stdo train --easy-preset`).
 PRESETS: dict[str, dict[str, int]] = {
+    "nano": {"blocks": 1, "channels": 8, "expansion": 2},
     "tiny": {"blocks": 4, "channels": 16, "expansion": 2},
     "small": {"blocks": 8, "channels": 24, "expansion": 4},
     "paper": {"blocks": 16, "channels": 32, "expansion": 4},

@@ -80,6 +80,8 @@ class Settings:
     holdout: int = 0               # keep every Nth frame out of training (0: none)
     device: str = "cpu"
     checkpoint_every: int = 200
+    easy_preset: str = ""          # chunks mode: the easiest `easy_chunks` chunks use this smaller preset
+    easy_chunks: int = 1
 
     def check(self) -> None:
         """Raise a clear error for settings that cannot work (before any data is read)."""
@@ -97,11 +99,21 @@ class Settings:
         if self.checkpoint_every < 1 or self.score_steps < 1:
             raise ValueError("--checkpoint-every and --score-steps must be positive")
         self.schedule()
+        if self.easy_preset:
+            preset(self.easy_preset, self.scale)
+            if self.mode != "chunks" or not 1 <= self.easy_chunks < self.chunks:
+                raise ValueError(f"--easy-preset needs --mode chunks and 1 <= --easy-chunks < --chunks "
+                                 f"(got mode {self.mode}, {self.easy_chunks} easy of {self.chunks} chunks)")
         if self.score not in SCORERS:
             b = bundle_io.load(self.score)  # FileNotFoundError / BundleError name the problem
             if b.scale != self.scale:
                 raise ValueError(f"--score bundle {self.score} is x{b.scale} but training is x{self.scale}; "
                                  f"give a x{self.scale} bundle, 'bicubic' or 'self'")
+
+    def arch(self, chunk: int | None = None) -> Arch:
+        """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""
+        easy = self.easy_preset and chunk is not None and chunk >= self.chunks - self.easy_chunks
+        return preset(self.easy_preset if easy else self.preset, self.scale)
 
     def schedule(self) -> list[float]:
         """Joint mode: the fraction of each chunk's patches used, chunk 0 first (all) to k-1 (none)."""
@@ -124,6 +136,7 @@ class Stage:
     items: torch.Tensor            # (N, 2) of (frame, patch index)
     steps: int
     init: str | None = None
+    chunk: int | None = None       # the chunk whose model this is (its architecture may differ)
 
 
 def heldout_frames(count: int, holdout: int) -> list[int]:
@@ -170,7 +183,8 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
     for k in range(s.chunks):
         chunk_items = items[chunk == k]
         steps = max(1, round((total - shared) * len(chunk_items) / len(items)))
-        stages.append(Stage(f"chunk{k}", chunk_items, steps, "shared" if shared else None))
+        same = s.arch(k) == s.arch()
+        stages.append(Stage(f"chunk{k}", chunk_items, steps, "shared" if shared and same else None, k))
     return stages, [f"chunk{k}" for k in range(s.chunks)]
 
 
@@ -326,8 +340,8 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     train_frames = [f for f in range(len(frames)) if f not in set(heldout)]
     items = all_items(len(frames), grid.count)
     items = items[torch.isin(items[:, 0], torch.tensor(train_frames))]
-    arch = preset(s.preset, s.scale)
-    patches = Patches(frames, grid, min(arch.radius, CONTEXT_CAP))
+    radius = max(s.arch(k).radius for k in range(s.chunks))
+    patches = Patches(frames, grid, min(radius, CONTEXT_CAP))
     ckpt = Checkpoint(Path(str(out) + ".ckpt"), fingerprint_of(s, frames))
     ckpt.open(resume)
     finished: dict[str, dict] = ckpt.state["finished"]
@@ -335,10 +349,10 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     def trained(stage: Stage) -> WDSR:
         if stage.name not in finished:
             init = finished[stage.init] if stage.init else None
-            finished[stage.name] = fit(stage, arch, init, patches, s, ckpt, device)
+            finished[stage.name] = fit(stage, s.arch(stage.chunk), init, patches, s, ckpt, device)
             ckpt.state["current"] = None
             ckpt.save()
-        model = add_weight_norm(WDSR(arch))
+        model = add_weight_norm(WDSR(s.arch(stage.chunk)))
         model.load_state_dict(finished[stage.name])
         return model
 
@@ -357,7 +371,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     models = {stage.name: trained(stage) for stage in stages}
     k = len(keep)
     b = bundle_io.Bundle(
-        scale=s.scale, patch_width=s.patch_width, patch_height=s.patch_height, archs=[arch] * k,
+        scale=s.scale, patch_width=s.patch_width, patch_height=s.patch_height, archs=[s.arch(i) for i in range(k)],
         weights=[plain_state(models[name]) for name in keep],
         labels=labels if k > 1 else np.zeros_like(labels), psnr=psnr, fingerprints=frames.fingerprints,
         thresholds=thresholds if k > 1 else [], clip=clip_info,
