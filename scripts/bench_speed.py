@@ -1,0 +1,520 @@
+"""Speed of `core.stdo.Upscale` against vs-mlrt (`core.ort.Model`, ONNX Runtime CPU) running the same
+weights, and against `core.resize.Bicubic`, on real frames (docs/speed.md).
+
+    .venv/bin/python scripts/bench_speed.py [--presets tiny,small,paper] [--scales 4,2] [--runs 3]
+        [--frames 4] [--workdir out/bench_speed] [--levers] [--markdown out.md]
+
+Clip: the first frames of phone1080.mp4 (1920x1080 real footage), LR = bicubic downscale: 480x270
+for x4, 960x540 for x2, held in memory so decoding is not timed. For every preset and scale a k=4
+bundle is trained on those frames (`stdo train --steps 4 --pretrain 0`: real routing labels from the
+bicubic scorer; speed does not depend on how long the weights trained) unless `--bundle
+PRESETxSCALE=PATH` gives one, and chunk 0's model is exported to ONNX for vs-mlrt.
+
+Every measurement runs in its own process (so peak RSS is its own): one warm-up frame, then
+`--frames` frames through `clip.frames()` with VapourSynth's default thread count. Runs are
+interleaved (run 1 of every method, then run 2, ...) and medians reported, so load from other
+processes hits all methods alike. Effective GFLOP/s counts the work of one model on the whole frame
+(what ORT computes), whatever the method really computes, against a GEMM peak measured in the same
+run. `--levers` adds model-level timings of the inference backends on one 480x270 frame.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_FRAMES = "0:6"
+
+
+def lr_frames(scale: int, count: int):
+    """An RGBS LR clip of real frames served from memory (no decoding while timed)."""
+    import numpy as np
+    import vapoursynth as vs
+
+    from vs_stdo import clips
+    from vs_stdo.video import frame_array, hr_lr_pair, open_clip, select_frames
+
+    _, lr = hr_lr_pair(select_frames(open_clip(clips.fetch("phone1080.mp4")), BASE_FRAMES), scale)
+    arrays = [frame_array(lr.get_frame(i)) for i in range(lr.num_frames)]
+    blank = vs.core.std.BlankClip(lr, length=count)
+
+    def serve(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        out = f.copy()
+        for p in range(3):
+            np.copyto(np.asarray(out[p]), arrays[n % len(arrays)][p])
+        return out
+
+    return blank.std.ModifyFrame(blank, serve)
+
+
+def worker(spec: dict) -> dict:
+    """One measurement: fps of one method on one clip; peak RSS of this process."""
+    import torch
+    import vapoursynth as vs
+
+    if spec.get("torch_threads"):
+        torch.set_num_threads(spec["torch_threads"])
+    core = vs.core
+    if spec.get("vs_threads"):
+        core.num_threads = spec["vs_threads"]
+    lr = lr_frames(spec["scale"], spec["frames"] + 1)
+    method = spec["method"]
+    if method == "stdo":
+        out = core.stdo.Upscale(lr, spec["bundle"], **spec.get("args", {}))
+    elif method == "ort":
+        out = core.ort.Model(lr, spec["onnx"], num_streams=spec.get("streams", 1))
+    else:
+        out = core.resize.Bicubic(lr, lr.width * spec["scale"], lr.height * spec["scale"])
+    out.get_frame(0)
+    cpu = _cpu_seconds()
+    start = time.perf_counter()
+    for _ in out[1:].frames(close=True):
+        pass
+    seconds = time.perf_counter() - start
+    return {"fps": spec["frames"] / seconds, "cpu_s": (_cpu_seconds() - cpu) / spec["frames"],
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_worker(spec: dict) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"worker {spec} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def gemm_peak(dtype_name: str, runs: int = 5) -> float:
+    """GFLOP/s of a 2048x2048 matrix product, median of `runs`."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a, b = torch.rand(2048, 2048).to(dtype), torch.rand(2048, 2048).to(dtype)
+    a @ b
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * 2048 ** 3 / statistics.median(times) / 1e9
+
+
+def prepare(preset: str, scale: int, workdir: Path, given: dict[str, str]) -> tuple[str, str]:
+    """(bundle, chunk-0 ONNX file) for a preset and scale, trained/exported into workdir if missing."""
+    from vs_stdo import clips
+    from vs_stdo.onnx_export import export
+
+    key = f"{preset}x{scale}"
+    bundle = Path(given.get(key) or workdir / f"{key}.stdo")
+    if not bundle.is_file():
+        workdir.mkdir(parents=True, exist_ok=True)
+        stdo = Path(sys.executable).with_name("stdo")
+        subprocess.run([str(stdo), "train", str(clips.fetch("phone1080.mp4")), "-o", str(bundle), "--frames",
+                        BASE_FRAMES, "--scale", str(scale), "--chunks", "4", "--preset", preset, "--steps", "4",
+                        "--pretrain", "0", "--device", "cpu"], check=True)
+    onnx_dir = workdir / f"{bundle.stem}-onnx"
+    if not (onnx_dir / "chunk0.onnx").is_file():
+        export(bundle, onnx_dir)
+    return str(bundle), str(onnx_dir / "chunk0.onnx")
+
+
+def levers(presets: list[str], runs: int) -> list[dict]:
+    """Model-level seconds per 480x270 frame (x4) of each inference backend, interleaved, medians."""
+    import io
+
+    import onnxruntime as ort
+    import torch
+    import torch.nn.functional as F
+
+    from vs_stdo.models import WDSR, preset as make
+    from vs_stdo.runner import Runner
+
+    rows = []
+    for name in presets:
+        torch.manual_seed(0)
+        model = WDSR(make(name, 4)).eval()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(torch.randn_like(p) * 0.02)
+        r = model.arch.radius
+        x = torch.rand(1, 3, 270, 480)
+        xr = F.pad(x, (r,) * 4, mode="replicate")
+        cl = WDSR(model.arch).eval()
+        cl.load_state_dict(model.state_dict())
+        cl = cl.to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            frozen = torch.jit.freeze(torch.jit.trace(model, x))
+        buf = io.BytesIO()
+        torch.onnx.export(model, (x,), buf, input_names=["input"], output_names=["output"], opset_version=17,
+                          dynamic_axes={"input": {2: "h", 3: "w"}}, dynamo=False)
+        session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+        fp32, bf16 = Runner(model, torch.device("cpu")), Runner(model, torch.device("cpu"), torch.bfloat16)
+        compiled = _compiled(cl, x)
+        backends = {
+            "torch eager fp32": lambda: model(x),
+            "channels_last fp32": lambda: cl(x.contiguous(memory_format=torch.channels_last)),
+            "TorchScript frozen fp32": lambda: frozen(x),
+            "ONNX Runtime fp32 (in process)": lambda: session.run(None, {"input": x.numpy()}),
+            "autocast bf16, channels_last": lambda: _autocast(cl, x),
+            "torch.compile (inductor, frozen) autocast bf16": lambda: _autocast(compiled, x),
+            "Runner fp32 (oneDNN fused, valid convs)": lambda: fp32(xr),
+            "Runner bf16 residual (default)": lambda: bf16(xr),
+        }
+        times: dict[str, list[float]] = {k: [] for k in backends}
+        with torch.inference_mode():
+            for f in backends.values():
+                f()
+            for _ in range(runs):
+                for k, f in backends.items():
+                    t = time.perf_counter()
+                    f()
+                    times[k].append(time.perf_counter() - t)
+        ort_s = statistics.median(times["ONNX Runtime fp32 (in process)"])
+        for k, v in times.items():
+            rows.append({"preset": name, "backend": k, "seconds": statistics.median(v),
+                         "vs_ort": ort_s / statistics.median(v)})
+            print(f"lever {name:6s} {k:40s} {statistics.median(v):7.3f} s  x{ort_s / statistics.median(v):.2f}",
+                  flush=True)
+    return rows
+
+
+class Timed:
+    """A runner that adds up the CPU seconds spent inside it."""
+
+    def __init__(self, runner) -> None:
+        self.runner, self.radius, self.seconds = runner, runner.radius, 0.0
+
+    def __call__(self, x):
+        start = time.thread_time()
+        out = self.runner(x)
+        self.seconds += time.thread_time() - start
+        return out
+
+
+def routing_overhead(bundle_path: str, runs: int) -> dict:
+    """In process, on one thread, in CPU seconds (robust to other processes' load): one real frame routed
+    by its labels vs one model on the whole frame (chunk 0), the share of time outside the model calls
+    (cutting, routing, stitching), and the multiply-accumulates each computes."""
+    import torch
+
+    from vs_stdo import bundle as bundle_io
+    from vs_stdo.engine import Engine
+    from vs_stdo.regions import owned_box, plan
+    from vs_stdo.video import frame_array
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    b = bundle_io.load(bundle_path)
+    lr = lr_frames(b.scale, 1)
+    e = Engine(b, lr.width, lr.height, device="cpu")
+    frame = torch.from_numpy(frame_array(lr.get_frame(0)))
+    out = list(torch.empty(3, lr.height * b.scale, lr.width * b.scale))   # reused, like VapourSynth's frame pool
+    cases = {"routed": None, "one model": None}
+    timed = [Timed(r) for r in e.runners]
+    e.runners = timed
+    seconds: dict[str, list[float]] = {k: [] for k in cases}
+    inside: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(runs + 1):
+        for k in cases:
+            for t in timed:
+                t.seconds = 0.0
+            start = time.thread_time()
+            labels = e.router(0, frame)
+            cases[k] = labels if k == "routed" else torch.zeros_like(labels)
+            e.upscale_into(frame, cases[k], out)
+            seconds[k].append(time.thread_time() - start)
+            inside[k].append(sum(t.seconds for t in timed))
+    torch.set_num_threads(threads)
+    macs = {k: sum(timed[g.chunk].runner.macs(y1 - y0, x1 - x0)
+                   for g in plan(e.grid, lab) for y0, x0, y1, x1 in [owned_box(e.grid, g)]) for k, lab in cases.items()}
+    med = {k: statistics.median(v[1:]) for k, v in seconds.items()}
+    return {"routed_s": med["routed"], "one_s": med["one model"], "overhead": med["routed"] / med["one model"] - 1,
+            "mac_overhead": macs["routed"] / macs["one model"] - 1,
+            "outside_routed": med["routed"] - statistics.median(inside["routed"][1:]),
+            "outside_one": med["one model"] - statistics.median(inside["one model"][1:]),
+            "regions": len(plan(e.grid, cases["routed"])), "patches": e.grid.count}
+
+
+def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
+    """In process, one thread, CPU seconds per routed real frame: the per-patch batched path (what the
+    engine did before: every patch cut with the full context) against merged regions with runners."""
+    import torch
+
+    from vs_stdo import bundle as bundle_io
+    from vs_stdo.engine import Engine
+    from vs_stdo.video import frame_array
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    b = bundle_io.load(bundle_path)
+    lr = lr_frames(b.scale, 1)
+    frame = torch.from_numpy(frame_array(lr.get_frame(0)))
+    out = list(torch.empty(3, lr.height * b.scale, lr.width * b.scale))
+    engines = {}
+    for bf16 in (False, True):
+        name = "bf16" if bf16 else "fp32"
+        patches = Engine(b, lr.width, lr.height, device="cpu", bf16=bf16)
+        patches.runners = [None] * b.chunks
+        engines[f"per-patch batches, {name}"] = patches
+        engines[f"regions + runner, {name}"] = Engine(b, lr.width, lr.height, device="cpu", bf16=bf16)
+    labels = patches.router(0, frame)
+    seconds: dict[str, list[float]] = {k: [] for k in engines}
+    for run in range(runs + 1):
+        for k, e in engines.items():
+            start = time.thread_time()
+            e.upscale_into(frame, labels, out)
+            if run:
+                seconds[k].append(time.thread_time() - start)
+    torch.set_num_threads(threads)
+    return {k: statistics.median(v) for k, v in seconds.items()}
+
+
+def trained_frames(path: str, frames: str):
+    """(bundle, HR, LR) for a bundle trained on `frames` of phone1080.mp4."""
+    from vs_stdo import bundle as bundle_io
+    from vs_stdo import clips
+    from vs_stdo.video import hr_lr_pair, open_clip, select_frames
+
+    b = bundle_io.load(path)
+    return (b, *hr_lr_pair(select_frames(open_clip(clips.fetch("phone1080.mp4")), frames), b.scale))
+
+
+def bundle_psnr(path: str, frames: str, bf16: bool | None = None) -> tuple[float, float]:
+    """(mean PSNR RGB against the HR, mean CPU seconds per frame on one thread) of the engine, routed by labels."""
+    import torch
+
+    from vs_stdo.engine import Engine
+    from vs_stdo.metrics import psnr
+    from vs_stdo.video import frame_array
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    b, hr, lr = trained_frames(path, frames)
+    e = Engine(b, lr.width, lr.height, device="cpu", bf16=bf16)
+    scores, seconds = [], []
+    for n in range(lr.num_frames):
+        x = torch.from_numpy(frame_array(lr.get_frame(n)))
+        start = time.thread_time()
+        out = e.upscale(x, e.router(n, x))
+        seconds.append(time.thread_time() - start)
+        scores.append(psnr(out, torch.from_numpy(frame_array(hr.get_frame(n))).clamp(0, 1)))
+    torch.set_num_threads(threads)
+    return statistics.fmean(scores), statistics.median(seconds)
+
+
+def accuracy(bundles: list[str], frames: str) -> list[dict]:
+    """PSNR of float32 and bf16 engine output, per bundle trained on `frames` of phone1080.mp4."""
+    from vs_stdo import bundle as bundle_io
+
+    rows = []
+    for path in bundles:
+        archs = bundle_io.load(path).archs
+        row = {"bundle": Path(path).name, "models": ", ".join(f"{a.blocks}x{a.channels}x{a.expansion}" for a in archs),
+               "fp32": bundle_psnr(path, frames, False)[0], "bf16": bundle_psnr(path, frames, True)[0]}
+        row["delta"] = row["bf16"] - row["fp32"]
+        rows.append(row)
+        print(f"accuracy {row}", flush=True)
+    return rows
+
+
+def adaptive(pairs: list[str], frames: str) -> list[dict]:
+    """UNIFORM=ADAPTIVE bundle pairs trained alike on `frames` of phone1080.mp4: PSNR on those (training)
+    frames, mean multiply-accumulates per LR pixel under the bundles' labels, and measured CPU time."""
+    rows = []
+    for pair in pairs:
+        results = {}
+        for path in pair.split("="):
+            b, _, _ = trained_frames(path, frames)
+            counts = [(b.labels == k).sum() for k in range(b.chunks)]
+            macs = sum(c * a.macs_per_pixel for c, a in zip(counts, b.archs)) / sum(counts)
+            quality, seconds = bundle_psnr(path, frames)
+            results[path] = {"bundle": Path(path).name, "psnr": quality, "macs": macs, "cpu_s": seconds,
+                             "models": ", ".join(f"{a.blocks}x{a.channels}x{a.expansion}" for a in b.archs)}
+        uniform, adapted = results.values()
+        rows.append({"uniform": uniform, "adaptive": adapted})
+        print(f"adaptive {rows[-1]}", flush=True)
+    return rows
+
+
+def _compiled(model, x):
+    """torch.compile with weight freezing (oneDNN prepacking and fusion), compiled for x's shape."""
+    import torch
+    import torch._inductor.config
+
+    torch._inductor.config.freezing = True
+    compiled = torch.compile(model)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        _autocast(compiled, x)
+    print(f"torch.compile took {time.perf_counter() - start:.1f} s", flush=True)
+    return compiled
+
+
+def _autocast(model, x):
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return model(x.contiguous(memory_format=torch.channels_last))
+
+
+def speed_tables(result: dict) -> list[str]:
+    """The filter table, the routing-overhead table and the engine-path table."""
+    peak = result["peak"]
+    lines = [f"GEMM peak (2048^3, same run): fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.0f} GFLOP/s. "
+             f"Medians of {result['runs']} interleaved runs of {result['frames']} frames.", "",
+             "| preset | LR -> HR | stdo fps | ORT fps (1 / 2 streams) | bicubic fps | **stdo / best ORT** "
+             "| CPU s/frame stdo / ORT | eff. GFLOP/s stdo (% bf16 peak) | eff. GFLOP/s ORT (% fp32 peak) "
+             "| peak RSS stdo / ORT (MB) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        m = row["methods"]
+        best = max(("ort", "ort2"), key=lambda k: m[k]["fps"])
+        ours, ort = m["stdo"]["fps"], m[best]["fps"]
+        lines.append(
+            f"| {row['preset']} | {row['size']} x{row['scale']} | {ours:.2f} | {m['ort']['fps']:.2f} / "
+            f"{m['ort2']['fps']:.2f} | {m['bicubic']['fps']:.1f} | **{ours / ort:.2f}** | "
+            f"{m['stdo']['cpu_s']:.2f} / {m[best]['cpu_s']:.2f} | "
+            f"{row['gflop'] * ours:.0f} ({100 * row['gflop'] * ours / peak['bfloat16']:.0f} %) | "
+            f"{row['gflop'] * ort:.0f} ({100 * row['gflop'] * ort / peak['float32']:.0f} %) | "
+            f"{m['stdo']['rss_mb']:.0f} / {m[best]['rss_mb']:.0f} |")
+    lines += ["", "| preset | LR -> HR | regions / patches | routed / one model: filter fps | CPU s (1 thread) "
+              "| overhead | of which: extra MACs (context at chunk borders) | time outside model calls routed / one |",
+              "|---|---|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        o, m = row["overhead"], row["methods"]
+        lines.append(f"| {row['preset']} | {row['size']} x{row['scale']} | {o['regions']} / {o['patches']} | "
+                     f"{m['stdo']['fps']:.2f} / {m['chunk0']['fps']:.2f} | {o['routed_s']:.3f} / {o['one_s']:.3f} | "
+                     f"**{100 * o['overhead']:+.0f} %** | {100 * o['mac_overhead']:+.0f} % | "
+                     f"{o['outside_routed']:.3f} / {o['outside_one']:.3f} s |")
+    names = list(result["rows"][0]["paths"])
+    lines += ["", "| preset | LR -> HR | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for row in result["rows"]:
+        lines.append(f"| {row['preset']} | {row['size']} x{row['scale']} | "
+                     + " | ".join(f"{row['paths'][n]:.3f}" for n in names) + " |")
+    return lines
+
+
+def markdown(result: dict) -> str:
+    lines = speed_tables(result) if result["rows"] else []
+    if result.get("variants"):
+        lines += ["", "| preset | LR -> HR | variant of stdo | fps | vs default |", "|---|---|---|---|---|"]
+        for v in result["variants"]:
+            lines.append(f"| {v['preset']} | {v['size']} x{v['scale']} | {v['variant']} | {v['fps']:.2f} | "
+                         f"{v['fps'] / v['default_fps']:.2f} |")
+    if result.get("accuracy"):
+        lines += ["", "| trained bundle | models | PSNR float32 (dB) | PSNR bf16 residual (dB) | change (dB) |",
+                  "|---|---|---|---|---|"]
+        for row in result["accuracy"]:
+            lines.append(f"| {row['bundle']} | {row['models']} | {row['fp32']:.3f} | {row['bf16']:.3f} | "
+                         f"{row['delta']:+.4f} |")
+    if result.get("adaptive"):
+        lines += ["", "| bundle | chunk models | PSNR training frames (dB) | MACs / LR pixel | CPU s / frame (1 thread) "
+                  "| cost vs uniform: MACs / measured | PSNR change |", "|---|---|---|---|---|---|---|"]
+        for row in result["adaptive"]:
+            u = row["uniform"]
+            for r in (u, row["adaptive"]):
+                lines.append(f"| {r['bundle']} | {r['models']} | {r['psnr']:.3f} | {r['macs']:.0f} | {r['cpu_s']:.3f} | "
+                             f"{100 * r['macs'] / u['macs']:.0f} % / {100 * r['cpu_s'] / u['cpu_s']:.0f} % | "
+                             f"{r['psnr'] - u['psnr']:+.3f} dB |")
+    if result.get("levers"):
+        lines += ["", "| preset | backend (one 480x270 frame, x4) | seconds | ORT / backend |", "|---|---|---|---|"]
+        for row in result["levers"]:
+            lines.append(f"| {row['preset']} | {row['backend']} | {row['seconds']:.3f} | {row['vs_ort']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+VARIANTS = {
+    "1 VapourSynth thread": {"vs_threads": 1},
+    "1 torch thread per frame": {"torch_threads": 1},
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--presets", default="tiny,small,paper")
+    p.add_argument("--scales", default="4,2")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--frames", type=int, default=4, help="timed frames per measurement")
+    p.add_argument("--workdir", default="out/bench_speed", help="quick bundles and ONNX files are kept here")
+    p.add_argument("--bundle", action="append", default=[], metavar="PRESETxSCALE=PATH",
+                   help="use this bundle for a preset and scale (e.g. paperx4=paper.stdo)")
+    p.add_argument("--variants", action="store_true", help="also time other thread settings (x4 only)")
+    p.add_argument("--levers", action="store_true", help="also time the model-level inference backends")
+    p.add_argument("--accuracy", nargs="*", default=[], metavar="BUNDLE",
+                   help="PSNR of float32 vs bf16 output for these bundles trained on phone1080.mp4 --accuracy-frames")
+    p.add_argument("--accuracy-frames", default="0:20",
+                   help="the frames of phone1080.mp4 the --accuracy and --adaptive bundles were trained on")
+    p.add_argument("--adaptive", nargs="*", default=[], metavar="UNIFORM=ADAPTIVE",
+                   help="cost and PSNR of adaptive bundles (stdo train --easy-preset) against uniform ones trained "
+                        "alike on phone1080.mp4 --accuracy-frames")
+    p.add_argument("--markdown", help="write the tables to this file")
+    a = p.parse_args()
+    if a.worker:
+        print(json.dumps(worker(json.loads(a.worker))))
+        return
+    given = dict(item.split("=", 1) for item in a.bundle)
+    presets, scales = [n for n in a.presets.split(",") if n], [int(s) for s in a.scales.split(",")]
+    result: dict = {"runs": a.runs, "frames": a.frames, "rows": [], "variants": [],
+                    "peak": {d: gemm_peak(d) for d in ("float32", "bfloat16")}}
+    print(f"GEMM peak: {result['peak']}", flush=True)
+    from vs_stdo.models import preset as make
+
+    specs: list[tuple[dict, dict]] = []
+    for name in presets:
+        for scale in scales:
+            bundle, onnx = prepare(name, scale, Path(a.workdir), given)
+            size = "480x270" if scale == 4 else "960x540"
+            w, h = (int(v) for v in size.split("x"))
+            row = {"preset": name, "scale": scale, "size": size, "methods": {}, "bundle": bundle,
+                   "gflop": 2 * make(name, scale).macs_per_pixel * w * h / 1e9}
+            result["rows"].append(row)
+            base = {"scale": scale, "frames": a.frames, "bundle": bundle, "onnx": onnx}
+            methods = {"stdo": {"method": "stdo"}, "ort": {"method": "ort"}, "ort2": {"method": "ort", "streams": 2},
+                       "bicubic": {"method": "bicubic"}, "chunk0": {"method": "stdo", "args": {"route": "chunk:0"}}}
+            if a.variants and scale == 4:
+                methods |= {v: {"method": "stdo", **extra} for v, extra in VARIANTS.items()}
+            specs += [(row, {**base, **m, "name": k}) for k, m in methods.items()]
+    samples: dict[int, list[dict]] = {i: [] for i in range(len(specs))}
+    for run in range(a.runs):
+        for i, (row, spec) in enumerate(specs):
+            got = run_worker({k: v for k, v in spec.items() if k != "name"})
+            samples[i].append(got)
+            print(f"run {run + 1}/{a.runs} {row['preset']} x{row['scale']} {spec['name']}: {got['fps']:.3f} fps, "
+                  f"{got['rss_mb']:.0f} MB", flush=True)
+    for i, (row, spec) in enumerate(specs):
+        row["methods"][spec["name"]] = {"fps": statistics.median(s["fps"] for s in samples[i]),
+                                        "cpu_s": statistics.median(s["cpu_s"] for s in samples[i]),
+                                        "rss_mb": max(s["rss_mb"] for s in samples[i])}
+    for row in result["rows"]:
+        for v in VARIANTS:
+            if v in row["methods"]:
+                result["variants"].append({"preset": row["preset"], "size": row["size"], "scale": row["scale"],
+                                           "variant": v, "fps": row["methods"][v]["fps"],
+                                           "default_fps": row["methods"]["stdo"]["fps"]})
+    for row in result["rows"]:
+        row["overhead"] = routing_overhead(row["bundle"], a.runs)
+        row["paths"] = engine_paths(row["bundle"], a.runs)
+        print(f"routing overhead {row['preset']} x{row['scale']}: {row['overhead']}", flush=True)
+    if a.accuracy:
+        result["accuracy"] = accuracy(a.accuracy, a.accuracy_frames)
+    if a.adaptive:
+        result["adaptive"] = adaptive(a.adaptive, a.accuracy_frames)
+    if a.levers:
+        result["levers"] = levers(presets, a.runs)
+    text = markdown(result)
+    print(text)
+    if a.markdown:
+        Path(a.markdown).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
