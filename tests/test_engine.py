@@ -125,3 +125,33 @@ def test_bf16_output_is_close_to_float32(mixed):
     assert 0 < err.mean() < 1e-3 and err.max() < 2e-2
     default = Engine(b, 100, 70, device="cpu").upscale(frame, labels)
     assert torch.equal(default, bf16 if native_bf16() else fp32)
+
+
+class Cramped:
+    """A runner on a device with room for `limit` input pixels per call: beyond that it raises the
+    OutOfMemoryError torch raises on a full GPU (no GPU here to fill; the engine's reaction is what is tested)."""
+
+    def __init__(self, runner: Runner, limit: int) -> None:
+        self.runner, self.radius, self.limit, self.largest = runner, runner.radius, limit, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] * x.shape[-2] > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        self.largest = max(self.largest, x.shape[-1] * x.shape[-2])
+        return self.runner(x)
+
+
+def test_out_of_memory_lowers_the_batch_until_it_fits_then_fails_clearly(mixed, caplog):
+    b, frame, models, _ = mixed
+    labels = torch.ones(b.grid.count, dtype=torch.long)                # chunk 1 everywhere: one region at first
+    engine = Engine(b, 100, 70, device="cpu", bf16=False)
+    one_patch = (16 + 20) * (12 + 20)                                   # a patch with chunk 1's radius of context
+    engine.runners = [Cramped(r, 2 * one_patch) for r in engine.runners]
+    got = engine.upscale(frame, labels)
+    torch.testing.assert_close(got, expected(frame, models, labels, b.grid), atol=2e-5, rtol=0)
+    assert 1 <= engine.batch < b.grid.count and "batch lowered" in caplog.text
+    assert 0 < engine.runners[1].largest <= 2 * one_patch
+    engine.runners = [Cramped(r.runner, 100) for r in engine.runners]  # not even one patch fits
+    with pytest.raises(MemoryError, match="out of memory even at one patch per model call"):
+        engine.upscale(frame, labels)
+    assert engine.batch == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -238,3 +239,11 @@ def test_failed_bundle_write_leaves_the_previous_bundle_intact(good, tmp_path):
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["keep.stdo"]      # no temp file left behind
     assert os.access(path, os.R_OK)
+
+
+def test_a_written_bundle_gets_the_permissions_of_any_new_file(good, tmp_path):
+    path = tmp_path / "shared.stdo"
+    bundle_io.save(bundle_io.from_bytes(good), path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask          # not mkstemp's 0600

@@ -1,6 +1,7 @@
 """The trainer end to end on a real clip: modes, scorers, held-out frames, --lr, resume, bad input."""
 from __future__ import annotations
 
+import random
 import re
 import signal
 import subprocess
@@ -146,9 +147,27 @@ def wait_for(proc: subprocess.Popen, ready) -> None:
         time.sleep(0.02)
 
 
-def test_resume_after_kill_and_ctrl_c_gives_the_uninterrupted_weights(bikes, tmp_path, capsys):
-    args = ["--frames", "0:4", "--chunks", "2", "--steps", "60", "--checkpoint-every", "3", "--seed", "7", *TINY]
-    assert stdo("train", bikes, "-o", tmp_path / "whole.stdo", *args) == 0
+RESUMABLE = ["--frames", "0:4", "--chunks", "2", "--steps", "60", "--checkpoint-every", "3", "--seed", "7", *TINY]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(bikes, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("whole") / "whole.stdo"
+    assert stdo("train", bikes, "-o", out, *RESUMABLE) == 0
+    return out
+
+
+def assert_same_bundle(a: Path, b: Path) -> None:
+    """Same labels and (to float tolerance) the same weights."""
+    x, y = bundle_io.load(a), bundle_io.load(b)
+    assert np.array_equal(x.labels, y.labels)
+    for wa, wb in zip(x.weights, y.weights, strict=True):
+        assert wa.keys() == wb.keys()
+        assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+
+def test_resume_after_kill_and_ctrl_c_gives_the_uninterrupted_weights(bikes, uninterrupted, tmp_path, capsys):
+    args = RESUMABLE
     out = tmp_path / "cut.stdo"
     ckpt = Path(str(out) + ".ckpt")
     cmd = [sys.executable, "-m", "vs_stdo.cli", "train", str(bikes), "-o", str(out), *args]
@@ -178,11 +197,31 @@ def test_resume_after_kill_and_ctrl_c_gives_the_uninterrupted_weights(bikes, tmp
     assert not any(f"{name}:" in err for name in state["finished"])
     if state["current"]:
         assert re.search(rf"{state['current']['stage']}:.*\| {state['current']['step']}/\d+ \[00:00<\?", err)
-    whole, cut = bundle_io.load(tmp_path / "whole.stdo"), bundle_io.load(out)
-    assert np.array_equal(whole.labels, cut.labels)
-    for a, b in zip(whole.weights, cut.weights):
-        assert a.keys() == b.keys()
-        assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert_same_bundle(uninterrupted, out)
+
+
+def test_sigkill_at_random_points_then_resume_finishes_with_the_uninterrupted_weights(bikes, uninterrupted, tmp_path):
+    """Killed at random moments (start-up, scoring, training, checkpoint or bundle writes), rerun with --resume."""
+    out = tmp_path / "killed.stdo"
+    cmd = [sys.executable, "-m", "vs_stdo.cli", "train", str(bikes), "-o", str(out), *RESUMABLE, "--resume"]
+    rng = random.Random(11)
+    delays = [rng.uniform(0.3, 8.0) for _ in range(6)]
+    kills = 0
+    for delay in [*delays, None]:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            _, err = proc.communicate(timeout=delay)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            kills += 1
+            continue
+        assert proc.returncode == 0, err.decode()[-2000:]
+        break
+    assert kills >= 3, f"only {kills} of the delays {delays} hit a running job"
+    assert out.exists() and not Path(str(out) + ".ckpt").exists()
+    assert not list(tmp_path.glob("*.tmp"))
+    assert_same_bundle(uninterrupted, out)
 
 
 def test_easy_preset_gives_the_easiest_chunks_a_smaller_model(bikes, tmp_path):
@@ -245,3 +284,15 @@ def test_scorer_bundle_of_another_scale_and_stale_checkpoints_are_refused(chunks
     assert "add --resume to continue it, or delete the file" in capsys.readouterr().err
     assert main([*base, "-o", str(tmp_path / "b.stdo"), "--resume"]) == 2
     assert "belongs to a different run" in capsys.readouterr().err
+
+
+def test_running_out_of_device_memory_in_training_names_the_fix(bikes, tmp_path, capsys, monkeypatch):
+    def full(self, x):                       # what torch raises on a full GPU (none here to fill)
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
+
+    monkeypatch.setattr("vs_stdo.models.WDSR.forward", full)
+    assert stdo("train", bikes, "-o", tmp_path / "oom.stdo", "--frames", "0:2", "--mode", "single", "--steps", "5",
+                *TINY) == 2
+    err = capsys.readouterr().err
+    assert "ran out of memory training single at --batch 8: rerun with a smaller --batch" in err
+    assert not (tmp_path / "oom.stdo").exists()

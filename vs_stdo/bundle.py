@@ -113,6 +113,9 @@ def save(bundle: Bundle, path: str | Path) -> None:
 def write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a bundle gets the permissions any new file gets
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -13,6 +13,8 @@ through the model as it is (zero padding at the cut), a chunk's patches in one b
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,6 +25,7 @@ from .regions import Region, owned_box, patch_box, plan
 from .routing import Route, Router
 from .runner import Runner, native_bf16
 
+log = logging.getLogger("vs_stdo")
 MAX_PAD = 64  # LR pixels; context beyond the models' receptive radius changes nothing
 
 
@@ -90,7 +93,24 @@ class Engine:
 
     @torch.inference_mode()
     def upscale_into(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
-        """Upscale one (3, H, W) frame into three float32 CPU planes (H*s, W*s), which may be strided views."""
+        """Upscale one (3, H, W) frame into three float32 CPU planes (H*s, W*s), which may be strided views.
+
+        When the device runs out of memory, the batch (patches per model call) is halved for this and
+        every later frame, down to one patch; only then is it an error."""
+        while True:
+            try:
+                return self.run_frame(frame, labels, planes)
+            except torch.OutOfMemoryError as e:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if self.batch == 1:
+                    raise MemoryError(f"{self.device} is out of memory even at one patch per model call: free "
+                                      f"memory on it, use a smaller preset, or device='cpu'") from e
+                self.batch = max(1, (self.batch or self.grid.count) // 2)
+                log.warning("stdo.Upscale: %s out of memory, batch lowered to %d patches per call",
+                            self.device, self.batch)
+
+    def run_frame(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
         frame = frame.to(self.device, torch.float32)
         s = self.scale
         cpu = self.device.type == "cpu"

@@ -29,6 +29,7 @@ current step, saves a checkpoint and stops; a second Ctrl-C stops at once.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -38,6 +39,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -255,6 +257,16 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def out_of_memory_is_an_error(device: torch.device, batch: int, stage: str) -> Iterator[None]:
+    """Turn running out of device memory into an error that says what to change (the checkpoint stays)."""
+    try:
+        yield
+    except torch.OutOfMemoryError as e:
+        raise RuntimeError(f"{device} ran out of memory training {stage} at --batch {batch}: rerun with a smaller "
+                           f"--batch or --patch, or with --device cpu") from e
+
+
 def fit(stage: Stage, arch: Arch, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
         device: torch.device) -> dict[str, torch.Tensor]:
     """Train one model: L1 loss, Adam, cosine decay, resumable. Returns its (weight-normed) state on the CPU."""
@@ -287,7 +299,7 @@ def fit(stage: Stage, arch: Arch, init: dict | None, patches: Patches, s: Settin
 
     bar = tqdm(total=stage.steps, initial=start, desc=stage.name, unit="step")
     losses: list[torch.Tensor] = []  # since the bar was last updated (read back every 10 steps only)
-    with StopRequest() as stop:
+    with StopRequest() as stop, out_of_memory_is_an_error(device, s.batch, stage.name):
         for step in range(start, stage.steps):
             idx = stage.items[torch.randint(len(stage.items), (s.batch,), generator=gen)]
             x, y = patches.batch(idx)
