@@ -3,7 +3,7 @@ bicubic and Lanczos, on whole stitched frames through the real filter (the table
 
     .venv/bin/python scripts/bench_quality.py [--quick] [--clips NAME|PATH ...] [--scales 4 2]
         [--presets tiny small] [--budgets 600 2000] [--methods single chunks:4 joint:4 ...]
-        [--frames 0:30] [--holdout 10] [--out out/bench_quality]
+        [--frames 0:30] [--holdout 10] [--jobs 1] [--out out/bench_quality]
 
 Every cell (clip x scale x preset x budget x method) is one `stdo train` run with `--steps BUDGET`,
 the total optimiser steps of the run whatever the method (chunk models share it in proportion to
@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
+import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +63,11 @@ class Cell:
         return args
 
 
-def stdo(*args: str) -> str:
-    """Run the real CLI (`stdo ...`) and return its stdout; its progress (stderr) is shown only on failure."""
-    done = subprocess.run([sys.executable, "-m", "vs_stdo.cli", *args], capture_output=True, text=True)
+def stdo(*args: str, threads: int = 0) -> str:
+    """Run the real CLI (`stdo ...`) on `threads` CPU threads (0: torch's default) and return its stdout;
+    its progress (stderr) is shown only on failure."""
+    env = os.environ | ({"OMP_NUM_THREADS": str(threads)} if threads else {})
+    done = subprocess.run([sys.executable, "-m", "vs_stdo.cli", *args], capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(f"stdo {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return done.stdout
@@ -74,12 +79,13 @@ def run_cell(cell: Cell, source: Path, a: argparse.Namespace, report: Path | Non
     bundle.parent.mkdir(parents=True, exist_ok=True)
     Path(str(bundle) + ".ckpt").unlink(missing_ok=True)  # a killed earlier attempt; start it over
     started = time.time()
+    threads = max(1, (os.cpu_count() or 1) // a.jobs) if a.jobs > 1 else 0
     stdo("train", str(source), "-o", str(bundle), "--scale", str(cell.scale), "--preset", cell.preset,
          "--steps", str(cell.budget), "--frames", a.frames, "--holdout", str(a.holdout), "--device", "cpu",
-         "--checkpoint-every", "100000", *cell.train_args())
+         "--checkpoint-every", "100000", *cell.train_args(), threads=threads)
     seconds = time.time() - started
     result = json.loads(stdo("eval", str(bundle), str(source), "--json", "--device", "cpu",
-                             *(["--report", str(report)] if report else [])))
+                             *(["--report", str(report)] if report else []), threads=threads))
     r = result["results"]
     row: dict[str, object] = {"clip": source.name, "scale": cell.scale, "preset": cell.preset,
                               "budget": cell.budget, "method": cell.method, "models": result["chunks"]}
@@ -139,6 +145,8 @@ def main() -> None:
                                                 "(default: single chunks:4 joint:4)")
     p.add_argument("--frames", help="START:END frames of each clip trained and evaluated (default 0:30)")
     p.add_argument("--holdout", type=int, default=10, help="every Nth frame is held out (default 10)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="cells run at once, the CPU threads split among them (default 1)")
     p.add_argument("--out", type=Path, default=Path("out/bench_quality"), help="output folder")
     a = p.parse_args()
     defaults = {"clips": list(clips.CLIPS), "scales": [4], "presets": ["tiny"], "budgets": [600, 2000],
@@ -151,29 +159,30 @@ def main() -> None:
     rows = list(csv.DictReader(csv_path.open())) if csv_path.is_file() else []
     done = {(r["clip"], int(r["scale"]), r["preset"], int(r["budget"]), r["method"]) for r in rows}
     report_method = next((m for m in a.methods if m.startswith("chunks")), a.methods[-1])
+    todo = []
     for clip in a.clips:
         source = Path(clip) if Path(clip).is_file() else clips.fetch(clip)
-        for scale in a.scales:
-            for preset in a.presets:
-                for budget in a.budgets:
-                    for method in a.methods:
-                        cell = Cell(str(source), scale, preset, budget, method)
-                        if (source.name, scale, preset, budget, method) in done:
-                            continue
-                        report = (a.out / "reports" / f"{cell.name}.png"
-                                  if method == report_method and budget == max(a.budgets) else None)
-                        print(f"{cell.name} ...", end=" ", flush=True)
-                        row = run_cell(cell, source, a, report)
-                        print(f"train {fmt(row['train_rgb'])} dB, held-out {fmt(row['heldout_rgb'])} dB, "
-                              f"{row['train_seconds']} s", flush=True)
-                        new = not csv_path.is_file()
-                        with csv_path.open("a", newline="") as f:
-                            writer = csv.DictWriter(f, FIELDS)
-                            if new:
-                                writer.writeheader()
-                            writer.writerow(row)
-                        rows.append({k: str(v) for k, v in row.items()})
-                        (a.out / "results.md").write_text(markdown(rows))
+        for scale, preset, budget, method in itertools.product(a.scales, a.presets, a.budgets, a.methods):
+            if (source.name, scale, preset, budget, method) not in done:
+                cell = Cell(str(source), scale, preset, budget, method)
+                report = (a.out / "reports" / f"{cell.name}.png"
+                          if method == report_method and budget == max(a.budgets) else None)
+                todo.append((cell, source, report))
+    print(f"{len(todo)} cells to run ({len(done)} already done), {a.jobs} at a time", flush=True)
+    with ThreadPoolExecutor(a.jobs) as pool:
+        running = {pool.submit(run_cell, cell, source, a, report): cell for cell, source, report in todo}
+        for future in as_completed(running):
+            row = future.result()
+            print(f"{running[future].name}: train {fmt(row['train_rgb'])} dB, held-out {fmt(row['heldout_rgb'])} "
+                  f"dB, {row['train_seconds']} s", flush=True)
+            new = not csv_path.is_file()
+            with csv_path.open("a", newline="") as f:
+                writer = csv.DictWriter(f, FIELDS)
+                if new:
+                    writer.writeheader()
+                writer.writerow(row)
+            rows.append({k: str(v) for k, v in row.items()})
+            (a.out / "results.md").write_text(markdown(rows))
     print(f"\n{markdown(rows)}\nwrote {csv_path} and {a.out / 'results.md'}")
 
 

@@ -21,6 +21,7 @@ from .engine import Engine
 from .grid import Grid
 from .metrics import mse_to_psnr
 from .models import WDSR
+from .runner import Runner
 
 Upscaler = Callable[[int, torch.Tensor], torch.Tensor]
 
@@ -47,15 +48,14 @@ def bicubic_upscaler(scale: int) -> Upscaler:
 
 
 def model_upscaler(model: WDSR, device: torch.device) -> Upscaler:
-    """Whole-frame inference with replicated borders (what the filter's stitched output equals)."""
-    pad, scale = model.arch.radius, model.arch.scale
-    model = model.to(device).eval()
+    """Whole-frame inference with replicated borders (what the filter's stitched output equals), in float32
+    through the engine's runner (valid convolutions, fused kernels)."""
+    runner = Runner(model.eval(), device)
+    pad = runner.radius
 
-    @torch.inference_mode()
     def upscale(n: int, lr: torch.Tensor) -> torch.Tensor:
-        out = model(F.pad(lr[None].to(device), (pad,) * 4, mode="replicate"))[0].cpu()
-        m = pad * scale
-        return out[:, m:out.shape[-2] - m, m:out.shape[-1] - m]
+        out = runner(F.pad(lr[None].to(device), (pad,) * 4, mode="replicate"))
+        return F.pixel_shuffle(out, runner.scale)[0].cpu()
 
     return upscale
 

@@ -72,6 +72,7 @@ class Settings:
     epochs: float = 0              # > 0: the budget in passes over the run's training patches instead
     batch: int = 16
     lr: float = 1e-3
+    finetune_lr: float = 0         # chunks mode: learning rate of the per-chunk fine-tuning (0: the same as lr)
     seed: int = 0
     patch_width: int = 48
     patch_height: int = 54
@@ -94,6 +95,8 @@ class Settings:
             raise ValueError(f"--chunks must be between 1 and 255, got {self.chunks}")
         if self.steps < 1 or self.batch < 1 or self.epochs < 0:
             raise ValueError("--steps and --batch must be positive, --epochs not negative")
+        if self.finetune_lr < 0:
+            raise ValueError(f"--finetune-lr must be >= 0 (0: the same as --learning-rate), got {self.finetune_lr}")
         if not 0 <= self.pretrain < 1:
             raise ValueError(f"--pretrain must be in [0, 1), got {self.pretrain}")
         if self.holdout == 1 or self.holdout < 0:
@@ -276,7 +279,7 @@ def fit(stage: Stage, arch: Arch, init: dict | None, patches: Patches, s: Settin
     if init is not None:
         model.load_state_dict(init)
     model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=s.finetune_lr if init is not None and s.finetune_lr else s.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=stage.steps)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
