@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vs_stdo import bundle as bundle_io
+from vs_stdo.batches import PatchBatches
 from vs_stdo.engine import Engine
 from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, Arch, preset
@@ -155,3 +156,13 @@ def test_out_of_memory_lowers_the_batch_until_it_fits_then_fails_clearly(mixed, 
     with pytest.raises(MemoryError, match="out of memory even at one patch per model call"):
         engine.upscale(frame, labels)
     assert engine.batch == 1
+
+
+@pytest.mark.parametrize("pad", [None, 6])
+def test_gpu_patch_batches_give_the_same_pixels(mixed, pad):
+    """The CUDA path (batches.py), run on the CPU here: no GPU in CI; the device checks run scripts/bench_gpu.py."""
+    b, frame, models, labels = mixed
+    regions = Engine(b, 100, 70, device="cpu", bf16=False, pad=pad)
+    batched = Engine(b, 100, 70, device="cpu", bf16=False, pad=pad, batch=5)
+    batched.batches = PatchBatches(batched.grid, 4, batched.pad, torch.device("cpu"))
+    torch.testing.assert_close(batched.upscale(frame, labels), regions.upscale(frame, labels), atol=2e-5, rtol=0)

@@ -10,6 +10,9 @@ the output planes.
 
 Per-patch path (pad below a model's radius): each patch is cut with `pad` pixels of context and run
 through the model as it is (zero padding at the cut), a chunk's patches in one batch.
+
+On CUDA, every patch is cut with context and a chunk's patches go in one batched call instead
+(`batches.py`): the same pixels from a few large calls, which is what a GPU needs.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .batches import PatchBatches
 from .bundle import Bundle
 from .grid import Grid
 from .regions import Region, owned_box, patch_box, plan
@@ -79,9 +83,16 @@ class Engine:
         if batch < 0:
             raise ValueError(f"batch must be >= 0 (0 = a whole chunk at once), got {batch}")
         self.batch = batch
-        self.models = [m.to(self.device) for m in bundle.build_models()]
-        # exact path for every model whose receptive radius the pad covers
-        self.runners = [Runner(m, self.device, self.dtype) if self.pad >= m.arch.radius else None for m in self.models]
+        try:
+            self.models = [m.to(self.device) for m in bundle.build_models()]
+            # exact path for every model whose receptive radius the pad covers
+            self.runners = [Runner(m, self.device, self.dtype) if self.pad >= m.arch.radius else None
+                            for m in self.models]
+            # GPUs: few large batched calls instead of many regions (batches.py says why)
+            cuda = self.device.type == "cuda"
+            self.batches = PatchBatches(self.grid, self.scale, self.pad, self.device) if cuda else None
+        except torch.OutOfMemoryError as e:
+            raise MemoryError(f"{self.device} has no room for the models: free memory on it, or use device='cpu'") from e
         self.context = max((r.radius for r in self.runners if r), default=0)
 
     @torch.inference_mode()
@@ -112,6 +123,8 @@ class Engine:
 
     def run_frame(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
         frame = frame.to(self.device, torch.float32)
+        if self.batches:
+            return self.run_batches(frame, labels, planes)
         s = self.scale
         cpu = self.device.type == "cpu"
         target = planes if cpu else [torch.empty(p.shape, device=self.device) for p in planes]
@@ -132,6 +145,25 @@ class Engine:
         if not cpu:
             for plane, t in zip(planes, target):
                 plane.copy_(t)
+
+    def run_batches(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
+        """Every patch cut with context in one gather, each chunk's patches in batches, one stitch."""
+        b, s, p = self.batches, self.scale, self.pad
+        padded = F.pad(frame[None], (p, p, p, p), mode="replicate")[0]
+        grid = self.grid
+        outs = torch.empty(grid.count, 3 * s * s, grid.patch_height, grid.patch_width, device=self.device)
+        labels = labels.to(self.device)
+        for k in labels.unique().tolist():
+            picked = torch.nonzero(labels == k).flatten()
+            for part in picked.split(self.batch or len(picked)):
+                runner = self.runners[k]
+                if runner:
+                    outs[part] = runner(b.cut(padded, part, runner.radius))
+                else:                  # pad below the model's radius: its own zero padding beyond the cut
+                    with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+                        hr = self.models[k](b.cut(padded, part, p)).float()
+                    outs[part] = F.pixel_unshuffle(hr[..., p * s:hr.shape[-2] - p * s, p * s:hr.shape[-1] - p * s], s)
+        b.stitch(outs, planes)
 
     def per_patch(self, frame: torch.Tensor, regions: list[Region], target: list[torch.Tensor]) -> None:
         """Patches of models whose radius `pad` does not cover: each cut with `pad` pixels of context (replicated
