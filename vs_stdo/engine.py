@@ -125,26 +125,47 @@ class Engine:
         frame = frame.to(self.device, torch.float32)
         if self.batches:
             return self.run_batches(frame, labels, planes)
-        s = self.scale
-        cpu = self.device.type == "cpu"
-        target = planes if cpu else [torch.empty(p.shape, device=self.device) for p in planes]
         regions = plan(self.grid, labels, self.batch)
         exact = [g for g in regions if self.runners[g.chunk]]
         if exact:
             c = self.context
             padded = F.pad(frame[None], (c, c, c, c), mode="replicate")
-            for g in exact:
-                r = self.runners[g.chunk].radius
-                y0, x0, y1, x1 = owned_box(self.grid, g)
-                res = self.runners[g.chunk](padded[..., c + y0 - r:c + y1 + r, c + x0 - r:c + x1 + r])
-                h, w = y1 - y0, x1 - x0
-                for i, plane in enumerate(target):
-                    part = res[0, i * s * s:(i + 1) * s * s].view(s, s, h, w).permute(2, 0, 3, 1)
-                    torch.clamp(part, 0, 1, out=plane[y0 * s:y1 * s, x0 * s:x1 * s].view(h, s, w, s))
-        self.per_patch(frame, [g for g in regions if not self.runners[g.chunk]], target)
-        if not cpu:
-            for plane, t in zip(planes, target):
-                plane.copy_(t)
+            for k, boxes in self.same_shape_batches(exact):
+                r = self.runners[k].radius
+                res = self.runners[k](torch.cat([padded[..., c + y0 - r:c + y1 + r, c + x0 - r:c + x1 + r]
+                                                 for y0, x0, y1, x1 in boxes]))
+                for out, box in zip(res, boxes):
+                    self.write(out, box, planes)
+        self.per_patch(frame, [g for g in regions if not self.runners[g.chunk]], planes)
+
+    def same_shape_batches(self, regions: list[Region]) -> list[tuple[int, list[tuple[int, int, int, int]]]]:
+        """Regions grouped into model calls: one chunk, one box size (so they stack into a batch), at most
+        `batch` patches a call. Most regions are a single patch, so most calls carry many."""
+        groups: dict[tuple[int, int, int], list[tuple[Region, tuple[int, int, int, int]]]] = {}
+        for g in regions:
+            y0, x0, y1, x1 = box = owned_box(self.grid, g)
+            groups.setdefault((g.chunk, y1 - y0, x1 - x0), []).append((g, box))
+        calls = []
+        for (k, _, _), members in groups.items():
+            call: list[tuple[int, int, int, int]] = []
+            patches = 0
+            for g, box in members:
+                if call and self.batch and patches + g.patches > self.batch:
+                    calls.append((k, call))
+                    call, patches = [], 0
+                call.append(box)
+                patches += g.patches
+            calls.append((k, call))
+        return calls
+
+    def write(self, out: torch.Tensor, box: tuple[int, int, int, int], planes: list[torch.Tensor]) -> None:
+        """Pixel-shuffle one region's (3*s*s, h, w) output into its place in the planes, clamped."""
+        s = self.scale
+        y0, x0, y1, x1 = box
+        h, w = y1 - y0, x1 - x0
+        for i, plane in enumerate(planes):
+            part = out[i * s * s:(i + 1) * s * s].view(s, s, h, w).permute(2, 0, 3, 1)
+            torch.clamp(part, 0, 1, out=plane[y0 * s:y1 * s, x0 * s:x1 * s].view(h, s, w, s))
 
     def run_batches(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
         """Every patch cut with context in one gather, each chunk's patches in batches, one stitch."""
