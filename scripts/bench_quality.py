@@ -31,8 +31,12 @@ from pathlib import Path
 from vs_stdo import bundle as bundle_io
 from vs_stdo import clips
 
-QUICK = {"clips": [clips.DEFAULT], "scales": [4], "presets": ["tiny"], "budgets": [100, 300],
-         "methods": ["single", "chunks:4", "joint:4"], "frames": "0:10"}
+QUICK = {"clips": [clips.DEFAULT], "scales": [4], "presets": ["tiny"], "budgets": [100, 200],
+         "methods": ["single", "chunks:4", "joint:4"], "frames": "0:6", "holdout": 3}
+# The default set: four real clips, two budgets. Estimated from measured rates (tiny trains about 5 steps/s on 2
+# idle cores; a cell's scoring, router and eval take about 40 s): 9000 steps + 24 cells, about 45 minutes.
+# docs/results.md adds stdo train's default budget, 2000 steps, which takes hours on such a machine.
+DEFAULT_CLIPS = ["bigbuckbunny.mp4", "bikes.mp4", "cockatoo.mp4", "city.mpg"]
 FIELDS = ["clip", "scale", "preset", "budget", "method", "models", "train_rgb", "train_y", "heldout_rgb",
           "heldout_y", "bicubic_train_rgb", "bicubic_train_y", "bicubic_heldout_rgb", "bicubic_heldout_y",
           "lanczos_train_rgb", "lanczos_train_y", "lanczos_heldout_rgb", "lanczos_heldout_y", "bytes",
@@ -137,20 +141,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
                    help=f"a small set in about 5 minutes on 2 CPU cores: {QUICK} (explicit options still win)")
-    p.add_argument("--clips", nargs="+", help="clip names (vs_stdo.clips) or video paths (default: all five)")
+    p.add_argument("--clips", nargs="+",
+                   help=f"clip names (vs_stdo.clips) or video paths (default: {' '.join(DEFAULT_CLIPS)})")
     p.add_argument("--scales", nargs="+", type=int, help="default: 4")
     p.add_argument("--presets", nargs="+", help="default: tiny")
-    p.add_argument("--budgets", nargs="+", type=int, help="total training steps per cell (default: 600 2000)")
+    p.add_argument("--budgets", nargs="+", type=int, help="total training steps per cell (default: 150 600)")
     p.add_argument("--methods", nargs="+", help="single, chunks:K, joint:K[:key=value,...] "
                                                 "(default: single chunks:4 joint:4)")
     p.add_argument("--frames", help="START:END frames of each clip trained and evaluated (default 0:30)")
-    p.add_argument("--holdout", type=int, default=10, help="every Nth frame is held out (default 10)")
+    p.add_argument("--holdout", type=int, help="every Nth frame is held out (default 10; --quick: 3)")
     p.add_argument("--jobs", type=int, default=1,
                    help="cells run at once, the CPU threads split among them (default 1)")
     p.add_argument("--out", type=Path, default=Path("out/bench_quality"), help="output folder")
     a = p.parse_args()
-    defaults = {"clips": list(clips.CLIPS), "scales": [4], "presets": ["tiny"], "budgets": [600, 2000],
-                "methods": ["single", "chunks:4", "joint:4"], "frames": "0:30"}
+    defaults = {"clips": DEFAULT_CLIPS, "scales": [4], "presets": ["tiny"], "budgets": [150, 600],
+                "methods": ["single", "chunks:4", "joint:4"], "frames": "0:20", "holdout": 10}
     for key, value in (QUICK if a.quick else defaults).items():
         if getattr(a, key) is None:
             setattr(a, key, value)

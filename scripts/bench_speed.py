@@ -366,37 +366,38 @@ def _autocast(model, x):
 
 
 def speed_tables(result: dict) -> list[str]:
-    """The filter table, the routing-overhead table and the engine-path table."""
-    peak = result["peak"]
+    """The filter table and the routing-overhead and engine-path tables, for the parts that ran."""
+    peak, rows = result["peak"], result["rows"]
     lines = [f"GEMM peak (2048^3, same run): fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.0f} GFLOP/s. "
-             f"Medians of {result['runs']} interleaved runs of {result['frames']} frames.", "",
-             "| preset | LR -> HR | stdo fps | ORT fps (1 / 2 streams) | bicubic fps | **stdo / best ORT** "
-             "| CPU s/frame stdo / ORT | eff. GFLOP/s stdo (% bf16 peak) | eff. GFLOP/s ORT (% fp32 peak) "
-             "| peak RSS stdo / ORT (MB) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for row in result["rows"]:
+             f"Medians of {result['runs']} interleaved runs of {result['frames']} frames."]
+    if rows[0]["methods"]:
+        lines += ["", "| preset | LR -> HR | stdo fps | ORT fps (1 / 2 streams) | bicubic fps | **stdo / best ORT** "
+                  "| stdo, one model fps | CPU s/frame stdo / ORT | eff. GFLOP/s stdo (% bf16 peak) "
+                  "| eff. GFLOP/s ORT (% fp32 peak) | peak RSS stdo / ORT (MB) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows if rows[0]["methods"] else []:
         m = row["methods"]
         best = max(("ort", "ort2"), key=lambda k: m[k]["fps"])
         ours, ort = m["stdo"]["fps"], m[best]["fps"]
         lines.append(
             f"| {row['preset']} | {row['size']} x{row['scale']} | {ours:.2f} | {m['ort']['fps']:.2f} / "
-            f"{m['ort2']['fps']:.2f} | {m['bicubic']['fps']:.1f} | **{ours / ort:.2f}** | "
+            f"{m['ort2']['fps']:.2f} | {m['bicubic']['fps']:.1f} | **{ours / ort:.2f}** | {m['chunk0']['fps']:.2f} | "
             f"{m['stdo']['cpu_s']:.2f} / {m[best]['cpu_s']:.2f} | "
             f"{row['gflop'] * ours:.0f} ({100 * row['gflop'] * ours / peak['bfloat16']:.0f} %) | "
             f"{row['gflop'] * ort:.0f} ({100 * row['gflop'] * ort / peak['float32']:.0f} %) | "
             f"{m['stdo']['rss_mb']:.0f} / {m[best]['rss_mb']:.0f} |")
-    lines += ["", "| preset | LR -> HR | regions / patches | routed / one model: filter fps | CPU s (1 thread) "
-              "| overhead | of which: extra MACs (context at chunk borders) | time outside model calls routed / one |",
-              "|---|---|---|---|---|---|---|---|"]
-    for row in result["rows"]:
-        o, m = row["overhead"], row["methods"]
+    if "overhead" not in rows[0]:
+        return lines
+    lines += ["", "| preset | LR -> HR | regions / patches | CPU s per frame (1 thread) routed / one model "
+              "| **overhead** | extra MACs (context at chunk borders) | time outside model calls routed / one |",
+              "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        o = row["overhead"]
         lines.append(f"| {row['preset']} | {row['size']} x{row['scale']} | {o['regions']} / {o['patches']} | "
-                     f"{m['stdo']['fps']:.2f} / {m['chunk0']['fps']:.2f} | {o['routed_s']:.3f} / {o['one_s']:.3f} | "
-                     f"**{100 * o['overhead']:+.0f} %** | {100 * o['mac_overhead']:+.0f} % | "
-                     f"{o['outside_routed']:.3f} / {o['outside_one']:.3f} s |")
-    names = list(result["rows"][0]["paths"])
+                     f"{o['routed_s']:.3f} / {o['one_s']:.3f} | **{100 * o['overhead']:+.0f} %** | "
+                     f"{100 * o['mac_overhead']:+.0f} % | {o['outside_routed']:.3f} / {o['outside_one']:.3f} s |")
+    names = list(rows[0]["paths"])
     lines += ["", "| preset | LR -> HR | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
-    for row in result["rows"]:
+    for row in rows:
         lines.append(f"| {row['preset']} | {row['size']} x{row['scale']} | "
                      + " | ".join(f"{row['paths'][n]:.3f}" for n in names) + " |")
     return lines
@@ -447,6 +448,9 @@ def main() -> None:
     p.add_argument("--workdir", default="out/bench_speed", help="quick bundles and ONNX files are kept here")
     p.add_argument("--bundle", action="append", default=[], metavar="PRESETxSCALE=PATH",
                    help="use this bundle for a preset and scale (e.g. paperx4=paper.stdo)")
+    p.add_argument("--parts", default="filter,overhead",
+                   help="comma-separated: filter (fps of every method through VapourSynth), overhead (routing "
+                        "overhead and engine paths, in process)")
     p.add_argument("--variants", action="store_true", help="also time other thread settings (x4 only)")
     p.add_argument("--levers", action="store_true", help="also time the model-level inference backends")
     p.add_argument("--accuracy", nargs="*", default=[], metavar="BUNDLE",
@@ -458,6 +462,7 @@ def main() -> None:
                         "alike on phone1080.mp4 --accuracy-frames")
     p.add_argument("--markdown", help="write the tables to this file")
     a = p.parse_args()
+    a.parts = set(a.parts.split(","))
     if a.worker:
         print(json.dumps(worker(json.loads(a.worker))))
         return
@@ -484,13 +489,13 @@ def main() -> None:
                 methods |= {v: {"method": "stdo", **extra} for v, extra in VARIANTS.items()}
             specs += [(row, {**base, **m, "name": k}) for k, m in methods.items()]
     samples: dict[int, list[dict]] = {i: [] for i in range(len(specs))}
-    for run in range(a.runs):
+    for run in range(a.runs if "filter" in a.parts else 0):
         for i, (row, spec) in enumerate(specs):
             got = run_worker({k: v for k, v in spec.items() if k != "name"})
             samples[i].append(got)
             print(f"run {run + 1}/{a.runs} {row['preset']} x{row['scale']} {spec['name']}: {got['fps']:.3f} fps, "
                   f"{got['rss_mb']:.0f} MB", flush=True)
-    for i, (row, spec) in enumerate(specs):
+    for i, (row, spec) in enumerate(specs if "filter" in a.parts else []):
         row["methods"][spec["name"]] = {"fps": statistics.median(s["fps"] for s in samples[i]),
                                         "cpu_s": statistics.median(s["cpu_s"] for s in samples[i]),
                                         "rss_mb": max(s["rss_mb"] for s in samples[i])}
@@ -500,10 +505,11 @@ def main() -> None:
                 result["variants"].append({"preset": row["preset"], "size": row["size"], "scale": row["scale"],
                                            "variant": v, "fps": row["methods"][v]["fps"],
                                            "default_fps": row["methods"]["stdo"]["fps"]})
-    for row in result["rows"]:
+    for row in result["rows"] if "overhead" in a.parts else []:
         row["overhead"] = routing_overhead(row["bundle"], a.runs)
-        row["paths"] = engine_paths(row["bundle"], a.runs)
         print(f"routing overhead {row['preset']} x{row['scale']}: {row['overhead']}", flush=True)
+        row["paths"] = engine_paths(row["bundle"], a.runs)
+        print(f"engine paths {row['preset']} x{row['scale']}: {row['paths']}", flush=True)
     if a.accuracy:
         result["accuracy"] = accuracy(a.accuracy, a.accuracy_frames)
     if a.adaptive:
