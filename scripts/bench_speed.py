@@ -373,7 +373,8 @@ def speed_tables(result: dict) -> list[str]:
     if rows[0]["methods"]:
         lines += ["", "| preset | LR -> HR | stdo fps | ORT fps (1 / 2 streams) | bicubic fps | **stdo / best ORT** "
                   "| stdo, one model fps | CPU s/frame stdo / ORT | eff. GFLOP/s stdo (% bf16 peak) "
-                  "| eff. GFLOP/s ORT (% fp32 peak) | peak RSS stdo / ORT (MB) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| eff. GFLOP/s ORT (% fp32 peak) | peak RSS stdo / ORT (MB) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows if rows[0]["methods"] else []:
         m = row["methods"]
         best = max(("ort", "ort2"), key=lambda k: m[k]["fps"])
@@ -417,12 +418,14 @@ def markdown(result: dict) -> str:
             lines.append(f"| {row['bundle']} | {row['models']} | {row['fp32']:.3f} | {row['bf16']:.3f} | "
                          f"{row['delta']:+.4f} |")
     if result.get("adaptive"):
-        lines += ["", "| bundle | chunk models | PSNR training frames (dB) | MACs / LR pixel | CPU s / frame (1 thread) "
+        lines += ["", "| bundle | chunk models | PSNR training frames (dB) | MACs / LR pixel "
+                  "| CPU s / frame (1 thread) "
                   "| cost vs uniform: MACs / measured | PSNR change |", "|---|---|---|---|---|---|---|"]
         for row in result["adaptive"]:
             u = row["uniform"]
             for r in (u, row["adaptive"]):
-                lines.append(f"| {r['bundle']} | {r['models']} | {r['psnr']:.3f} | {r['macs']:.0f} | {r['cpu_s']:.3f} | "
+                lines.append(f"| {r['bundle']} | {r['models']} | {r['psnr']:.3f} | {r['macs']:.0f} | "
+                             f"{r['cpu_s']:.3f} | "
                              f"{100 * r['macs'] / u['macs']:.0f} % / {100 * r['cpu_s'] / u['cpu_s']:.0f} % | "
                              f"{r['psnr'] - u['psnr']:+.3f} dB |")
     if result.get("levers"):

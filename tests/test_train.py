@@ -67,8 +67,8 @@ def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     assert np.bincount(train.ravel(), minlength=2).tolist() == [20, 20]   # equal chunks of training patches
     assert b.psnr[b.labels == 0].max() <= b.psnr[b.labels == 1].min()     # chunk 0 is the hardest, held-out too
     # shared model on all training patches, then each chunk model on its own chunk, in proportion
-    assert t["stages"] == {"shared": {"steps": 12, "patches": 40}, "chunk0": {"steps": 6, "patches": 20},
-                           "chunk1": {"steps": 6, "patches": 20}}
+    assert t["stages"] == {"shared": {"steps": 18, "patches": 40}, "chunk0": {"steps": 3, "patches": 20},
+                           "chunk1": {"steps": 3, "patches": 20}}
     assert all(moved(w) for w in b.weights)
     assert not torch.equal(b.weights[0]["tail.weight"], b.weights[1]["tail.weight"])
     # the self scorer is a (briefly) trained model: not bicubic, but it ranks difficulty much like it

@@ -36,10 +36,10 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     settings = Settings(scale=a.scale, chunks=a.chunks, mode=a.mode, preset=a.preset, steps=a.steps or Settings.steps,
                         epochs=a.epochs or 0, batch=a.batch, lr=a.learning_rate, seed=a.seed, patch_width=a.patch[0],
-                        patch_height=a.patch[1], pretrain=a.pretrain, finetune_lr=a.finetune_lr, joint_schedule=a.joint_schedule or [],
-                        score=a.score, score_steps=a.score_steps, holdout=a.holdout, device=a.device,
-                        checkpoint_every=a.checkpoint_every, easy_preset=a.easy_preset or "",
-                        easy_chunks=a.easy_chunks)
+                        patch_height=a.patch[1], pretrain=a.pretrain, finetune_lr=a.finetune_lr,
+                        joint_schedule=a.joint_schedule or [], score=a.score, score_steps=a.score_steps,
+                        holdout=a.holdout, device=a.device, checkpoint_every=a.checkpoint_every,
+                        easy_preset=a.easy_preset or "", easy_chunks=a.easy_chunks)
     settings.check()
     src, hr, lr = open_pair(a.input, a.lr, a.frames, a.scale, a.kernel)
     check_data(settings, lr.width, lr.height, lr.num_frames)
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--finetune-lr", type=float, default=0,
                    help="chunks mode: learning rate of the per-chunk fine-tuning (default: --learning-rate)")
     t.add_argument("--pretrain", type=float, default=Settings.pretrain,
-                   help="chunks mode: share of the steps spent on a shared model first (default 0.5)")
+                   help=f"chunks mode: share of the steps spent on a shared model first (default {Settings.pretrain})")
     t.add_argument("--joint-schedule", type=parse_fractions,
                    help="joint mode: fraction of each chunk's patches used, hardest first (default 1 ... 0)")
     t.add_argument("--score", default="bicubic",

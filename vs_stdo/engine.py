@@ -92,7 +92,8 @@ class Engine:
             cuda = self.device.type == "cuda"
             self.batches = PatchBatches(self.grid, self.scale, self.pad, self.device) if cuda else None
         except torch.OutOfMemoryError as e:
-            raise MemoryError(f"{self.device} has no room for the models: free memory on it, or use device='cpu'") from e
+            raise MemoryError(f"{self.device} has no room for the models: free memory on it, "
+                              f"or use device='cpu'") from e
         self.context = max((r.radius for r in self.runners if r), default=0)
 
     @torch.inference_mode()

@@ -62,7 +62,8 @@ class _Conv:
         self.fused = fused
         if fused:
             k = w.shape[-1]
-            w = torch.ops.mkldnn._reorder_convolution_weight(w, [0, 0], [1, 1], [1, 1], 1, [1, w.shape[1], 64 + k, 64 + k])
+            w = torch.ops.mkldnn._reorder_convolution_weight(w, [0, 0], [1, 1], [1, 1], 1,
+                                                             [1, w.shape[1], 64 + k, 64 + k])
         self.weight = w
 
     def __call__(self, x: torch.Tensor, relu: bool = False, add: torch.Tensor | None = None) -> torch.Tensor:

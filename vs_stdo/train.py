@@ -76,7 +76,7 @@ class Settings:
     seed: int = 0
     patch_width: int = 48
     patch_height: int = 54
-    pretrain: float = 0.5          # chunks mode: share of the budget for the shared model
+    pretrain: float = 0.75         # chunks mode: share of the budget for the shared model (docs/results.md)
     joint_schedule: list[float] = field(default_factory=list)  # joint: fraction kept per chunk
     score: str = "bicubic"         # reference scorer f0: bicubic, self, or a bundle path
     score_steps: int = 300         # score=self: steps of the scorer model
