@@ -33,10 +33,11 @@ def pair(clip_path):
 
 @pytest.fixture(scope="session")
 def tiny_bundle(pair, tmp_path_factory) -> Path:
-    """A real (very short) training run: k=2 chunk models, 40 steps."""
+    """A real (very short) training run: k=2 chunk models, 40 steps, half of them on the chunk models
+    so that the models differ enough for the routing tests to tell them apart."""
     hr, lr = pair
     out = tmp_path_factory.mktemp("bundle") / "tiny.stdo"
-    settings = Settings(scale=4, chunks=2, steps=40, checkpoint_every=1000, device="cpu")
+    settings = Settings(scale=4, chunks=2, steps=40, pretrain=0.5, checkpoint_every=1000, device="cpu")
     clip = {"width": lr.width, "height": lr.height, "frames": lr.num_frames, "fps_num": 25, "fps_den": 1,
             "source": "bigbuckbunny.mp4"}
     train(load_frames(hr, lr), settings, out, clip)
