@@ -201,25 +201,31 @@ def test_resume_after_kill_and_ctrl_c_gives_the_uninterrupted_weights(bikes, uni
 
 
 def test_sigkill_at_random_points_then_resume_finishes_with_the_uninterrupted_weights(bikes, uninterrupted, tmp_path):
-    """Killed at random moments (start-up, scoring, training, checkpoint or bundle writes), rerun with --resume."""
+    """Killed at random moments (start-up, then random points of training: mid-step, mid-checkpoint, between
+    stages), rerun with --resume each time. Points are drawn in training progress, not seconds, so they hit a
+    running job on fast and slow machines alike."""
     out = tmp_path / "killed.stdo"
+    ckpt = Path(str(out) + ".ckpt")
     cmd = [sys.executable, "-m", "vs_stdo.cli", "train", str(bikes), "-o", str(out), *RESUMABLE, "--resume"]
     rng = random.Random(11)
-    delays = [rng.uniform(0.3, 8.0) for _ in range(6)]
+    points = sorted((rng.randint(0, 2), rng.randint(0, 7)) for _ in range(5))   # (finished stages, step)
     kills = 0
-    for delay in [*delays, None]:
+    for point in [None, *points]:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            _, err = proc.communicate(timeout=delay)
-        except subprocess.TimeoutExpired:
+        if point is None:
+            time.sleep(rng.uniform(0.2, 1.0))                                      # during start-up
+        else:
+            while proc.poll() is None and (checkpoint_progress(ckpt) or (0, 0)) < point:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0, 0.2))
+        if proc.poll() is None:
             proc.kill()
-            proc.communicate()
             kills += 1
-            continue
-        assert proc.returncode == 0, err.decode()[-2000:]
-        break
-    assert kills >= 3, f"only {kills} of the delays {delays} hit a running job"
-    assert out.exists() and not Path(str(out) + ".ckpt").exists()
+        proc.communicate()
+    final = subprocess.run(cmd, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert kills >= 4, f"only {kills} of {1 + len(points)} kills hit a running job"
+    assert out.exists() and not ckpt.exists()
     assert not list(tmp_path.glob("*.tmp"))
     assert_same_bundle(uninterrupted, out)
 
