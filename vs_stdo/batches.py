@@ -26,7 +26,7 @@ class PatchBatches:
         # rows and columns of each patch with its context, in the frame padded by `context`
         self.rows = (ys[:, None] + torch.arange(ph + 2 * c)).to(device)
         self.cols = (xs[:, None] + torch.arange(pw + 2 * c)).to(device)
-        # each LR pixel belongs to the last patch (row-major) covering it, as in Grid.stitch
+        # each LR pixel belongs to the last patch (row-major) covering it, as in regions.owned_box
         owner = torch.empty(grid.height, grid.width, dtype=torch.long)
         for i, (y, x) in enumerate(grid.origins):
             owner[y:y + ph, x:x + pw] = i

@@ -2,17 +2,15 @@
 
 frame -> route -> regions of one chunk -> one model call per region -> write into the output frame.
 
-Exact path (pad >= a model's receptive radius, the default): neighbouring patches of one chunk are
-merged into rectangles (`regions.py`) and each rectangle is run once with exactly the model's radius
-of real context and valid convolutions (`runner.py`), so the output equals whole-frame inference of
-each patch's model while context is only paid at chunk borders. The result is written straight into
-the output planes.
+CPU, pad >= every model's receptive radius (the default): neighbouring patches of one chunk are
+merged into rectangles (`regions.py`) and each rectangle is run with exactly the model's radius of
+real context and valid convolutions (`runner.py`), so the output equals whole-frame inference of
+each patch's model while context is only paid at chunk borders; same-size rectangles of one chunk
+share a call. The result is written straight into the output planes.
 
-Per-patch path (pad below a model's radius): each patch is cut with `pad` pixels of context and run
-through the model as it is (zero padding at the cut), a chunk's patches in one batch.
-
-On CUDA, every patch is cut with context and a chunk's patches go in one batched call instead
-(`batches.py`): the same pixels from a few large calls, which is what a GPU needs.
+CUDA, or a pad below some model's radius: every patch is cut with context in one gather and a
+chunk's patches go in one batched call (`batches.py`). On a GPU that is the same pixels from a few
+large calls; a model whose radius the pad does not cover runs as it is on the cut (zero padding).
 """
 from __future__ import annotations
 
@@ -25,7 +23,7 @@ import torch.nn.functional as F
 from .batches import PatchBatches
 from .bundle import Bundle
 from .grid import Grid
-from .regions import Region, owned_box, patch_box, plan
+from .regions import Region, owned_box, plan
 from .routing import Route, Router
 from .runner import Runner, native_bf16
 
@@ -88,9 +86,10 @@ class Engine:
             # exact path for every model whose receptive radius the pad covers
             self.runners = [Runner(m, self.device, self.dtype) if self.pad >= m.arch.radius else None
                             for m in self.models]
-            # GPUs: few large batched calls instead of many regions (batches.py says why)
-            cuda = self.device.type == "cuda"
-            self.batches = PatchBatches(self.grid, self.scale, self.pad, self.device) if cuda else None
+            # GPUs want few large batched calls instead of many regions (batches.py says why); a pad below some
+            # model's radius means patch-by-patch inference, which is what the batches do as well
+            by_patch = self.device.type == "cuda" or not all(self.runners)
+            self.batches = PatchBatches(self.grid, self.scale, self.pad, self.device) if by_patch else None
         except torch.OutOfMemoryError as e:
             raise MemoryError(f"{self.device} has no room for the models: free memory on it, "
                               f"or use device='cpu'") from e
@@ -126,18 +125,14 @@ class Engine:
         frame = frame.to(self.device, torch.float32)
         if self.batches:
             return self.run_batches(frame, labels, planes)
-        regions = plan(self.grid, labels, self.batch)
-        exact = [g for g in regions if self.runners[g.chunk]]
-        if exact:
-            c = self.context
-            padded = F.pad(frame[None], (c, c, c, c), mode="replicate")
-            for k, boxes in self.same_shape_batches(exact):
-                r = self.runners[k].radius
-                res = self.runners[k](torch.cat([padded[..., c + y0 - r:c + y1 + r, c + x0 - r:c + x1 + r]
-                                                 for y0, x0, y1, x1 in boxes]))
-                for out, box in zip(res, boxes):
-                    self.write(out, box, planes)
-        self.per_patch(frame, [g for g in regions if not self.runners[g.chunk]], planes)
+        c = self.context
+        padded = F.pad(frame[None], (c, c, c, c), mode="replicate")
+        for k, boxes in self.same_shape_batches(plan(self.grid, labels, self.batch)):
+            r = self.runners[k].radius
+            res = self.runners[k](torch.cat([padded[..., c + y0 - r:c + y1 + r, c + x0 - r:c + x1 + r]
+                                             for y0, x0, y1, x1 in boxes]))
+            for out, box in zip(res, boxes):
+                self.write(out, box, planes)
 
     def same_shape_batches(self, regions: list[Region]) -> list[tuple[int, list[tuple[int, int, int, int]]]]:
         """Regions grouped into model calls: one chunk, one box size (so they stack into a batch), at most
@@ -186,29 +181,6 @@ class Engine:
                         hr = self.models[k](b.cut(padded, part, p)).float()
                     outs[part] = F.pixel_unshuffle(hr[..., p * s:hr.shape[-2] - p * s, p * s:hr.shape[-1] - p * s], s)
         b.stitch(outs, planes)
-
-    def per_patch(self, frame: torch.Tensor, regions: list[Region], target: list[torch.Tensor]) -> None:
-        """Patches of models whose radius `pad` does not cover: each cut with `pad` pixels of context (replicated
-        at the frame border), a chunk's patches batched, the model run with its own zero padding."""
-        if not regions:
-            return
-        s, p = self.scale, self.pad
-        index = torch.tensor([r * self.grid.cols + c for g in regions for r in range(g.r0, g.r1)
-                              for c in range(g.c0, g.c1)])
-        labels = torch.tensor([g.chunk for g in regions for _ in range(g.patches)])
-        for k in labels.unique().tolist():
-            picked = index[labels == k]
-            for part in picked.split(self.batch or len(picked)):
-                with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-                    outs = self.models[k](self.grid.cut(frame, p, part)).float()
-                for i, out in zip(part.tolist(), outs):
-                    g = Region(k, i // self.grid.cols, i % self.grid.cols, i // self.grid.cols + 1,
-                               i % self.grid.cols + 1)
-                    y0, x0, y1, x1 = owned_box(self.grid, g)
-                    py, px = patch_box(self.grid, i)[:2]
-                    crop = out[:, (p + y0 - py) * s:(p + y1 - py) * s, (p + x0 - px) * s:(p + x1 - px) * s]
-                    for plane, ch in zip(target, crop.clamp_(0, 1)):
-                        plane[y0 * s:y1 * s, x0 * s:x1 * s] = ch
 
     def process(self, n: int, srcs: tuple, dsts: tuple, src_stride: int, dst_stride: int) -> None:
         """Fill the planes of output frame n from the planes of input frame n (RGBS memoryviews)."""

@@ -1,4 +1,4 @@
-"""The patch grid: where patches lie in an LR frame, how to cut them with context, how to stitch.
+"""The patch grid: where patches lie in an LR frame and how to cut them with context.
 
 Patches have one size so a chunk's patches form one batch. The last row and column are shifted
 inwards to stay inside the frame, so they overlap their neighbours instead of dropping pixels;
@@ -47,6 +47,15 @@ class Grid:
         xs = [min(c * self.patch_width, self.width - self.patch_width) for c in range(self.cols)]
         return [(y, x) for y in ys for x in xs]
 
+    @cached_property
+    def edges(self) -> tuple[list[int], list[int]]:
+        """Row tops and column lefts of the patches, each followed by the frame's size: patch row r owns
+        LR rows edges[0][r] to edges[0][r + 1] (a shifted last row shares its pixels with the one above,
+        and the later patch wins)."""
+        ys = [y for y, _ in self.origins[::self.cols]] + [self.height]
+        xs = [x for _, x in self.origins[:self.cols]] + [self.width]
+        return ys, xs
+
     def cut(self, frame: torch.Tensor, pad: int, index: torch.Tensor | None = None) -> torch.Tensor:
         """Patches of a CHW frame with `pad` pixels of real context (replicated at frame borders).
 
@@ -56,14 +65,6 @@ class Grid:
         picks = range(self.count) if index is None else index.tolist()
         h, w = self.patch_height + 2 * pad, self.patch_width + 2 * pad
         return torch.stack([padded[:, y:y + h, x:x + w] for y, x in (self.origins[i] for i in picks)])
-
-    def stitch(self, patches: torch.Tensor, scale: int, pad: int, out: torch.Tensor) -> torch.Tensor:
-        """Write the centres of upscaled patches (all N, in grid order) into `out` (C, H*s, W*s)."""
-        m = pad * scale
-        h, w = self.patch_height * scale, self.patch_width * scale
-        for (y, x), patch in zip(self.origins, patches):
-            out[:, y * scale:y * scale + h, x * scale:x * scale + w] = patch[:, m:m + h, m:m + w]
-        return out
 
     def hr_boxes(self, scale: int) -> list[tuple[int, int, int, int]]:
         """(y, x, h, w) of each patch in the HR frame."""

@@ -7,7 +7,7 @@ its own area, a whole row of such patches 2.3 times. Runs of equal labels along 
 merged, then runs with the same columns in consecutive rows.
 
 Each patch owns the pixels no later patch (in row-major order) covers: the grid's shifted last row
-and column overlap their neighbours, and the later patch wins, as in `Grid.stitch`. Owned boxes
+and column overlap their neighbours, and the later patch wins (`Grid.edges`). Owned boxes
 tile the frame, so a rectangle of patches owns a rectangle of pixels.
 """
 from __future__ import annotations
@@ -36,15 +36,8 @@ class Region:
 
 def owned_box(grid: Grid, region: Region) -> tuple[int, int, int, int]:
     """(y0, x0, y1, x1), end exclusive: the LR pixels a region's patches own."""
-    ys = [y for y, _ in grid.origins[::grid.cols]] + [grid.height]
-    xs = [x for _, x in grid.origins[:grid.cols]] + [grid.width]
+    ys, xs = grid.edges
     return ys[region.r0], xs[region.c0], ys[region.r1], xs[region.c1]
-
-
-def patch_box(grid: Grid, index: int) -> tuple[int, int, int, int]:
-    """(y0, x0, y1, x1): the LR pixels patch `index` covers."""
-    y, x = grid.origins[index]
-    return y, x, y + grid.patch_height, x + grid.patch_width
 
 
 def plan(grid: Grid, labels: torch.Tensor, max_patches: int = 0) -> list[Region]:
