@@ -9,7 +9,7 @@
    270p -> 1080p x4): frames per second of `core.stdo.Upscale` on the device in float32, fp16 and
    bf16, and with every patch on one model (`route="chunk:0"`), over `--timed` frames after two
    warm-up frames, plus `core.resize.Bicubic` on the CPU. LR frames are the clip's frames resized
-   to the case's size and held in memory, so decoding is not timed.
+   to the case's size and served from memory (`video.from_memory`), so decoding is not timed.
 3. Output of the device against the CPU in float32 (max difference), and PSNR of fp16 and bf16
    output against float32 output.
 4. Out of memory, for real: the GPU is filled until only a few hundred MB are free, then a frame
@@ -34,24 +34,9 @@ from vs_stdo import clips
 from vs_stdo.cli import main as stdo
 from vs_stdo.colour import clip_to_rgbs
 from vs_stdo.metrics import psnr
-from vs_stdo.video import frame_array, open_clip, resize, select_frames
+from vs_stdo.video import frame_array, from_memory, open_clip, resize, select_frames
 
 core = vs.core
-
-
-def lr_clip(source: vs.VideoNode, width: int, height: int, length: int) -> vs.VideoNode:
-    """`length` frames of the source resized to width x height (RGBS), served from memory."""
-    small = resize(source, width, height, "bicubic")
-    arrays = [frame_array(small.get_frame(i)) for i in range(small.num_frames)]
-    blank = core.std.BlankClip(small, length=length)
-
-    def serve(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        out = f.copy()
-        for p in range(3):
-            np.copyto(np.asarray(out[p]), arrays[n % len(arrays)][p])
-        return out
-
-    return blank.std.ModifyFrame(blank, serve)
 
 
 def fps(clip: vs.VideoNode, timed: int) -> float:
@@ -116,7 +101,7 @@ def main() -> None:
         bundles[scale] = str(bundle)
     for case in a.cases:
         w, h, scale = (int(v) for v in case.split("x"))
-        lr = lr_clip(source, w, h, a.timed + 2)
+        lr = from_memory(resize(source, w, h, "bicubic"), a.timed + 2)
         b = bundles[scale]
         half = {"fp16": 1} if "cuda" in a.device else {"bf16": 1}   # fp16 is CUDA only (CPU dry runs: bf16)
         runs = {

@@ -33,23 +33,11 @@ BASE_FRAMES = "0:6"
 
 def lr_frames(scale: int, count: int):
     """An RGBS LR clip of real frames served from memory (no decoding while timed)."""
-    import numpy as np
-    import vapoursynth as vs
-
     from vs_stdo import clips
-    from vs_stdo.video import frame_array, hr_lr_pair, open_clip, select_frames
+    from vs_stdo.video import from_memory, hr_lr_pair, open_clip, select_frames
 
     _, lr = hr_lr_pair(select_frames(open_clip(clips.fetch("phone1080.mp4")), BASE_FRAMES), scale)
-    arrays = [frame_array(lr.get_frame(i)) for i in range(lr.num_frames)]
-    blank = vs.core.std.BlankClip(lr, length=count)
-
-    def serve(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        out = f.copy()
-        for p in range(3):
-            np.copyto(np.asarray(out[p]), arrays[n % len(arrays)][p])
-        return out
-
-    return blank.std.ModifyFrame(blank, serve)
+    return from_memory(lr, count)
 
 
 def worker(spec: dict) -> dict:

@@ -26,6 +26,12 @@ def clip_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def bikes() -> Path:
+    """A second real clip, 640x272: at x4 a small LR (160x68) that trains fast."""
+    return clips.fetch("bikes.mp4")
+
+
+@pytest.fixture(scope="session")
 def pair(clip_path):
     """HR and LR (x4, RGBS) of the first 6 frames of the real default clip."""
     return hr_lr_pair(select_frames(open_clip(clip_path), "0:6"), 4)

@@ -10,16 +10,10 @@ import torch
 import vapoursynth as vs
 from matplotlib.image import imread
 
-from vs_stdo import clips
 from vs_stdo.cli import main
 from vs_stdo.encode import ffmpeg_exe
 from vs_stdo.metrics import psnr
 from vs_stdo.video import frame_array, open_pair
-
-
-@pytest.fixture(scope="module")
-def bikes() -> Path:
-    return clips.fetch("bikes.mp4")
 
 
 @pytest.fixture(scope="module")

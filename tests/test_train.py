@@ -15,7 +15,6 @@ import torch
 import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips
 from vs_stdo.chunking import bicubic_psnr, patch_psnr
 from vs_stdo.cli import main
 from vs_stdo.encode import ffmpeg_exe
@@ -32,11 +31,6 @@ def stdo(*args: object) -> int:
 def moved(state: dict[str, torch.Tensor]) -> bool:
     """Whether a model differs from a fresh one (which is plain bicubic: zero tail and skip)."""
     return bool(state["tail.weight"].abs().sum() > 0)
-
-
-@pytest.fixture(scope="module")
-def bikes() -> Path:
-    return clips.fetch("bikes.mp4")
 
 
 @pytest.fixture(scope="module")
