@@ -237,6 +237,7 @@ def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
     import torch
 
     from vs_stdo import bundle as bundle_io
+    from vs_stdo.batches import PatchBatches
     from vs_stdo.engine import Engine
     from vs_stdo.video import frame_array
 
@@ -250,7 +251,8 @@ def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
     for bf16 in (False, True):
         name = "bf16" if bf16 else "fp32"
         patches = Engine(b, lr.width, lr.height, device="cpu", bf16=bf16)
-        patches.runners = [None] * b.chunks
+        patches.runners = [None] * b.chunks                     # the modules themselves, on every patch's cut
+        patches.batches = PatchBatches(patches.grid, b.scale, patches.pad, patches.device)
         engines[f"per-patch batches, {name}"] = patches
         engines[f"regions + runner, {name}"] = Engine(b, lr.width, lr.height, device="cpu", bf16=bf16)
     labels = patches.router(0, frame)
