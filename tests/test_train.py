@@ -1,6 +1,7 @@
 """The trainer end to end on a real clip: modes, scorers, held-out frames, --lr, resume, bad input."""
 from __future__ import annotations
 
+import math
 import random
 import re
 import signal
@@ -17,6 +18,8 @@ import vapoursynth as vs
 from vs_stdo import bundle as bundle_io
 from vs_stdo.chunking import bicubic_psnr, patch_psnr
 from vs_stdo.cli import main
+from vs_stdo.dataset import Patches, all_items, load_frames
+from vs_stdo.train import Checkpoint, Settings, check_data, fit, plan_stages
 from vs_stdo.encode import ffmpeg_exe
 from vs_stdo.video import frame_array, open_pair
 
@@ -60,9 +63,9 @@ def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     train = b.labels[[0, 1, 3, 4]]
     assert np.bincount(train.ravel(), minlength=2).tolist() == [20, 20]   # equal chunks of training patches
     assert b.psnr[b.labels == 0].max() <= b.psnr[b.labels == 1].min()     # chunk 0 is the hardest, held-out too
-    # shared model on all training patches, then each chunk model on its own chunk, in proportion
-    assert t["stages"] == {"shared": {"steps": 18, "patches": 40}, "chunk0": {"steps": 3, "patches": 20},
-                           "chunk1": {"steps": 3, "patches": 20}}
+    # a shared model on all training patches for half the steps, then both chunk models on their own chunks
+    assert t["stages"] == {"shared": {"steps": 12, "patches": [40]}, "chunks": {"steps": 12, "patches": [20, 20]}}
+    assert t["total_steps"] == 24
     assert all(moved(w) for w in b.weights)
     assert not torch.equal(b.weights[0]["tail.weight"], b.weights[1]["tail.weight"])
     # the self scorer is a (briefly) trained model: not bicubic, but it ranks difficulty much like it
@@ -87,7 +90,7 @@ def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path
     assert t["joint_schedule"] == pytest.approx([1, 2 / 3, 1 / 3, 0])
     assert b.labels.max() == 0 and moved(b.weights[0])
     # all of chunk 0, 2/3 and 1/3 of chunks 1 and 2, none of chunk 3 (15 training patches each)
-    assert t["stages"] == {"joint": {"steps": 10, "patches": 15 + 10 + 5}}
+    assert t["stages"] == {"joint": {"steps": 10, "patches": [15 + 10 + 5]}}
     # the scores are the scorer bundle's per-patch PSNR, upscaled by the real filter (against the HR
     # as training keeps it, 8-bit RGB)
     _, hr, lr = open_pair(bikes, None, "0:6", 4)
@@ -104,7 +107,7 @@ def test_single_mode_on_a_real_lr_encode(bikes, lr_encode, tmp_path):
                 "--epochs", "2", *TINY) == 0
     b = bundle_io.load(out)
     assert b.chunks == 1 and b.training["scorer"] == "bicubic" and b.clip["lr"] == "bikes_lr.mp4"
-    assert b.training["stages"] == {"single": {"steps": 10, "patches": 40}}    # 2 epochs of 40 patches, batch 8
+    assert b.training["stages"] == {"single": {"steps": 10, "patches": [40]}}    # 2 epochs of 40 patches, batch 8
     # it learnt the encode: on those frames it beats bicubic through the filter
     _, hr, lr = open_pair(bikes, lr_encode, "0:4", 4)
     frame = [torch.from_numpy(frame_array(c.get_frame(1))).clamp(0, 1)
@@ -171,7 +174,7 @@ def test_resume_after_kill_and_ctrl_c_gives_the_uninterrupted_weights(bikes, uni
     killed.send_signal(signal.SIGKILL)
     killed.communicate()
     at_kill = checkpoint_progress(ckpt)
-    assert not out.exists() and at_kill is not None and at_kill < (3, 0)
+    assert not out.exists() and at_kill is not None and at_kill < (2, 0)
 
     interrupted = subprocess.Popen([*cmd, "--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(interrupted, lambda: (checkpoint_progress(ckpt) or (0, 0)) >= (1, 3))   # shared model done
@@ -202,7 +205,7 @@ def test_sigkill_at_random_points_then_resume_finishes_with_the_uninterrupted_we
     ckpt = Path(str(out) + ".ckpt")
     cmd = [sys.executable, "-m", "vs_stdo.cli", "train", str(bikes), "-o", str(out), *RESUMABLE, "--resume"]
     rng = random.Random(11)
-    points = sorted((rng.randint(0, 2), rng.randint(0, 7)) for _ in range(5))   # (finished stages, step)
+    points = sorted((rng.randint(0, 1), rng.randint(0, 7)) for _ in range(5))   # (finished stages, step)
     kills = 0
     for point in [None, *points]:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -296,3 +299,26 @@ def test_running_out_of_device_memory_in_training_names_the_fix(bikes, tmp_path,
     err = capsys.readouterr().err
     assert "ran out of memory training single at --batch 8: rerun with a smaller --batch" in err
     assert not (tmp_path / "oom.stdo").exists()
+
+
+def test_chunk_models_continue_the_shared_training(pair, tmp_path):
+    """The chunk phase continues the shared model's run: one cosine schedule over the whole budget, and each
+    chunk model starts from the shared weights with the shared Adam state (its step count goes on)."""
+    hr, lr = pair
+    frames = load_frames(hr, lr)
+    s = Settings(scale=4, chunks=2, steps=20, pretrain=0.5, batch=8, patch_width=32, patch_height=34)
+    grid = check_data(s, lr.width, lr.height, len(frames))
+    items = all_items(len(frames), grid.count)
+    chunk = torch.arange(len(items)) % 2
+    shared, chunks = plan_stages(s, items, chunk, torch.Generator().manual_seed(0))
+    assert (shared.steps, chunks.steps, chunks.first, chunks.init) == (10, 10, 10, "shared")
+    whole = [shared.lr(s, t) for t in range(10)] + [chunks.lr(s, t) for t in range(10)]
+    assert whole == pytest.approx([s.lr * 0.5 * (1 + math.cos(math.pi * t / 20)) for t in range(20)])
+    patches = Patches(frames, grid, 4)
+    ckpt = Checkpoint(tmp_path / "x.ckpt", "run")
+    first = fit(shared, None, patches, s, ckpt, torch.device("cpu"))
+    second = fit(chunks, first, patches, s, ckpt, torch.device("cpu"))
+    steps = [int(next(iter(opt["state"].values()))["step"]) for opt in second["opts"]]
+    assert all(10 < n <= 20 for n in steps) and sum(steps) >= 2 * 10 + 10   # each step trains one model or both
+    start = first["models"][0]
+    assert all(any(not torch.equal(m[k], start[k]) for k in m) for m in second["models"])

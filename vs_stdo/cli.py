@@ -36,7 +36,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     settings = Settings(scale=a.scale, chunks=a.chunks, mode=a.mode, preset=a.preset, steps=a.steps or Settings.steps,
                         epochs=a.epochs or 0, batch=a.batch, lr=a.learning_rate, seed=a.seed, patch_width=a.patch[0],
-                        patch_height=a.patch[1], pretrain=a.pretrain, finetune_lr=a.finetune_lr,
+                        patch_height=a.patch[1], pretrain=a.pretrain,
                         joint_schedule=a.joint_schedule or [], score=a.score, score_steps=a.score_steps,
                         holdout=a.holdout, device=a.device, checkpoint_every=a.checkpoint_every,
                         easy_preset=a.easy_preset or "", easy_chunks=a.easy_chunks)
@@ -130,8 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--learning-rate", type=float, default=Settings.lr, help="Adam learning rate (default 1e-3)")
     t.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling (default 0)")
     t.add_argument("--patch", type=parse_patch, default=(48, 54), help="LR patch WIDTHxHEIGHT (default 48x54)")
-    t.add_argument("--finetune-lr", type=float, default=0,
-                   help="chunks mode: learning rate of the per-chunk fine-tuning (default: --learning-rate)")
     t.add_argument("--pretrain", type=float, default=Settings.pretrain,
                    help=f"chunks mode: share of the steps spent on a shared model first (default {Settings.pretrain})")
     t.add_argument("--joint-schedule", type=parse_fractions,

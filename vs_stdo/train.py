@@ -2,16 +2,18 @@
 
 Modes
   chunks  STDO: one model per chunk. By default one shared model is first trained on all patches
-          (`pretrain` of the step budget), then copied into k models fine-tuned on their own chunk
-          (the rest of the budget, split in proportion to chunk size). pretrain=0 trains each chunk
-          model from scratch, as the paper does.
+          (`pretrain` of the step budget), then copied into k models that go on training together
+          for the rest: each step draws one batch from all training patches and every patch trains
+          the model of its chunk. The copies keep the shared model's Adam state and the run keeps
+          one learning-rate schedule, so the chunk phase continues the shared training instead of
+          restarting it. pretrain=0 trains the chunk models from scratch, as the paper does.
   joint   JSTDO: one model on all of chunk 0, none of chunk k-1, and a decreasing random fraction
           of the chunks between (`joint_schedule`, default linear: 1, (k-2)/(k-1), ..., 0).
   single  one model on all patches (the NAS-style baseline).
 
 Budget: `steps` (or `epochs`, passes over the run's training patches) is the total for the run,
-shared by its models in proportion to their data, so modes compare at equal compute. The `self`
-scorer's steps come on top.
+whatever the mode; every step trains on `batch` patches, so modes compare at equal compute (a chunk
+model gets about batch/k patches a step). The `self` scorer's steps come on top.
 
 Held-out frames (`holdout` N: every Nth frame, indices N-1, 2N-1, ...) are decoded, scored and
 labelled like the others (labels come from the HR; the method is non-blind), so the filter routes
@@ -21,7 +23,7 @@ PSNR quantiles of the training patches; held-out patches get the chunk their PSN
 Blind router: with k > 1 models, the last step runs every chunk model over (at most ROUTER_FRAMES
 of) the training frames and fits the bundle's blind router to each patch's best model (router.py).
 
-The loop is plain PyTorch (L1 loss, Adam, cosine decay, fp16 autocast on CUDA). Progress is
+The loop is plain PyTorch (L1 loss, Adam, one cosine decay over the run, fp16 autocast on CUDA). Progress is
 checkpointed to `<bundle>.ckpt` (tensors and numbers only, loaded with weights_only=True) every
 `checkpoint_every` steps and at the end of every stage; a killed run resumes where the checkpoint
 stopped and ends with the same weights as an uninterrupted run. Ctrl-C (or SIGTERM) finishes the
@@ -30,6 +32,7 @@ current step, saves a checkpoint and stops; a second Ctrl-C stops at once.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
@@ -72,11 +75,10 @@ class Settings:
     epochs: float = 0              # > 0: the budget in passes over the run's training patches instead
     batch: int = 16
     lr: float = 1e-3
-    finetune_lr: float = 0         # chunks mode: learning rate of the per-chunk fine-tuning (0: the same as lr)
     seed: int = 0
     patch_width: int = 48
     patch_height: int = 54
-    pretrain: float = 0.75         # chunks mode: share of the budget for the shared model (docs/results.md)
+    pretrain: float = 0.5          # chunks mode: share of the budget for the shared model (docs/results.md)
     joint_schedule: list[float] = field(default_factory=list)  # joint: fraction kept per chunk
     score: str = "bicubic"         # reference scorer f0: bicubic, self, or a bundle path
     score_steps: int = 300         # score=self: steps of the scorer model
@@ -95,8 +97,6 @@ class Settings:
             raise ValueError(f"--chunks must be between 1 and 255, got {self.chunks}")
         if self.steps < 1 or self.batch < 1 or self.epochs < 0:
             raise ValueError("--steps and --batch must be positive, --epochs not negative")
-        if self.finetune_lr < 0:
-            raise ValueError(f"--finetune-lr must be >= 0 (0: the same as --learning-rate), got {self.finetune_lr}")
         if not 0 <= self.pretrain < 1:
             raise ValueError(f"--pretrain must be in [0, 1), got {self.pretrain}")
         if self.holdout == 1 or self.holdout < 0:
@@ -135,13 +135,28 @@ class Settings:
 
 @dataclass(frozen=True)
 class Stage:
-    """One model trained for a number of steps on some patches, optionally starting from another."""
+    """Models trained in lockstep for `steps` steps: each step draws `batch` of `items` and every patch trains
+    the model that `owner` names. The learning rate follows one cosine schedule of `horizon` steps, of which
+    the stage runs steps `first` to `first + steps`; `init` names the stage whose models and Adam state the
+    models start from (where their architectures match)."""
 
     name: str
     items: torch.Tensor            # (N, 2) of (frame, patch index)
+    owner: torch.Tensor            # (N,) the model each item trains
+    archs: list[Arch]
     steps: int
+    first: int = 0
+    horizon: int = 0               # 0: steps
     init: str | None = None
-    chunk: int | None = None       # the chunk whose model this is (its architecture may differ)
+
+    @staticmethod
+    def one(name: str, items: torch.Tensor, arch: Arch, steps: int, horizon: int = 0) -> "Stage":
+        """A stage of one model on all of `items`."""
+        return Stage(name, items, torch.zeros(len(items), dtype=torch.long), [arch], steps, 0, horizon)
+
+    def lr(self, s: "Settings", step: int) -> float:
+        """The learning rate of a step of this stage (cosine decay from s.lr to 0 over the schedule)."""
+        return s.lr * 0.5 * (1 + math.cos(math.pi * (self.first + step) / (self.horizon or self.steps)))
 
 
 def heldout_frames(count: int, holdout: int) -> list[int]:
@@ -164,8 +179,8 @@ def check_data(s: Settings, width: int, height: int, frames: int) -> Grid:
 
 
 def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
-                gen: torch.Generator) -> tuple[list[Stage], list[str]]:
-    """The stages of a run and the names of the stages whose models go into the bundle, in chunk order.
+                gen: torch.Generator) -> list[Stage]:
+    """The stages of a run; the last one's models go into the bundle, in chunk order.
 
     items: the training (frame, patch) pairs; chunk: the chunk of each.
     """
@@ -180,17 +195,12 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
                              f"raise its fractions")
     total = math.ceil(s.epochs * len(items) / s.batch) if s.epochs else s.steps
     if s.mode != "chunks":
-        return [Stage(s.mode, items, total)], [s.mode]
-    stages = []
+        return [Stage.one(s.mode, items, s.arch(), total)]
     shared = round(total * s.pretrain)
-    if shared:
-        stages.append(Stage("shared", items, shared))
-    for k in range(s.chunks):
-        chunk_items = items[chunk == k]
-        steps = max(1, round((total - shared) * len(chunk_items) / len(items)))
-        same = s.arch(k) == s.arch()
-        stages.append(Stage(f"chunk{k}", chunk_items, steps, "shared" if shared and same else None, k))
-    return stages, [f"chunk{k}" for k in range(s.chunks)]
+    stages = [Stage.one("shared", items, s.arch(), shared, total)] if shared else []
+    archs = [s.arch(k) for k in range(s.chunks)]
+    return stages + [Stage("chunks", items, chunk, archs, total - shared, shared, total,
+                           "shared" if shared else None)]
 
 
 def stage_seed(seed: int, name: str) -> int:
@@ -270,56 +280,75 @@ def out_of_memory_is_an_error(device: torch.device, batch: int, stage: str) -> I
                            f"--batch or --patch, or with --device cpu") from e
 
 
-def fit(stage: Stage, arch: Arch, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
-        device: torch.device) -> dict[str, torch.Tensor]:
-    """Train one model: L1 loss, Adam, cosine decay, resumable. Returns its (weight-normed) state on the CPU."""
-    seed = stage_seed(s.seed, stage.name)
-    torch.manual_seed(seed)
-    model = add_weight_norm(WDSR(arch))
-    if init is not None:
-        model.load_state_dict(init)
-    model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=s.finetune_lr if init is not None and s.finetune_lr else s.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=stage.steps)
+def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
+        device: torch.device) -> dict[str, list]:
+    """Train a stage's models: L1 loss, Adam, resumable. `init`: the finished stage of one model of the main
+    preset (the shared model) that models of that preset start from, Adam state included. Returns {"models": [...], "opts": [...]}: their (weight-normed) states and Adam states, on the CPU."""
+    torch.manual_seed(stage_seed(s.seed, stage.name))
+    models, opts = [], []
+    for arch in stage.archs:
+        model = add_weight_norm(WDSR(arch))
+        start_from = init is not None and arch == s.arch()
+        if start_from:
+            model.load_state_dict(init["models"][0])
+        model.to(device).train()
+        opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+        if start_from:  # a copy: loading does not copy CPU tensors, and the models must not share their state
+            opt.load_state_dict(copy.deepcopy(init["opts"][0]))
+        models.append(model)
+        opts.append(opt)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(stage_seed(s.seed, stage.name))
     start = 0
     cur = ckpt.state["current"]
     if cur is not None and cur["stage"] == stage.name:
-        model.load_state_dict(cur["model"])
-        opt.load_state_dict(cur["opt"])
-        sched.load_state_dict(cur["sched"])
+        for model, opt, model_state, opt_state in zip(models, opts, cur["models"], cur["opts"]):
+            model.load_state_dict(model_state)
+            opt.load_state_dict(opt_state)
         scaler.load_state_dict(cur["scaler"])
         gen.set_state(cur["rng"])
         start = cur["step"]
 
+    def states() -> dict[str, list]:
+        return {"models": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in models],
+                "opts": [opt.state_dict() for opt in opts]}
+
     def snapshot(done: int) -> None:
-        ckpt.state["current"] = {"stage": stage.name, "step": done, "model": model.state_dict(),
-                                 "opt": opt.state_dict(), "sched": sched.state_dict(),
-                                 "scaler": scaler.state_dict(), "rng": gen.get_state()}
+        ckpt.state["current"] = {"stage": stage.name, "step": done, **states(), "scaler": scaler.state_dict(),
+                                 "rng": gen.get_state()}
         ckpt.save()
 
     bar = tqdm(total=stage.steps, initial=start, desc=stage.name, unit="step")
     losses: list[torch.Tensor] = []  # since the bar was last updated (read back every 10 steps only)
     with StopRequest() as stop, out_of_memory_is_an_error(device, s.batch, stage.name):
         for step in range(start, stage.steps):
-            idx = stage.items[torch.randint(len(stage.items), (s.batch,), generator=gen)]
-            x, y = patches.batch(idx)
+            pick = torch.randint(len(stage.items), (s.batch,), generator=gen)
+            x, y = patches.batch(stage.items[pick])
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                out = patches.crop_output(model(x))
-            loss = F.l1_loss(out.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
+            owner = stage.owner[pick]
+            out = torch.empty_like(y)
+            step_loss = torch.zeros((), device=device)
+            for i, (model, opt) in enumerate(zip(models, opts)):
+                rows = torch.nonzero(owner == i).flatten().to(device)
+                if not len(rows):
+                    continue          # none of this step's patches belongs to this model
+                for group in opt.param_groups:
+                    group["lr"] = stage.lr(s, step)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                    pred = patches.crop_output(model(x[rows])).float()
+                loss = F.l1_loss(pred, y[rows])
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                out[rows] = pred.detach()
+                step_loss += loss.detach() * len(rows) / s.batch
             scaler.update()
-            sched.step()
-            losses.append(loss.detach())
+            losses.append(step_loss)
             done = step + 1
             bar.update()
             if done % 10 == 0 or done == stage.steps:
-                mse = F.mse_loss(out.detach().float().clamp(0, 1), y).item()
+                mse = F.mse_loss(out.clamp(0, 1), y).item()
                 bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}")
                 losses.clear()
             if stop.requested:
@@ -329,7 +358,7 @@ def fit(stage: Stage, arch: Arch, init: dict | None, patches: Patches, s: Settin
             if done % s.checkpoint_every == 0 and done < stage.steps:
                 snapshot(done)
     bar.close()
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return states()
 
 
 def fit_router(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], device: torch.device,
@@ -361,20 +390,21 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     ckpt.open(resume)
     finished: dict[str, dict] = ckpt.state["finished"]
 
-    def trained(stage: Stage) -> WDSR:
+    def trained(stage: Stage) -> list[WDSR]:
         if stage.name not in finished:
-            init = finished[stage.init] if stage.init else None
-            finished[stage.name] = fit(stage, s.arch(stage.chunk), init, patches, s, ckpt, device)
+            finished[stage.name] = fit(stage, finished.get(stage.init), patches, s, ckpt, device)
             ckpt.state["current"] = None
             ckpt.save()
-        model = add_weight_norm(WDSR(s.arch(stage.chunk)))
-        model.load_state_dict(finished[stage.name])
-        return model
+        models = [add_weight_norm(WDSR(arch)) for arch in stage.archs]
+        for model, state in zip(models, finished[stage.name]["models"]):
+            model.load_state_dict(state)
+        return models
 
     if s.score == "bicubic":
         upscale, scorer = bicubic_upscaler(s.scale), "bicubic"
     elif s.score == "self":
-        upscale, scorer = model_upscaler(trained(Stage("scorer", items, s.score_steps)), device), "self"
+        scorer_stage = Stage.one("scorer", items, s.arch(), s.score_steps)
+        upscale, scorer = model_upscaler(trained(scorer_stage)[0], device), "self"
     else:
         upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
     psnr = score(frames, grid, upscale)
@@ -382,18 +412,18 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     labels = label(psnr, thresholds)
     labels[train_frames] = train_labels
     chunk = torch.from_numpy(labels.reshape(len(frames), -1).astype(np.int64))[items[:, 0], items[:, 1]]
-    stages, keep = plan_stages(s, items, chunk, torch.Generator().manual_seed(s.seed))
-    models = {stage.name: trained(stage) for stage in stages}
-    k = len(keep)
+    stages = plan_stages(s, items, chunk, torch.Generator().manual_seed(s.seed))
+    models = [trained(stage) for stage in stages][-1]
+    k = len(models)
     b = bundle_io.Bundle(
-        scale=s.scale, patch_width=s.patch_width, patch_height=s.patch_height, archs=[s.arch(i) for i in range(k)],
-        weights=[plain_state(models[name]) for name in keep],
+        scale=s.scale, patch_width=s.patch_width, patch_height=s.patch_height, archs=stages[-1].archs,
+        weights=[plain_state(model) for model in models],
         labels=labels if k > 1 else np.zeros_like(labels), psnr=psnr, fingerprints=frames.fingerprints,
         thresholds=thresholds if k > 1 else [], clip=clip_info,
         training=asdict(s) | {
             "joint_schedule": s.schedule() if s.mode == "joint" else [], "device": str(device),
             "seconds": round(time.time() - started, 1), "scorer": scorer, "thresholds": thresholds,
-            "stages": {st.name: {"steps": st.steps, "patches": len(st.items)} for st in stages},
+            "stages": {st.name: {"steps": st.steps, "patches": torch.bincount(st.owner).tolist()} for st in stages},
             "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)})
     if k > 1:
         b.router = fit_router(b, frames, train_frames, device, s.seed)
