@@ -6,10 +6,10 @@ bicubic and Lanczos, on whole stitched frames through the real filter (the table
         [--frames 0:30] [--holdout 10] [--jobs 1] [--out out/bench_quality]
 
 Every cell (clip x scale x preset x budget x method) is one `stdo train` run with `--steps BUDGET`,
-the total optimiser steps of the run whatever the method (chunk models share it in proportion to
-their data), followed by `stdo eval --json`; bicubic and Lanczos come from the same eval. A method
+the total optimiser steps of the run whatever the method (every step trains on `--batch` patches, so
+methods compare at equal compute), followed by `stdo eval --json`; bicubic and Lanczos come from the same eval. A method
 is `single`, `chunks:K` or `joint:K`, optionally followed by `stdo train` options as `:key=value`
-pairs separated by commas, e.g. `chunks:4:pretrain=0.75,learning-rate=5e-4`. Results are appended to
+pairs separated by commas, e.g. `chunks:4:pretrain=0.25,learning-rate=5e-4`. Results are appended to
 results.csv as cells finish and a cell whose result exists is not run again, so an interrupted run
 continues where it stopped; results.md is rewritten after each cell. One PNG report per clip, scale
 and preset (`stdo eval --report`) shows the first chunks method at the largest budget.

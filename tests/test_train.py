@@ -63,8 +63,8 @@ def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     train = b.labels[[0, 1, 3, 4]]
     assert np.bincount(train.ravel(), minlength=2).tolist() == [20, 20]   # equal chunks of training patches
     assert b.psnr[b.labels == 0].max() <= b.psnr[b.labels == 1].min()     # chunk 0 is the hardest, held-out too
-    # a shared model on all training patches for half the steps, then both chunk models on their own chunks
-    assert t["stages"] == {"shared": {"steps": 12, "patches": [40]}, "chunks": {"steps": 12, "patches": [20, 20]}}
+    # a shared model on all training patches for a quarter of the steps, then both chunk models on their chunks
+    assert t["stages"] == {"shared": {"steps": 6, "patches": [40]}, "chunks": {"steps": 18, "patches": [20, 20]}}
     assert t["total_steps"] == 24
     assert all(moved(w) for w in b.weights)
     assert not torch.equal(b.weights[0]["tail.weight"], b.weights[1]["tail.weight"])

@@ -78,7 +78,7 @@ class Settings:
     seed: int = 0
     patch_width: int = 48
     patch_height: int = 54
-    pretrain: float = 0.5          # chunks mode: share of the budget for the shared model (docs/results.md)
+    pretrain: float = 0.25         # chunks mode: share of the budget for the shared model (docs/results.md)
     joint_schedule: list[float] = field(default_factory=list)  # joint: fraction kept per chunk
     score: str = "bicubic"         # reference scorer f0: bicubic, self, or a bundle path
     score_steps: int = 300         # score=self: steps of the scorer model
@@ -423,7 +423,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         training=asdict(s) | {
             "joint_schedule": s.schedule() if s.mode == "joint" else [], "device": str(device),
             "seconds": round(time.time() - started, 1), "scorer": scorer, "thresholds": thresholds,
-            "stages": {st.name: {"steps": st.steps, "patches": torch.bincount(st.owner).tolist()} for st in stages},
+            "stages": {st.name: {"steps": st.steps, "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()} for st in stages},
             "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)})
     if k > 1:
         b.router = fit_router(b, frames, train_frames, device, s.seed)
