@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"total training steps of the run, shared by its models (default {Settings.steps})")
     budget.add_argument("--epochs", type=float, help="budget in passes over the run's training patches instead")
     t.add_argument("--batch", type=int, default=Settings.batch, help=f"patches per step (default {Settings.batch})")
-    t.add_argument("--learning-rate", type=float, default=Settings.lr, help="Adam learning rate (default 1e-3)")
+    t.add_argument("--learning-rate", type=float, default=Settings.lr, help=f"Adam learning rate (default {Settings.lr:g})")
     t.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling (default 0)")
     t.add_argument("--patch", type=parse_patch, default=(48, 54), help="LR patch WIDTHxHEIGHT (default 48x54)")
     t.add_argument("--pretrain", type=float, default=Settings.pretrain,

@@ -74,7 +74,7 @@ class Settings:
     steps: int = 2000              # total optimiser steps of the run, shared by its models
     epochs: float = 0              # > 0: the budget in passes over the run's training patches instead
     batch: int = 16
-    lr: float = 1e-3
+    lr: float = 2e-3               # Adam learning rate at the start of the cosine schedule (docs/results.md)
     seed: int = 0
     patch_width: int = 48
     patch_height: int = 54
