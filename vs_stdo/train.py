@@ -283,8 +283,10 @@ def out_of_memory_is_an_error(device: torch.device, batch: int, stage: str) -> I
 def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
         device: torch.device) -> dict[str, list]:
     """Train a stage's models: L1 loss, Adam, resumable. `init`: the finished stage of one model of the main
-    preset (the shared model) that models of that preset start from, Adam state included. Returns {"models": [...], "opts": [...]}: their (weight-normed) states and Adam states, on the CPU."""
-    torch.manual_seed(stage_seed(s.seed, stage.name))
+    preset (the shared model) that models of that preset start from, Adam state included. Returns
+    {"models": [...], "opts": [...]}: their (weight-normed) states and Adam states, on the CPU."""
+    seed = stage_seed(s.seed, stage.name)
+    torch.manual_seed(seed)
     models, opts = [], []
     for arch in stage.archs:
         model = add_weight_norm(WDSR(arch))
@@ -299,7 +301,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
         opts.append(opt)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    gen = torch.Generator().manual_seed(stage_seed(s.seed, stage.name))
+    gen = torch.Generator().manual_seed(seed)
     start = 0
     cur = ckpt.state["current"]
     if cur is not None and cur["stage"] == stage.name:
@@ -327,6 +329,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
             x, y = patches.batch(stage.items[pick])
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             owner = stage.owner[pick]
+            lr = stage.lr(s, step)
             out = torch.empty_like(y)
             step_loss = torch.zeros((), device=device)
             for i, (model, opt) in enumerate(zip(models, opts)):
@@ -334,7 +337,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                 if not len(rows):
                     continue          # none of this step's patches belongs to this model
                 for group in opt.param_groups:
-                    group["lr"] = stage.lr(s, step)
+                    group["lr"] = lr
                 with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
                     pred = patches.crop_output(model(x[rows])).float()
                 loss = F.l1_loss(pred, y[rows])
