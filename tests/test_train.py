@@ -16,7 +16,7 @@ import torch
 import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo.chunking import bicubic_psnr, patch_psnr
+from vs_stdo.chunking import bicubic_psnr, label, patch_psnr, split
 from vs_stdo.cli import main
 from vs_stdo.dataset import Patches, all_items, load_frames
 from vs_stdo.train import Checkpoint, Settings, check_data, fit, plan_stages
@@ -61,10 +61,12 @@ def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     assert b.chunks == 2 and t["mode"] == "chunks" and t["scorer"] == "self"
     assert t["heldout"] == [2, 5] and t["train_patches"] == 4 * 10
     train = b.labels[[0, 1, 3, 4]]
-    assert np.bincount(train.ravel(), minlength=2).tolist() == [20, 20]   # equal chunks of training patches
+    sizes = np.bincount(train.ravel(), minlength=2).tolist()
+    error = 10 ** (-b.psnr[[0, 1, 3, 4]].astype(np.float64) / 10)            # chunks of equal squared error
+    assert abs(error[train == 0].sum() - error[train == 1].sum()) <= error.max() and sizes[0] < sizes[1]
     assert b.psnr[b.labels == 0].max() <= b.psnr[b.labels == 1].min()     # chunk 0 is the hardest, held-out too
     # a shared model on all training patches for a quarter of the steps, then both chunk models on their chunks
-    assert t["stages"] == {"shared": {"steps": 6, "patches": [40]}, "chunks": {"steps": 18, "patches": [20, 20]}}
+    assert t["stages"] == {"shared": {"steps": 6, "patches": [40]}, "chunks": {"steps": 18, "patches": sizes}}
     assert t["total_steps"] == 24
     assert all(moved(w) for w in b.weights)
     assert not torch.equal(b.weights[0]["tail.weight"], b.weights[1]["tail.weight"])
@@ -322,3 +324,37 @@ def test_chunk_models_continue_the_shared_training(pair, tmp_path):
     assert all(10 < n <= 20 for n in steps) and sum(steps) >= 2 * 10 + 10   # each step trains one model or both
     start = first["models"][0]
     assert all(any(not torch.equal(m[k], start[k]) for k in m) for m in second["models"])
+
+
+@pytest.mark.parametrize("by", ["error", "count"])
+def test_split_gives_hardest_first_chunks_of_equal_error_or_equal_size(by):
+    """Chunk 0 holds the lowest PSNRs; "error" chunks carry equal shares of the squared error (within one
+    patch's error), "count" chunks equal numbers of patches; the thresholds label the patches the same way."""
+    psnr = np.random.default_rng(0).gamma(2.0, 6.0, size=(7, 5, 9)).astype(np.float32) + 20
+    labels, thresholds = split(psnr, 4, by)
+    chunks = [psnr[labels == c] for c in range(4)]
+    assert all(len(c) for c in chunks)
+    assert all(chunks[c].max() <= chunks[c + 1].min() for c in range(3))
+    np.testing.assert_array_equal(label(psnr, thresholds), labels)
+    if by == "count":
+        assert {len(c) for c in chunks} <= {len(psnr.flat) // 4, len(psnr.flat) // 4 + 1}
+    else:
+        error = [10 ** (-c.astype(np.float64) / 10) for c in chunks]
+        assert max(abs(e.sum() - sum(map(np.sum, error)) / 4) for e in error) <= max(e.max() for e in error)
+        assert len(chunks[0]) < len(chunks[3])      # a few hard patches carry as much error as many easy ones
+
+
+def test_error_split_keeps_every_chunk_when_one_patch_carries_most_error():
+    psnr = np.array([10.0] + [50.0] * 20, dtype=np.float32)
+    labels, _ = split(psnr, 4, "error")
+    assert np.bincount(labels).tolist() == [1, 1, 1, 18]
+
+
+def test_chunk_phase_draws_every_chunk_equally_whatever_its_size():
+    s = Settings(chunks=3, steps=100, pretrain=0.25)
+    chunk = torch.tensor([0] * 5 + [1] * 30 + [2] * 165)
+    items = torch.stack([torch.zeros(200, dtype=torch.long), torch.arange(200)], 1)
+    _, chunks = plan_stages(s, items, chunk, torch.Generator().manual_seed(0))
+    drawn = chunks.owner[torch.multinomial(chunks.weight, 30000, replacement=True,
+                                           generator=torch.Generator().manual_seed(1))]
+    assert torch.bincount(drawn, minlength=3).float().div(30000).tolist() == pytest.approx([1 / 3] * 3, abs=0.01)

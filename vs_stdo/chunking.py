@@ -73,18 +73,35 @@ def score(frames: Frames, grid: Grid, upscale: Upscaler) -> np.ndarray:
     return torch.stack(out).numpy().reshape(len(frames), grid.rows, grid.cols).astype(np.float32)
 
 
-def split(psnr: np.ndarray, k: int) -> tuple[np.ndarray, list[float]]:
-    """Labels (uint8, same shape as psnr) for k equal-sized chunks by PSNR rank, chunk 0 the
-    hardest (lowest PSNR), and the k-1 PSNR thresholds between chunks."""
+SPLITS = ("error", "count")
+
+
+def split(psnr: np.ndarray, k: int, by: str = "error") -> tuple[np.ndarray, list[float]]:
+    """Labels (uint8, same shape as psnr) for k chunks by PSNR rank, chunk 0 the hardest (lowest PSNR),
+    and the k-1 PSNR thresholds between chunks.
+
+    by "error": each chunk holds an equal share of the patches' total squared error (so the hard chunks
+    are small: a few patches carry most of a clip's error); "count": equal numbers of patches (the paper's).
+    Every chunk gets at least one patch.
+    """
     flat = psnr.reshape(-1)
     if not 1 <= k <= min(255, flat.size):
         raise ValueError(f"cannot split {flat.size} patches into {k} chunks; use 1 <= k <= {min(255, flat.size)}")
+    if by not in SPLITS:
+        raise ValueError(f"unknown split {by!r}; choose one of {', '.join(SPLITS)}")
     order = np.argsort(flat, kind="stable")
-    labels = np.empty(flat.size, dtype=np.uint8)
-    labels[order] = (np.arange(flat.size) * k // flat.size).astype(np.uint8)
     sorted_psnr = flat[order]
-    thresholds = [float(sorted_psnr[(i * flat.size) // k]) for i in range(1, k)]
-    return labels.reshape(psnr.shape), thresholds
+    if by == "count":
+        starts = [(i * flat.size) // k for i in range(k)]
+    else:
+        before = np.cumsum(10 ** (-sorted_psnr.astype(np.float64) / 10))  # error up to and including each patch
+        starts = [0]
+        for i in range(1, k):
+            cut = int(np.searchsorted(before, before[-1] * i / k))
+            starts.append(min(max(cut, starts[-1] + 1), flat.size - (k - i)))
+    labels = np.empty(flat.size, dtype=np.uint8)
+    labels[order] = np.repeat(np.arange(k, dtype=np.uint8), np.diff(starts + [flat.size]))
+    return labels.reshape(psnr.shape), [float(sorted_psnr[i]) for i in starts[1:]]
 
 
 def label(psnr: np.ndarray, thresholds: list[float]) -> np.ndarray:

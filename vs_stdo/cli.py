@@ -9,6 +9,7 @@ from pathlib import Path
 import vapoursynth as vs
 
 from . import bundle as bundle_io
+from .chunking import SPLITS
 from .models import PRESETS, SCALES
 from .train import MODES, Settings
 from .video import KERNELS
@@ -36,7 +37,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     settings = Settings(scale=a.scale, chunks=a.chunks, mode=a.mode, preset=a.preset, steps=a.steps or Settings.steps,
                         epochs=a.epochs or 0, batch=a.batch, lr=a.learning_rate, seed=a.seed, patch_width=a.patch[0],
-                        patch_height=a.patch[1], pretrain=a.pretrain,
+                        patch_height=a.patch[1], pretrain=a.pretrain, split=a.split,
                         joint_schedule=a.joint_schedule or [], score=a.score, score_steps=a.score_steps,
                         holdout=a.holdout, device=a.device, checkpoint_every=a.checkpoint_every,
                         easy_preset=a.easy_preset or "", easy_chunks=a.easy_chunks)
@@ -132,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--patch", type=parse_patch, default=(48, 54), help="LR patch WIDTHxHEIGHT (default 48x54)")
     t.add_argument("--pretrain", type=float, default=Settings.pretrain,
                    help=f"chunks mode: share of the steps spent on a shared model first (default {Settings.pretrain})")
+    t.add_argument("--split", choices=SPLITS, default=Settings.split,
+                   help="chunks mode: how patches are split into chunks, hardest first: error (default), each chunk "
+                        "an equal share of the squared error, so the hardest chunk is small; count, equal-sized "
+                        "chunks (the paper's)")
     t.add_argument("--joint-schedule", type=parse_fractions,
                    help="joint mode: fraction of each chunk's patches used, hardest first (default 1 ... 0)")
     t.add_argument("--score", default="bicubic",

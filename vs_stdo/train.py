@@ -3,12 +3,13 @@
 Modes
   chunks  STDO: one model per chunk. By default one shared model is first trained on all patches
           (`pretrain` of the step budget), then copied into k models that go on training together
-          for the rest: each step draws one batch from all training patches and every patch trains
-          the model of its chunk. The copies keep the shared model's Adam state and the run keeps
-          one learning-rate schedule, so the chunk phase continues the shared training instead of
+          for the rest: each step draws one batch, every chunk equally likely (so each chunk model
+          gets about batch/k patches a step, whatever its chunk's size), and every patch trains the
+          model of its chunk. The copies keep the shared model's Adam state and the run keeps one
+          learning-rate schedule, so the chunk phase continues the shared training instead of
           restarting it. pretrain=0 trains the chunk models from scratch, as the paper does.
   joint   JSTDO: one model on all of chunk 0, none of chunk k-1, and a decreasing random fraction
-          of the chunks between (`joint_schedule`, default linear: 1, (k-2)/(k-1), ..., 0).
+          of the chunks between (k equal-sized chunks here, whatever `split`) (`joint_schedule`, default linear: 1, (k-2)/(k-1), ..., 0).
   single  one model on all patches (the NAS-style baseline).
 
 Budget: `steps` (or `epochs`, passes over the run's training patches) is the total for the run,
@@ -17,8 +18,10 @@ model gets about batch/k patches a step). The `self` scorer's steps come on top.
 
 Held-out frames (`holdout` N: every Nth frame, indices N-1, 2N-1, ...) are decoded, scored and
 labelled like the others (labels come from the HR; the method is non-blind), so the filter routes
-them by labels, but no model, the self scorer included, trains on them. Chunk thresholds are the
-PSNR quantiles of the training patches; held-out patches get the chunk their PSNR falls in.
+them by labels, but no model, the self scorer included, trains on them. Chunks split the training
+patches by scorer PSNR (`split`: "error", the default, gives each chunk an equal share of their
+squared error, so the hardest chunk is a small set of patches with a model of its own; "count" makes
+equal-sized chunks, as the paper does); held-out patches get the chunk their PSNR falls in.
 
 Blind router: with k > 1 models, the last step runs every chunk model over (at most ROUTER_FRAMES
 of) the training frames and fits the bundle's blind router to each patch's best model (router.py).
@@ -53,7 +56,7 @@ from tqdm import tqdm
 
 from . import bundle as bundle_io
 from . import router
-from .chunking import bicubic_upscaler, bundle_upscaler, label, model_upscaler, score, split
+from .chunking import SPLITS, bicubic_upscaler, bundle_upscaler, label, model_upscaler, score, split
 from .dataset import CONTEXT_CAP, Frames, Patches, all_items
 from .engine import pick_device
 from .grid import Grid
@@ -79,6 +82,7 @@ class Settings:
     patch_width: int = 48
     patch_height: int = 54
     pretrain: float = 0.25         # chunks mode: share of the budget for the shared model (docs/results.md)
+    split: str = "error"           # chunks mode: chunks of equal squared error, or of equal "count" (docs/results.md)
     joint_schedule: list[float] = field(default_factory=list)  # joint: fraction kept per chunk
     score: str = "bicubic"         # reference scorer f0: bicubic, self, or a bundle path
     score_steps: int = 300         # score=self: steps of the scorer model
@@ -104,6 +108,8 @@ class Settings:
         if self.checkpoint_every < 1 or self.score_steps < 1:
             raise ValueError("--checkpoint-every and --score-steps must be positive")
         self.schedule()
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown --split {self.split!r}; choose one of {', '.join(SPLITS)}")
         if self.easy_preset:
             preset(self.easy_preset, self.scale)
             if self.mode != "chunks" or not 1 <= self.easy_chunks < self.chunks:
@@ -148,6 +154,7 @@ class Stage:
     first: int = 0
     horizon: int = 0               # 0: steps
     init: str | None = None
+    weight: torch.Tensor | None = None  # (N,) how likely each item is drawn (None: all alike)
 
     @staticmethod
     def one(name: str, items: torch.Tensor, arch: Arch, steps: int, horizon: int = 0) -> "Stage":
@@ -199,8 +206,9 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
     shared = round(total * s.pretrain)
     stages = [Stage.one("shared", items, s.arch(), shared, total)] if shared else []
     archs = [s.arch(k) for k in range(s.chunks)]
+    equal_shares = 1 / torch.bincount(chunk, minlength=s.chunks).double()[chunk]
     return stages + [Stage("chunks", items, chunk, archs, total - shared, shared, total,
-                           "shared" if shared else None)]
+                           "shared" if shared else None, equal_shares)]
 
 
 def stage_seed(seed: int, name: str) -> int:
@@ -325,7 +333,8 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     losses: list[torch.Tensor] = []  # since the bar was last updated (read back every 10 steps only)
     with StopRequest() as stop, out_of_memory_is_an_error(device, s.batch, stage.name):
         for step in range(start, stage.steps):
-            pick = torch.randint(len(stage.items), (s.batch,), generator=gen)
+            pick = (torch.randint(len(stage.items), (s.batch,), generator=gen) if stage.weight is None
+                    else torch.multinomial(stage.weight, s.batch, replacement=True, generator=gen))
             x, y = patches.batch(stage.items[pick])
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             owner = stage.owner[pick]
@@ -411,7 +420,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     else:
         upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
     psnr = score(frames, grid, upscale)
-    train_labels, thresholds = split(psnr[train_frames], s.chunks)
+    train_labels, thresholds = split(psnr[train_frames], s.chunks, s.split if s.mode == "chunks" else "count")
     labels = label(psnr, thresholds)
     labels[train_frames] = train_labels
     chunk = torch.from_numpy(labels.reshape(len(frames), -1).astype(np.int64))[items[:, 0], items[:, 1]]
