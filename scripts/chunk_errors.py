@@ -1,0 +1,55 @@
+"""Where a clip's error sits: per chunk of a STDO bundle, the squared error of bicubic, of a one-model
+bundle and of the chunk models (routed by the labels, and the best of them per patch), on the bundle's
+training frames. Shows whether the hard chunk carries most of the error and how much its model gains.
+
+    .venv/bin/python scripts/chunk_errors.py CLIP SINGLE.stdo CHUNKS.stdo [--frames 0:30]
+
+Both bundles must come from `stdo train` on the same CLIP and --frames (bench_quality's bundles do).
+Each line gives, per chunk (0 = hardest), the PSNR of the chunk's mean squared error and its share of
+the total; "all" is the PSNR of the mean squared error over every training patch.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from vs_stdo import bundle as bundle_io
+from vs_stdo.chunking import model_upscaler, score
+from vs_stdo.dataset import load_frames
+from vs_stdo.video import open_pair
+
+
+def line(name: str, psnr: np.ndarray, labels: np.ndarray, k: int) -> str:
+    err = 10 ** (-psnr.astype(np.float64) / 10)
+    parts = [f"{name:<16} all {-10 * np.log10(err.mean()):6.2f}"]
+    for c in range(k):
+        chunk = err[labels == c]
+        parts.append(f"chunk {c}: {-10 * np.log10(chunk.mean()):6.2f} dB, {chunk.sum() / err.sum():4.0%}")
+    return "  ".join(parts)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("clip")
+    p.add_argument("single", help="a --mode single bundle")
+    p.add_argument("chunks", help="a --mode chunks bundle of the same clip and frames")
+    p.add_argument("--frames", default="0:30", help="the frame range both bundles were trained on")
+    a = p.parse_args()
+    one, many = bundle_io.load(a.single), bundle_io.load(a.chunks)
+    _, hr, lr = open_pair(a.clip, None, a.frames, many.scale)
+    frames = load_frames(hr, lr)
+    cpu = torch.device("cpu")
+    single = score(frames, many.grid, model_upscaler(one.build_models()[0], cpu))
+    each = np.stack([score(frames, many.grid, model_upscaler(m, cpu)) for m in many.build_models()])
+    train = [f for f in range(len(frames)) if f not in set(many.training["heldout"])]
+    labels = many.labels[train]
+    routed = np.take_along_axis(each, many.labels[None].astype(np.int64), 0)[0]
+    for name, psnr in [("bicubic", many.psnr), ("single", single), ("chunks, routed", routed),
+                       ("chunks, best", each.max(0))]:
+        print(line(name, psnr[train], labels, many.chunks))
+
+
+if __name__ == "__main__":
+    main()
