@@ -18,15 +18,16 @@ import torch
 from vs_stdo import bundle as bundle_io
 from vs_stdo.chunking import model_upscaler, score
 from vs_stdo.dataset import load_frames
+from vs_stdo.metrics import mse_to_psnr, psnr_to_mse
 from vs_stdo.video import open_pair
 
 
 def line(name: str, psnr: np.ndarray, labels: np.ndarray, k: int) -> str:
-    err = 10 ** (-psnr.astype(np.float64) / 10)
-    parts = [f"{name:<16} all {-10 * np.log10(err.mean()):6.2f}"]
+    err = psnr_to_mse(psnr)
+    parts = [f"{name:<16} all {mse_to_psnr(float(err.mean())):6.2f}"]
     for c in range(k):
         chunk = err[labels == c]
-        parts.append(f"chunk {c}: {-10 * np.log10(chunk.mean()):6.2f} dB, {chunk.sum() / err.sum():4.0%}")
+        parts.append(f"chunk {c}: {mse_to_psnr(float(chunk.mean())):6.2f} dB, {chunk.sum() / err.sum():4.0%}")
     return "  ".join(parts)
 
 

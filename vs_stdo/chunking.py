@@ -19,7 +19,7 @@ from .bundle import Bundle
 from .dataset import Frames
 from .engine import Engine
 from .grid import Grid
-from .metrics import mse_to_psnr
+from .metrics import mse_to_psnr, psnr_to_mse
 from .models import WDSR
 from .runner import Runner
 
@@ -94,7 +94,7 @@ def split(psnr: np.ndarray, k: int, by: str = "error") -> tuple[np.ndarray, list
     if by == "count":
         starts = [(i * flat.size) // k for i in range(k)]
     else:
-        before = np.cumsum(10 ** (-sorted_psnr.astype(np.float64) / 10))  # error up to and including each patch
+        before = np.cumsum(psnr_to_mse(sorted_psnr))  # error up to and including each patch
         starts = [0]
         for i in range(1, k):
             cut = int(np.searchsorted(before, before[-1] * i / k))

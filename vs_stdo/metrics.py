@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 _Y = torch.tensor([0.2126, 0.7152, 0.0722])
@@ -12,6 +13,11 @@ def mse_to_psnr(mse: float | torch.Tensor) -> float | torch.Tensor:
     if isinstance(mse, torch.Tensor):
         return 10 * torch.log10(1 / mse.clamp_min(1e-12))
     return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+def psnr_to_mse(psnr: np.ndarray) -> np.ndarray:
+    """The mean squared error (of [0, 1] values) that a PSNR in dB stands for, in float64."""
+    return 10 ** (-psnr.astype(np.float64) / 10)
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:

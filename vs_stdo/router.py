@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .grid import Grid
-from .metrics import luma
+from .metrics import luma, psnr_to_mse
 
 FEATURES = ("grad", "lap", "var", "mean", "self2", "selfs")
 HIDDEN = 32
@@ -163,7 +163,7 @@ def fit(lr: torch.Tensor, grid: Grid, scale: int, psnr: np.ndarray, labels: np.n
 
 def patch_mse(psnr: np.ndarray) -> torch.Tensor:
     """(k, F, rows, cols) per-model patch PSNR -> (F * rows * cols, k) MSE, patches frame-major."""
-    return torch.from_numpy(10 ** (-psnr.reshape(len(psnr), -1).T.astype(np.float64) / 10)).float()
+    return torch.from_numpy(psnr_to_mse(psnr.reshape(len(psnr), -1).T)).float()
 
 
 def report(mse: torch.Tensor, chosen: torch.Tensor, labels: torch.Tensor, per_frame: int) -> dict[str, Any]:

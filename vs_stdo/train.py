@@ -9,7 +9,8 @@ Modes
           learning-rate schedule, so the chunk phase continues the shared training instead of
           restarting it. pretrain=0 trains the chunk models from scratch, as the paper does.
   joint   JSTDO: one model on all of chunk 0, none of chunk k-1, and a decreasing random fraction
-          of the chunks between (k equal-sized chunks here, whatever `split`) (`joint_schedule`, default linear: 1, (k-2)/(k-1), ..., 0).
+          of the chunks between (`joint_schedule`, default linear: 1, (k-2)/(k-1), ..., 0); its k
+          chunks are always of equal size, whatever `split`.
   single  one model on all patches (the NAS-style baseline).
 
 Budget: `steps` (or `epochs`, passes over the run's training patches) is the total for the run,
@@ -435,7 +436,9 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         training=asdict(s) | {
             "joint_schedule": s.schedule() if s.mode == "joint" else [], "device": str(device),
             "seconds": round(time.time() - started, 1), "scorer": scorer, "thresholds": thresholds,
-            "stages": {st.name: {"steps": st.steps, "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()} for st in stages},
+            "stages": {st.name: {"steps": st.steps,
+                                 "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
+                       for st in stages},
             "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)})
     if k > 1:
         b.router = fit_router(b, frames, train_frames, device, s.seed)
