@@ -12,8 +12,11 @@ import vapoursynth as vs
 
 import vs_stdo
 from vs_stdo import bundle as bundle_io
+from vs_stdo.chunking import label
+from vs_stdo.dataset import load_frames
 from vs_stdo.encode import encode
 from vs_stdo.grid import Grid
+from vs_stdo.train import model_psnr
 from vs_stdo.video import frame_array, open_clip
 
 from .conftest import gray_clip, offset_model, random_model, write_bundle
@@ -32,11 +35,14 @@ def test_tiny_training_run_writes_a_valid_bundle(tiny_bundle, pair):
     hr, lr = pair
     assert b.chunks == 2 and b.scale == 4
     assert b.labels.shape == (6, b.grid.rows, b.grid.cols)
+    assert b.training["scorer"] == "shared"                    # scored by the model after pretraining
+    chunk = label(b.psnr, b.thresholds)                        # the split the chunk models trained on
+    assert b.training["stages"]["chunks"]["patches"] == np.bincount(chunk.ravel(), minlength=2).tolist()
     error = 10 ** (-b.psnr.astype(np.float64) / 10)             # chunks of equal squared error
-    assert abs(error[b.labels == 0].sum() - error[b.labels == 1].sum()) <= error.max()
-    hard, easy = b.psnr[b.labels == 0], b.psnr[b.labels == 1]
-    assert hard.max() <= easy.min()                            # chunk 0 is the hardest
-    assert b.thresholds[0] == pytest.approx(float(easy.min()))
+    assert abs(error[chunk == 0].sum() - error[chunk == 1].sum()) <= error.max()
+    assert b.psnr[chunk == 0].max() <= b.psnr[chunk == 1].min()  # chunk 0 is the hardest
+    each = model_psnr(b, load_frames(hr, lr), list(range(6)), torch.device("cpu"))
+    assert np.array_equal(b.labels, each.argmax(0))            # every patch routes to its best model
     assert any(t.abs().sum() > 0 for t in b.weights[0].values() if t.ndim == 4)
 
 

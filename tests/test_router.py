@@ -140,15 +140,20 @@ def test_blind_works_at_another_size(tiny_bundle, foreign):
 
 
 def test_auto_switches_per_frame_on_a_splice_also_in_vspipe(tiny_bundle, pair, foreign, clip_path, tmp_path):
+    # the stored labels name each patch's best model, which the router learnt; flip them so that the two
+    # routes differ on training frames and the frames below show which one auto took
+    b = bundle_io.load(tiny_bundle)
+    b.labels = 1 - b.labels
+    bundle = tmp_path / "flipped.stdo"
+    bundle_io.save(b, bundle)
     train, other = pair[1], foreign[1]
     splice = train[1:3] + other[0:2] + train[4]
-    auto = core.stdo.Upscale(splice, str(tiny_bundle))
-    labels = core.stdo.Upscale(splice, str(tiny_bundle), route="labels")
-    blind = core.stdo.Upscale(splice, str(tiny_bundle), route="blind")
+    auto = core.stdo.Upscale(splice, str(bundle))
+    labels = core.stdo.Upscale(splice, str(bundle), route="labels")
+    blind = core.stdo.Upscale(splice, str(bundle), route="blind")
     for n, source in enumerate(["train", "train", "foreign", "foreign", "train"]):
         want = labels if source == "train" else blind
         assert np.array_equal(frame_array(auto.get_frame(n)), frame_array(want.get_frame(n))), n
-    # the two routes really differ on training frames, so the frames above show which one auto took
     assert any(not np.array_equal(frame_array(labels.get_frame(n)), frame_array(blind.get_frame(n)))
                for n in (0, 1, 4))
     with pytest.raises(vs.Error, match="frame 2 is not a frame of the training clip"):
@@ -159,7 +164,7 @@ def test_auto_switches_per_frame_on_a_splice_also_in_vspipe(tiny_bundle, pair, f
               "train = hr_lr_pair(select_frames(src, '0:6'), 4)[1]\n"
               "other = hr_lr_pair(select_frames(src, '100:103'), 4)[1]\n"
               "clip = (train[1:3] + other[0:2] + train[4]).resize.Bicubic(format=vs.YUV420P10, matrix_s='709')\n"
-              f"vs.core.stdo.Upscale(clip, {str(tiny_bundle)!r}, route=ROUTE).set_output()\n")
+              f"vs.core.stdo.Upscale(clip, {str(bundle)!r}, route=ROUTE).set_output()\n")
     for route in ("auto", "blind"):
         vpy, mkv = tmp_path / f"{route}.vpy", tmp_path / f"{route}.mkv"
         vpy.write_text(script.replace("ROUTE", repr(route)))

@@ -48,17 +48,17 @@ def lr_encode(bikes, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def chunks_bundle(bikes, tmp_path_factory) -> Path:
-    """STDO (k=2) with the self scorer, frames 0:6, every 3rd frame held out."""
+    """STDO (k=2) with the self scorer, frames 0:6, every 3rd frame held out, labels of the split (the chunks)."""
     out = tmp_path_factory.mktemp("chunks") / "chunks.stdo"
     assert stdo("train", bikes, "-o", out, "--frames", "0:6", "--chunks", "2", "--steps", "24", "--score", "self",
-                "--score-steps", "20", "--holdout", "3", *TINY) == 0
+                "--score-steps", "20", "--holdout", "3", "--labels", "split", *TINY) == 0
     return out
 
 
 def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     b = bundle_io.load(chunks_bundle)
     t = b.training
-    assert b.chunks == 2 and t["mode"] == "chunks" and t["scorer"] == "self"
+    assert b.chunks == 2 and t["mode"] == "chunks" and t["scorer"] == "self" and t["labels"] == "split"
     assert t["heldout"] == [2, 5] and t["train_patches"] == 4 * 10
     train = b.labels[[0, 1, 3, 4]]
     sizes = np.bincount(train.ravel(), minlength=2).tolist()
@@ -257,6 +257,7 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     (["{bikes}", "--holdout", "2", "--chunks", "11"], "--chunks 11 is more than the 10 training patches"),
     (["{bikes}", "--holdout", "1"], "would hold out every frame"),
     (["{bikes}", "--score", "{missing}"], "bundle '{missing}' does not exist"),
+    (["{bikes}", "--mode", "single", "--score", "shared"], "--score shared scores with the shared model of --mode"),
     (["{bikes}", "--mode", "joint", "--joint-schedule", "1,0"], "--joint-schedule needs 4 fractions"),
     (["{bikes}", "--frames", "300:400"], "selects no frames of a 250-frame clip"),
     (["{bikes}", "--patch", "200x34"], "smaller than one patch"),

@@ -2,7 +2,7 @@
 
 Tensors:
   model.{i}.{param}   float32 weights of chunk model i (weight norm folded in)
-  labels              uint8 (frames, rows, cols): the chunk of each training patch
+  labels              uint8 (frames, rows, cols): the model each patch routes to (its best, or its chunk)
   psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch
   fingerprints        float32 (frames, 256): per-frame content fingerprints of the LR frames
   router.{name}       float32 tensors of the blind router (format 2, when the bundle has one)

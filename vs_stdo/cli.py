@@ -11,7 +11,7 @@ import vapoursynth as vs
 from . import bundle as bundle_io
 from .chunking import SPLITS
 from .models import PRESETS, SCALES
-from .train import MODES, Settings
+from .train import LABELS, MODES, Settings
 from .video import KERNELS
 
 
@@ -37,7 +37,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     settings = Settings(scale=a.scale, chunks=a.chunks, mode=a.mode, preset=a.preset, steps=a.steps or Settings.steps,
                         epochs=a.epochs or 0, batch=a.batch, lr=a.learning_rate, seed=a.seed, patch_width=a.patch[0],
-                        patch_height=a.patch[1], pretrain=a.pretrain, split=a.split,
+                        patch_height=a.patch[1], pretrain=a.pretrain, split=a.split, labels=a.labels,
                         joint_schedule=a.joint_schedule or [], score=a.score, score_steps=a.score_steps,
                         holdout=a.holdout, device=a.device, checkpoint_every=a.checkpoint_every,
                         easy_preset=a.easy_preset or "", easy_chunks=a.easy_chunks)
@@ -95,7 +95,7 @@ def cmd_info(a: argparse.Namespace) -> None:
     t = m["training"]
     if t:
         print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('total_steps')} steps, "
-              f"{t.get('seconds')} s, scorer {t.get('scorer')}")
+              f"{t.get('seconds')} s, scorer {t.get('scorer')}, labels {t.get('labels', 'split')}")
         print(f"  held-out frames (not trained on): {', '.join(map(str, t.get('heldout', []))) or 'none'}")
     r = m["router"]
     if r:
@@ -139,8 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "chunks (the paper's)")
     t.add_argument("--joint-schedule", type=parse_fractions,
                    help="joint mode: fraction of each chunk's patches used, hardest first (default 1 ... 0)")
-    t.add_argument("--score", default="bicubic",
-                   help="reference scorer f0: bicubic (default), self, or the path of a .stdo bundle")
+    t.add_argument("--labels", choices=LABELS, default=Settings.labels,
+                   help="chunks mode: what the stored labels route each patch to: best (default), the model that "
+                        "reconstructs it best; split, the model of its chunk (the paper's)")
+    t.add_argument("--score", default=Settings.score,
+                   help="reference scorer f0 that ranks patches for the split: auto (default: shared where the run "
+                        "has a shared model, else bicubic), shared, bicubic, self, or the path of a .stdo bundle")
     t.add_argument("--score-steps", type=int, default=Settings.score_steps,
                    help=f"--score self: training steps of the scorer model (default {Settings.score_steps})")
     t.add_argument("--holdout", type=int, default=0, help="keep every Nth frame out of training (default 0: none)")

@@ -19,13 +19,17 @@ model gets about batch/k patches a step). The `self` scorer's steps come on top.
 
 Held-out frames (`holdout` N: every Nth frame, indices N-1, 2N-1, ...) are decoded, scored and
 labelled like the others (labels come from the HR; the method is non-blind), so the filter routes
-them by labels, but no model, the self scorer included, trains on them. Chunks split the training
+them by labels, but no model, the scorers included, trains on them. Chunks split the training
 patches by scorer PSNR (`split`: "error", the default, gives each chunk an equal share of their
 squared error, so the hardest chunk is a small set of patches with a model of its own; "count" makes
-equal-sized chunks, as the paper does); held-out patches get the chunk their PSNR falls in.
+equal-sized chunks, as the paper does); held-out patches get the chunk their PSNR falls in. The
+scorer (`score`) is by default ("auto") the shared model at the end of pretraining, so the chunks
+split what is still hard after it; without a shared model, bicubic.
 
-Blind router: with k > 1 models, the last step runs every chunk model over (at most ROUTER_FRAMES
-of) the training frames and fits the bundle's blind router to each patch's best model (router.py).
+Routing (k > 1 models): with `labels` "best" (the default) every model runs over every frame once
+and each patch's stored label becomes the model that reconstructs it best (the assignment step of
+hard EM); "split" keeps its chunk. The bundle's blind router is fitted on (at most ROUTER_FRAMES of)
+the training frames to each patch's best model (router.py).
 
 The loop is plain PyTorch (L1 loss, Adam, one cosine decay over the run, fp16 autocast on CUDA). Progress is
 checkpointed to `<bundle>.ckpt` (tensors and numbers only, loaded with weights_only=True) every
@@ -66,7 +70,8 @@ from .models import WDSR, Arch, add_weight_norm, plain_state, preset
 
 MODES = ("chunks", "joint", "single")
 ROUTER_FRAMES = 64  # training frames (evenly spaced) the blind router is fitted on
-SCORERS = ("bicubic", "self")  # or the path of a bundle
+SCORERS = ("auto", "shared", "bicubic", "self")  # or the path of a bundle
+LABELS = ("best", "split")
 
 
 @dataclass
@@ -85,7 +90,8 @@ class Settings:
     pretrain: float = 0.25         # chunks mode: share of the budget for the shared model (docs/results.md)
     split: str = "error"           # chunks mode: chunks of equal squared error, or of equal "count" (docs/results.md)
     joint_schedule: list[float] = field(default_factory=list)  # joint: fraction kept per chunk
-    score: str = "bicubic"         # reference scorer f0: bicubic, self, or a bundle path
+    score: str = "auto"            # reference scorer f0: auto, shared, bicubic, self, or a bundle path
+    labels: str = "best"           # chunks mode: route each patch to its "best" model, or to its "split" chunk
     score_steps: int = 300         # score=self: steps of the scorer model
     holdout: int = 0               # keep every Nth frame out of training (0: none)
     device: str = "cpu"
@@ -116,11 +122,26 @@ class Settings:
             if self.mode != "chunks" or not 1 <= self.easy_chunks < self.chunks:
                 raise ValueError(f"--easy-preset needs --mode chunks and 1 <= --easy-chunks < --chunks "
                                  f"(got mode {self.mode}, {self.easy_chunks} easy of {self.chunks} chunks)")
+        if self.labels not in LABELS:
+            raise ValueError(f"unknown --labels {self.labels!r}; choose one of {', '.join(LABELS)}")
+        if self.score == "shared" and not self.has_shared():
+            raise ValueError("--score shared scores with the shared model of --mode chunks with --pretrain > 0; "
+                             "give both, or another --score")
         if self.score not in SCORERS:
             b = bundle_io.load(self.score)  # FileNotFoundError / BundleError name the problem
             if b.scale != self.scale:
                 raise ValueError(f"--score bundle {self.score} is x{b.scale} but training is x{self.scale}; "
                                  f"give a x{self.scale} bundle, 'bicubic' or 'self'")
+
+    def has_shared(self) -> bool:
+        """Whether the run trains a shared model first (chunks mode with pretraining)."""
+        return self.mode == "chunks" and self.pretrain > 0
+
+    def scorer(self) -> str:
+        """The scorer `score` names: "auto" is the shared model where the run has one, else bicubic."""
+        if self.score == "auto":
+            return "shared" if self.has_shared() else "bicubic"
+        return self.score
 
     def arch(self, chunk: int | None = None) -> Arch:
         """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""
@@ -201,15 +222,28 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
         if not len(items):
             raise ValueError(f"--joint-schedule {s.schedule()} keeps none of the training patches; "
                              f"raise its fractions")
-    total = math.ceil(s.epochs * len(items) / s.batch) if s.epochs else s.steps
+    total = budget(s, items)
     if s.mode != "chunks":
         return [Stage.one(s.mode, items, s.arch(), total)]
-    shared = round(total * s.pretrain)
-    stages = [Stage.one("shared", items, s.arch(), shared, total)] if shared else []
+    shared = shared_stage(s, items)
+    first = shared.steps if shared else 0
     archs = [s.arch(k) for k in range(s.chunks)]
     equal_shares = 1 / torch.bincount(chunk, minlength=s.chunks).double()[chunk]
-    return stages + [Stage("chunks", items, chunk, archs, total - shared, shared, total,
-                           "shared" if shared else None, equal_shares)]
+    return ([shared] if shared else []) + [Stage("chunks", items, chunk, archs, total - first, first, total,
+                                                 "shared" if shared else None, equal_shares)]
+
+
+def budget(s: Settings, items: torch.Tensor) -> int:
+    """The run's total optimiser steps: `steps`, or `epochs` passes over `items` (the patches it trains on)."""
+    return math.ceil(s.epochs * len(items) / s.batch) if s.epochs else s.steps
+
+
+def shared_stage(s: Settings, items: torch.Tensor) -> Stage | None:
+    """Chunks mode: the shared model's stage, the first `pretrain` of the budget (None without pretraining)."""
+    if not s.has_shared():
+        return None
+    total = budget(s, items)
+    return Stage.one("shared", items, s.arch(), max(1, round(total * s.pretrain)), total)
 
 
 def stage_seed(seed: int, name: str) -> int:
@@ -374,14 +408,28 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     return states()
 
 
-def fit_router(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], device: torch.device,
-               seed: int) -> router.BlindRouter:
-    """The bundle's blind router: every chunk model scores the patches of (at most ROUTER_FRAMES of) the
-    training frames once, then the router learns which model reconstructs such a patch best."""
-    picked = train_frames[::math.ceil(len(train_frames) / ROUTER_FRAMES)]
+def model_psnr(b: bundle_io.Bundle, frames: Frames, picked: list[int], device: torch.device) -> np.ndarray:
+    """(k, len(picked), rows, cols): every model of the bundle, run as the filter runs it, scored on every
+    patch of the picked frames."""
     sub = Frames(frames.lr[picked], frames.hr[picked], frames.fingerprints[picked])
-    psnr = np.stack([score(sub, b.grid, model_upscaler(m, device)) for m in b.build_models()])
-    return router.fit(sub.lr, b.grid, b.scale, psnr, b.labels[picked], seed=seed)
+    return np.stack([score(sub, b.grid, model_upscaler(m, device)) for m in b.build_models()])
+
+
+def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Settings, device: torch.device) -> None:
+    """With k > 1 models: set the routing labels and fit the blind router.
+
+    labels "best" relabels every patch of every frame (held-out ones too: labels come from the HR) with the
+    model that reconstructs it best, the assignment step of hard EM; "split" keeps each patch's chunk. The
+    blind router learns, on (at most ROUTER_FRAMES of) the training frames, which model does best where.
+    """
+    picked = train_frames[::math.ceil(len(train_frames) / ROUTER_FRAMES)]
+    if s.labels == "best":
+        each = model_psnr(b, frames, list(range(len(frames))), device)
+        b.labels = each.argmax(0).astype(np.uint8)
+        each = each[:, picked]
+    else:
+        each = model_psnr(b, frames, picked, device)
+    b.router = router.fit(frames.lr[picked], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
 
 
 def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool = False) -> bundle_io.Bundle:
@@ -413,11 +461,14 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
             model.load_state_dict(state)
         return models
 
-    if s.score == "bicubic":
-        upscale, scorer = bicubic_upscaler(s.scale), "bicubic"
-    elif s.score == "self":
+    scorer = s.scorer()
+    if scorer == "bicubic":
+        upscale = bicubic_upscaler(s.scale)
+    elif scorer == "shared":
+        upscale = model_upscaler(trained(shared_stage(s, items))[0], device)
+    elif scorer == "self":
         scorer_stage = Stage.one("scorer", items, s.arch(), s.score_steps)
-        upscale, scorer = model_upscaler(trained(scorer_stage)[0], device), "self"
+        upscale = model_upscaler(trained(scorer_stage)[0], device)
     else:
         upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
     psnr = score(frames, grid, upscale)
@@ -441,7 +492,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
                        for st in stages},
             "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)})
     if k > 1:
-        b.router = fit_router(b, frames, train_frames, device, s.seed)
+        route(b, frames, train_frames, s, device)
     bundle_io.save(b, out)
     ckpt.path.unlink(missing_ok=True)
     return b
