@@ -1,6 +1,7 @@
-"""Where a clip's error sits: per chunk of a STDO bundle, the squared error of bicubic, of a one-model
-bundle and of the chunk models (routed by the labels, and the best of them per patch), on the bundle's
-training frames. Shows whether the hard chunk carries most of the error and how much its model gains.
+"""Where a clip's error sits: per chunk of a STDO bundle (the split its models trained on), the squared
+error of bicubic, of the bundle's scorer, of a one-model bundle and of the chunk models (routed by the
+stored labels, and the best of them per patch), on the bundle's training frames. Shows whether the hard
+chunk carries most of the error and how much its model gains.
 
     .venv/bin/python scripts/chunk_errors.py CLIP SINGLE.stdo CHUNKS.stdo [--frames 0:30]
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo.chunking import model_upscaler, score
+from vs_stdo.chunking import bicubic_upscaler, label, model_upscaler, score
 from vs_stdo.dataset import load_frames
 from vs_stdo.metrics import mse_to_psnr, psnr_to_mse
 from vs_stdo.video import open_pair
@@ -24,7 +25,7 @@ from vs_stdo.video import open_pair
 
 def line(name: str, psnr: np.ndarray, labels: np.ndarray, k: int) -> str:
     err = psnr_to_mse(psnr)
-    parts = [f"{name:<16} all {mse_to_psnr(float(err.mean())):6.2f}"]
+    parts = [f"{name:<17} all {mse_to_psnr(float(err.mean())):6.2f}"]
     for c in range(k):
         chunk = err[labels == c]
         parts.append(f"chunk {c}: {mse_to_psnr(float(chunk.mean())):6.2f} dB, {chunk.sum() / err.sum():4.0%}")
@@ -45,11 +46,14 @@ def main() -> None:
     single = score(frames, many.grid, model_upscaler(one.build_models()[0], cpu))
     each = np.stack([score(frames, many.grid, model_upscaler(m, cpu)) for m in many.build_models()])
     train = [f for f in range(len(frames)) if f not in set(many.training["heldout"])]
-    labels = many.labels[train]
+    chunk = label(many.psnr, many.thresholds)[train]
     routed = np.take_along_axis(each, many.labels[None].astype(np.int64), 0)[0]
-    for name, psnr in [("bicubic", many.psnr), ("single", single), ("chunks, routed", routed),
-                       ("chunks, best", each.max(0))]:
-        print(line(name, psnr[train], labels, many.chunks))
+    rows = [("bicubic", score(frames, many.grid, bicubic_upscaler(many.scale)))]
+    if many.training.get("scorer", "bicubic") != "bicubic":
+        rows.append((f"scorer ({many.training['scorer']})", many.psnr))
+    rows += [("single", single), ("chunks, routed", routed), ("chunks, best", each.max(0))]
+    for name, psnr in rows:
+        print(line(name, psnr[train], chunk, many.chunks))
 
 
 if __name__ == "__main__":
