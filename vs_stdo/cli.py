@@ -95,7 +95,8 @@ def cmd_info(a: argparse.Namespace) -> None:
     t = m["training"]
     if t:
         print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('total_steps')} steps, "
-              f"{t.get('seconds')} s, scorer {t.get('scorer')}, labels {t.get('labels', 'split')}")
+              f"{t.get('seconds')} s, scorer {t.get('scorer')}"
+              + (f", labels {t.get('labels', 'split')}" if m["chunks"] > 1 else ""))
         print(f"  held-out frames (not trained on): {', '.join(map(str, t.get('heldout', []))) or 'none'}")
     r = m["router"]
     if r:

@@ -68,7 +68,8 @@ def write_report(path: Path, bundle: Bundle, bundle_frame: int, images: dict[str
     overlay(axes[0, 1], hr, chunks.astype(np.float32), bundle, ".0f", list(range(k)), cmap="viridis",
             norm=BoundaryNorm(np.arange(k + 1) - 0.5, 256))
     best = bundle.chunks > 1 and bundle.training.get("labels") == "best"
-    axes[0, 1].set_title(f"{'routing labels, best model per patch' if best else 'chunk map'} (k={k}, 0 = hardest chunk)"
+    what = "routing labels, best model per patch" if best else "chunk map"
+    axes[0, 1].set_title(f"{what} (k={k}, 0 = hardest chunk)"
                          + ("" if bundle.chunks > 1 else f"; one model ({bundle.training.get('mode')})"))
     lim = max(float(np.abs(gain).max()), 0.1)
     overlay(axes[0, 2], hr, gain, bundle, "+.1f", cmap="RdBu", vmin=-lim, vmax=lim)
