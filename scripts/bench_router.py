@@ -30,7 +30,7 @@ import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
 from vs_stdo import clips, router
-from vs_stdo.chunking import model_upscaler, score
+from vs_stdo.chunking import models_psnr
 from vs_stdo.dataset import load_frames
 from vs_stdo.evaluate import tensor
 from vs_stdo.metrics import psnr, psnr_y
@@ -59,7 +59,7 @@ def patch_study(b: bundle_io.Bundle, clip: Path,
     hr, lr = hr_lr_pair(select_frames(open_clip(clip), frames), b.scale)
     data = load_frames(hr, lr)
     cpu = torch.device("cpu")
-    scores = np.stack([score(data, b.grid, model_upscaler(m, cpu)) for m in b.build_models()])
+    scores = models_psnr(b, data, cpu)
     mse = router.patch_mse(scores)
     labels = torch.from_numpy(b.labels.reshape(-1).astype(np.int64))
     feats = router.frame_features(data.lr, b.grid, b.scale)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo.chunking import bicubic_upscaler, label, model_upscaler, score
+from vs_stdo.chunking import bicubic_upscaler, label, model_upscaler, models_psnr, score
 from vs_stdo.dataset import load_frames
 from vs_stdo.metrics import mse_to_psnr, psnr_to_mse
 from vs_stdo.video import open_pair
@@ -44,7 +44,7 @@ def main() -> None:
     frames = load_frames(hr, lr)
     cpu = torch.device("cpu")
     single = score(frames, many.grid, model_upscaler(one.build_models()[0], cpu))
-    each = np.stack([score(frames, many.grid, model_upscaler(m, cpu)) for m in many.build_models()])
+    each = models_psnr(many, frames, cpu)
     train = [f for f in range(len(frames)) if f not in set(many.training["heldout"])]
     chunk = label(many.psnr, many.thresholds)[train]
     routed = np.take_along_axis(each, many.labels[None].astype(np.int64), 0)[0]

@@ -12,11 +12,10 @@ import vapoursynth as vs
 
 import vs_stdo
 from vs_stdo import bundle as bundle_io
-from vs_stdo.chunking import label
+from vs_stdo.chunking import label, models_psnr
 from vs_stdo.dataset import load_frames
 from vs_stdo.encode import encode
 from vs_stdo.grid import Grid
-from vs_stdo.train import model_psnr
 from vs_stdo.video import frame_array, open_clip
 
 from .conftest import gray_clip, offset_model, random_model, write_bundle
@@ -41,7 +40,7 @@ def test_tiny_training_run_writes_a_valid_bundle(tiny_bundle, pair):
     error = 10 ** (-b.psnr.astype(np.float64) / 10)             # chunks of equal squared error
     assert abs(error[chunk == 0].sum() - error[chunk == 1].sum()) <= error.max()
     assert b.psnr[chunk == 0].max() <= b.psnr[chunk == 1].min()  # chunk 0 is the hardest
-    each = model_psnr(b, load_frames(hr, lr), list(range(6)), torch.device("cpu"))
+    each = models_psnr(b, load_frames(hr, lr), torch.device("cpu"))
     assert np.array_equal(b.labels, each.argmax(0))            # every patch routes to its best model
     assert any(t.abs().sum() > 0 for t in b.weights[0].values() if t.ndim == 4)
 

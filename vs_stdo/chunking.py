@@ -73,6 +73,11 @@ def score(frames: Frames, grid: Grid, upscale: Upscaler) -> np.ndarray:
     return torch.stack(out).numpy().reshape(len(frames), grid.rows, grid.cols).astype(np.float32)
 
 
+def models_psnr(bundle: Bundle, frames: Frames, device: torch.device) -> np.ndarray:
+    """Per-patch PSNR of every model of a bundle, each run alone as the filter runs it: (k, frames, rows, cols)."""
+    return np.stack([score(frames, bundle.grid, model_upscaler(m, device)) for m in bundle.build_models()])
+
+
 SPLITS = ("error", "count")
 
 

@@ -61,7 +61,7 @@ from tqdm import tqdm
 
 from . import bundle as bundle_io
 from . import router
-from .chunking import SPLITS, bicubic_upscaler, bundle_upscaler, label, model_upscaler, score, split
+from .chunking import SPLITS, bicubic_upscaler, bundle_upscaler, label, model_upscaler, models_psnr, score, split
 from .dataset import CONTEXT_CAP, Frames, Patches, all_items
 from .engine import pick_device
 from .grid import Grid
@@ -408,13 +408,6 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     return states()
 
 
-def model_psnr(b: bundle_io.Bundle, frames: Frames, picked: list[int], device: torch.device) -> np.ndarray:
-    """(k, len(picked), rows, cols): every model of the bundle, run as the filter runs it, scored on every
-    patch of the picked frames."""
-    sub = Frames(frames.lr[picked], frames.hr[picked], frames.fingerprints[picked])
-    return np.stack([score(sub, b.grid, model_upscaler(m, device)) for m in b.build_models()])
-
-
 def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Settings, device: torch.device) -> None:
     """With k > 1 models: set the routing labels and fit the blind router.
 
@@ -424,11 +417,11 @@ def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Setti
     """
     picked = train_frames[::math.ceil(len(train_frames) / ROUTER_FRAMES)]
     if s.labels == "best":
-        each = model_psnr(b, frames, list(range(len(frames))), device)
+        each = models_psnr(b, frames, device)
         b.labels = each.argmax(0).astype(np.uint8)
         each = each[:, picked]
-    else:
-        each = model_psnr(b, frames, picked, device)
+    else:  # only the router's frames (a copy of them, not of the clip)
+        each = models_psnr(b, Frames(frames.lr[picked], frames.hr[picked], frames.fingerprints[picked]), device)
     b.router = router.fit(frames.lr[picked], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
 
 
