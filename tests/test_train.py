@@ -19,7 +19,7 @@ from vs_stdo import bundle as bundle_io
 from vs_stdo.chunking import bicubic_psnr, label, patch_psnr, split
 from vs_stdo.cli import main
 from vs_stdo.dataset import Patches, all_items, load_frames
-from vs_stdo.train import Checkpoint, Settings, check_data, fit, plan_stages
+from vs_stdo.train import Checkpoint, Settings, World, check_data, fit, plan_stages
 from vs_stdo.encode import ffmpeg_exe
 from vs_stdo.video import frame_array, open_pair
 
@@ -319,8 +319,8 @@ def test_chunk_models_continue_the_shared_training(pair, tmp_path):
     assert whole == pytest.approx([s.lr * 0.5 * (1 + math.cos(math.pi * t / 20)) for t in range(20)])
     patches = Patches(frames, grid, 4)
     ckpt = Checkpoint(tmp_path / "x.ckpt", "run")
-    first = fit(shared, None, patches, s, ckpt, torch.device("cpu"))
-    second = fit(chunks, first, patches, s, ckpt, torch.device("cpu"))
+    first = fit(shared, None, patches, s, ckpt, World())
+    second = fit(chunks, first, patches, s, ckpt, World())
     steps = [int(next(iter(opt["state"].values()))["step"]) for opt in second["opts"]]
     assert all(10 < n <= 20 for n in steps) and sum(steps) >= 2 * 10 + 10   # each step trains one model or both
     start = first["models"][0]

@@ -203,6 +203,10 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
     if not isinstance(clip, dict):
         raise BundleError("manifest field clip must be an object")
     frames = _int(clip["frames"], "clip.frames", 1, 10_000_000)
+    sample = clip.get("sample")  # the stored frames' numbers in the training range, when the run sampled
+    if sample is not None and (not isinstance(sample, list) or len(sample) != frames
+                               or not all(type(v) is int and v >= 0 for v in sample) or sample != sorted(set(sample))):
+        raise BundleError(f"manifest field clip.sample must list {frames} increasing frame numbers")
     grid = Grid(_int(clip["width"], "clip.width", 1, 65536), _int(clip["height"], "clip.height", 1, 65536), pw, ph)
     if (m["grid"]["rows"], m["grid"]["cols"]) != (grid.rows, grid.cols):
         raise BundleError(f"manifest grid {m['grid']} does not match a {pw}x{ph} grid on "

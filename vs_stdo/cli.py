@@ -5,13 +5,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import vapoursynth as vs
 
 from . import bundle as bundle_io
-from .chunking import SPLITS
-from .models import PRESETS, SCALES
-from .train import LABELS, MODES, Settings
+from .train.settings import Settings, default_of, options
 from .video import KERNELS
 
 
@@ -20,37 +19,59 @@ def parse_patch(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
         return w, h
     except ValueError:
-        raise argparse.ArgumentTypeError(f"patch size must look like WIDTHxHEIGHT (e.g. 48x54), got {text!r}")
+        raise ValueError(f"patch size must look like WIDTHxHEIGHT (e.g. 48x54), got {text!r}") from None
 
 
-def parse_fractions(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated fractions (e.g. 1,0.5,0), got {text!r}")
+def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises ValueError with a message (argparse then shows it)."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e) if parse not in (int, float) else
+                                             f"expected a number, got {text!r}") from None
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
 def cmd_train(a: argparse.Namespace) -> None:
     from .dataset import load_frames
-    from .train import check_data, train
+    from .engine import pick_device
+    from .train import World, check_data, train
+    from .train.frames import GIB, choose, frame_bytes
+    from .train.phases import Phases
     from .video import open_pair
 
-    settings = Settings(scale=a.scale, chunks=a.chunks, mode=a.mode, preset=a.preset, steps=a.steps or Settings.steps,
-                        epochs=a.epochs or 0, batch=a.batch, lr=a.learning_rate, seed=a.seed, patch_width=a.patch[0],
-                        patch_height=a.patch[1], pretrain=a.pretrain, split=a.split, labels=a.labels,
-                        joint_schedule=a.joint_schedule or [], score=a.score, score_steps=a.score_steps,
-                        holdout=a.holdout, device=a.device, checkpoint_every=a.checkpoint_every,
-                        easy_preset=a.easy_preset or "", easy_chunks=a.easy_chunks)
+    settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
+                        patch_height=a.patch[1])
     settings.check()
-    src, hr, lr = open_pair(a.input, a.lr, a.frames, a.scale, a.kernel)
-    check_data(settings, lr.width, lr.height, lr.num_frames)
-    frames = load_frames(hr, lr)
-    clip = {"width": lr.width, "height": lr.height, "frames": lr.num_frames, "fps_num": src.fps.numerator,
+    src, hr, lr = open_pair(a.input, a.lr_file, a.frames, a.scale, a.kernel)
+    positions = choose(lr.num_frames, settings.train_frames, settings.frame_memory, lr.width, lr.height, a.scale)
+    check_data(settings, lr.width, lr.height, len(positions))
+    world = World.join(pick_device(settings.device))
+    if len(positions) < world.size:
+        raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
+                         f"least one frame (more --train-frames or fewer processes)")
+    mine = [positions[i] for i in world.share(len(positions))]
+    if world.main:
+        held = f"{len(positions)} of {lr.num_frames} frames, evenly spread" if len(positions) < lr.num_frames \
+            else f"all {lr.num_frames} frames"
+        print(f"training on {held}: {len(mine) * frame_bytes(lr.width, lr.height, a.scale) / GIB:.2f} GiB of "
+              f"decoded frames" + (f" per process ({world.size} processes)" if world.size > 1 else ""),
+              file=sys.stderr)
+    phases = Phases()
+    frames = load_frames(hr, lr, mine)
+    phases.done("decode")
+    clip = {"width": lr.width, "height": lr.height, "frames": len(positions), "fps_num": src.fps.numerator,
             "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
-            "lr": Path(a.lr).name if a.lr else f"{a.kernel} downscale", "kernel": None if a.lr else a.kernel}
-    b = train(frames, settings, Path(a.output), clip, resume=a.resume)
-    print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames "
-          f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
+            "lr": Path(a.lr_file).name if a.lr_file else f"{a.kernel} downscale", "kernel": None if a.lr_file else a.kernel}
+    if len(positions) < lr.num_frames:
+        clip |= {"range_frames": lr.num_frames, "sample": positions}
+    b = train(frames, settings, Path(a.output), clip, resume=a.resume, world=world, count=len(positions),
+              phases=phases)
+    if world.main:
+        print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames "
+              f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
@@ -114,48 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a bundle on a video")
     t.add_argument("input", help="HR video file (any format BestSource reads) or .vpy script")
     t.add_argument("-o", "--output", required=True, help="bundle file to write (.stdo)")
-    t.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor (default 4)")
-    t.add_argument("--chunks", type=int, default=4, help="k, the number of difficulty chunks (default 4)")
-    t.add_argument("--mode", choices=MODES, default="chunks",
-                   help="chunks: one model per chunk (STDO, default); joint: one model on hard-weighted data "
-                        "(JSTDO); single: one model on all patches")
-    t.add_argument("--preset", choices=list(PRESETS), default="tiny", help="model size (default tiny)")
-    t.add_argument("--easy-preset", choices=list(PRESETS),
-                   help="chunks mode: a smaller preset for the easiest chunks, so cost follows content")
-    t.add_argument("--easy-chunks", type=int, default=1,
-                   help="with --easy-preset: how many of the easiest chunks use it (default 1)")
-    budget = t.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int,
-                        help=f"total training steps of the run, shared by its models (default {Settings.steps})")
-    budget.add_argument("--epochs", type=float, help="budget in passes over the run's training patches instead")
-    t.add_argument("--batch", type=int, default=Settings.batch, help=f"patches per step (default {Settings.batch})")
-    t.add_argument("--learning-rate", type=float, default=Settings.lr, help=f"Adam learning rate (default {Settings.lr:g})")
-    t.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling (default 0)")
-    t.add_argument("--patch", type=parse_patch, default=(48, 54), help="LR patch WIDTHxHEIGHT (default 48x54)")
-    t.add_argument("--pretrain", type=float, default=Settings.pretrain,
-                   help=f"chunks mode: share of the steps spent on a shared model first (default {Settings.pretrain})")
-    t.add_argument("--split", choices=SPLITS, default=Settings.split,
-                   help="chunks mode: how patches are split into chunks, hardest first: error (default), each chunk "
-                        "an equal share of the squared error, so the hardest chunk is small; count, equal-sized "
-                        "chunks (the paper's)")
-    t.add_argument("--joint-schedule", type=parse_fractions,
-                   help="joint mode: fraction of each chunk's patches used, hardest first (default 1 ... 0)")
-    t.add_argument("--labels", choices=LABELS, default=Settings.labels,
-                   help="chunks mode: what the stored labels route each patch to: best (default), the model that "
-                        "reconstructs it best; split, the model of its chunk (the paper's)")
-    t.add_argument("--score", default=Settings.score,
-                   help="reference scorer f0 that ranks patches for the split: auto (default: shared where the run "
-                        "has a shared model, else bicubic), shared, bicubic, self, or the path of a .stdo bundle")
-    t.add_argument("--score-steps", type=int, default=Settings.score_steps,
-                   help=f"--score self: training steps of the scorer model (default {Settings.score_steps})")
-    t.add_argument("--holdout", type=int, default=0, help="keep every Nth frame out of training (default 0: none)")
+    for f in options():  # every training setting, with its default from Settings
+        default, m = default_of(f), f.metadata
+        t.add_argument(m["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, default=default,
+                       type=arg_type(m["parse"] or type(default)), choices=m["choices"],
+                       metavar=(m["flag"] or f.name).strip("-").replace("-", "_").upper() if not m["choices"] else None,
+                       help=m["help"].format(default=default))
+    t.add_argument("--patch", type=arg_type(parse_patch), default=(Settings.patch_width, Settings.patch_height),
+                   help=f"LR patch WIDTHxHEIGHT (default {Settings.patch_width}x{Settings.patch_height})")
     t.add_argument("--frames", help="START:END frame range of the input (END exclusive)")
-    t.add_argument("--lr", help="your real LR encode of the input (else LR = downscale by --kernel)")
+    t.add_argument("--lr", dest="lr_file", help="your real LR encode of the input (else LR = downscale by --kernel)")
     t.add_argument("--kernel", default="bicubic", choices=list(KERNELS),
                    help="downscale kernel for LR (default bicubic: Catmull-Rom, as MATLAB's imresize)")
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    t.add_argument("--checkpoint-every", type=int, default=Settings.checkpoint_every,
-                   help=f"steps between checkpoints (default {Settings.checkpoint_every})")
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
     t.set_defaults(func=cmd_train)
 

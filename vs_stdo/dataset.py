@@ -18,6 +18,7 @@ from .fingerprint import CELLS, fingerprint
 from .grid import Grid
 from .video import arrays
 
+READ_CACHE_MB = 256  # VapourSynth's frame cache while decoding training frames
 CONTEXT_CAP = 8  # LR pixels of real context around each training patch (cost grows with it)
 
 
@@ -35,16 +36,24 @@ class Frames:
         return len(self.lr)
 
 
-def load_frames(hr: vs.VideoNode, lr: vs.VideoNode, desc: str = "reading frames") -> Frames:
-    """Decode an RGBS HR/LR pair into memory, with a progress bar."""
+def load_frames(hr: vs.VideoNode, lr: vs.VideoNode, positions: list[int] | None = None,
+                desc: str = "reading frames") -> Frames:
+    """Decode an RGBS HR/LR pair into memory, with a progress bar: the frames at `positions` (default all)."""
+    if positions is not None:
+        hr, lr = (vs.core.std.Splice([clip[p] for p in positions], mismatch=True) for clip in (hr, lr))
     n = lr.num_frames
     lrs = torch.empty(n, 3, lr.height, lr.width, dtype=torch.float32)
     hrs = torch.empty(n, 3, hr.height, hr.width, dtype=torch.uint8)
     prints = np.empty((n, CELLS * CELLS), np.float32)
-    for i, (lo, hi) in enumerate(tqdm(zip(arrays(lr), arrays(hr)), total=n, desc=desc, unit="frame")):
-        lrs[i] = torch.from_numpy(lo)   # as the filter gets it: not clamped (resizers overshoot a little)
-        prints[i] = fingerprint(lrs[i])
-        hrs[i] = torch.from_numpy(hi).mul_(255).add_(0.5).clamp_(0, 255)  # in place: rounds, then truncates
+    cache = vs.core.max_cache_size
+    vs.core.max_cache_size = min(cache, READ_CACHE_MB)  # each frame is read once: a frame cache only holds memory
+    try:
+        for i, (lo, hi) in enumerate(tqdm(zip(arrays(lr), arrays(hr)), total=n, desc=desc, unit="frame")):
+            lrs[i] = torch.from_numpy(lo)   # as the filter gets it: not clamped (resizers overshoot a little)
+            prints[i] = fingerprint(lrs[i])
+            hrs[i] = torch.from_numpy(hi).mul_(255).add_(0.5).clamp_(0, 255)  # in place: rounds, then truncates
+    finally:
+        vs.core.max_cache_size = cache
     return Frames(lrs, hrs, prints)
 
 

@@ -35,6 +35,9 @@ def bundle_frames(bundle: Bundle, source: str, total: int, frames: str | None, l
     bundle's frames, or None where it is not one of them."""
     picked = frame_range(frames, total)
     trained = range(total)[parse_frames(bundle.clip.get("frames_selected"))]
+    sample = bundle.clip.get("sample")
+    if sample is not None:
+        trained = [trained[p] for p in sample if p < len(trained)]
     if (source != bundle.clip.get("source") or len(trained) != len(bundle.labels)
             or (lr.width, lr.height) != (bundle.clip["width"], bundle.clip["height"])):
         return [None] * len(picked)

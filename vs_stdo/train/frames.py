@@ -1,0 +1,28 @@
+"""Which frames of the input a run decodes: all of a short input, an even spread of a long one.
+
+A decoded training frame costs its HR as uint8 RGB plus its LR as float32 RGB (a 1080p frame at x4:
+6.2 + 1.6 MB), so a 24-minute episode (34,000 frames) cannot be held. Consecutive frames are nearly
+the same picture, and a run of a few thousand steps sees each patch of a few hundred frames only a
+few times, so an even spread over the whole input carries what the models can learn from it. Frames
+not decoded are routed by the blind router at playback (route "auto").
+"""
+from __future__ import annotations
+
+import numpy as np
+
+GIB = 1 << 30
+
+
+def frame_bytes(lr_width: int, lr_height: int, scale: int) -> int:
+    """RAM of one decoded training frame: LR float32 RGB + HR uint8 RGB."""
+    return 3 * lr_width * lr_height * (4 + scale * scale)
+
+
+def choose(total: int, wanted: int, memory_gib: float, lr_width: int, lr_height: int, scale: int) -> list[int]:
+    """The frames (of `total`) to decode: `wanted` of them (0: as many as fit `memory_gib`, all when they
+    fit), evenly spread, first and last included."""
+    fit = max(1, int(memory_gib * GIB // frame_bytes(lr_width, lr_height, scale)))
+    n = min(total, wanted or fit)
+    if n == total:
+        return list(range(total))
+    return np.unique(np.linspace(0, total - 1, n).round().astype(int)).tolist()

@@ -1,0 +1,110 @@
+"""The training loop: one readable loop that trains a stage's models in lockstep (L1 loss, Adam, one
+cosine learning-rate schedule, fp16 autocast on CUDA), resumable from the checkpoint at any step."""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..dataset import Patches
+from ..metrics import mse_to_psnr
+from ..models import WDSR, add_weight_norm
+from .checkpoint import Checkpoint, StopRequest, out_of_memory_is_an_error
+from .settings import Settings
+from .stages import Stage, stage_seed
+from .world import World
+
+
+def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
+        world: World) -> dict[str, list]:
+    """Train a stage's models: L1 loss, Adam, resumable. `init`: the finished stage of one model of the main
+    preset (the shared model) that models of that preset start from, Adam state included. `patches` cuts
+    this rank's frames (world.py). Returns {"models": [...], "opts": [...]}: their (weight-normed) states
+    and Adam states, on the CPU."""
+    device = world.device
+    seed = stage_seed(s.seed, stage.name)
+    torch.manual_seed(seed)
+    models, opts = [], []
+    for arch in stage.archs:
+        model = add_weight_norm(WDSR(arch))
+        start_from = init is not None and arch == s.arch()
+        if start_from:
+            model.load_state_dict(init["models"][0])
+        model.to(device).train()
+        opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+        if start_from:  # a copy: loading does not copy CPU tensors, and the models must not share their state
+            opt.load_state_dict(copy.deepcopy(init["opts"][0]))
+        models.append(model)
+        opts.append(opt)
+    amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler.scale(torch.zeros((), device=device))  # sets its scale up now: a rank may step before its first loss
+    gen = torch.Generator().manual_seed(seed)  # the same on every rank: all ranks draw the same batch
+    start = 0
+    cur = ckpt.state["current"]
+    if cur is not None and cur["stage"] == stage.name:
+        for model, opt, model_state, opt_state in zip(models, opts, cur["models"], cur["opts"]):
+            model.load_state_dict(model_state)
+            opt.load_state_dict(opt_state)
+        scaler.load_state_dict(cur["scaler"])
+        gen.set_state(cur["rng"])
+        start = cur["step"]
+
+    def states() -> dict[str, list]:
+        return {"models": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in models],
+                "opts": [opt.state_dict() for opt in opts]}
+
+    def snapshot(done: int) -> None:
+        ckpt.state["current"] = {"stage": stage.name, "step": done, **states(), "scaler": scaler.state_dict(),
+                                 "rng": gen.get_state()}
+        ckpt.save()
+
+    bar = tqdm(total=stage.steps, initial=start, desc=stage.name, unit="step", disable=not world.main)
+    losses: list[torch.Tensor] = []  # since the bar was last updated (read back every 10 steps only)
+    with StopRequest() as stop, out_of_memory_is_an_error(device, s.batch, stage.name):
+        for step in range(start, stage.steps):
+            pick = stage.draw(s.batch, gen)
+            owner = stage.owner[pick]
+            mine, items = world.local(stage.items[pick])
+            if len(items):  # under torchrun a rank may hold none of a step's patches; it still sums gradients
+                x, y = patches.batch(items)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                out = torch.empty_like(y)
+            lr = stage.lr(s, step)
+            step_loss = torch.zeros((), device=device)
+            for i, (model, opt) in enumerate(zip(models, opts)):
+                everywhere = int((owner == i).sum())   # this model's patches in the whole batch, on all ranks
+                if not everywhere:
+                    continue
+                rows = torch.nonzero(owner[mine] == i).flatten().to(device)
+                opt.zero_grad(set_to_none=True)
+                if len(rows):
+                    with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                        pred = patches.crop_output(model(x[rows])).float()
+                    # summed over this rank's patches, divided by the whole batch's: all ranks add up to the mean
+                    loss = F.l1_loss(pred, y[rows], reduction="sum") / (everywhere * y[0].numel())
+                    scaler.scale(loss).backward()
+                    out[rows] = pred.detach()
+                    step_loss += loss.detach() * everywhere / s.batch
+                world.sum_gradients(model)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                scaler.step(opt)
+            scaler.update()
+            losses.append(step_loss)
+            done = step + 1
+            bar.update()
+            if world.main and len(items) and (done % 10 == 0 or done == stage.steps):
+                mse = F.mse_loss(out.clamp(0, 1), y).item()
+                bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}")
+                losses.clear()
+            if world.any(stop.requested):
+                snapshot(done)
+                bar.close()
+                raise KeyboardInterrupt(f"interrupted; checkpoint saved to {ckpt.path}, rerun with --resume")
+            if done % s.checkpoint_every == 0 and done < stage.steps:
+                snapshot(done)
+    bar.close()
+    return states()

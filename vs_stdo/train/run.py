@@ -1,0 +1,131 @@
+"""A whole training job: score the patches, split them into chunks, train the stages, route, write the bundle."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import bundle as bundle_io
+from .. import router
+from ..chunking import bicubic_upscaler, bundle_upscaler, label, model_upscaler, models_psnr, score, split
+from ..dataset import CONTEXT_CAP, Frames, Patches, all_items
+from ..engine import pick_device
+from ..models import WDSR, add_weight_norm, plain_state
+from .checkpoint import Checkpoint, run_id
+from .loop import fit
+from .phases import Phases
+from .settings import Settings
+from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage
+from .world import World
+
+ROUTER_FRAMES = 64  # training frames (evenly spaced) the blind router is fitted on
+
+
+def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool = False,
+          world: World | None = None, count: int | None = None, phases: Phases | None = None) -> bundle_io.Bundle:
+    """Run a whole training job on decoded frames and write the bundle to `out`.
+
+    Alone, `frames` are all the training frames. Under torchrun (`world`), they are this rank's share of
+    the `count` training frames (positions rank, rank + size, ...; see world.py). `phases` records where
+    the time and memory went (the caller may have recorded decoding in it)."""
+    s.check()
+    world = world or World(device=pick_device(s.device))
+    phases = phases or Phases()
+    count = len(frames) if count is None else count
+    if frames.scale != s.scale:
+        raise ValueError(f"frames are x{frames.scale}, settings say x{s.scale}")
+    h, w = frames.lr.shape[-2:]
+    grid = check_data(s, w, h, count)
+    device = world.device
+    started = time.time()
+    heldout = heldout_frames(count, s.holdout)
+    train_frames = [f for f in range(count) if f not in set(heldout)]
+    items = all_items(count, grid.count)
+    items = items[torch.isin(items[:, 0], torch.tensor(train_frames))]
+    radius = max(s.arch(k).radius for k in range(s.chunks))
+    patches = Patches(frames, grid, min(radius, CONTEXT_CAP))
+    fingerprints = world.gather(frames.fingerprints, count)
+    ckpt = Checkpoint(Path(str(out) + ".ckpt"), run_id(s, fingerprints), writer=world.main)
+    ckpt.open(resume)
+    finished: dict[str, dict] = ckpt.state["finished"]
+
+    def trained(stage: Stage) -> list[WDSR]:
+        if stage.name not in finished:
+            finished[stage.name] = fit(stage, finished.get(stage.init), patches, s, ckpt, world)
+            ckpt.state["current"] = None
+            ckpt.save()
+            phases.done(f"train {stage.name}")
+        models = [add_weight_norm(WDSR(arch)) for arch in stage.archs]
+        for model, state in zip(models, finished[stage.name]["models"]):
+            model.load_state_dict(state)
+        return models
+
+    scorer = s.scorer()
+    if scorer == "bicubic":
+        upscale = bicubic_upscaler(s.scale)
+    elif scorer == "shared":
+        upscale = model_upscaler(trained(shared_stage(s, items))[0], device)
+    elif scorer == "self":
+        upscale = model_upscaler(trained(Stage.one("scorer", items, s.arch(), s.score_steps))[0], device)
+    else:
+        upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
+    psnr = world.gather(score(frames, grid, upscale), count)
+    phases.done("score")
+    train_labels, thresholds = split(psnr[train_frames], s.chunks, s.split if s.mode == "chunks" else "count")
+    labels = label(psnr, thresholds)
+    labels[train_frames] = train_labels
+    chunk = torch.from_numpy(labels.reshape(count, -1).astype(np.int64))[items[:, 0], items[:, 1]]
+    stages = plan_stages(s, items, chunk, torch.Generator().manual_seed(s.seed))
+    models = [trained(stage) for stage in stages][-1]
+    k = len(models)
+    b = bundle_io.Bundle(
+        scale=s.scale, patch_width=s.patch_width, patch_height=s.patch_height, archs=stages[-1].archs,
+        weights=[plain_state(model) for model in models],
+        labels=labels if k > 1 else np.zeros_like(labels), psnr=psnr, fingerprints=fingerprints,
+        thresholds=thresholds if k > 1 else [], clip=clip_info,
+        training=asdict(s) | {
+            "joint_schedule": s.schedule() if s.mode == "joint" else [], "device": str(device),
+            "processes": world.size, "seconds": round(time.time() - started, 1), "phases": phases.rows,
+            "scorer": scorer,
+            "thresholds": thresholds,
+            "stages": {st.name: {"steps": st.steps,
+                                 "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
+                       for st in stages},
+            "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)})
+    if k > 1:
+        route(b, frames, train_frames, s, world, count, phases)
+    if world.main:
+        bundle_io.save(b, out)
+        ckpt.remove()
+        phases.done("write")
+        phases.print()
+    world.barrier()
+    return b
+
+
+def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Settings, world: World,
+          count: int, phases: Phases) -> None:
+    """With k > 1 models: set the routing labels and fit the blind router.
+
+    labels "best" relabels every patch of every frame (held-out ones too: labels come from the HR) with the
+    model that reconstructs it best, the assignment step of hard EM; "split" keeps each patch's chunk. The
+    blind router learns, on (at most ROUTER_FRAMES of) the training frames, which model does best where;
+    under torchrun, on those of the main rank's frames.
+    """
+    mine = [p for p in world.share(count) if p in set(train_frames)]
+    picked = mine[::math.ceil(len(mine) / ROUTER_FRAMES)] if mine else []
+    local = [p // world.size for p in picked]
+    if s.labels == "best":
+        each = models_psnr(b, frames, world.device)                                  # (k, this rank's frames, ...)
+        b.labels = world.gather(each.argmax(0).astype(np.uint8), count)
+        each = each[:, local]
+        phases.done("label")
+    elif world.main:  # only the router's frames (a copy of them, not of the clip)
+        each = models_psnr(b, Frames(frames.lr[local], frames.hr[local], frames.fingerprints[local]), world.device)
+    if world.main:
+        b.router = router.fit(frames.lr[local], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
+        phases.done("router")

@@ -1,0 +1,146 @@
+"""The settings of a training run: one dataclass that owns every default, its check, and its help text.
+
+`stdo train` builds its options from these fields (cli.py), so each default lives here once.
+"""
+from __future__ import annotations
+
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any, Callable
+
+from .. import bundle as bundle_io
+from ..chunking import SPLITS
+from ..models import PRESETS, SCALES, Arch, preset
+
+MODES = ("chunks", "joint", "single")
+SCORERS = ("auto", "shared", "bicubic", "self")  # or the path of a bundle
+LABELS = ("best", "split")
+
+
+def parse_fractions(text: str) -> list[float]:
+    """`1,0.5,0` -> [1.0, 0.5, 0.0] (the --joint-schedule syntax)."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"expected comma-separated fractions (e.g. 1,0.5,0), got {text!r}") from None
+
+
+def option(default: Any, help: str, choices: tuple | list | None = None, flag: str | None = None,
+           parse: Callable[[str], Any] | None = None) -> Any:
+    """A settings field that is also a `stdo train` option: `help` may name {default}."""
+    meta = {"help": help, "choices": choices, "flag": flag, "parse": parse}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Settings:
+    scale: int = option(4, "upscaling factor (default {default})", choices=SCALES)
+    chunks: int = option(4, "k, the number of difficulty chunks (default {default})")
+    mode: str = option("chunks", "chunks: one model per chunk (STDO, default); joint: one model on hard-weighted "
+                                 "data (JSTDO); single: one model on all patches", choices=MODES)
+    preset: str = option("tiny", "model size (default {default})", choices=list(PRESETS))
+    steps: int = option(2000, "total training steps of the run, shared by its models (default {default})")
+    epochs: float = option(0.0, "budget in passes over the run's training patches instead of --steps "
+                                "(default 0: use --steps)")
+    batch: int = option(16, "patches per step (default {default})")
+    lr: float = option(2e-3, "Adam learning rate at the start of the cosine schedule (default {default:g})",
+                       flag="--learning-rate")
+    seed: int = option(0, "seed of initialisation and sampling (default {default})")
+    patch_width: int = 48            # LR patch size; the CLI sets both with --patch WxH
+    patch_height: int = 54
+    pretrain: float = option(0.25, "chunks mode: share of the steps spent on a shared model first "
+                                   "(default {default})")
+    split: str = option("error", "chunks mode: how patches are split into chunks, hardest first: error "
+                                 "(default), each chunk an equal share of the squared error, so the hardest chunk "
+                                 "is small; count, equal-sized chunks (the paper's)", choices=SPLITS)
+    joint_schedule: list[float] = option([], "joint mode: fraction of each chunk's patches used, hardest first "
+                                             "(default 1 ... 0)", parse=parse_fractions)
+    score: str = option("auto", "reference scorer f0 that ranks patches for the split: auto (default: shared "
+                                "where the run has a shared model, else bicubic), shared, bicubic, self, or the "
+                                "path of a .stdo bundle")
+    labels: str = option("best", "chunks mode: what the stored labels route each patch to: best (default), the "
+                                 "model that reconstructs it best; split, the model of its chunk (the paper's)",
+                         choices=LABELS)
+    score_steps: int = option(300, "--score self: training steps of the scorer model (default {default})")
+    holdout: int = option(0, "keep every Nth training frame out of training (default 0: none)")
+    train_frames: int = option(0, "frames decoded for training, evenly spread over the input (default 0: every "
+                                  "frame when they fit --frame-memory, else as many as fit)")
+    frame_memory: float = option(1.0, "GiB of RAM for the decoded training frames when --train-frames is 0 "
+                                      "(default {default})")
+    device: str = option("auto", "auto, cpu or cuda[:N] (default {default})")
+    checkpoint_every: int = option(200, "steps between checkpoints (default {default})")
+    easy_preset: str = option("", "chunks mode: a smaller preset for the easiest chunks, so cost follows content",
+                              choices=list(PRESETS))
+    easy_chunks: int = option(1, "with --easy-preset: how many of the easiest chunks use it (default {default})")
+
+    def check(self) -> None:
+        """Raise a clear error for settings that cannot work (before any data is read)."""
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        preset(self.preset, self.scale)  # raises on a bad preset or scale
+        if not 1 <= self.chunks <= 255:
+            raise ValueError(f"--chunks must be between 1 and 255, got {self.chunks}")
+        for name in ("steps", "batch", "score_steps", "checkpoint_every", "patch_width", "patch_height"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.epochs < 0 or self.train_frames < 0 or self.frame_memory <= 0:
+            raise ValueError("--epochs and --train-frames must not be negative, --frame-memory must be positive")
+        if not 0 <= self.pretrain < 1:
+            raise ValueError(f"--pretrain must be in [0, 1), got {self.pretrain}")
+        if self.holdout == 1 or self.holdout < 0:
+            raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
+        self.schedule()
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown --split {self.split!r}; choose one of {', '.join(SPLITS)}")
+        if self.easy_preset:
+            preset(self.easy_preset, self.scale)
+            if self.mode != "chunks" or not 1 <= self.easy_chunks < self.chunks:
+                raise ValueError(f"--easy-preset needs --mode chunks and 1 <= --easy-chunks < --chunks "
+                                 f"(got mode {self.mode}, {self.easy_chunks} easy of {self.chunks} chunks)")
+        if self.labels not in LABELS:
+            raise ValueError(f"unknown --labels {self.labels!r}; choose one of {', '.join(LABELS)}")
+        if self.score == "shared" and not self.has_shared():
+            raise ValueError("--score shared scores with the shared model of --mode chunks with --pretrain > 0; "
+                             "give both, or another --score")
+        if self.score not in SCORERS:
+            b = bundle_io.load(self.score)  # FileNotFoundError / BundleError name the problem
+            if b.scale != self.scale:
+                raise ValueError(f"--score bundle {self.score} is x{b.scale} but training is x{self.scale}; "
+                                 f"give a x{self.scale} bundle, 'bicubic' or 'self'")
+
+    def has_shared(self) -> bool:
+        """Whether the run trains a shared model first (chunks mode with pretraining)."""
+        return self.mode == "chunks" and self.pretrain > 0
+
+    def scorer(self) -> str:
+        """The scorer `score` names: "auto" is the shared model where the run has one, else bicubic."""
+        if self.score == "auto":
+            return "shared" if self.has_shared() else "bicubic"
+        return self.score
+
+    def arch(self, chunk: int | None = None) -> Arch:
+        """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""
+        easy = self.easy_preset and chunk is not None and chunk >= self.chunks - self.easy_chunks
+        return preset(self.easy_preset if easy else self.preset, self.scale)
+
+    def schedule(self) -> list[float]:
+        """Joint mode: the fraction of each chunk's patches used, chunk 0 first (all) to k-1 (none)."""
+        k = self.chunks
+        if not self.joint_schedule:
+            return [1.0] if k == 1 else [1 - i / (k - 1) for i in range(k)]
+        if len(self.joint_schedule) != k or not all(0 <= f <= 1 for f in self.joint_schedule):
+            raise ValueError(f"--joint-schedule needs {k} fractions in [0, 1], one per chunk (hardest first), "
+                             f"got {self.joint_schedule}")
+        if not any(self.joint_schedule):
+            raise ValueError("--joint-schedule keeps no patches; give at least one fraction above 0")
+        return list(self.joint_schedule)
+
+
+def options() -> list[Field]:
+    """The fields that are `stdo train` options, in order."""
+    return [f for f in fields(Settings) if "help" in f.metadata]
+
+
+def default_of(f: Field) -> Any:
+    return f.default_factory() if f.default is MISSING else f.default

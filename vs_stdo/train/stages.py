@@ -1,0 +1,113 @@
+"""What a run trains: its stages (models trained in lockstep), their step budgets and their data.
+
+A stage's items are (frame position, patch index) pairs of the training frames; its `owner` names the
+model each item trains. Chunks mode has a shared stage (one model, the first `pretrain` of the budget)
+and a chunks stage (k models, the rest); joint and single modes have one stage of one model.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..grid import Grid
+from ..models import Arch
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Models trained in lockstep for `steps` steps: each step draws `batch` of `items` and every patch trains
+    the model that `owner` names. The learning rate follows one cosine schedule of `horizon` steps, of which
+    the stage runs steps `first` to `first + steps`; `init` names the stage whose models and Adam state the
+    models start from (where their architectures match)."""
+
+    name: str
+    items: torch.Tensor            # (N, 2) of (frame position, patch index)
+    owner: torch.Tensor            # (N,) the model each item trains
+    archs: list[Arch]
+    steps: int
+    first: int = 0
+    horizon: int = 0               # 0: steps
+    init: str | None = None
+    weight: torch.Tensor | None = None  # (N,) how likely each item is drawn (None: all alike)
+
+    @staticmethod
+    def one(name: str, items: torch.Tensor, arch: Arch, steps: int, horizon: int = 0) -> "Stage":
+        """A stage of one model on all of `items`."""
+        return Stage(name, items, torch.zeros(len(items), dtype=torch.long), [arch], steps, 0, horizon)
+
+    def lr(self, s: Settings, step: int) -> float:
+        """The learning rate of a step of this stage (cosine decay from s.lr to 0 over the schedule)."""
+        return s.lr * 0.5 * (1 + math.cos(math.pi * (self.first + step) / (self.horizon or self.steps)))
+
+    def draw(self, batch: int, gen: torch.Generator) -> torch.Tensor:
+        """The indices (into items) of one step's batch."""
+        if self.weight is None:
+            return torch.randint(len(self.items), (batch,), generator=gen)
+        return torch.multinomial(self.weight, batch, replacement=True, generator=gen)
+
+
+def heldout_frames(count: int, holdout: int) -> list[int]:
+    """The frames kept out of training: every `holdout`-th (indices holdout-1, 2*holdout-1, ...)."""
+    return [i for i in range(count) if holdout and i % holdout == holdout - 1]
+
+
+def check_data(s: Settings, width: int, height: int, frames: int) -> Grid:
+    """The patch grid of an LR size; raises if the data cannot be trained with these settings."""
+    grid = Grid(width, height, s.patch_width, s.patch_height)
+    train_frames = frames - len(heldout_frames(frames, s.holdout))
+    if train_frames < 1:
+        raise ValueError(f"--holdout {s.holdout} leaves no training frame out of {frames}; select more frames")
+    patches = train_frames * grid.count
+    if s.chunks > patches:
+        raise ValueError(f"--chunks {s.chunks} is more than the {patches} training patches ({train_frames} frames "
+                         f"x {grid.cols}x{grid.rows} grid of {s.patch_width}x{s.patch_height}); use fewer chunks, "
+                         f"a smaller --patch or more frames")
+    return grid
+
+
+def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
+                gen: torch.Generator) -> list[Stage]:
+    """The stages of a run; the last one's models go into the bundle, in chunk order.
+
+    items: the training (frame, patch) pairs; chunk: the chunk of each.
+    """
+    if s.mode == "joint":
+        keep = torch.zeros(len(items), dtype=torch.bool)
+        for k, fraction in enumerate(s.schedule()):
+            idx = torch.nonzero(chunk == k).flatten()
+            keep[idx[torch.randperm(len(idx), generator=gen)[:round(fraction * len(idx))]]] = True
+        items = items[keep]
+        if not len(items):
+            raise ValueError(f"--joint-schedule {s.schedule()} keeps none of the training patches; "
+                             f"raise its fractions")
+    total = budget(s, items)
+    if s.mode != "chunks":
+        return [Stage.one(s.mode, items, s.arch(), total)]
+    shared = shared_stage(s, items)
+    first = shared.steps if shared else 0
+    archs = [s.arch(k) for k in range(s.chunks)]
+    equal_shares = 1 / torch.bincount(chunk, minlength=s.chunks).double()[chunk]
+    return ([shared] if shared else []) + [Stage("chunks", items, chunk, archs, total - first, first, total,
+                                                 "shared" if shared else None, equal_shares)]
+
+
+def budget(s: Settings, items: torch.Tensor) -> int:
+    """The run's total optimiser steps: `steps`, or `epochs` passes over `items` (the patches it trains on)."""
+    return math.ceil(s.epochs * len(items) / s.batch) if s.epochs else s.steps
+
+
+def shared_stage(s: Settings, items: torch.Tensor) -> Stage | None:
+    """Chunks mode: the shared model's stage, the first `pretrain` of the budget (None without pretraining)."""
+    if not s.has_shared():
+        return None
+    total = budget(s, items)
+    return Stage.one("shared", items, s.arch(), max(1, round(total * s.pretrain)), total)
+
+
+def stage_seed(seed: int, name: str) -> int:
+    """A seed per stage, independent of which other stages the run has."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:4], "little")
