@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo.batches import PatchBatches
 from vs_stdo.engine import Engine
 from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, Arch, preset
@@ -97,7 +96,7 @@ def test_merged_regions_equal_whole_frame_inference_of_each_patchs_model(mixed, 
 def test_a_pad_between_the_radii_mixes_exact_and_per_patch_models(mixed):
     b, frame, models, labels = mixed
     engine = Engine(b, 100, 70, device="cpu", bf16=False, pad=6)     # covers the small models only
-    assert [r is not None for r in engine.runners] == [True, False, True]
+    assert engine.path == "batches" and [r is not None for r in engine.runners] == [True, False, True]
     got = engine.upscale(frame, labels)
     want = expected(frame, models, labels, b.grid)
     small = torch.zeros(3, 280, 400, dtype=torch.bool)
@@ -158,11 +157,19 @@ def test_out_of_memory_lowers_the_batch_until_it_fits_then_fails_clearly(mixed, 
     assert engine.batch == 1
 
 
-@pytest.mark.parametrize("pad", [None, 6])
-def test_gpu_patch_batches_give_the_same_pixels(mixed, pad):
+def test_gpu_patch_batches_give_the_same_pixels_as_regions(mixed):
     """The CUDA path (batches.py), run on the CPU here: no GPU in CI; the device checks run scripts/bench_gpu.py."""
-    b, frame, models, labels = mixed
-    regions = Engine(b, 100, 70, device="cpu", bf16=False, pad=pad)
-    batched = Engine(b, 100, 70, device="cpu", bf16=False, pad=pad, batch=5)
-    batched.batches = PatchBatches(batched.grid, 4, batched.pad, torch.device("cpu"))
+    b, frame, _, labels = mixed
+    regions = Engine(b, 100, 70, device="cpu", bf16=False, path="regions")
+    batched = Engine(b, 100, 70, device="cpu", bf16=False, batch=5, path="batches")
+    assert (regions.path, batched.path) == ("regions", "batches")
     torch.testing.assert_close(batched.upscale(frame, labels), regions.upscale(frame, labels), atol=2e-5, rtol=0)
+
+
+def test_the_path_is_checked(mixed):
+    b, _, _, _ = mixed
+    assert Engine(b, 100, 70, device="cpu").path == "regions"
+    with pytest.raises(ValueError, match="path 'regions' needs pad >= the models' receptive radius 10, got 6"):
+        Engine(b, 100, 70, device="cpu", pad=6, path="regions")
+    with pytest.raises(ValueError, match="unknown engine path 'patches'; use 'regions' or 'batches'"):
+        Engine(b, 100, 70, device="cpu", path="patches")
