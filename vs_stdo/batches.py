@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .grid import Grid, span
+from .grid import Grid
 
 
 class PatchBatches:
@@ -21,10 +21,8 @@ class PatchBatches:
     def __init__(self, grid: Grid, scale: int, context: int, device: torch.device) -> None:
         ph, pw, s, c = grid.patch_height, grid.patch_width, scale, context
         self.context, self.scale = c, s
-        # frame rows and columns of each patch with its context (clamped: replicated beyond the frame)
-        boxes = [grid.box(i) for i in range(grid.count)]
-        self.rows = torch.stack([span(y0, y1, c, grid.height) for y0, _, y1, _ in boxes]).to(device)
-        self.cols = torch.stack([span(x0, x1, c, grid.width) for _, x0, _, x1 in boxes]).to(device)
+        rows, cols = grid.spans(c)                  # each patch with its context, replicated beyond the frame
+        self.rows, self.cols = rows.to(device), cols.to(device)
         # each LR pixel's owning patch (Grid.owner) and its place in that patch
         owner = grid.owner()
         ys = torch.tensor([y for y, _ in grid.origins])

@@ -15,7 +15,7 @@ import vapoursynth as vs
 from tqdm import tqdm
 
 from .fingerprint import CELLS, fingerprint
-from .grid import Grid, window
+from .grid import Grid
 from .video import arrays
 
 CONTEXT_CAP = 8  # LR pixels of real context around each training patch (cost grows with it)
@@ -54,14 +54,15 @@ class Patches:
     def __init__(self, frames: Frames, grid: Grid, context: int) -> None:
         self.frames, self.grid, self.context = frames, grid, context
         self.scale = frames.scale
+        self.rows, self.cols = grid.spans(context)
 
     def batch(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """items: (B, 2) of (frame, patch index). Returns LR (B,3,ph+2c,pw+2c), HR (B,3,ph*s,pw*s)."""
         g, s = self.grid, self.scale
         xs, ys = [], []
         for f, i in items.tolist():
-            y0, x0, y1, x1 = box = g.box(i)
-            xs.append(window(self.frames.lr[f], box, self.context))
+            y0, x0, y1, x1 = g.box(i)
+            xs.append(self.frames.lr[f][:, self.rows[i][:, None], self.cols[i]])
             ys.append(self.frames.hr[f, :, y0 * s:y1 * s, x0 * s:x1 * s])
         return torch.stack(xs), torch.stack(ys).float().div_(255)
 

@@ -92,13 +92,22 @@ class Grid:
         y, x = self.origins[i]
         return y, x, y + self.patch_height, x + self.patch_width
 
+    def spans(self, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame rows (count, patch_height + 2*pad) and columns (count, patch_width + 2*pad) of every patch
+        with `pad` pixels of context, clamped to the frame (replicated beyond it)."""
+        boxes = [self.box(i) for i in range(self.count)]
+        return (torch.stack([span(y0, y1, pad, self.height) for y0, _, y1, _ in boxes]),
+                torch.stack([span(x0, x1, pad, self.width) for _, x0, _, x1 in boxes]))
+
     def cut(self, frame: torch.Tensor, pad: int, index: torch.Tensor | None = None) -> torch.Tensor:
         """Patches of a CHW frame with `pad` pixels of context (replicated beyond the frame).
 
         Returns (N, C, patch_height + 2*pad, patch_width + 2*pad); `index` picks some patches.
         """
-        picks = range(self.count) if index is None else index.tolist()
-        return torch.stack([window(frame, self.box(i), pad) for i in picks])
+        rows, cols = self.spans(pad)
+        if index is not None:
+            rows, cols = rows[index], cols[index]
+        return frame[:, rows[:, :, None], cols[:, None, :]].transpose(0, 1).contiguous()
 
     def hr_boxes(self, scale: int) -> list[tuple[int, int, int, int]]:
         """(y, x, h, w) of each patch in the HR frame."""
