@@ -110,7 +110,7 @@ class Grid:
         return frame[:, rows[:, :, None], cols[:, None, :]].transpose(0, 1).contiguous()
 
     def hr_boxes(self, scale: int) -> list[tuple[int, int, int, int]]:
-        """(y, x, h, w) of each patch in the HR frame."""
+        """(y, x, h, w) of each patch in the HR frame (a patch may reach past a frame smaller than it)."""
         return [(y * scale, x * scale, self.patch_height * scale, self.patch_width * scale)
                 for y, x in self.origins]
 
