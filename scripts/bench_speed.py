@@ -232,13 +232,13 @@ def routing_overhead(bundle_path: str, runs: int) -> dict:
 
 
 def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
-    """In process, one thread, CPU seconds per routed real frame: the per-patch batched path (what the
-    engine did before: every patch cut with the full context) against merged regions with runners."""
+    """In process, one thread, CPU seconds per routed real frame of each engine path (`Engine(path=...)`):
+    "batches" (every patch cut with its full context, batched per chunk: the CUDA path) against "regions"
+    (merged regions with exactly each model's radius: the CPU path), in float32 and bf16."""
     import torch
 
     from vs_stdo import bundle as bundle_io
-    from vs_stdo.batches import PatchBatches
-    from vs_stdo.engine import Engine
+    from vs_stdo.engine import PATHS, Engine
     from vs_stdo.video import frame_array
 
     threads = torch.get_num_threads()
@@ -247,15 +247,10 @@ def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
     lr = lr_frames(b.scale, 1)
     frame = torch.from_numpy(frame_array(lr.get_frame(0)))
     out = list(torch.empty(3, lr.height * b.scale, lr.width * b.scale))
-    engines = {}
-    for bf16 in (False, True):
-        name = "bf16" if bf16 else "fp32"
-        patches = Engine(b, lr.width, lr.height, device="cpu", bf16=bf16)
-        patches.runners = [None] * b.chunks                     # the modules themselves, on every patch's cut
-        patches.batches = PatchBatches(patches.grid, b.scale, patches.pad, patches.device)
-        engines[f"per-patch batches, {name}"] = patches
-        engines[f"regions + runner, {name}"] = Engine(b, lr.width, lr.height, device="cpu", bf16=bf16)
-    labels = patches.router(0, frame)
+    engines = {f"{path}, {'bf16' if bf16 else 'fp32'}": Engine(b, lr.width, lr.height, device="cpu", bf16=bf16,
+                                                               path=path)
+               for bf16 in (False, True) for path in PATHS}
+    labels = next(iter(engines.values())).router(0, frame)
     seconds: dict[str, list[float]] = {k: [] for k in engines}
     for run in range(runs + 1):
         for k, e in engines.items():

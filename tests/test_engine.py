@@ -1,20 +1,26 @@
-"""The fast engine paths: region merging, valid-convolution runners, the bf16 residual branch."""
+"""The engine's paths: region merging, valid-convolution runners, the bf16 residual branch, GPU batches, and
+clips smaller than a patch."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo.batches import PatchBatches
+from vs_stdo import router
 from vs_stdo.engine import Engine
 from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, Arch, preset
 from vs_stdo.regions import owned_box, plan
+from vs_stdo.routing import Route, Router
 from vs_stdo.runner import Runner, bicubic_stencil, native_bf16
+from vs_stdo.video import frame_array
 
 from .conftest import random_model, write_bundle
+
+core = vs.core
 
 
 def model(arch: Arch, seed: int) -> WDSR:
@@ -97,7 +103,7 @@ def test_merged_regions_equal_whole_frame_inference_of_each_patchs_model(mixed, 
 def test_a_pad_between_the_radii_mixes_exact_and_per_patch_models(mixed):
     b, frame, models, labels = mixed
     engine = Engine(b, 100, 70, device="cpu", bf16=False, pad=6)     # covers the small models only
-    assert [r is not None for r in engine.runners] == [True, False, True]
+    assert engine.path == "batches" and [r is not None for r in engine.runners] == [True, False, True]
     got = engine.upscale(frame, labels)
     want = expected(frame, models, labels, b.grid)
     small = torch.zeros(3, 280, 400, dtype=torch.bool)
@@ -158,11 +164,59 @@ def test_out_of_memory_lowers_the_batch_until_it_fits_then_fails_clearly(mixed, 
     assert engine.batch == 1
 
 
-@pytest.mark.parametrize("pad", [None, 6])
-def test_gpu_patch_batches_give_the_same_pixels(mixed, pad):
+def test_gpu_patch_batches_give_the_same_pixels_as_regions(mixed):
     """The CUDA path (batches.py), run on the CPU here: no GPU in CI; the device checks run scripts/bench_gpu.py."""
-    b, frame, models, labels = mixed
-    regions = Engine(b, 100, 70, device="cpu", bf16=False, pad=pad)
-    batched = Engine(b, 100, 70, device="cpu", bf16=False, pad=pad, batch=5)
-    batched.batches = PatchBatches(batched.grid, 4, batched.pad, torch.device("cpu"))
+    b, frame, _, labels = mixed
+    regions = Engine(b, 100, 70, device="cpu", bf16=False, path="regions")
+    batched = Engine(b, 100, 70, device="cpu", bf16=False, batch=5, path="batches")
+    assert (regions.path, batched.path) == ("regions", "batches")
     torch.testing.assert_close(batched.upscale(frame, labels), regions.upscale(frame, labels), atol=2e-5, rtol=0)
+
+
+def test_the_path_is_checked(mixed):
+    b, _, _, _ = mixed
+    assert Engine(b, 100, 70, device="cpu").path == "regions"
+    with pytest.raises(ValueError, match="path 'regions' needs pad >= the models' receptive radius 10, got 6"):
+        Engine(b, 100, 70, device="cpu", pad=6, path="regions")
+    with pytest.raises(ValueError, match="unknown engine path 'patches'; use 'regions' or 'batches'"):
+        Engine(b, 100, 70, device="cpu", path="patches")
+
+
+@pytest.fixture(scope="module")
+def routed(pair, tmp_path_factory):
+    """A bundle of 48x54 patches trained (here: built) on a 100x60 crop of the real clip, with a fitted blind router."""
+    _, lr = pair
+    frame = torch.from_numpy(frame_array(lr.get_frame(0)))[:, :60, :100]
+    models = [model(Arch(4, 2, 8, 2), 4), model(Arch(4, 4, 16, 2), 5)]
+    grid = Grid(100, 60, 48, 54)
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, (1, grid.rows, grid.cols)).astype(np.uint8)
+    path = write_bundle(tmp_path_factory.mktemp("routed") / "routed.stdo", models, labels, [frame], patch=(48, 54))
+    b = bundle_io.load(path)
+    psnr = rng.uniform(20, 40, (2, 1, grid.rows, grid.cols)).astype(np.float32)
+    b.router = router.fit(frame[None], grid, 4, psnr, labels, steps=20)
+    bundle_io.save(b, path)
+    return path, models, lr
+
+
+@pytest.mark.parametrize("width, height", [(1, 1), (7, 5), (40, 30), (130, 20), (30, 70)])
+def test_clips_that_do_not_hold_a_patch_are_upscaled_like_whole_frames(routed, width, height):
+    """Smaller than one 48x54 patch in one or both directions: the grid reaches past the frame, replicated, and
+    each patch's pixels are whole-frame inference of its routed model (one patch: the whole frame)."""
+    path, models, lr = routed
+    clip = core.std.CropAbs(lr[0], width, height, left=150, top=70)
+    frame = torch.from_numpy(frame_array(clip.get_frame(0)))
+    b = bundle_io.load(path)
+    grid = Grid(width, height, 48, 54)
+    blind = Router(b, grid, Route.parse("blind", 2))(0, frame)
+    for route in ("blind", "auto", "chunk:0", "chunk:1"):
+        labels = blind if route in ("blind", "auto") else torch.full((grid.count,), int(route[-1]))
+        want = expected(frame, models, labels, grid)
+        out = core.stdo.Upscale(clip, str(path), route=route, bf16=0)
+        assert (out.width, out.height) == (4 * width, 4 * height)
+        got = torch.from_numpy(frame_array(out.get_frame(0)))
+        torch.testing.assert_close(got, want, atol=2e-5, rtol=0)
+        batches = Engine(b, width, height, route=route, device="cpu", bf16=False, path="batches")
+        torch.testing.assert_close(batches.upscale(frame, batches.router(0, frame)), want, atol=2e-5, rtol=0)
+    with pytest.raises(vs.Error, match="route='labels' needs the training clip's LR size 100x60"):
+        core.stdo.Upscale(clip, str(path), route="labels")

@@ -188,7 +188,7 @@ def test_hostile_bundle_under_vspipe_is_an_error_not_a_crash(good, tmp_path, cas
     (", device='tpu'", {}, b"device"),
     (", device='cuda:3'", {}, b"CUDA"),
     (", fp16=1, device='cpu'", {}, b"fp16"),
-    ("", {"w": 8, "h": 8}, b"smaller than one patch"),
+    (", route='labels'", {"w": 8, "h": 8}, b"training clip's LR size"),
     (", route='labels'", {"w": W * 2}, b"training clip's LR size"),
 ])
 def test_bad_arguments_under_vspipe_are_errors_not_crashes(good, tmp_path, extra, kwargs, message):

@@ -20,16 +20,13 @@ class PatchBatches:
 
     def __init__(self, grid: Grid, scale: int, context: int, device: torch.device) -> None:
         ph, pw, s, c = grid.patch_height, grid.patch_width, scale, context
+        self.context, self.scale = c, s
+        rows, cols = grid.spans(c)                  # each patch with its context, replicated beyond the frame
+        self.rows, self.cols = rows.to(device), cols.to(device)
+        # each LR pixel's owning patch (Grid.owner) and its place in that patch
+        owner = grid.owner()
         ys = torch.tensor([y for y, _ in grid.origins])
         xs = torch.tensor([x for _, x in grid.origins])
-        self.context, self.scale = c, s
-        # rows and columns of each patch with its context, in the frame padded by `context`
-        self.rows = (ys[:, None] + torch.arange(ph + 2 * c)).to(device)
-        self.cols = (xs[:, None] + torch.arange(pw + 2 * c)).to(device)
-        # each LR pixel belongs to the last patch (row-major) covering it, as in regions.owned_box
-        owner = torch.empty(grid.height, grid.width, dtype=torch.long)
-        for i, (y, x) in enumerate(grid.origins):
-            owner[y:y + ph, x:x + pw] = i
         local_y = torch.arange(grid.height)[:, None] - ys[owner]
         local_x = torch.arange(grid.width)[None, :] - xs[owner]
         # HR pixel (Y, X) of colour 0 in the flattened (N, 3*s*s, ph, pw) model outputs
@@ -40,16 +37,17 @@ class PatchBatches:
         self.index = ((owner[lr_y][:, lr_x] * 3 * s * s + phase) * ph * pw + within).to(device)
         self.plane_step = s * s * ph * pw
 
-    def cut(self, padded: torch.Tensor, index: torch.Tensor, radius: int) -> torch.Tensor:
-        """Patches `index` with `radius` pixels of context, from the (3, H + 2*context, W + 2*context)
-        frame: (n, 3, ph + 2*radius, pw + 2*radius)."""
+    def cut(self, frame: torch.Tensor, index: torch.Tensor, radius: int) -> torch.Tensor:
+        """Patches `index` of a (3, H, W) frame with `radius` <= context pixels of context:
+        (n, 3, ph + 2*radius, pw + 2*radius)."""
         trim = self.context - radius
         rows = self.rows[index][:, trim:self.rows.shape[1] - trim]
         cols = self.cols[index][:, trim:self.cols.shape[1] - trim]
-        return padded[:, rows[:, :, None], cols[:, None, :]].transpose(0, 1)
+        return frame[:, rows[:, :, None], cols[:, None, :]].transpose(0, 1)
 
     def stitch(self, outs: torch.Tensor, planes: list[torch.Tensor]) -> None:
-        """Write the (N, 3*s*s, ph, pw) outputs of all patches into three (H*s, W*s) planes, clamped."""
+        """Write the (N, 3*s*s, ph, pw) outputs of all patches into three (H*s, W*s) planes, clamped: each
+        HR pixel from the patch that owns its LR pixel."""
         flat = outs.reshape(-1)
         for colour, plane in enumerate(planes):
             plane.copy_(torch.take(flat, self.index + colour * self.plane_step).clamp_(0, 1))

@@ -63,21 +63,16 @@ class Patches:
     def __init__(self, frames: Frames, grid: Grid, context: int) -> None:
         self.frames, self.grid, self.context = frames, grid, context
         self.scale = frames.scale
-        h, w = frames.lr.shape[-2:]
-        c = context
-        # Clamped index ranges read the border pixel again where the context leaves the frame.
-        self.rows = [torch.arange(y - c, y + grid.patch_height + c).clamp(0, h - 1) for y, _ in grid.origins]
-        self.cols = [torch.arange(x - c, x + grid.patch_width + c).clamp(0, w - 1) for _, x in grid.origins]
+        self.rows, self.cols = grid.spans(context)
 
     def batch(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """items: (B, 2) of (frame, patch index). Returns LR (B,3,ph+2c,pw+2c), HR (B,3,ph*s,pw*s)."""
         g, s = self.grid, self.scale
-        h, w = g.patch_height, g.patch_width
         xs, ys = [], []
         for f, i in items.tolist():
-            y, x = g.origins[i]
+            y0, x0, y1, x1 = g.box(i)
             xs.append(self.frames.lr[f][:, self.rows[i][:, None], self.cols[i]])
-            ys.append(self.frames.hr[f, :, y * s:(y + h) * s, x * s:(x + w) * s])
+            ys.append(self.frames.hr[f, :, y0 * s:y1 * s, x0 * s:x1 * s])
         return torch.stack(xs), torch.stack(ys).float().div_(255)
 
     def crop_output(self, out: torch.Tensor) -> torch.Tensor:

@@ -1,16 +1,17 @@
 """The per-frame inference engine behind `stdo.Upscale`.
 
-frame -> route -> regions of one chunk -> one model call per region -> write into the output frame.
+frame -> route -> model calls -> write into the output frame, by one of two paths (`Engine(path=...)`):
 
-CPU, pad >= every model's receptive radius (the default): neighbouring patches of one chunk are
-merged into rectangles (`regions.py`) and each rectangle is run with exactly the model's radius of
-real context and valid convolutions (`runner.py`), so the output equals whole-frame inference of
-each patch's model while context is only paid at chunk borders; same-size rectangles of one chunk
-share a call. The result is written straight into the output planes.
+"regions" (the CPU's default; needs pad >= every model's receptive radius): neighbouring patches of
+one chunk are merged into rectangles (`regions.py`) and each rectangle is run with exactly the
+model's radius of real context and valid convolutions (`runner.py`), so the output equals
+whole-frame inference of each patch's model while context is only paid at chunk borders; same-size
+rectangles of one chunk share a call.
 
-CUDA, or a pad below some model's radius: every patch is cut with context in one gather and a
-chunk's patches go in one batched call (`batches.py`). On a GPU that is the same pixels from a few
-large calls; a model whose radius the pad does not cover runs as it is on the cut (zero padding).
+"batches" (the default on CUDA, or with a pad below some model's radius): every patch is cut with
+context in one gather and a chunk's patches go in one batched call (`batches.py`). On a GPU that is
+the same pixels from a few large calls; a model whose radius the pad does not cover runs as it is on
+the cut (zero padding beyond it).
 """
 from __future__ import annotations
 
@@ -22,13 +23,14 @@ import torch.nn.functional as F
 
 from .batches import PatchBatches
 from .bundle import Bundle
-from .grid import Grid
+from .grid import Box, Grid, paste, window
 from .regions import Region, owned_box, plan
 from .routing import Route, Router
 from .runner import Runner, native_bf16
 
 log = logging.getLogger("vs_stdo")
 MAX_PAD = 64  # LR pixels; context beyond the models' receptive radius changes nothing
+PATHS = ("regions", "batches")
 
 
 def pick_device(name: str) -> torch.device:
@@ -64,10 +66,14 @@ def compute_dtype(device: torch.device, fp16: bool, bf16: bool | None) -> torch.
 
 
 class Engine:
-    """Upscales RGB frames of one clip size with a bundle's chunk models."""
+    """Upscales RGB frames of one clip size with a bundle's chunk models.
+
+    path: "regions" or "batches" (the module's docstring says what each does); None picks "batches" on
+    CUDA or when `pad` is below some model's receptive radius, else "regions"."""
 
     def __init__(self, bundle: Bundle, width: int, height: int, route: str = "auto", device: str = "auto",
-                 fp16: bool = False, pad: int | None = None, batch: int = 0, bf16: bool | None = None) -> None:
+                 fp16: bool = False, pad: int | None = None, batch: int = 0, bf16: bool | None = None,
+                 path: str | None = None) -> None:
         self.scale = bundle.scale
         self.width, self.height = width, height
         self.grid = Grid(width, height, bundle.patch_width, bundle.patch_height)
@@ -81,19 +87,23 @@ class Engine:
         if batch < 0:
             raise ValueError(f"batch must be >= 0 (0 = a whole chunk at once), got {batch}")
         self.batch = batch
+        if path is None:
+            path = "batches" if self.device.type == "cuda" or self.pad < radius else "regions"
+        if path not in PATHS:
+            raise ValueError(f"unknown engine path {path!r}; use 'regions' or 'batches'")
+        if path == "regions" and self.pad < radius:
+            raise ValueError(f"path 'regions' needs pad >= the models' receptive radius {radius}, got {self.pad}; "
+                             f"use path 'batches' for a smaller pad")
+        self.path = path
         try:
             self.models = [m.to(self.device) for m in bundle.build_models()]
-            # exact path for every model whose receptive radius the pad covers
+            # exact-context runners for every model whose receptive radius the pad covers
             self.runners = [Runner(m, self.device, self.dtype) if self.pad >= m.arch.radius else None
                             for m in self.models]
-            # GPUs want few large batched calls instead of many regions (batches.py says why); a pad below some
-            # model's radius means patch-by-patch inference, which is what the batches do as well
-            by_patch = self.device.type == "cuda" or not all(self.runners)
-            self.batches = PatchBatches(self.grid, self.scale, self.pad, self.device) if by_patch else None
+            self.batches = PatchBatches(self.grid, self.scale, self.pad, self.device) if path == "batches" else None
         except torch.OutOfMemoryError as e:
             raise MemoryError(f"{self.device} has no room for the models: free memory on it, "
                               f"or use device='cpu'") from e
-        self.context = max((r.radius for r in self.runners if r), default=0)
 
     @torch.inference_mode()
     def upscale(self, frame: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -123,27 +133,28 @@ class Engine:
 
     def run_frame(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
         frame = frame.to(self.device, torch.float32)
-        if self.batches:
+        if self.path == "batches":
             return self.run_batches(frame, labels, planes)
-        c = self.context
-        padded = F.pad(frame[None], (c, c, c, c), mode="replicate")
-        for k, boxes in self.same_shape_batches(plan(self.grid, labels, self.batch)):
-            r = self.runners[k].radius
-            res = self.runners[k](torch.cat([padded[..., c + y0 - r:c + y1 + r, c + x0 - r:c + x1 + r]
-                                             for y0, x0, y1, x1 in boxes]))
-            for out, box in zip(res, boxes):
-                self.write(out, box, planes)
+        return self.run_regions(frame, labels, planes)
 
-    def same_shape_batches(self, regions: list[Region]) -> list[tuple[int, list[tuple[int, int, int, int]]]]:
+    def run_regions(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
+        """Each region of one chunk with exactly its model's radius of context, written where it is owned."""
+        for k, boxes in self.same_shape_batches(plan(self.grid, labels, self.batch)):
+            runner = self.runners[k]
+            res = runner(torch.stack([window(frame, box, runner.radius) for box in boxes]))
+            for out, box in zip(res, boxes):
+                paste(out, box, planes, self.scale)
+
+    def same_shape_batches(self, regions: list[Region]) -> list[tuple[int, list[Box]]]:
         """Regions grouped into model calls: one chunk, one box size (so they stack into a batch), at most
         `batch` patches a call. Most regions are a single patch, so most calls carry many."""
-        groups: dict[tuple[int, int, int], list[tuple[Region, tuple[int, int, int, int]]]] = {}
+        groups: dict[tuple[int, int, int], list[tuple[Region, Box]]] = {}
         for g in regions:
             y0, x0, y1, x1 = box = owned_box(self.grid, g)
             groups.setdefault((g.chunk, y1 - y0, x1 - x0), []).append((g, box))
         calls = []
         for (k, _, _), members in groups.items():
-            call: list[tuple[int, int, int, int]] = []
+            call: list[Box] = []
             patches = 0
             for g, box in members:
                 if call and self.batch and patches + g.patches > self.batch:
@@ -154,19 +165,9 @@ class Engine:
             calls.append((k, call))
         return calls
 
-    def write(self, out: torch.Tensor, box: tuple[int, int, int, int], planes: list[torch.Tensor]) -> None:
-        """Pixel-shuffle one region's (3*s*s, h, w) output into its place in the planes, clamped."""
-        s = self.scale
-        y0, x0, y1, x1 = box
-        h, w = y1 - y0, x1 - x0
-        for i, plane in enumerate(planes):
-            part = out[i * s * s:(i + 1) * s * s].view(s, s, h, w).permute(2, 0, 3, 1)
-            torch.clamp(part, 0, 1, out=plane[y0 * s:y1 * s, x0 * s:x1 * s].view(h, s, w, s))
-
     def run_batches(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
         """Every patch cut with context in one gather, each chunk's patches in batches, one stitch."""
         b, s, p = self.batches, self.scale, self.pad
-        padded = F.pad(frame[None], (p, p, p, p), mode="replicate")[0]
         grid = self.grid
         outs = torch.empty(grid.count, 3 * s * s, grid.patch_height, grid.patch_width, device=self.device)
         labels = labels.to(self.device)
@@ -175,10 +176,10 @@ class Engine:
             for part in picked.split(self.batch or len(picked)):
                 runner = self.runners[k]
                 if runner:
-                    outs[part] = runner(b.cut(padded, part, runner.radius))
+                    outs[part] = runner(b.cut(frame, part, runner.radius))
                 else:                  # pad below the model's radius: its own zero padding beyond the cut
                     with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-                        hr = self.models[k](b.cut(padded, part, p)).float()
+                        hr = self.models[k](b.cut(frame, part, p)).float()
                     outs[part] = F.pixel_unshuffle(hr[..., p * s:hr.shape[-2] - p * s, p * s:hr.shape[-1] - p * s], s)
         b.stitch(outs, planes)
 

@@ -6,9 +6,7 @@ gives the same pixels for far less work: a 48x54 patch with 34 pixels of context
 its own area, a whole row of such patches 2.3 times. Runs of equal labels along a grid row are
 merged, then runs with the same columns in consecutive rows.
 
-Each patch owns the pixels no later patch (in row-major order) covers: the grid's shifted last row
-and column overlap their neighbours, and the later patch wins (`Grid.edges`). Owned boxes
-tile the frame, so a rectangle of patches owns a rectangle of pixels.
+A rectangle of patches owns a rectangle of pixels (`Grid.owned`: the later patch owns an overlap).
 """
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .grid import Grid
+from .grid import Box, Grid
 
 
 @dataclass(frozen=True)
@@ -34,10 +32,9 @@ class Region:
         return (self.r1 - self.r0) * (self.c1 - self.c0)
 
 
-def owned_box(grid: Grid, region: Region) -> tuple[int, int, int, int]:
+def owned_box(grid: Grid, region: Region) -> Box:
     """(y0, x0, y1, x1), end exclusive: the LR pixels a region's patches own."""
-    ys, xs = grid.edges
-    return ys[region.r0], xs[region.c0], ys[region.r1], xs[region.c1]
+    return grid.owned(region.r0, region.c0, region.r1, region.c1)
 
 
 def plan(grid: Grid, labels: torch.Tensor, max_patches: int = 0) -> list[Region]:

@@ -31,17 +31,17 @@ def image(t: torch.Tensor) -> np.ndarray:
 
 def overlay(ax: Axes, hr: torch.Tensor, values: np.ndarray, bundle: Bundle, fmt: str, ticks: list[int] | None = None,
             **style: object) -> None:
-    """A per-patch map drawn over the greyed HR frame, one cell per patch."""
-    s, g = bundle.scale, bundle.grid
-    xs = [c * g.patch_width * s for c in range(g.cols)] + [g.width * s]
-    ys = [r * g.patch_height * s for r in range(g.rows)] + [g.height * s]
+    """A per-patch map drawn over the greyed HR frame, one cell per patch over the pixels it owns in the
+    stitched output (a shifted last row or column owns only what it adds)."""
+    grid = bundle.grid
+    ys, xs = ([e * bundle.scale for e in edges] for edges in grid.edges)
     ax.imshow(image(hr).mean(-1), cmap="gray", vmin=0, vmax=1)
     mesh = ax.pcolormesh(xs, ys, values, alpha=0.55, edgecolors="white", linewidth=0.3, **style)
     ax.figure.colorbar(mesh, ax=ax, fraction=0.03, pad=0.01, ticks=ticks)
     if values.size <= MAX_NUMBERS:
-        size = max(4.0, min(9.0, 600 / max(g.cols, g.rows) / 8))
-        for r in range(g.rows):
-            for c in range(g.cols):
+        size = max(4.0, min(9.0, 600 / max(grid.cols, grid.rows) / 8))
+        for r in range(grid.rows):
+            for c in range(grid.cols):
                 ax.text((xs[c] + xs[c + 1]) / 2, (ys[r] + ys[r + 1]) / 2, format(values[r, c], fmt),
                         ha="center", va="center", fontsize=size, color="white",
                         path_effects=[withStroke(linewidth=2, foreground="black")])

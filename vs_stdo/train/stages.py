@@ -58,6 +58,9 @@ def heldout_frames(count: int, holdout: int) -> list[int]:
 def check_data(s: Settings, width: int, height: int, frames: int) -> Grid:
     """The patch grid of an LR size; raises if the data cannot be trained with these settings."""
     grid = Grid(width, height, s.patch_width, s.patch_height)
+    if not grid.covered:
+        raise ValueError(f"the LR frame ({width}x{height}) is smaller than one patch ({s.patch_width}x"
+                         f"{s.patch_height}); use a smaller --patch or a larger clip")
     train_frames = frames - len(heldout_frames(frames, s.holdout))
     if train_frames < 1:
         raise ValueError(f"--holdout {s.holdout} leaves no training frame out of {frames}; select more frames")
