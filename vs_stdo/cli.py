@@ -42,13 +42,14 @@ def cmd_train(a: argparse.Namespace) -> None:
                         holdout=a.holdout, device=a.device, checkpoint_every=a.checkpoint_every,
                         easy_preset=a.easy_preset or "", easy_chunks=a.easy_chunks)
     settings.check()
-    src, hr, lr = open_pair(a.input, a.lr, a.frames, a.scale, a.kernel)
+    p = open_pair(a.input, a.lr, a.frames, a.scale, a.kernel)
+    src, lr = p.source, p.lr
     check_data(settings, lr.width, lr.height, lr.num_frames)
-    frames = load_frames(hr, lr)
+    frames = load_frames(p.hr, lr)
     clip = {"width": lr.width, "height": lr.height, "frames": lr.num_frames, "fps_num": src.fps.numerator,
             "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
             "lr": Path(a.lr).name if a.lr else f"{a.kernel} downscale", "kernel": None if a.lr else a.kernel}
-    b = train(frames, settings, Path(a.output), clip, resume=a.resume)
+    b = train(frames, settings, Path(a.output), clip, resume=a.resume, colour=p.colour)
     print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames "
           f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
 
@@ -60,9 +61,9 @@ def cmd_eval(a: argparse.Namespace) -> None:
     b = bundle_io.load(a.bundle)
     frames = a.frames or b.clip.get("frames_selected")
     kernel = a.kernel or b.clip.get("kernel") or "bicubic"
-    src, hr, lr = open_pair(a.input, a.lr, frames, b.scale, kernel)
-    places = bundle_frames(b, Path(a.input).name, src.num_frames, frames, lr)
-    result = evaluate(Path(a.bundle), b, hr, lr, places, device=a.device, report=a.report,
+    p = open_pair(a.input, a.lr, frames, b.scale, kernel)
+    places = bundle_frames(b, Path(a.input).name, p.source.num_frames, frames, p.lr)
+    result = evaluate(Path(a.bundle), b, p.hr, p.lr_clip, places, device=a.device, report=a.report,
                       report_frame=a.report_frame)
     result |= {"input": Path(a.input).name, "frames": frames or ":",
                "lr": Path(a.lr).name if a.lr else f"{kernel} downscale"}
@@ -88,6 +89,9 @@ def cmd_info(a: argparse.Namespace) -> None:
     print(f"{a.bundle}: STDO bundle v{m['version']}, {len(data)} bytes")
     print(f"  scale x{m['scale']}, LR {c['width']}x{c['height']}, {c['frames']} frames from {c.get('source')}")
     print(f"  patches {m['patch']['width']}x{m['patch']['height']}, grid {m['grid']['cols']}x{m['grid']['rows']}")
+    print(f"  colour of untagged YUV clips: {b.colour.describe()} (as trained)" if b.colour else
+          "  colour of untagged YUV clips: by frame size (BT709 above 1024x576, else BT601); the bundle predates "
+          "recorded colour")
     print(f"  {m['chunks']} chunk model(s): " + ", ".join(
         f"wdsr {a_['blocks']}x{a_['channels']}x{a_['expansion']}" for a_ in m["models"]))
     if m["thresholds"]:

@@ -62,6 +62,7 @@ from tqdm import tqdm
 from . import bundle as bundle_io
 from . import router
 from .chunking import SPLITS, bicubic_upscaler, bundle_upscaler, label, model_upscaler, models_psnr, score, split
+from .colour import Colour
 from .dataset import CONTEXT_CAP, Frames, Patches, all_items
 from .engine import pick_device
 from .grid import Grid
@@ -425,8 +426,10 @@ def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Setti
     b.router = router.fit(frames.lr[picked], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
 
 
-def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool = False) -> bundle_io.Bundle:
-    """Run a whole training job on decoded frames and write the bundle to `out`."""
+def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool = False,
+          colour: Colour | None = None) -> bundle_io.Bundle:
+    """Run a whole training job on decoded frames and write the bundle to `out` (which records `colour`,
+    how the frames' pair was read)."""
     s.check()
     if frames.scale != s.scale:
         raise ValueError(f"frames are x{frames.scale}, settings say x{s.scale}")
@@ -483,7 +486,8 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
             "stages": {st.name: {"steps": st.steps,
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
                        for st in stages},
-            "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)})
+            "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)},
+        colour=colour)
     if k > 1:
         route(b, frames, train_frames, s, device)
     bundle_io.save(b, out)
