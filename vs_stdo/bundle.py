@@ -7,8 +7,9 @@ Tensors:
   fingerprints        float32 (frames, 256): per-frame content fingerprints of the LR frames
   router.{name}       float32 tensors of the blind router (format 2, when the bundle has one)
 Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`); its "colour" (absent in bundles
-made before it) is how the training pair's YUV was read, which the filter uses for untagged clips. Nothing in the file is code:
-safetensors stores raw arrays, and the loader checks every field before anything uses it.
+made before it) is how the training pair's YUV was read, which the filter uses for untagged clips.
+Nothing in the file is code: safetensors stores raw arrays, and the loader checks every field before
+anything uses it.
 
 Format versions: 1 (no router) and 2 (adds the optional blind router, `router.py`); both load.
 """

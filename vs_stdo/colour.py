@@ -99,6 +99,7 @@ class Colour:
 
 
 def matrix_name(matrix: int) -> str:
+    """VapourSynth's name of a matrix: 1 -> "BT709"."""
     return vs.MatrixCoefficients(matrix).name.removeprefix("MATRIX_")
 
 
@@ -120,8 +121,8 @@ def stated(fmt: Format, props: dict[str, Any]) -> dict[str, int]:
     if fmt.sample_type == vs.INTEGER and "_Range" in props:
         out["range"] = int(props["_Range"])
         if out["range"] not in RANGE_NAMES:
-            raise ValueError(f"the clip's _Range={out['range']} is not a valid range; use std.SetFrameProps(_Range=...) "
-                             f"with vs.RANGE_LIMITED ({RANGE_LIMITED}) or vs.RANGE_FULL ({RANGE_FULL})")
+            raise ValueError(f"the clip's _Range={out['range']} is not a valid range; use "
+                             f"std.SetFrameProps(_Range=...) with vs.RANGE_LIMITED ({RANGE_LIMITED}) or vs.RANGE_FULL ({RANGE_FULL})")
     if fmt.color_family == vs.YUV and "_ChromaLocation" in props:
         out["chromaloc"] = int(props["_ChromaLocation"])
         if out["chromaloc"] not in CHROMA_LOCATIONS:
@@ -158,10 +159,13 @@ def conflicts(fmt: Format, props: dict[str, Any], expected: Colour) -> dict[str,
 
 def show(name: str, value: int) -> str:
     """A prop value for people: "_Matrix=1 (BT709)", "_Range=vs.RANGE_LIMITED"."""
-    return f"_Matrix={value} ({matrix_name(value)})" if name == "matrix" else f"_Range=vs.RANGE_{RANGE_NAMES[value].upper()}"
+    if name == "matrix":
+        return f"_Matrix={value} ({matrix_name(value)})"
+    return f"_Range=vs.RANGE_{RANGE_NAMES[value].upper()}"
 
 
 def first_props(clip: vs.VideoNode) -> dict[str, Any]:
+    """The props of the clip's first frame, which decide its colour."""
     return dict(clip.get_frame(0).props)
 
 
@@ -184,7 +188,8 @@ def pair_colour(hr: vs.VideoNode, lr: vs.VideoNode | None = None) -> Colour:
     lf, lr_props = Format.of(lr.format), first_props(lr)
     for name, (lr_value, hr_value) in conflicts(lf, lr_props, c).items():
         if name in hr_says:
-            how = "tagged" if name in stated(hf, hr_props) else f"untagged, so read by the default for {hr.width}x{hr.height}"
+            how = ("tagged" if name in stated(hf, hr_props)
+                   else f"untagged, so read by the default for {hr.width}x{hr.height}")
             raise ValueError(f"the LR clip says {show(name, lr_value)} but the HR is {show(name, hr_value)} ({how}); "
                              f"an LR encode of the HR has the HR's colours, so make them agree: set the right value on "
                              f"the wrong one in a .vpy, e.g. lr = core.std.SetFrameProps(lr, "

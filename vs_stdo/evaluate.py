@@ -75,10 +75,11 @@ def evaluate(path: Path, bundle: Bundle, hr: vs.VideoNode, lr: vs.VideoNode, pla
     native = {"stdo": upscale(lr, path, device=device), "bicubic": resize(lr, hr.width, hr.height, "bicubic"),
               "lanczos": resize(lr, hr.width, hr.height, "lanczos")}
     outputs = {m: colour.apply(out, colour.to_rgbs(fmt, c)) for m, out in native.items()}
+    clips = {"hr": hr} | outputs
     yuv = fmt.color_family == vs.YUV
-    hr_native = colour.apply(hr, colour.from_rgbs(fmt, c))
-    clips = {"hr": hr} | outputs | ({"hr native": hr_native} | {f"{m} native": o for m, o in native.items()}
-                                    if yuv else {})
+    if yuv:  # the Y planes too: each output's and the HR's, written in the LR's format and colour
+        clips |= {"hr native": colour.apply(hr, colour.from_rgbs(fmt, c))} | {f"{m} native": o
+                                                                              for m, o in native.items()}
     heldout = set(bundle.training.get("heldout", []))
     per_frame = []
     streams = zip(*(clip.frames(close=True) for clip in clips.values()))
