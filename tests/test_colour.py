@@ -37,11 +37,11 @@ def flat(width: int, height: int, **props) -> vs.VideoNode:
 
 def test_trainer_reads_an_untagged_hr_and_its_lr_with_the_same_matrix():
     hr, lr = flat(1280, 720), flat(640, 360)          # 720p: BT.709 by default, 360p alone would be BT.601
-    assert colour.pair_colour(hr, lr) == colour.Colour(colour.MATRIX_709, colour.RANGE_LIMITED, 0)
     hr_rgb, lr_rgb = (frame_array(c.get_frame(0)).mean(axis=(1, 2)) for c in hr_lr_pair(hr, 2, lr))
     assert np.abs(hr_rgb - lr_rgb).max() < 1e-4
     alone = frame_array(colour.clip_to_rgbs(lr).get_frame(0)).mean(axis=(1, 2))   # what the LR alone reads as
     assert np.abs(alone - hr_rgb).max() > 0.02
+    assert colour.pair_colour(hr, lr) == colour.Colour(colour.MATRIX_709, colour.RANGE_LIMITED, 0)
 
 
 def test_a_tagged_lr_that_contradicts_the_hr_is_a_clear_error():
