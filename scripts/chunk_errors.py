@@ -40,7 +40,8 @@ def main() -> None:
     p.add_argument("--frames", default="0:30", help="the frame range both bundles were trained on")
     a = p.parse_args()
     one, many = bundle_io.load(a.single), bundle_io.load(a.chunks)
-    _, hr, lr = open_pair(a.clip, None, a.frames, many.scale)
+    pair = open_pair(a.clip, None, a.frames, many.scale)
+    hr, lr = pair.hr, pair.lr
     frames = load_frames(hr, lr)
     cpu = torch.device("cpu")
     single = score(frames, many.grid, model_upscaler(one.build_models()[0], cpu))

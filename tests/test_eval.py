@@ -45,7 +45,8 @@ def test_json_has_every_method_and_split_measured_on_the_filter_output(bundle, b
     assert r["results"]["stdo"]["train"]["psnr_rgb"] > r["results"]["bicubic"]["train"]["psnr_rgb"]
     assert r["bundle_bytes"] == bundle.stat().st_size and r["chunks"] == 2 and r["scale"] == 4
     # the numbers are the real filter's whole frames against the HR
-    _, hr, lr = open_pair(bikes, None, "0:8", 4)
+    pair = open_pair(bikes, None, "0:8", 4)
+    hr, lr = pair.hr, pair.lr
     want = psnr(torch.from_numpy(frame_array(vs.core.stdo.Upscale(lr, str(bundle)).get_frame(6))).clamp(0, 1),
                 torch.from_numpy(frame_array(hr.get_frame(6))).clamp(0, 1))
     assert r["per_frame"][6]["stdo"]["psnr_rgb"] == pytest.approx(want, abs=1e-6)

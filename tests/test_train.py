@@ -71,7 +71,8 @@ def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     assert all(moved(w) for w in b.weights)
     assert not torch.equal(b.weights[0]["tail.weight"], b.weights[1]["tail.weight"])
     # the self scorer is a (briefly) trained model: not bicubic, but it ranks difficulty much like it
-    _, hr, lr = open_pair(bikes, None, "0:6", 4)
+    pair = open_pair(bikes, None, "0:6", 4)
+    hr, lr = pair.hr, pair.lr
     bic = np.stack([bicubic_psnr(torch.from_numpy(frame_array(lr.get_frame(n))).clamp(0, 1),
                                  torch.from_numpy(frame_array(hr.get_frame(n))).clamp(0, 1), b.grid, 4).numpy()
                     for n in range(6)]).reshape(b.psnr.shape)
@@ -95,7 +96,8 @@ def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path
     assert t["stages"] == {"joint": {"steps": 10, "patches": [15 + 10 + 5]}}
     # the scores are the scorer bundle's per-patch PSNR, upscaled by the real filter (against the HR
     # as training keeps it, 8-bit RGB)
-    _, hr, lr = open_pair(bikes, None, "0:6", 4)
+    pair = open_pair(bikes, None, "0:6", 4)
+    hr, lr = pair.hr, pair.lr
     sr = vs.core.stdo.Upscale(lr, str(chunks_bundle))
     for n in (0, 5):
         hr8 = np.clip(frame_array(hr.get_frame(n)) * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -111,7 +113,8 @@ def test_single_mode_on_a_real_lr_encode(bikes, lr_encode, tmp_path):
     assert b.chunks == 1 and b.training["scorer"] == "bicubic" and b.clip["lr"] == "bikes_lr.mp4"
     assert b.training["stages"] == {"single": {"steps": 10, "patches": [40]}}    # 2 epochs of 40 patches, batch 8
     # it learnt the encode: on those frames it beats bicubic through the filter
-    _, hr, lr = open_pair(bikes, lr_encode, "0:4", 4)
+    pair = open_pair(bikes, lr_encode, "0:4", 4)
+    hr, lr = pair.hr, pair.lr
     frame = [torch.from_numpy(frame_array(c.get_frame(1))).clamp(0, 1)
              for c in (hr, vs.core.stdo.Upscale(lr, str(out)), lr.resize.Bicubic(640, 272))]
     assert torch.mean((frame[1] - frame[0]) ** 2) < torch.mean((frame[2] - frame[0]) ** 2)
@@ -123,7 +126,7 @@ def test_scale_3_on_a_source_that_does_not_divide(bikes, tmp_path):
                 "--patch", "40x30", "--batch", "4", "--device", "cpu") == 0
     b = bundle_io.load(out)
     assert (b.scale, b.clip["width"], b.clip["height"], b.labels.shape) == (3, 213, 90, (2, 3, 6))
-    _, _, lr = open_pair(bikes, None, "0:2", 3)
+    lr = open_pair(bikes, None, "0:2", 3).lr
     up = vs.core.stdo.Upscale(lr, str(out))
     assert (up.width, up.height) == (639, 270)       # 640x272 cropped to a multiple of 3
 

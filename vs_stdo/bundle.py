@@ -6,8 +6,10 @@ Tensors:
   psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch
   fingerprints        float32 (frames, 256): per-frame content fingerprints of the LR frames
   router.{name}       float32 tensors of the blind router (format 2, when the bundle has one)
-Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`). Nothing in the file is code:
-safetensors stores raw arrays, and the loader checks every field before anything uses it.
+Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`); its "colour" (absent in bundles
+made before it) is how the training pair's YUV was read, which the filter uses for untagged clips.
+Nothing in the file is code: safetensors stores raw arrays, and the loader checks every field before
+anything uses it.
 
 Format versions: 1 (no router) and 2 (adds the optional blind router, `router.py`); both load.
 """
@@ -27,6 +29,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from .colour import Colour
 from .fingerprint import CELLS
 from .grid import Grid
 from .models import WDSR, Arch
@@ -60,6 +63,7 @@ class Bundle:
     clip: dict[str, Any]        # LR width/height, frames, fps, source name
     training: dict[str, Any] = field(default_factory=dict)
     router: BlindRouter | None = None
+    colour: Colour | None = None  # how the training pair was read; None in bundles made before it was recorded
 
     @property
     def chunks(self) -> int:
@@ -83,7 +87,7 @@ class Bundle:
             "fingerprint": {"kind": "luma-block-mean", "cells": CELLS},
             "training": self.training,
             "router": self.router.manifest() if self.router else None,
-        }
+        } | ({"colour": self.colour.to_manifest()} if self.colour else {})
 
     def build_models(self) -> list[WDSR]:
         models = []
@@ -252,6 +256,10 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
     extra = sorted(set(tensors) - known)
     if extra:
         raise BundleError(f"unexpected tensors {extra[:5]}; the file does not match its manifest")
+    try:
+        colour = Colour.from_manifest(m["colour"]) if "colour" in m else None
+    except ValueError as e:
+        raise BundleError(f"manifest field {e}") from None
     training = m.get("training", {})
     return Bundle(scale, pw, ph, archs, weights, labels, psnr, prints, [float(t) for t in thresholds],
-                  clip, training if isinstance(training, dict) else {}, router)
+                  clip, training if isinstance(training, dict) else {}, router, colour)

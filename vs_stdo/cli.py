@@ -45,7 +45,8 @@ def cmd_train(a: argparse.Namespace) -> None:
     settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
                         patch_height=a.patch[1])
     settings.check()
-    src, hr, lr = open_pair(a.input, a.lr_file, a.frames, a.scale, a.kernel)
+    p = open_pair(a.input, a.lr_file, a.frames, a.scale, a.kernel)
+    src, lr = p.source, p.lr
     positions = choose(lr.num_frames, settings.train_frames, settings.frame_memory, lr.width, lr.height, a.scale)
     check_data(settings, lr.width, lr.height, len(positions))
     world = World.join(pick_device(settings.device))
@@ -60,7 +61,7 @@ def cmd_train(a: argparse.Namespace) -> None:
               f"decoded frames" + (f" per process ({world.size} processes)" if world.size > 1 else ""),
               file=sys.stderr)
     phases = Phases()
-    frames = load_frames(hr, lr, mine)
+    frames = load_frames(p.hr, lr, mine)
     phases.done("decode")
     clip = {"width": lr.width, "height": lr.height, "frames": len(positions), "fps_num": src.fps.numerator,
             "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
@@ -68,7 +69,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     if len(positions) < lr.num_frames:
         clip |= {"range_frames": lr.num_frames, "sample": positions}
     b = train(frames, settings, Path(a.output), clip, resume=a.resume, world=world, count=len(positions),
-              phases=phases)
+              phases=phases, colour=p.colour)
     if world.main:
         print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames "
               f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
@@ -81,9 +82,9 @@ def cmd_eval(a: argparse.Namespace) -> None:
     b = bundle_io.load(a.bundle)
     frames = a.frames or b.clip.get("frames_selected")
     kernel = a.kernel or b.clip.get("kernel") or "bicubic"
-    src, hr, lr = open_pair(a.input, a.lr, frames, b.scale, kernel)
-    places = bundle_frames(b, Path(a.input).name, src.num_frames, frames, lr)
-    result = evaluate(Path(a.bundle), b, hr, lr, places, device=a.device, report=a.report,
+    p = open_pair(a.input, a.lr, frames, b.scale, kernel)
+    places = bundle_frames(b, Path(a.input).name, p.source.num_frames, frames, p.lr)
+    result = evaluate(Path(a.bundle), b, p.hr, p.lr_clip, places, device=a.device, report=a.report,
                       report_frame=a.report_frame)
     result |= {"input": Path(a.input).name, "frames": frames or ":",
                "lr": Path(a.lr).name if a.lr else f"{kernel} downscale"}
@@ -109,6 +110,9 @@ def cmd_info(a: argparse.Namespace) -> None:
     print(f"{a.bundle}: STDO bundle v{m['version']}, {len(data)} bytes")
     print(f"  scale x{m['scale']}, LR {c['width']}x{c['height']}, {c['frames']} frames from {c.get('source')}")
     print(f"  patches {m['patch']['width']}x{m['patch']['height']}, grid {m['grid']['cols']}x{m['grid']['rows']}")
+    print(f"  colour of untagged YUV clips: {b.colour.describe()} (as trained)" if b.colour else
+          "  colour of untagged YUV clips: by frame size (BT709 above 1024x576, else BT601); the bundle predates "
+          "recorded colour")
     print(f"  {m['chunks']} chunk model(s): " + ", ".join(
         f"wdsr {a_['blocks']}x{a_['channels']}x{a_['expansion']}" for a_ in m["models"]))
     if m["thresholds"]:

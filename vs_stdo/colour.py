@@ -5,18 +5,19 @@ that the native plugin can invoke it in C and the trainer can apply it in Python
 
 The clip's first frame decides the matrix, range and chroma location (`Colour`); they are stamped
 on every frame before converting and again on the way out, so both ways always agree and the output
-says how it was converted. Defaults when a
-prop is absent or "unspecified":
+says how it was converted. What the props state wins; a prop that is absent or "unspecified" takes
+the value of a given default (the training pair's or the bundle's colour, see `pair_colour`), else:
   _Matrix          BT.709 when width > 1024 or height > 576, else BT.601 (170m)   YUV only
   _Range           limited for YUV and GRAY, full for RGB                          integer formats only
   _ChromaLocation  left                                                            YUV only
+Float formats are always full range, and RGB is full range unless tagged (a default never changes it).
 GRAY goes in as luma with neutral chroma and comes back as the BT.709 luma of the model's RGB.
 Transfer and primaries are not converted: models work on gamma-encoded RGB, and `_Transfer`,
 `_Primaries` and every other prop pass through unchanged.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import vapoursynth as vs
@@ -78,29 +79,122 @@ class Colour:
     range: int
     chromaloc: int
 
+    def to_manifest(self) -> dict[str, Any]:
+        """The bundle manifest's "colour" entry: ints as in the props, the range by name."""
+        return {"matrix": self.matrix, "range": RANGE_NAMES[self.range], "chromaloc": self.chromaloc}
 
-def colour_of(fmt: Format, width: int, height: int, props: dict[str, Any]) -> Colour:
-    """The clip's colour from its first frame's props, with the documented defaults; checks the values."""
-    fmt.check()
-    yuv = fmt.color_family == vs.YUV
+    @classmethod
+    def from_manifest(cls, m: Any) -> "Colour":
+        """The inverse of `to_manifest`; raises ValueError on anything else."""
+        if (not isinstance(m, dict) or m.get("matrix") not in YUV_MATRICES or m.get("range") not in RANGE_NAMES.values()
+                or m.get("chromaloc") not in CHROMA_LOCATIONS or type(m["matrix"]) is not int
+                or type(m["chromaloc"]) is not int):
+            raise ValueError(f"colour must be {{matrix: a YUV matrix, range: limited|full, chromaloc: 0-5}}, got {m!r}")
+        return cls(m["matrix"], {n: r for r, n in RANGE_NAMES.items()}[m["range"]], m["chromaloc"])
+
+    def describe(self) -> str:
+        """For people: "matrix 1 (BT709), limited range, chroma left"."""
+        return (f"matrix {self.matrix} ({matrix_name(self.matrix)}), {RANGE_NAMES[self.range]} range, "
+                f"chroma {vs.ChromaLocation(self.chromaloc).name.removeprefix('CHROMA_').lower()}")
+
+
+def matrix_name(matrix: int) -> str:
+    """VapourSynth's name of a matrix: 1 -> "BT709"."""
+    return vs.MatrixCoefficients(matrix).name.removeprefix("MATRIX_")
+
+
+def default_colour(width: int, height: int) -> Colour:
+    """How an untagged YUV clip of this size is read (see the module docstring)."""
+    return Colour(MATRIX_709 if width > 1024 or height > 576 else MATRIX_170M, RANGE_LIMITED, CHROMALOC_LEFT)
+
+
+def stated(fmt: Format, props: dict[str, Any]) -> dict[str, int]:
+    """The colour the props state for the parts `fmt` has, checked: matrix and chroma location for
+    YUV, range for integer formats. Absent or unspecified props are left out."""
+    out = {}
     matrix = int(props.get("_Matrix", MATRIX_UNSPECIFIED))
-    if not yuv or matrix == MATRIX_UNSPECIFIED:
-        matrix = MATRIX_709 if width > 1024 or height > 576 else MATRIX_170M
-    elif matrix not in YUV_MATRICES:
-        raise ValueError(f"the clip's _Matrix={matrix} is not a YUV matrix; set the right one first, "
-                         f"e.g. std.SetFrameProps(_Matrix=1) for BT.709")
-    if fmt.sample_type == vs.FLOAT:
-        rng = RANGE_FULL
-    else:
-        rng = int(props.get("_Range", RANGE_FULL if fmt.color_family == vs.RGB else RANGE_LIMITED))
-        if rng not in RANGE_NAMES:
-            raise ValueError(f"the clip's _Range={rng} is not a valid range; use std.SetFrameProps(_Range=...) "
-                             f"with vs.RANGE_LIMITED ({RANGE_LIMITED}) or vs.RANGE_FULL ({RANGE_FULL})")
-    chromaloc = int(props.get("_ChromaLocation", CHROMALOC_LEFT)) if yuv else CHROMALOC_LEFT
-    if chromaloc not in CHROMA_LOCATIONS:
-        raise ValueError(f"the clip's _ChromaLocation={chromaloc} is not valid; use 0 (left) to 5 (bottom) "
-                         f"with std.SetFrameProps(_ChromaLocation=...)")
-    return Colour(matrix, rng, chromaloc)
+    if fmt.color_family == vs.YUV and matrix != MATRIX_UNSPECIFIED:
+        if matrix not in YUV_MATRICES:
+            raise ValueError(f"the clip's _Matrix={matrix} is not a YUV matrix; set the right one first, "
+                             f"e.g. std.SetFrameProps(_Matrix=1) for BT.709")
+        out["matrix"] = matrix
+    if fmt.sample_type == vs.INTEGER and "_Range" in props:
+        out["range"] = int(props["_Range"])
+        if out["range"] not in RANGE_NAMES:
+            raise ValueError(f"the clip's _Range={out['range']} is not a valid range; use "
+                             f"std.SetFrameProps(_Range=...) with vs.RANGE_LIMITED ({RANGE_LIMITED}) or vs.RANGE_FULL ({RANGE_FULL})")
+    if fmt.color_family == vs.YUV and "_ChromaLocation" in props:
+        out["chromaloc"] = int(props["_ChromaLocation"])
+        if out["chromaloc"] not in CHROMA_LOCATIONS:
+            raise ValueError(f"the clip's _ChromaLocation={out['chromaloc']} is not valid; use 0 (left) to 5 (bottom) "
+                             f"with std.SetFrameProps(_ChromaLocation=...)")
+    return out
+
+
+def colour_of(fmt: Format, width: int, height: int, props: dict[str, Any], default: Colour | None = None) -> Colour:
+    """The clip's colour from its first frame's props; what they do not state comes from `default`
+    (a pair's or bundle's colour), else from the size defaults. Checks the values."""
+    fmt.check()
+    tags = stated(fmt, props)
+    c = replace(default or default_colour(width, height), **tags)
+    if fmt.sample_type == vs.FLOAT or (fmt.color_family == vs.RGB and "range" not in tags):
+        c = replace(c, range=RANGE_FULL)
+    return c
+
+
+def yuv_tags(fmt: Format, props: dict[str, Any]) -> dict[str, int]:
+    """`stated`, less an RGB clip's range: it says nothing about how YUV is read."""
+    tags = stated(fmt, props)
+    if fmt.color_family == vs.RGB:
+        tags.pop("range", None)
+    return tags
+
+
+def conflicts(fmt: Format, props: dict[str, Any], expected: Colour) -> dict[str, tuple[int, int]]:
+    """{"matrix" or "range": (stated, expected)} where the props state a matrix or range other than `expected`'s."""
+    tags = yuv_tags(fmt, props)
+    return {name: (tags[name], getattr(expected, name)) for name in ("matrix", "range")
+            if name in tags and tags[name] != getattr(expected, name)}
+
+
+def show(name: str, value: int) -> str:
+    """A prop value for people: "_Matrix=1 (BT709)", "_Range=vs.RANGE_LIMITED"."""
+    if name == "matrix":
+        return f"_Matrix={value} ({matrix_name(value)})"
+    return f"_Range=vs.RANGE_{RANGE_NAMES[value].upper()}"
+
+
+def first_props(clip: vs.VideoNode) -> dict[str, Any]:
+    """The props of the clip's first frame, which decide its colour."""
+    return dict(clip.get_frame(0).props)
+
+
+def pair_colour(hr: vs.VideoNode, lr: vs.VideoNode | None = None) -> Colour:
+    """The one colour of a training pair, for HR and LR alike (the LR is a downscale of the HR).
+
+    The HR decides: what its props state and, where they are unset, the defaults for the HR's size.
+    Only what the HR's format cannot say (matrix and chroma location of RGB or GRAY, range of RGB or
+    float) comes from the LR's props. An LR whose props contradict the HR's matrix or range is an error.
+    """
+    hf = Format.of(hr.format)
+    hr_props = first_props(hr)
+    c = colour_of(hf, hr.width, hr.height, hr_props)
+    hr_says = ({"matrix", "chromaloc"} if hf.color_family == vs.YUV else set()) | (
+        {"range"} if hf.sample_type == vs.INTEGER and hf.color_family != vs.RGB else set())
+    if "range" not in hr_says:
+        c = replace(c, range=RANGE_LIMITED)
+    if lr is None:
+        return c
+    lf, lr_props = Format.of(lr.format), first_props(lr)
+    for name, (lr_value, hr_value) in conflicts(lf, lr_props, c).items():
+        if name in hr_says:
+            how = ("tagged" if name in stated(hf, hr_props)
+                   else f"untagged, so read by the default for {hr.width}x{hr.height}")
+            raise ValueError(f"the LR clip says {show(name, lr_value)} but the HR is {show(name, hr_value)} ({how}); "
+                             f"an LR encode of the HR has the HR's colours, so make them agree: set the right value on "
+                             f"the wrong one in a .vpy, e.g. lr = core.std.SetFrameProps(lr, "
+                             f"{show(name, hr_value).split(' ')[0]})")
+    return replace(c, **{name: value for name, value in yuv_tags(lf, lr_props).items() if name not in hr_says})
 
 
 def stamp(fmt: Format, c: Colour) -> dict[str, int]:
@@ -146,7 +240,7 @@ def apply(clip: vs.VideoNode, calls: list[Call]) -> vs.VideoNode:
     return clip
 
 
-def clip_to_rgbs(clip: vs.VideoNode) -> vs.VideoNode:
-    """Convert a clip to RGBS with the same plan the filter uses."""
+def clip_to_rgbs(clip: vs.VideoNode, default: Colour | None = None) -> vs.VideoNode:
+    """Convert a clip to RGBS with the same plan the filter uses (`default` as in `colour_of`)."""
     fmt = Format.of(clip.format)
-    return apply(clip, to_rgbs(fmt, colour_of(fmt, clip.width, clip.height, dict(clip.get_frame(0).props))))
+    return apply(clip, to_rgbs(fmt, colour_of(fmt, clip.width, clip.height, first_props(clip), default)))

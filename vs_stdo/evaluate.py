@@ -1,8 +1,12 @@
 """`stdo eval`: PSNR of a bundle, through the real filter, against bicubic and Lanczos on whole frames.
 
-Every LR frame is upscaled by `core.stdo.Upscale` (route "auto") and by VapourSynth's bicubic
-(Catmull-Rom) and Lanczos (3 taps); each output, clamped to [0, 1], is compared with the HR frame in
-RGB and in BT.709 luma. Numbers per split are means of per-frame PSNR. A frame's split comes from its
+What is measured is what the user gets: every LR frame, in the LR clip's own format (the `--lr`
+file's, e.g. YUV 4:2:0 8 bit, or RGBS for the in-script downscale), is upscaled by `core.stdo.Upscale`
+(route "auto") and by VapourSynth's bicubic (Catmull-Rom) and Lanczos (3 taps) into that format.
+Each output is read back to RGB with the colour the filter reads the LR with and compared, clamped
+to [0, 1], with the HR frame (RGB of the training pair) in RGB and in BT.709 luma ("psnr_rgb",
+"psnr_y"); for YUV, also its Y plane with the HR's in the same format and colour ("psnr_y_plane",
+peak = the format's white). Numbers per split are means of per-frame PSNR. A frame's split comes from its
 place in the source: "train" (a frame the bundle was trained on), "heldout" (in the bundle's range but
 held out by the trainer), "unseen" (outside that range, or another source: a file whose name differs
 from the bundle's source, or another LR size).
@@ -12,16 +16,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import vapoursynth as vs
 from tqdm import tqdm
 
+from . import colour
 from .bundle import Bundle
-from .metrics import psnr, psnr_y
+from .metrics import mse_to_psnr, psnr, psnr_y
 from .video import frame_array, frame_range, parse_frames, resize
 from .vsplugin import upscale
 
 METHODS = ("stdo", "bicubic", "lanczos")
+MEASURES = {"psnr_rgb": "RGB", "psnr_y": "Y", "psnr_y_plane": "Y plane"}
 SPLITS = {"train": "train", "heldout": "held-out", "unseen": "not in bundle"}
 
 
@@ -45,10 +52,18 @@ def bundle_frames(bundle: Bundle, source: str, total: int, frames: str | None, l
     return [index.get(f) for f in picked]
 
 
+def psnr_plane(a: vs.VideoFrame, b: vs.VideoFrame) -> float:
+    """PSNR of plane 0 of two frames of one format, peak = white (1 for float, 2**bits - 1 for integer)."""
+    peak = 1.0 if a.format.sample_type == vs.FLOAT else (1 << a.format.bits_per_sample) - 1
+    diff = np.asarray(a[0], dtype=np.float64) - np.asarray(b[0], dtype=np.float64)
+    return float(mse_to_psnr(float(np.mean(diff ** 2)) / peak ** 2))
+
+
 def evaluate(path: Path, bundle: Bundle, hr: vs.VideoNode, lr: vs.VideoNode, places: list[int | None],
              device: str = "auto", report: str | None = None, report_frame: int | None = None) -> dict[str, Any]:
     """Per-frame and per-split PSNR of the bundle, bicubic and Lanczos; optionally the PNG report.
-    `places`: each frame's index among the bundle's frames (see bundle_frames)."""
+    `hr`: RGBS; `lr`: the LR in its own format; `places`: each frame's index among the bundle's frames
+    (see bundle_frames)."""
     if report_frame is not None and not 0 <= report_frame < lr.num_frames:
         raise ValueError(f"--report-frame {report_frame} is outside the {lr.num_frames} evaluated frames")
     if report:
@@ -58,17 +73,30 @@ def evaluate(path: Path, bundle: Bundle, hr: vs.VideoNode, lr: vs.VideoNode, pla
             raise ValueError("the report shows the bundle's per-patch PSNR and chunks of one of its frames, but "
                              + ("none of the evaluated frames is" if shown is None else f"frame {shown} is not")
                              + " a frame of the bundle; evaluate the bundle's source or pick another --report-frame")
-    outputs = {"stdo": upscale(lr, path, device=device), "bicubic": resize(lr, hr.width, hr.height, "bicubic"),
-               "lanczos": resize(lr, hr.width, hr.height, "lanczos")}
+    fmt = colour.Format.of(lr.format)
+    c = colour.colour_of(fmt, lr.width, lr.height, colour.first_props(lr), bundle.colour)  # as the filter reads it
+    native = {"stdo": upscale(lr, path, device=device), "bicubic": resize(lr, hr.width, hr.height, "bicubic"),
+              "lanczos": resize(lr, hr.width, hr.height, "lanczos")}
+    outputs = {m: colour.apply(out, colour.to_rgbs(fmt, c)) for m, out in native.items()}
+    clips = {"hr": hr} | outputs
+    yuv = fmt.color_family == vs.YUV
+    if yuv:  # the Y planes too: each output's and the HR's, written in the LR's format and colour
+        clips |= {"hr native": colour.apply(hr, colour.from_rgbs(fmt, c))} | {f"{m} native": o
+                                                                              for m, o in native.items()}
     heldout = set(bundle.training.get("heldout", []))
     per_frame = []
-    streams = zip(hr.frames(close=True), *(c.frames(close=True) for c in outputs.values()))
+    streams = zip(*(clip.frames(close=True) for clip in clips.values()))
     for n, (frames, place) in enumerate(tqdm(zip(streams, places), total=lr.num_frames, desc="evaluating",
                                              unit="frame")):
-        hi, *ups = (tensor(f) for f in frames)
+        f = dict(zip(clips, frames))
+        hi = tensor(f["hr"])
         split = "unseen" if place is None else "heldout" if place in heldout else "train"
-        per_frame.append({"frame": n, "bundle_frame": place, "split": split} |
-                         {m: {"psnr_rgb": psnr(u, hi), "psnr_y": psnr_y(u, hi)} for m, u in zip(outputs, ups)})
+        row: dict[str, Any] = {"frame": n, "bundle_frame": place, "split": split}
+        for m in METHODS:
+            up = tensor(f[m])
+            row[m] = {"psnr_rgb": psnr(up, hi), "psnr_y": psnr_y(up, hi),
+                      "psnr_y_plane": psnr_plane(f[f"{m} native"], f["hr native"]) if yuv else None}
+        per_frame.append(row)
     result = {"bundle": str(path), "bundle_bytes": path.stat().st_size, "scale": bundle.scale,
               "chunks": bundle.chunks, "mode": bundle.training.get("mode"),
               "results": summary(per_frame), "per_frame": per_frame, "report": None}
@@ -84,33 +112,36 @@ def evaluate(path: Path, bundle: Bundle, hr: vs.VideoNode, lr: vs.VideoNode, pla
     return result
 
 
-def summary(per_frame: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """{method: {split: {frames, psnr_rgb, psnr_y}}}, means over the frames of each split present."""
-    out: dict[str, dict[str, dict[str, float]]] = {m: {} for m in METHODS}
+def summary(per_frame: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """{method: {split: {frames, psnr_rgb, psnr_y, psnr_y_plane}}}, means over the frames of each split
+    present (psnr_y_plane None where the LR is not YUV)."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {m: {} for m in METHODS}
     for split in SPLITS:
         rows = [f for f in per_frame if f["split"] == split]
         for m in METHODS if rows else ():
-            out[m][split] = {"frames": len(rows),
-                             "psnr_rgb": sum(f[m]["psnr_rgb"] for f in rows) / len(rows),
-                             "psnr_y": sum(f[m]["psnr_y"] for f in rows) / len(rows)}
+            out[m][split] = {"frames": len(rows)} | {
+                k: None if rows[0][m][k] is None else sum(f[m][k] for f in rows) / len(rows) for k in MEASURES}
     return out
 
 
 def table(result: dict[str, Any]) -> str:
-    """The result for people: one row per split, PSNR RGB / Y per method, and the gain over bicubic."""
+    """The result for people: one row per split, PSNR RGB / Y (/ Y plane) per method, and the gain over bicubic."""
     r = result["results"]
+    first = next(iter(r["stdo"].values()), {})
+    keys = [k for k in MEASURES if first.get(k) is not None]
+    width = 8 * len(keys) + 1
     lines = [f"{result['bundle']}: {result['chunks']} model(s) ({result['mode']}), x{result['scale']}, "
              f"{result['bundle_bytes']} bytes",
              f"on {result.get('input')} frames {result.get('frames')}, LR {result.get('lr')}; "
-             f"PSNR in dB (RGB / Y), mean over frames",
-             f"{'split':<14}{'frames':>7}" + "".join(f"{m:>17}" for m in METHODS) + f"{'stdo - bicubic':>17}"]
+             f"PSNR in dB ({' / '.join(MEASURES[k] for k in keys)}), mean over frames",
+             f"{'split':<14}{'frames':>7}" + "".join(f"{m:>{width}}" for m in METHODS) + f"{'stdo - bicubic':>{width}}"]
     for split, name in SPLITS.items():
         if split in r["stdo"]:
             row = {m: r[m][split] for m in METHODS}
-            gain = [row["stdo"][k] - row["bicubic"][k] for k in ("psnr_rgb", "psnr_y")]
+            gain = " / ".join(f"{row['stdo'][k] - row['bicubic'][k]:+5.2f}" for k in keys)
             lines.append(f"{name:<14}{row['stdo']['frames']:>7}"
-                         + "".join(f"{row[m]['psnr_rgb']:>9.2f} / {row[m]['psnr_y']:5.2f}" for m in METHODS)
-                         + f"{gain[0]:>+9.2f} / {gain[1]:+5.2f}")
+                         + "".join(f"{' / '.join(f'{row[m][k]:5.2f}' for k in keys):>{width}}" for m in METHODS)
+                         + f"{gain:>{width}}")
     if result["report"]:
         lines.append(f"report: {result['report']}")
     return "\n".join(lines)

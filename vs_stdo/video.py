@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import runpy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -81,28 +82,46 @@ def crop_to_multiple(clip: vs.VideoNode, scale: int) -> vs.VideoNode:
     return clip if (w, h) == (clip.width, clip.height) else clip.std.Crop(right=clip.width - w, bottom=clip.height - h)
 
 
-def hr_lr_pair(hr: vs.VideoNode, scale: int, lr: vs.VideoNode | None = None,
-               kernel: str = "bicubic") -> tuple[vs.VideoNode, vs.VideoNode]:
-    """RGBS HR and LR clips. Without `lr`, LR is HR downscaled by `kernel` (the paper's setting)."""
-    hr_rgb = crop_to_multiple(colour.clip_to_rgbs(hr), scale)  # RGB: any crop, even where chroma is subsampled
+def hr_lr_pair(hr: vs.VideoNode, scale: int, lr: vs.VideoNode | None = None, kernel: str = "bicubic",
+               pair_colour: colour.Colour | None = None) -> tuple[vs.VideoNode, vs.VideoNode]:
+    """RGBS HR and LR clips, both read with the pair's one colour (`colour.pair_colour`, computed when
+    not given). Without `lr`, LR is HR downscaled by `kernel` (the paper's setting)."""
+    if lr is not None:
+        want = (hr.width // scale, hr.height // scale)
+        if (lr.width, lr.height) != want:
+            raise ValueError(f"the LR clip is {lr.width}x{lr.height} but HR {hr.width}x{hr.height} at x{scale} "
+                             f"needs {want[0]}x{want[1]}; give an LR encode of that size or change --scale")
+        if lr.num_frames != hr.num_frames:
+            raise ValueError(f"the LR clip has {lr.num_frames} frames and HR has {hr.num_frames}; they must match")
+    c = pair_colour or colour.pair_colour(hr, lr)
+    hr_rgb = crop_to_multiple(colour.clip_to_rgbs(hr, c), scale)  # RGB: any crop, even where chroma is subsampled
     if lr is None:
         return hr_rgb, resize(hr_rgb, hr_rgb.width // scale, hr_rgb.height // scale, kernel)
-    want = (hr_rgb.width // scale, hr_rgb.height // scale)
-    if (lr.width, lr.height) != want:
-        raise ValueError(f"the LR clip is {lr.width}x{lr.height} but HR {hr.width}x{hr.height} at x{scale} "
-                         f"needs {want[0]}x{want[1]}; give an LR encode of that size or change --scale")
-    if lr.num_frames != hr.num_frames:
-        raise ValueError(f"the LR clip has {lr.num_frames} frames and HR has {hr.num_frames}; they must match")
-    return hr_rgb, colour.clip_to_rgbs(lr)
+    return hr_rgb, colour.clip_to_rgbs(lr, c)
+
+
+@dataclass
+class Pair:
+    """What a command line's input and optional LR file give: `source` (the whole input), `hr` and
+    `lr` (RGBS, cut to the frames), `colour` (the pair's one colour) and `lr_clip` (the LR file's frames
+    in their own format, or `lr` where there is no LR file)."""
+
+    source: vs.VideoNode
+    hr: vs.VideoNode
+    lr: vs.VideoNode
+    colour: colour.Colour
+    lr_clip: vs.VideoNode
 
 
 def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scale: int,
-              kernel: str = "bicubic") -> tuple[vs.VideoNode, vs.VideoNode, vs.VideoNode]:
-    """(whole source, HR, LR) for a command line: HR and LR are the input and optional LR file cut to `frames`."""
+              kernel: str = "bicubic") -> Pair:
+    """The HR/LR pair of a command line: the input and optional LR file cut to `frames`."""
     src = open_clip(input)
+    hr = select_frames(src, frames)
     lr_src = select_frames(open_clip(lr, "LR file"), frames) if lr else None
-    hr_clip, lr_clip = hr_lr_pair(select_frames(src, frames), scale, lr_src, kernel)
-    return src, hr_clip, lr_clip
+    c = colour.pair_colour(hr, lr_src)
+    hr_clip, lr_clip = hr_lr_pair(hr, scale, lr_src, kernel, c)
+    return Pair(src, hr_clip, lr_clip, c, lr_clip if lr_src is None else lr_src)
 
 
 def from_memory(clip: vs.VideoNode, length: int) -> vs.VideoNode:

@@ -2,9 +2,11 @@
 
 `prepare` is called by the plugin's create function. It validates the arguments, loads the bundle,
 builds the engine, and returns the colour conversion calls for the plugin to wire around its filter.
+The clip's colour props win; what they leave unset comes from the colour the bundle was trained with.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,9 @@ import vapoursynth as vs
 from . import bundle as bundle_io
 from . import colour
 from .engine import Engine
+
+log = logging.getLogger("vs_stdo")
+_warned: set[tuple[str, tuple]] = set()  # (bundle, conflicts) already warned about in this process
 
 
 def prepare(bundle_path: str, fmt: tuple[int, int, int, int], width: int, height: int,
@@ -24,16 +29,31 @@ def prepare(bundle_path: str, fmt: tuple[int, int, int, int], width: int, height
     """
     family, sample_type, bits, subsampling = fmt
     f = colour.Format(family, sample_type, bits, subsampling // 16, subsampling % 16)
-    c = colour.colour_of(f, width, height, props)
+    f.check()
     fp16, bf16 = args.get("fp16", 0), args.get("bf16")
     for name, value in (("fp16", fp16), ("bf16", bf16)):
         if value not in (0, 1, None):
             raise ValueError(f"{name} must be 0 or 1, got {value}")
-    engine = Engine(bundle_io.load(bundle_path), width, height, route=args.get("route", "auto"),
+    b = bundle_io.load(bundle_path)
+    c = colour.colour_of(f, width, height, props, b.colour)
+    if b.colour:
+        warn_conflicts(bundle_path, colour.conflicts(f, props, b.colour))
+    engine = Engine(b, width, height, route=args.get("route", "auto"),
                     device=args.get("device", "auto"), fp16=bool(fp16), pad=args.get("pad"),
                     batch=args.get("batch", 0), bf16=None if bf16 is None else bool(bf16))
     out_w, out_h = width * engine.scale, height * engine.scale
     return engine, colour.to_rgbs(f, c), colour.from_rgbs(f, c), out_w, out_h
+
+
+def warn_conflicts(bundle_path: str, conflicts: dict[str, tuple[int, int]]) -> None:
+    """Warn once per bundle and conflict that the clip's tags override the bundle's colour."""
+    key = (str(Path(bundle_path).resolve()), tuple(sorted(conflicts.items())))
+    if conflicts and key not in _warned:
+        _warned.add(key)
+        log.warning("stdo.Upscale: the clip says %s but %s was trained on %s; converting as the clip says. If the "
+                    "tags are wrong, fix them with std.SetFrameProps before stdo.Upscale",
+                    ", ".join(colour.show(name, v) for name, (v, _) in conflicts.items()), Path(bundle_path).name,
+                    ", ".join(colour.show(name, v) for name, (_, v) in conflicts.items()))
 
 
 def upscale(clip: vs.VideoNode, bundle: str | Path, route: str = "auto", device: str = "auto", fp16: bool = False,

@@ -12,6 +12,7 @@ import torch
 from .. import bundle as bundle_io
 from .. import router
 from ..chunking import bicubic_upscaler, bundle_upscaler, label, model_upscaler, models_psnr, score, split
+from ..colour import Colour
 from ..dataset import CONTEXT_CAP, Frames, Patches, all_items
 from ..engine import pick_device
 from ..models import WDSR, add_weight_norm, plain_state
@@ -26,8 +27,10 @@ ROUTER_FRAMES = 64  # training frames (evenly spaced) the blind router is fitted
 
 
 def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool = False,
-          world: World | None = None, count: int | None = None, phases: Phases | None = None) -> bundle_io.Bundle:
-    """Run a whole training job on decoded frames and write the bundle to `out`.
+          world: World | None = None, count: int | None = None, phases: Phases | None = None,
+          colour: Colour | None = None) -> bundle_io.Bundle:
+    """Run a whole training job on decoded frames and write the bundle to `out` (which records `colour`,
+    how the frames' HR/LR pair was read).
 
     Alone, `frames` are all the training frames. Under torchrun (`world`), they are this rank's share of
     the `count` training frames (positions rank, rank + size, ...; see world.py). `phases` records where
@@ -95,7 +98,8 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
             "stages": {st.name: {"steps": st.steps,
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
                        for st in stages},
-            "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)})
+            "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)},
+        colour=colour)
     if k > 1:
         route(b, frames, train_frames, s, world, count, phases)
     if world.main:
