@@ -5,12 +5,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import vapoursynth as vs
 
 from . import bundle as bundle_io
 from .train.settings import Settings, default_of, options
+
+if TYPE_CHECKING:
+    from .train import World
+    from .train.plan import Rates
 from .video import KERNELS
 
 
@@ -37,9 +41,10 @@ def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 def cmd_train(a: argparse.Namespace) -> None:
     from .dataset import load_frames
     from .engine import pick_device
-    from .train import World, check_data, train
+    from .train import World, check_data, heldout_frames, train
     from .train.frames import GIB, choose, frame_bytes
     from .train.phases import Phases
+    from .train.plan import measure
     from .video import open_pair
 
     settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
@@ -48,7 +53,8 @@ def cmd_train(a: argparse.Namespace) -> None:
     p = open_pair(a.input, a.lr_file, a.frames, a.scale, a.kernel)
     src, lr = p.source, p.lr
     positions = choose(lr.num_frames, settings.train_frames, settings.frame_memory, lr.width, lr.height, a.scale)
-    check_data(settings, lr.width, lr.height, len(positions))
+    grid = check_data(settings, lr.width, lr.height, len(positions))
+    patches = grid.count * (len(positions) - len(heldout_frames(len(positions), settings.holdout)))
     world = World.join(pick_device(settings.device))
     if len(positions) < world.size:
         raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
@@ -63,6 +69,8 @@ def cmd_train(a: argparse.Namespace) -> None:
     phases = Phases()
     frames = load_frames(p.hr, lr, mine)
     phases.done("decode")
+    plan_steps(settings, measure(settings, lr.width, lr.height, world.device), len(mine), patches, phases.total(),
+               world)
     clip = {"width": lr.width, "height": lr.height, "frames": len(positions), "fps_num": src.fps.numerator,
             "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
             "lr": Path(a.lr_file).name if a.lr_file else f"{a.kernel} downscale", "kernel": None if a.lr_file else a.kernel}
@@ -73,6 +81,22 @@ def cmd_train(a: argparse.Namespace) -> None:
     if world.main:
         print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames "
               f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
+
+
+def plan_steps(s: Settings, rates: Rates, frames: int, patches: int, spent: float, world: World) -> None:
+    """Print how long the run will take from here (`frames`: this process's, `patches`: the run's training
+    patches); with --time, first set the steps that fit the budget."""
+    from .train.stages import budget
+
+    if s.time:
+        s.steps, s.epochs = world.first(rates.steps_within(s, spent, frames)), 0
+    if world.main:
+        steps = budget(s, patches)
+        left = rates.seconds(s, steps, frames)
+        print(f"plan: {steps} steps at {rates.step_s * 1000:.0f} ms and {rates.passes(s)} model passes over {frames} "
+              f"frames at {rates.frame_s:.2f} s: about {left / 60:.1f} min more"
+              + (f" (--time {s.time / 60:.1f} min, {spent:.0f} s spent decoding; to resume, use --steps {s.steps})"
+                 if s.time else ""), file=sys.stderr)
 
 
 def cmd_eval(a: argparse.Namespace) -> None:

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, Callable
 
@@ -22,6 +23,20 @@ def parse_fractions(text: str) -> list[float]:
         return [float(v) for v in text.split(",")]
     except ValueError:
         raise ValueError(f"expected comma-separated fractions (e.g. 1,0.5,0), got {text!r}") from None
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `10m`, `1.5h`, `1h30m` or plain seconds -> seconds (the --time syntax)."""
+    text = text.strip().lower()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    unit = r"(\d+(?:\.\d+)?)\s*([hms])"
+    parts = re.findall(unit, text)
+    if not parts or re.sub(unit, "", text).strip():
+        raise ValueError(f"a duration looks like 90s, 10m, 1.5h or 1h30m, got {text!r}") from None
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
 def option(default: Any, help: str, choices: tuple | list | None = None, flag: str | None = None,
@@ -43,6 +58,8 @@ class Settings:
     steps: int = option(2000, "total training steps of the run, shared by its models (default {default})")
     epochs: float = option(0.0, "budget in passes over the run's training patches instead of --steps "
                                 "(default 0: use --steps)")
+    time: float = option(0.0, "time budget of the whole run, e.g. 10m or 1h30m: the steps are planned from a "
+                              "step timed on this machine (default 0: use --steps)", parse=parse_duration)
     batch: int = option(16, "patches per step (default {default})")
     lr: float = option(2e-3, "Adam learning rate at the start of the cosine schedule (default {default:g})",
                        flag="--learning-rate")
@@ -84,8 +101,8 @@ class Settings:
         for name in ("steps", "batch", "score_steps", "checkpoint_every", "patch_width", "patch_height"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.epochs < 0 or self.train_frames < 0 or self.frame_memory <= 0:
-            raise ValueError("--epochs and --train-frames must not be negative, --frame-memory must be positive")
+        if self.epochs < 0 or self.train_frames < 0 or self.time < 0 or self.frame_memory <= 0:
+            raise ValueError("--epochs, --train-frames and --time must not be negative, --frame-memory must be positive")
         if not 0 <= self.pretrain < 1:
             raise ValueError(f"--pretrain must be in [0, 1), got {self.pretrain}")
         if self.holdout == 1 or self.holdout < 0:

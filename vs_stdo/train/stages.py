@@ -87,7 +87,7 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
         if not len(items):
             raise ValueError(f"--joint-schedule {s.schedule()} keeps none of the training patches; "
                              f"raise its fractions")
-    total = budget(s, items)
+    total = budget(s, len(items))
     if s.mode != "chunks":
         return [Stage.one(s.mode, items, s.arch(), total)]
     shared = shared_stage(s, items)
@@ -98,16 +98,16 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
                                                  "shared" if shared else None, equal_shares)]
 
 
-def budget(s: Settings, items: torch.Tensor) -> int:
-    """The run's total optimiser steps: `steps`, or `epochs` passes over `items` (the patches it trains on)."""
-    return math.ceil(s.epochs * len(items) / s.batch) if s.epochs else s.steps
+def budget(s: Settings, patches: int) -> int:
+    """The run's total optimiser steps: `steps`, or `epochs` passes over the `patches` it trains on."""
+    return math.ceil(s.epochs * patches / s.batch) if s.epochs else s.steps
 
 
 def shared_stage(s: Settings, items: torch.Tensor) -> Stage | None:
     """Chunks mode: the shared model's stage, the first `pretrain` of the budget (None without pretraining)."""
     if not s.has_shared():
         return None
-    total = budget(s, items)
+    total = budget(s, len(items))
     return Stage.one("shared", items, s.arch(), max(1, round(total * s.pretrain)), total)
 
 

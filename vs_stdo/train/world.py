@@ -95,6 +95,14 @@ class World:
         dist.all_reduce(t)
         return bool(t.item())
 
+    def first(self, value: int) -> int:
+        """Rank 0's value on every rank (so that all ranks plan the same steps)."""
+        if self.size == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.long, device=self.device)
+        dist.broadcast(t, 0)
+        return int(t.item())
+
     def barrier(self) -> None:
         if self.size > 1:
             dist.barrier()
