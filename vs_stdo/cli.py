@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib.metadata
 import json
+import os
 import sys
 from pathlib import Path
 
 import vapoursynth as vs
 
 from . import bundle as bundle_io
+from . import preflight
 from .chunking import SPLITS
 from .models import PRESETS, SCALES
-from .train import LABELS, MODES, Settings
+from .train import LABELS, MODES, SCORERS, Settings
 from .video import KERNELS
 
 
@@ -42,8 +46,11 @@ def cmd_train(a: argparse.Namespace) -> None:
                         holdout=a.holdout, device=a.device, checkpoint_every=a.checkpoint_every,
                         easy_preset=a.easy_preset or "", easy_chunks=a.easy_chunks)
     settings.check()
+    reads = {"the input": a.input, "the --lr file": a.lr,
+             "the --score bundle": None if a.score in SCORERS else a.score}
+    preflight.check_bundle_output(a.output, reads, a.force)
     src, hr, lr = open_pair(a.input, a.lr, a.frames, a.scale, a.kernel)
-    check_data(settings, lr.width, lr.height, lr.num_frames)
+    check_data(settings, lr.width, lr.height, lr.num_frames, decoded=False)
     frames = load_frames(hr, lr)
     clip = {"width": lr.width, "height": lr.height, "frames": lr.num_frames, "fps_num": src.fps.numerator,
             "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
@@ -58,9 +65,12 @@ def cmd_eval(a: argparse.Namespace) -> None:
     from .video import open_pair
 
     b = bundle_io.load(a.bundle)
+    if a.report:
+        reads = {"the bundle": a.bundle, "the input": a.input, "the --lr file": a.lr}
+        preflight.check_writable(a.report, reads, "--report")
     frames = a.frames or b.clip.get("frames_selected")
     kernel = a.kernel or b.clip.get("kernel") or "bicubic"
-    src, hr, lr = open_pair(a.input, a.lr, frames, b.scale, kernel)
+    src, hr, lr = open_pair(a.input, a.lr, frames, b.scale, kernel, scale_option=None)
     places = bundle_frames(b, Path(a.input).name, src.num_frames, frames, lr)
     result = evaluate(Path(a.bundle), b, hr, lr, places, device=a.device, report=a.report,
                       report_frame=a.report_frame)
@@ -78,7 +88,7 @@ def cmd_export_onnx(a: argparse.Namespace) -> None:
 
 
 def cmd_info(a: argparse.Namespace) -> None:
-    data = Path(a.bundle).read_bytes()
+    data = bundle_io.read_file(a.bundle)
     b = bundle_io.from_bytes(data)
     m = b.manifest() | {"version": bundle_io.read_manifest(data)["version"]}  # the file's, not this code's
     if a.json:
@@ -109,11 +119,15 @@ def cmd_info(a: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stdo", description="Content-overfitted video super-resolution (STDO).")
+    p.add_argument("--version", action="version", version=f"stdo {version()}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a bundle on a video")
+    t = sub.add_parser("train", help="train a bundle on a video", parents=[common])
     t.add_argument("input", help="HR video file (any format BestSource reads) or .vpy script")
     t.add_argument("-o", "--output", required=True, help="bundle file to write (.stdo)")
+    t.add_argument("--force", action="store_true", help="replace the bundle an earlier run wrote to -o")
     t.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor (default 4)")
     t.add_argument("--chunks", type=int, default=4, help="k, the number of difficulty chunks (default 4)")
     t.add_argument("--mode", choices=MODES, default="chunks",
@@ -159,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos on whole frames")
+    e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos on whole frames", parents=[common])
     e.add_argument("bundle", help="a .stdo bundle")
     e.add_argument("input", help="the HR video (or .vpy) the bundle was trained on, or another")
     e.add_argument("--lr", help="your real LR encode (else LR = downscale by the bundle's kernel)")
@@ -172,28 +186,69 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     e.set_defaults(func=cmd_eval)
 
-    i = sub.add_parser("info", help="show a bundle's manifest")
+    i = sub.add_parser("info", help="show a bundle's manifest", parents=[common])
     i.add_argument("bundle")
     i.add_argument("--json", action="store_true", help="print the raw manifest as JSON")
     i.set_defaults(func=cmd_info)
 
-    x = sub.add_parser("export-onnx", help="write each chunk model as an ONNX file (for vs-mlrt's core.ort.Model)")
+    x = sub.add_parser("export-onnx", help="write each chunk model as an ONNX file (for vs-mlrt's core.ort.Model)",
+                       parents=[common])
     x.add_argument("bundle")
     x.add_argument("outdir", help="folder for chunk0.onnx, chunk1.onnx, ... (created if missing)")
     x.set_defaults(func=cmd_export_onnx)
     return p
 
 
+def version() -> str:
+    """The installed package's version."""
+    try:
+        return importlib.metadata.version("vs-stdo")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (vs-stdo is not installed)"
+
+
+MEMORY_FIX = {"train": "lower --batch or --patch, or select fewer --frames", "eval": "select fewer --frames"}
+
+
+def message(e: Exception, command: str) -> str:
+    """One line for a user: what went wrong and what to do."""
+    text = " ".join(str(e).split())
+    if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and ("can't allocate memory" in text
+                                                                       or "not enough memory" in text)):
+        return f"out of memory ({text or type(e).__name__}); {MEMORY_FIX.get(command, 'close other programs')}"
+    if isinstance(e, OSError) and e.errno is not None:
+        where = f" {e.filename}" if e.filename else ""
+        fixes = {errno.ENOSPC: "free some space or write to another disk",
+                 errno.EDQUOT: "free some space or write to another disk",
+                 errno.EACCES: "choose a path you may use, or change its permissions",
+                 errno.EPERM: "choose a path you may use, or change its permissions",
+                 errno.EROFS: "write to another disk",
+                 errno.EISDIR: "give the path of a file, not a directory",
+                 errno.ENOENT: "check the path"}
+        return f"{e.strerror}:{where}; {fixes.get(e.errno, 'check the path and the disk')}"
+    if isinstance(e, (ValueError, RuntimeError, OSError, vs.Error)):
+        return text
+    return f"internal error: {type(e).__name__}: {text}; rerun with --debug and report the traceback"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the `stdo` command; returns the exit status: 0 done, 1 error, 2 usage error, 130 interrupted."""
     a = build_parser().parse_args(argv)
     try:
         a.func(a)
-    except (ValueError, FileNotFoundError, RuntimeError, vs.Error) as e:
-        print(f"stdo {a.command}: error: {e}", file=sys.stderr)
-        return 2
+        sys.stdout.flush()
     except KeyboardInterrupt as e:
         print(f"stdo {a.command}: {e or 'interrupted'}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Whoever read our output stopped (`stdo info B | head`): stop quietly, as tools killed by SIGPIPE do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as e:
+        if a.debug:
+            raise
+        print(f"stdo {a.command}: error: {message(e, a.command)}", file=sys.stderr)
+        return 1
     return 0
 
 

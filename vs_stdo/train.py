@@ -44,7 +44,6 @@ import copy
 import hashlib
 import json
 import math
-import os
 import pickle
 import signal
 import sys
@@ -60,10 +59,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import bundle as bundle_io
-from . import router
+from . import preflight, router
 from .chunking import SPLITS, bicubic_upscaler, bundle_upscaler, label, model_upscaler, models_psnr, score, split
 from .dataset import CONTEXT_CAP, Frames, Patches, all_items
 from .engine import pick_device
+from .files import atomic_write
 from .grid import Grid
 from .metrics import mse_to_psnr
 from .models import WDSR, Arch, add_weight_norm, plain_state, preset
@@ -193,8 +193,9 @@ def heldout_frames(count: int, holdout: int) -> list[int]:
     return [i for i in range(count) if holdout and i % holdout == holdout - 1]
 
 
-def check_data(s: Settings, width: int, height: int, frames: int) -> Grid:
-    """The patch grid of an LR size; raises if the data cannot be trained with these settings."""
+def check_data(s: Settings, width: int, height: int, frames: int, decoded: bool = True) -> Grid:
+    """The patch grid of an LR size; raises if the data cannot be trained with these settings (or does not
+    fit in memory, preflight.check_training, which also caps s.batch)."""
     grid = Grid(width, height, s.patch_width, s.patch_height)
     train_frames = frames - len(heldout_frames(frames, s.holdout))
     if train_frames < 1:
@@ -204,6 +205,7 @@ def check_data(s: Settings, width: int, height: int, frames: int) -> Grid:
         raise ValueError(f"--chunks {s.chunks} is more than the {patches} training patches ({train_frames} frames "
                          f"x {grid.cols}x{grid.rows} grid of {s.patch_width}x{s.patch_height}); use fewer chunks, "
                          f"a smaller --patch or more frames")
+    preflight.check_training(s, patches, width, height, frames, decoded)
     return grid
 
 
@@ -285,9 +287,8 @@ class Checkpoint:
         print(f"resuming from {self.path}", file=sys.stderr)
 
     def save(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save(self.state, tmp)
-        os.replace(tmp, self.path)
+        with atomic_write(self.path) as f:
+            torch.save(self.state, f)
 
 
 class StopRequest:
@@ -440,6 +441,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     items = items[torch.isin(items[:, 0], torch.tensor(train_frames))]
     radius = max(s.arch(k).radius for k in range(s.chunks))
     patches = Patches(frames, grid, min(radius, CONTEXT_CAP))
+    preflight.check_writable(out, {}, "-o")  # before its checkpoint is written next to it
     ckpt = Checkpoint(Path(str(out) + ".ckpt"), fingerprint_of(s, frames))
     ckpt.open(resume)
     finished: dict[str, dict] = ckpt.state["finished"]

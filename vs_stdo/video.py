@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import runpy
+import traceback
 from pathlib import Path
 from typing import Iterator
 
@@ -24,21 +25,43 @@ KERNELS: dict[str, tuple[str, dict[str, float]]] = {
 def open_clip(path: str | Path, what: str = "input") -> vs.VideoNode:
     """A clip from a video file (through BestSource) or from output 0 of a .vpy script."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a directory; give the path of a video file or a .vpy script")
     if not path.is_file():
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist; give the path of a video file or a .vpy script")
     if path.suffix == ".vpy":
-        vs.clear_outputs()
-        runpy.run_path(str(path), run_name="__vapoursynth__")
-        out = vs.get_outputs().get(0)
-        if not isinstance(out, vs.VideoOutputTuple):
-            raise ValueError(f"{path} sets no video output 0; end the script with clip.set_output()")
-        return out.clip
-    if not hasattr(vs.core, "bs"):
+        clip = run_script(path)
+    elif not hasattr(vs.core, "bs"):
         raise RuntimeError("the BestSource plugin is missing; install vapoursynth-bestsource (scripts/setup.sh does)")
+    else:
+        try:
+            clip = vs.core.bs.VideoSource(str(path))
+        except vs.Error as e:
+            raise ValueError(f"cannot read {path} as video: {e}") from e
+    if clip.format is None or not clip.width or not clip.height:
+        raise ValueError(f"{what} {path} has a variable format or frame size (e.g. from std.Splice(mismatch=True)), "
+                         f"but the clip must have a constant format and size; convert it first, e.g. with "
+                         f"resize.Bicubic(format=..., width=..., height=...)")
+    return clip
+
+
+def run_script(path: Path) -> vs.VideoNode:
+    """Output 0 of a .vpy script; an error in the script is reported at the script's own line."""
+    vs.clear_outputs()
     try:
-        return vs.core.bs.VideoSource(str(path))
-    except vs.Error as e:
-        raise ValueError(f"cannot read {path} as video: {e}") from e
+        runpy.run_path(str(path), run_name="__vapoursynth__")
+    except Exception as e:
+        if isinstance(e, SyntaxError) and e.filename == str(path):
+            line = e.lineno
+        else:
+            line = next((f.lineno for f in reversed(traceback.extract_tb(e.__traceback__))
+                         if f.filename == str(path)), None)
+        where = f"{path}, line {line}" if line else str(path)
+        raise ValueError(f"error in the script {where}: {type(e).__name__}: {e}") from e
+    out = vs.get_outputs().get(0)
+    if not isinstance(out, vs.VideoOutputTuple):
+        raise ValueError(f"{path} sets no video output 0; end the script with clip.set_output()")
+    return out.clip
 
 
 def parse_frames(frames: str | None) -> slice:
@@ -81,27 +104,29 @@ def crop_to_multiple(clip: vs.VideoNode, scale: int) -> vs.VideoNode:
     return clip if (w, h) == (clip.width, clip.height) else clip.std.Crop(right=clip.width - w, bottom=clip.height - h)
 
 
-def hr_lr_pair(hr: vs.VideoNode, scale: int, lr: vs.VideoNode | None = None,
-               kernel: str = "bicubic") -> tuple[vs.VideoNode, vs.VideoNode]:
-    """RGBS HR and LR clips. Without `lr`, LR is HR downscaled by `kernel` (the paper's setting)."""
+def hr_lr_pair(hr: vs.VideoNode, scale: int, lr: vs.VideoNode | None = None, kernel: str = "bicubic",
+               scale_option: str | None = "--scale") -> tuple[vs.VideoNode, vs.VideoNode]:
+    """RGBS HR and LR clips. Without `lr`, LR is HR downscaled by `kernel` (the paper's setting).
+    `scale_option`: the option an LR of the wrong size may change instead (None: the scale is fixed)."""
     hr_rgb = crop_to_multiple(colour.clip_to_rgbs(hr), scale)  # RGB: any crop, even where chroma is subsampled
     if lr is None:
         return hr_rgb, resize(hr_rgb, hr_rgb.width // scale, hr_rgb.height // scale, kernel)
     want = (hr_rgb.width // scale, hr_rgb.height // scale)
     if (lr.width, lr.height) != want:
         raise ValueError(f"the LR clip is {lr.width}x{lr.height} but HR {hr.width}x{hr.height} at x{scale} "
-                         f"needs {want[0]}x{want[1]}; give an LR encode of that size or change --scale")
+                         f"needs {want[0]}x{want[1]}; give an LR encode of that size"
+                         + (f" or change {scale_option}" if scale_option else ""))
     if lr.num_frames != hr.num_frames:
         raise ValueError(f"the LR clip has {lr.num_frames} frames and HR has {hr.num_frames}; they must match")
     return hr_rgb, colour.clip_to_rgbs(lr)
 
 
-def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scale: int,
-              kernel: str = "bicubic") -> tuple[vs.VideoNode, vs.VideoNode, vs.VideoNode]:
+def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scale: int, kernel: str = "bicubic",
+              scale_option: str | None = "--scale") -> tuple[vs.VideoNode, vs.VideoNode, vs.VideoNode]:
     """(whole source, HR, LR) for a command line: HR and LR are the input and optional LR file cut to `frames`."""
     src = open_clip(input)
     lr_src = select_frames(open_clip(lr, "LR file"), frames) if lr else None
-    hr_clip, lr_clip = hr_lr_pair(select_frames(src, frames), scale, lr_src, kernel)
+    hr_clip, lr_clip = hr_lr_pair(select_frames(src, frames), scale, lr_src, kernel, scale_option)
     return src, hr_clip, lr_clip
 
 
