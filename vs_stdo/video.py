@@ -38,7 +38,7 @@ def open_clip(path: str | Path, what: str = "input") -> vs.VideoNode:
             clip = vs.core.bs.VideoSource(str(path))
         except vs.Error as e:
             raise ValueError(f"cannot read {path} as video: {e}") from e
-    if clip.format is None or not clip.width or not clip.height:
+    if clip.format is None or clip.format.color_family == vs.UNDEFINED or not clip.width or not clip.height:
         raise ValueError(f"{what} {path} has a variable format or frame size (e.g. from std.Splice(mismatch=True)), "
                          f"but the clip must have a constant format and size; convert it first, e.g. with "
                          f"resize.Bicubic(format=..., width=..., height=...)")
