@@ -63,6 +63,7 @@ def files(tmp_path: Path, bikes: Path) -> Path:
     for name, text in SCRIPT_ERRORS.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "folder").mkdir()
+    os.link(tmp_path / "video.mp4", tmp_path / "link.mp4")
     write_bundle(tmp_path / "b.stdo", [offset_model(2, 0.0)], np.zeros((1, 2, 2), np.uint8),
                  [torch.full((3, 24, 32), 0.5)])
     return tmp_path
@@ -96,6 +97,8 @@ CASES = {
                              ["is the input"], unchanged("small.vpy")),
     "-o is the input through another path": (["train", "video.mp4", "-o", "folder/../video.mp4", *TRAIN], 1,
                                              ["is the input"], unchanged("video.mp4")),
+    "-o is a hard link to the input": (["train", "video.mp4", "-o", "link.mp4", *TRAIN], 1, ["is the input"],
+                                       unchanged("video.mp4")),
     "-o is the --lr file": (["train", "small.vpy", "--lr", "video.mp4", "-o", "video.mp4", *TRAIN], 1,
                             ["is the --lr file"], unchanged("video.mp4")),
     "-o is a video (not a bundle)": (["train", "small.vpy", "-o", "video.mp4", "--force", *TRAIN], 1,

@@ -21,6 +21,7 @@ from safetensors.numpy import save as st_save
 from vs_stdo import bundle as bundle_io
 from vs_stdo.bundle import BundleError
 from vs_stdo.encode import vspipe_exe
+from vs_stdo.files import atomic_write
 
 from .conftest import offset_model, write_bundle
 
@@ -287,3 +288,16 @@ def test_a_written_bundle_gets_the_permissions_of_any_new_file(good, tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask          # not mkstemp's 0600
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "x.ckpt"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="died"):
+        with atomic_write(path) as f:
+            f.write(b"half of the new")
+            raise RuntimeError("died while writing")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["x.ckpt"]
+    with atomic_write(path) as f:
+        torch.save({"step": 3}, f)
+    assert torch.load(path, weights_only=True) == {"step": 3}
