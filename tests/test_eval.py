@@ -78,9 +78,9 @@ def test_eval_on_a_real_lr_encode(bundle, bikes, tmp_path, capsys):
 def test_eval_errors_are_clear(bundle, bikes, tmp_path, capsys):
     rc, _, err = run_eval(capsys, bundle, bikes, "--frames", "0:8", "--report", tmp_path / "r.png",
                           "--report-frame", "7")
-    assert rc == 2 and "frame 7 is not a frame of the bundle" in err
+    assert rc == 1 and "frame 7 is not a frame of the bundle" in err
     rc, _, err = run_eval(capsys, bundle, bikes, "--report-frame", "9")
-    assert rc == 2 and "--report-frame 9 is outside the 6 evaluated frames" in err
+    assert rc == 1 and "--report-frame 9 is outside the 6 evaluated frames" in err
     rc, _, err = run_eval(capsys, tmp_path / "none.stdo", bikes)
-    assert rc == 2 and "does not exist" in err
+    assert rc == 1 and "does not exist" in err
     assert not (tmp_path / "r.png").exists()

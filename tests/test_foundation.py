@@ -53,9 +53,9 @@ def test_cli_train_and_info(clip_path, tmp_path):
     assert r.returncode == 0, r.stderr
     info = subprocess.run([*stdo, "info", str(out)], capture_output=True, text=True)
     assert info.returncode == 0 and "2 chunk model(s)" in info.stdout and "x4" in info.stdout
-    bad = subprocess.run([*stdo, "train", str(tmp_path / "missing.mp4"), "-o", str(out)], capture_output=True,
-                         text=True)
-    assert bad.returncode == 2 and "does not exist" in bad.stderr
+    bad = subprocess.run([*stdo, "train", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "new.stdo")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "does not exist" in bad.stderr
 
 
 @pytest.mark.parametrize("fmt", [vs.RGBS, vs.RGB24, vs.YUV420P8])

@@ -38,6 +38,6 @@ def test_exported_models_match_torch_in_vs_mlrt(pair, tmp_path, capsys):
 
 
 def test_export_of_a_missing_bundle_is_a_clear_error(tmp_path, capsys):
-    assert main(["export-onnx", str(tmp_path / "missing.stdo"), str(tmp_path / "onnx")]) == 2
+    assert main(["export-onnx", str(tmp_path / "missing.stdo"), str(tmp_path / "onnx")]) == 1
     assert "missing.stdo' does not exist" in capsys.readouterr().err
     assert not (tmp_path / "onnx").exists()

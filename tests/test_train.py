@@ -271,7 +271,7 @@ def test_bad_input_is_a_clear_error(args, message, bikes, wrong_size_lr, tmp_pat
     names = {"bikes": bikes, "missing": tmp_path / "none.mp4", "wrong_lr": wrong_size_lr}
     frames = [] if "--frames" in args else ["--frames", "0:2"]
     out = tmp_path / "x.stdo"
-    assert main(["train", *TINY, *(a.format(**names) for a in args), *frames, "-o", str(out)]) == 2
+    assert main(["train", *TINY, *(a.format(**names) for a in args), *frames, "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert message.format(**names) in err, err
     assert not out.exists()
@@ -285,13 +285,13 @@ def test_unsupported_scale_is_refused(bikes, capsys):
 
 def test_scorer_bundle_of_another_scale_and_stale_checkpoints_are_refused(chunks_bundle, bikes, tmp_path, capsys):
     base = ["train", str(bikes), "--frames", "0:2", *TINY]
-    assert main([*base, "-o", str(tmp_path / "a.stdo"), "--scale", "2", "--score", str(chunks_bundle)]) == 2
+    assert main([*base, "-o", str(tmp_path / "a.stdo"), "--scale", "2", "--score", str(chunks_bundle)]) == 1
     assert "is x4 but training is x2" in capsys.readouterr().err
     ckpt = tmp_path / "b.stdo.ckpt"
     torch.save({"run": "someone else", "finished": {}, "current": None}, ckpt)
-    assert main([*base, "-o", str(tmp_path / "b.stdo")]) == 2
+    assert main([*base, "-o", str(tmp_path / "b.stdo")]) == 1
     assert "add --resume to continue it, or delete the file" in capsys.readouterr().err
-    assert main([*base, "-o", str(tmp_path / "b.stdo"), "--resume"]) == 2
+    assert main([*base, "-o", str(tmp_path / "b.stdo"), "--resume"]) == 1
     assert "belongs to a different run" in capsys.readouterr().err
 
 
@@ -301,7 +301,7 @@ def test_running_out_of_device_memory_in_training_names_the_fix(bikes, tmp_path,
 
     monkeypatch.setattr("vs_stdo.models.WDSR.forward", full)
     assert stdo("train", bikes, "-o", tmp_path / "oom.stdo", "--frames", "0:2", "--mode", "single", "--steps", "5",
-                *TINY) == 2
+                *TINY) == 1
     err = capsys.readouterr().err
     assert "ran out of memory training single at --batch 8: rerun with a smaller --batch" in err
     assert not (tmp_path / "oom.stdo").exists()

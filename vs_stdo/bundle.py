@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from .colour import Colour
+from .files import write_atomic
 from .fingerprint import CELLS
 from .grid import Grid
 from .models import WDSR, Arch
@@ -111,23 +110,7 @@ def save(bundle: Bundle, path: str | Path) -> None:
     if bundle.router:
         tensors |= {f"{ROUTER}{name}": t for name, t in bundle.router.state().items()}
     data = st_save(tensors, metadata={"stdo": json.dumps(bundle.manifest())})
-    write_atomic(Path(path), data)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a bundle gets the permissions any new file gets
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 def read_manifest(data: bytes) -> dict[str, Any]:
@@ -149,15 +132,23 @@ def read_manifest(data: bytes) -> dict[str, Any]:
     return manifest
 
 
-def load(path: str | Path) -> Bundle:
-    """Load and validate a bundle; raises BundleError (or FileNotFoundError) naming the problem."""
+def read_file(path: str | Path) -> bytes:
+    """The bytes of a bundle file; raises BundleError (or FileNotFoundError) when `path` cannot be one."""
     path = Path(path)
+    if path.is_dir():
+        raise BundleError(f"bundle {str(path)!r} is a directory; give the path of a .stdo file")
     if not path.is_file():
         raise FileNotFoundError(f"bundle {str(path)!r} does not exist; train one with `stdo train`")
     if path.stat().st_size > MAX_BYTES:
         raise BundleError(f"{path} is {path.stat().st_size} bytes, larger than any bundle; refusing to read it")
+    return path.read_bytes()
+
+
+def load(path: str | Path) -> Bundle:
+    """Load and validate a bundle; raises BundleError (or FileNotFoundError) naming the problem."""
+    data = read_file(path)
     try:
-        return from_bytes(path.read_bytes())
+        return from_bytes(data)
     except BundleError as e:
         raise BundleError(f"{path}: {e}") from None
 

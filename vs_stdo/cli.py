@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib.metadata
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -10,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import vapoursynth as vs
 
 from . import bundle as bundle_io
-from .train.settings import Settings, default_of, options
+from . import preflight
+from .train.settings import SCORERS, Settings, default_of, options
 
 if TYPE_CHECKING:
     from .train import World
@@ -42,7 +46,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     from .dataset import load_frames
     from .engine import pick_device
     from .train import World, check_data, heldout_frames, train
-    from .train.frames import GIB, choose, frame_bytes
+    from .train.frames import choose
     from .train.phases import Phases
     from .train.plan import measure
     from .video import open_pair
@@ -50,10 +54,13 @@ def cmd_train(a: argparse.Namespace) -> None:
     settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
                         patch_height=a.patch[1])
     settings.check()
+    reads = {"the input": a.input, "the --lr file": a.lr_file,
+             "the --score bundle": None if a.score in SCORERS else a.score}
+    preflight.check_bundle_output(a.output, reads, a.force)
     p = open_pair(a.input, a.lr_file, a.frames, a.scale, a.kernel)
     src, lr = p.source, p.lr
     positions = choose(lr.num_frames, settings.train_frames, settings.frame_memory, lr.width, lr.height, a.scale)
-    grid = check_data(settings, lr.width, lr.height, len(positions))
+    grid = check_data(settings, lr.width, lr.height, len(positions), decoded=False)
     patches = grid.count * (len(positions) - len(heldout_frames(len(positions), settings.holdout)))
     world = World.join(pick_device(settings.device))
     if len(positions) < world.size:
@@ -63,7 +70,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     if world.main:
         held = f"{len(positions)} of {lr.num_frames} frames, evenly spread" if len(positions) < lr.num_frames \
             else f"all {lr.num_frames} frames"
-        print(f"training on {held}: {len(mine) * frame_bytes(lr.width, lr.height, a.scale) / GIB:.2f} GiB of "
+        print(f"training on {held}: {preflight.frames_bytes(lr.width, lr.height, len(mine), a.scale) / preflight.GB:.2f} GiB of "
               f"decoded frames" + (f" per process ({world.size} processes)" if world.size > 1 else ""),
               file=sys.stderr)
     phases = Phases()
@@ -104,9 +111,12 @@ def cmd_eval(a: argparse.Namespace) -> None:
     from .video import open_pair
 
     b = bundle_io.load(a.bundle)
+    if a.report:
+        reads = {"the bundle": a.bundle, "the input": a.input, "the --lr file": a.lr}
+        preflight.check_writable(a.report, reads, "--report")
     frames = a.frames or b.clip.get("frames_selected")
     kernel = a.kernel or b.clip.get("kernel") or "bicubic"
-    p = open_pair(a.input, a.lr, frames, b.scale, kernel)
+    p = open_pair(a.input, a.lr, frames, b.scale, kernel, scale_option=None)
     places = bundle_frames(b, Path(a.input).name, p.source.num_frames, frames, p.lr)
     result = evaluate(Path(a.bundle), b, p.hr, p.lr_clip, places, device=a.device, report=a.report,
                       report_frame=a.report_frame)
@@ -124,7 +134,7 @@ def cmd_export_onnx(a: argparse.Namespace) -> None:
 
 
 def cmd_info(a: argparse.Namespace) -> None:
-    data = Path(a.bundle).read_bytes()
+    data = bundle_io.read_file(a.bundle)
     b = bundle_io.from_bytes(data)
     m = b.manifest() | {"version": bundle_io.read_manifest(data)["version"]}  # the file's, not this code's
     if a.json:
@@ -158,11 +168,15 @@ def cmd_info(a: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stdo", description="Content-overfitted video super-resolution (STDO).")
+    p.add_argument("--version", action="version", version=f"stdo {version()}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a bundle on a video")
+    t = sub.add_parser("train", help="train a bundle on a video", parents=[common])
     t.add_argument("input", help="HR video file (any format BestSource reads) or .vpy script")
     t.add_argument("-o", "--output", required=True, help="bundle file to write (.stdo)")
+    t.add_argument("--force", action="store_true", help="replace the bundle an earlier run wrote to -o")
     for f in options():  # every training setting, with its default from Settings
         default, m = default_of(f), f.metadata
         t.add_argument(m["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, default=default,
@@ -178,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos on whole frames")
+    e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos on whole frames", parents=[common])
     e.add_argument("bundle", help="a .stdo bundle")
     e.add_argument("input", help="the HR video (or .vpy) the bundle was trained on, or another")
     e.add_argument("--lr", help="your real LR encode (else LR = downscale by the bundle's kernel)")
@@ -191,28 +205,69 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     e.set_defaults(func=cmd_eval)
 
-    i = sub.add_parser("info", help="show a bundle's manifest")
+    i = sub.add_parser("info", help="show a bundle's manifest", parents=[common])
     i.add_argument("bundle")
     i.add_argument("--json", action="store_true", help="print the raw manifest as JSON")
     i.set_defaults(func=cmd_info)
 
-    x = sub.add_parser("export-onnx", help="write each chunk model as an ONNX file (for vs-mlrt's core.ort.Model)")
+    x = sub.add_parser("export-onnx", help="write each chunk model as an ONNX file (for vs-mlrt's core.ort.Model)",
+                       parents=[common])
     x.add_argument("bundle")
     x.add_argument("outdir", help="folder for chunk0.onnx, chunk1.onnx, ... (created if missing)")
     x.set_defaults(func=cmd_export_onnx)
     return p
 
 
+def version() -> str:
+    """The installed package's version."""
+    try:
+        return importlib.metadata.version("vs-stdo")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (vs-stdo is not installed)"
+
+
+MEMORY_FIX = {"train": "lower --batch or --patch, or select fewer --frames", "eval": "select fewer --frames"}
+
+
+def message(e: Exception, command: str) -> str:
+    """One line for a user: what went wrong and what to do."""
+    text = " ".join(str(e).split())
+    if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and ("can't allocate memory" in text
+                                                                       or "not enough memory" in text)):
+        return f"out of memory ({text or type(e).__name__}); {MEMORY_FIX.get(command, 'close other programs')}"
+    if isinstance(e, OSError) and e.errno is not None:
+        where = f" {e.filename}" if e.filename else ""
+        fixes = {errno.ENOSPC: "free some space or write to another disk",
+                 errno.EDQUOT: "free some space or write to another disk",
+                 errno.EACCES: "choose a path you may use, or change its permissions",
+                 errno.EPERM: "choose a path you may use, or change its permissions",
+                 errno.EROFS: "write to another disk",
+                 errno.EISDIR: "give the path of a file, not a directory",
+                 errno.ENOENT: "check the path"}
+        return f"{e.strerror}:{where}; {fixes.get(e.errno, 'check the path and the disk')}"
+    if isinstance(e, (ValueError, RuntimeError, OSError, vs.Error)):
+        return text
+    return f"internal error: {type(e).__name__}: {text}; rerun with --debug and report the traceback"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the `stdo` command; returns the exit status: 0 done, 1 error, 2 usage error, 130 interrupted."""
     a = build_parser().parse_args(argv)
     try:
         a.func(a)
-    except (ValueError, FileNotFoundError, RuntimeError, vs.Error) as e:
-        print(f"stdo {a.command}: error: {e}", file=sys.stderr)
-        return 2
+        sys.stdout.flush()
     except KeyboardInterrupt as e:
         print(f"stdo {a.command}: {e or 'interrupted'}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Whoever read our output stopped (`stdo info B | head`): stop quietly, as tools killed by SIGPIPE do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as e:
+        if a.debug:
+            raise
+        print(f"stdo {a.command}: error: {message(e, a.command)}", file=sys.stderr)
+        return 1
     return 0
 
 

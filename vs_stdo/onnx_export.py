@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from . import bundle as bundle_io
+from .files import atomic_write
 
 OPSET = 17
 
@@ -19,18 +20,18 @@ def export(bundle_path: str | Path, outdir: str | Path) -> list[Path]:
     """Write `chunk{i}.onnx` for every model of the bundle into `outdir`; returns the paths."""
     b = bundle_io.load(bundle_path)
     outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise ValueError(f"{str(outdir)!r} is a file, not a folder; give a folder for chunk0.onnx, chunk1.onnx, ...")
     outdir.mkdir(parents=True, exist_ok=True)
     paths = []
     example = torch.rand(1, 3, b.patch_height, b.patch_width)
     for i, model in enumerate(b.build_models()):
         path = outdir / f"chunk{i}.onnx"
-        tmp = path.with_suffix(".onnx.tmp")
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), atomic_write(path) as f:
             warnings.simplefilter("ignore", DeprecationWarning)
             # The TorchScript exporter handles the bicubic skip and dynamic sizes without onnxscript.
-            torch.onnx.export(model, (example,), str(tmp), input_names=["input"], output_names=["output"],
+            torch.onnx.export(model, (example,), f, input_names=["input"], output_names=["output"],
                               dynamic_axes={"input": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}},
                               opset_version=OPSET, dynamo=False)
-        tmp.replace(path)
         paths.append(path)
     return paths

@@ -18,6 +18,7 @@ from matplotlib.patheffects import withStroke
 
 from .bundle import Bundle
 from .chunking import label, patch_psnr
+from .files import atomic_write
 from .metrics import psnr
 
 MAX_NUMBERS = 300  # write each patch's value in its cell up to this many patches
@@ -86,4 +87,5 @@ def write_report(path: Path, bundle: Bundle, bundle_frame: int, images: dict[str
     for ax in axes[0]:
         ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="cyan", linewidth=1.5))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    with atomic_write(path) as f:
+        fig.savefig(f, dpi=80, format=path.suffix.lstrip(".").lower() or None)

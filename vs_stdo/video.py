@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import runpy
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -25,21 +26,43 @@ KERNELS: dict[str, tuple[str, dict[str, float]]] = {
 def open_clip(path: str | Path, what: str = "input") -> vs.VideoNode:
     """A clip from a video file (through BestSource) or from output 0 of a .vpy script."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a directory; give the path of a video file or a .vpy script")
     if not path.is_file():
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist; give the path of a video file or a .vpy script")
     if path.suffix == ".vpy":
-        vs.clear_outputs()
-        runpy.run_path(str(path), run_name="__vapoursynth__")
-        out = vs.get_outputs().get(0)
-        if not isinstance(out, vs.VideoOutputTuple):
-            raise ValueError(f"{path} sets no video output 0; end the script with clip.set_output()")
-        return out.clip
-    if not hasattr(vs.core, "bs"):
+        clip = run_script(path)
+    elif not hasattr(vs.core, "bs"):
         raise RuntimeError("the BestSource plugin is missing; install vapoursynth-bestsource (scripts/setup.sh does)")
+    else:
+        try:
+            clip = vs.core.bs.VideoSource(str(path))
+        except vs.Error as e:
+            raise ValueError(f"cannot read {path} as video: {e}") from e
+    if clip.format is None or clip.format.color_family == vs.UNDEFINED or not clip.width or not clip.height:
+        raise ValueError(f"{what} {path} has a variable format or frame size (e.g. from std.Splice(mismatch=True)), "
+                         f"but the clip must have a constant format and size; convert it first, e.g. with "
+                         f"resize.Bicubic(format=..., width=..., height=...)")
+    return clip
+
+
+def run_script(path: Path) -> vs.VideoNode:
+    """Output 0 of a .vpy script; an error in the script is reported at the script's own line."""
+    vs.clear_outputs()
     try:
-        return vs.core.bs.VideoSource(str(path))
-    except vs.Error as e:
-        raise ValueError(f"cannot read {path} as video: {e}") from e
+        runpy.run_path(str(path), run_name="__vapoursynth__")
+    except Exception as e:
+        if isinstance(e, SyntaxError) and e.filename == str(path):
+            line = e.lineno
+        else:
+            line = next((f.lineno for f in reversed(traceback.extract_tb(e.__traceback__))
+                         if f.filename == str(path)), None)
+        where = f"{path}, line {line}" if line else str(path)
+        raise ValueError(f"error in the script {where}: {type(e).__name__}: {e}") from e
+    out = vs.get_outputs().get(0)
+    if not isinstance(out, vs.VideoOutputTuple):
+        raise ValueError(f"{path} sets no video output 0; end the script with clip.set_output()")
+    return out.clip
 
 
 def parse_frames(frames: str | None) -> slice:
@@ -83,14 +106,17 @@ def crop_to_multiple(clip: vs.VideoNode, scale: int) -> vs.VideoNode:
 
 
 def hr_lr_pair(hr: vs.VideoNode, scale: int, lr: vs.VideoNode | None = None, kernel: str = "bicubic",
-               pair_colour: colour.Colour | None = None) -> tuple[vs.VideoNode, vs.VideoNode]:
+               pair_colour: colour.Colour | None = None,
+               scale_option: str | None = "--scale") -> tuple[vs.VideoNode, vs.VideoNode]:
     """RGBS HR and LR clips, both read with the pair's one colour (`colour.pair_colour`, computed when
-    not given). Without `lr`, LR is HR downscaled by `kernel` (the paper's setting)."""
+    not given). Without `lr`, LR is HR downscaled by `kernel` (the paper's setting). `scale_option`: the
+    option an LR of the wrong size may change instead (None: the scale is fixed)."""
     if lr is not None:
         want = (hr.width // scale, hr.height // scale)
         if (lr.width, lr.height) != want:
             raise ValueError(f"the LR clip is {lr.width}x{lr.height} but HR {hr.width}x{hr.height} at x{scale} "
-                             f"needs {want[0]}x{want[1]}; give an LR encode of that size or change --scale")
+                             f"needs {want[0]}x{want[1]}; give an LR encode of that size"
+                             + (f" or change {scale_option}" if scale_option else ""))
         if lr.num_frames != hr.num_frames:
             raise ValueError(f"the LR clip has {lr.num_frames} frames and HR has {hr.num_frames}; they must match")
     c = pair_colour or colour.pair_colour(hr, lr)
@@ -113,14 +139,14 @@ class Pair:
     lr_clip: vs.VideoNode
 
 
-def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scale: int,
-              kernel: str = "bicubic") -> Pair:
+def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scale: int, kernel: str = "bicubic",
+              scale_option: str | None = "--scale") -> Pair:
     """The HR/LR pair of a command line: the input and optional LR file cut to `frames`."""
     src = open_clip(input)
     hr = select_frames(src, frames)
     lr_src = select_frames(open_clip(lr, "LR file"), frames) if lr else None
     c = colour.pair_colour(hr, lr_src)
-    hr_clip, lr_clip = hr_lr_pair(hr, scale, lr_src, kernel, c)
+    hr_clip, lr_clip = hr_lr_pair(hr, scale, lr_src, kernel, c, scale_option)
     return Pair(src, hr_clip, lr_clip, c, lr_clip if lr_src is None else lr_src)
 
 

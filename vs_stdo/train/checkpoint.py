@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import pickle
 import signal
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..files import atomic_write
 from .settings import Settings
 
 
@@ -58,9 +58,8 @@ class Checkpoint:
     def save(self) -> None:
         if not self.writer:
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save(self.state, tmp)
-        os.replace(tmp, self.path)
+        with atomic_write(self.path) as f:
+            torch.save(self.state, f)
 
     def remove(self) -> None:
         if self.writer:

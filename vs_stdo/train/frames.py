@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-GIB = 1 << 30
-
-
-def frame_bytes(lr_width: int, lr_height: int, scale: int) -> int:
-    """RAM of one decoded training frame: LR float32 RGB + HR uint8 RGB."""
-    return 3 * lr_width * lr_height * (4 + scale * scale)
+from ..preflight import GB, frames_bytes
 
 
 def choose(total: int, wanted: int, memory_gib: float, lr_width: int, lr_height: int, scale: int) -> list[int]:
     """The frames (of `total`) to decode: `wanted` of them (0: as many as fit `memory_gib`, all when they
     fit), evenly spread, first and last included."""
-    fit = max(1, int(memory_gib * GIB // frame_bytes(lr_width, lr_height, scale)))
+    fit = max(1, int(memory_gib * GB // frames_bytes(lr_width, lr_height, 1, scale)))
     n = min(total, wanted or fit)
     if n == total:
         return list(range(total))

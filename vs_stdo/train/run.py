@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .. import bundle as bundle_io
-from .. import router
+from .. import preflight, router
 from ..chunking import bicubic_upscaler, bundle_upscaler, label, model_upscaler, models_psnr, score, split
 from ..colour import Colour
 from ..dataset import CONTEXT_CAP, Frames, Patches, all_items
@@ -52,6 +52,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     radius = max(s.arch(k).radius for k in range(s.chunks))
     patches = Patches(frames, grid, min(radius, CONTEXT_CAP))
     fingerprints = world.gather(frames.fingerprints, count)
+    preflight.check_writable(out, {}, "-o")  # before its checkpoint is written next to it
     ckpt = Checkpoint(Path(str(out) + ".ckpt"), run_id(s, fingerprints), writer=world.main)
     ckpt.open(resume)
     finished: dict[str, dict] = ckpt.state["finished"]
