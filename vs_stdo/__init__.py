@@ -1,5 +1,21 @@
 """vs-stdo: content-overfitted video super-resolution (STDO, CVPR 2023) for VapourSynth."""
+from typing import Any
+
 from .vsplugin import upscale
 
 __version__ = "0.1.0"
 __all__ = ["upscale", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """`vs_stdo.STDOScaler` is imported on first use: `import vs_stdo` does not need vsjetpack."""
+    if name != "STDOScaler":
+        raise AttributeError(f"module 'vs_stdo' has no attribute {name!r}")
+    try:
+        from .jetpack import STDOScaler
+    except ModuleNotFoundError as e:
+        if (e.name or "").startswith("vs_stdo"):
+            raise
+        raise ImportError(f"vs_stdo.STDOScaler needs vs-jetpack ({e.name} is missing): "
+                          "pip install vs-stdo[jetpack]") from e
+    return STDOScaler

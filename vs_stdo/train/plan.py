@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..dataset import CONTEXT_CAP
 from ..models import WDSR, add_weight_norm
+from .checkpoint import out_of_memory_is_an_error
 from .settings import Settings
 
 WARMUP, TIMED = 2, 4   # steps before timing, steps timed
@@ -48,7 +49,13 @@ class Rates:
 
 
 def measure(s: Settings, lr_width: int, lr_height: int, device: torch.device) -> Rates:
-    """Time a training step and a whole-frame pass of the run's main model on random data."""
+    """Time a training step and a whole-frame pass of the run's main model on random data (running out of
+    device memory here is the error training would give)."""
+    with out_of_memory_is_an_error(device, s.batch, "shared" if s.has_shared() else s.mode):
+        return timed(s, lr_width, lr_height, device)
+
+
+def timed(s: Settings, lr_width: int, lr_height: int, device: torch.device) -> Rates:
     from ..chunking import model_upscaler  # the scorer's own whole-frame path
 
     arch = s.arch()
