@@ -110,8 +110,8 @@ CASES = {
     # resources: refused before any frame is decoded
     "a step that cannot fit": (["train", "big.vpy", "-o", "x.stdo", "--preset", "paper", "--patch", "1000x1000",
                                 "--batch", "8", *TRAIN], 1, ["--batch", "--patch", "GB"], nothing_new),
-    "frames that cannot fit": (["train", "long.vpy", "-o", "x.stdo", "--scale", "2", *TRAIN], 1,
-                               ["100000 frames", "--frames"], nothing_new),
+    "frames that cannot fit": (["train", "long.vpy", "-o", "x.stdo", "--scale", "2", "--train-frames", "100000",
+                                *TRAIN], 1, ["100000 frames", "--train-frames"], nothing_new),
     "--batch above the patches is capped": (["train", "small.vpy", "-o", "x.stdo", "--batch", "100000", *TRAIN], 0,
                                             ["--batch 100000 is more than the 8 training patches; using --batch 8"],
                                             None),
