@@ -49,6 +49,9 @@ def cmd_train(a: argparse.Namespace) -> None:
             "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
             "lr": Path(a.lr).name if a.lr else f"{a.kernel} downscale", "kernel": None if a.lr else a.kernel}
     b = train(frames, settings, Path(a.output), clip, resume=a.resume)
+    if a.weights != b.weight_storage:  # quantised from the trained float32 weights, not from a stored copy
+        b.weight_storage = a.weights
+        bundle_io.save(b, a.output)
     print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames "
           f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
 
@@ -85,7 +88,8 @@ def cmd_info(a: argparse.Namespace) -> None:
         print(json.dumps(m, indent=2))
         return
     c = m["clip"]
-    print(f"{a.bundle}: STDO bundle v{m['version']}, {len(data)} bytes")
+    print(f"{a.bundle}: STDO bundle v{m['version']}, {len(data)} bytes, weights {b.weight_storage}")
+    print("  bytes: " + ", ".join(f"{part} {n}" for part, n in bundle_io.part_bytes(data).items()))
     print(f"  scale x{m['scale']}, LR {c['width']}x{c['height']}, {c['frames']} frames from {c.get('source')}")
     print(f"  patches {m['patch']['width']}x{m['patch']['height']}, grid {m['grid']['cols']}x{m['grid']['rows']}")
     print(f"  {m['chunks']} chunk model(s): " + ", ".join(
@@ -153,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", help="your real LR encode of the input (else LR = downscale by --kernel)")
     t.add_argument("--kernel", default="bicubic", choices=list(KERNELS),
                    help="downscale kernel for LR (default bicubic: Catmull-Rom, as MATLAB's imresize)")
+    t.add_argument("--weights", choices=bundle_io.WEIGHTS, default=bundle_io.WEIGHTS[0],
+                   help="how the bundle stores the weights: float16 (default; costs under 0.01 dB, see "
+                        "docs/delivery.md), float32, or int8 with one scale per output channel (smallest, "
+                        "costs more)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     t.add_argument("--checkpoint-every", type=int, default=Settings.checkpoint_every,
                    help=f"steps between checkpoints (default {Settings.checkpoint_every})")
