@@ -150,7 +150,7 @@ def bench_codec(codec: str, reference: Path, out: Path, a: argparse.Namespace, s
     for crf in a.hr_crfs or HR_CRFS[codec]:
         hr = run_script(out / f"hr_{codec}_crf{crf}.mkv", "hr", reference, codec_args(codec, crf), scale=a.scale)
         points.append({"codec": codec, "method": "hr", "crf": crf, "stream_bytes": hr.stat().st_size,
-                       "bundle_bytes": 0} | quality(hr, reference))
+                       "bundle_bytes": 0, "train_seconds": None} | quality(hr, reference))
         print(f"{codec} HR crf {crf}: {points[-1]}", flush=True)
     for crf in a.lr_crfs or LR_CRFS[codec]:
         lr = run_script(out / f"lr_{codec}_crf{crf}.mkv", "lr", reference, codec_args(codec, crf), scale=a.scale)

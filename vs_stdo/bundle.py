@@ -6,7 +6,8 @@ Tensors (format 3; the manifest's "storage" entry names how each part is stored)
                       (float32); 1-dim weights (biases) of an int8 bundle are float16
   labels              uint8 (frames, rows, cols), zlib-deflated into a 1-dim uint8 tensor: the model
                       each patch routes to (its best, or its chunk)
-  psnr                float16 (frames, rows, cols): the reference scorer's PSNR of each patch
+  psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch (kept
+                      exact: with the thresholds it gives each patch's chunk)
   fingerprints        float16 (frames, 256): per-frame content fingerprints of the LR frames
   router.{name}       float32 tensors of the blind router (when the bundle has one)
 Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`). Nothing in the file is code:
@@ -111,7 +112,7 @@ def save(bundle: Bundle, path: str | Path) -> None:
     labels = zlib.compress(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes(), 9)
     tensors: dict[str, np.ndarray] = {
         "labels": np.frombuffer(labels, np.uint8),
-        "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float16),
+        "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
         "fingerprints": np.ascontiguousarray(bundle.fingerprints, dtype=np.float16),
     }
     for i, state in enumerate(bundle.weights):
@@ -128,7 +129,7 @@ def storage(weights: str) -> dict[str, str]:
     """The manifest's "storage" entry of a format-3 bundle whose weights are stored as `weights`."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights can be stored as {', '.join(WEIGHTS)}, not {weights!r}")
-    return {"weights": weights, "labels": "zlib", "psnr": "float16", "fingerprints": "float16"}
+    return {"weights": weights, "labels": "zlib", "psnr": "float32", "fingerprints": "float16"}
 
 
 def _stored_weight(name: str, scale_name: str, w: np.ndarray, weights: str) -> dict[str, np.ndarray]:
@@ -267,7 +268,7 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         weights_as = m["storage"]["weights"] if isinstance(m["storage"], dict) else None
         if weights_as not in WEIGHTS or m["storage"] != storage(weights_as):
             raise BundleError(f"manifest field storage {m['storage']!r} is not one this vs-stdo reads "
-                              f"(weights {', '.join(WEIGHTS)}; labels zlib; psnr, fingerprints float16)")
+                              f"(weights {', '.join(WEIGHTS)}; labels zlib; psnr float32; fingerprints float16)")
         st = m["storage"]
     else:
         st = PLAIN
