@@ -48,7 +48,8 @@ def test_bench_runs_end_to_end_on_a_tiny_input(bikes, tmp_path):
     out = tmp_path / "bench"
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_delivery.py"), str(bikes), "--scale", "4",
                         "--frames", "0:4", "--steps", "6", "--hr-crfs", "30,45", "--lr-crfs", "25,40",
-                        "--test-ladder", "--train-args", "--chunks 2", "--out", str(out), "--json", str(tmp_path / "r.json")],
+                        "--test-ladder", "--train-args", "--chunks 2", "--out", str(out),
+                        "--json", str(tmp_path / "r.json")],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads((tmp_path / "r.json").read_text())

@@ -332,7 +332,8 @@ def _inflated(t: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.nda
     return np.frombuffer(out, np.uint8).reshape(shape).copy()
 
 
-def _loaded_weight(tensors: dict[str, np.ndarray], i: int, name: str, shape: tuple[int, ...], weights: str) -> np.ndarray:
+def _loaded_weight(tensors: dict[str, np.ndarray], i: int, name: str, shape: tuple[int, ...],
+                   weights: str) -> np.ndarray:
     """Weight `name` of model i as float32, from its stored form (see `_stored_weight`)."""
     key = f"model.{i}.{name}"
     if weights == "float32":
