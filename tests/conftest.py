@@ -68,7 +68,8 @@ def write_bundle(path: Path, models: list[WDSR], labels: np.ndarray, frames: lis
         weights=[{n: t.detach().clone() for n, t in m.state_dict().items()} for m in models],
         labels=labels.astype(np.uint8), psnr=np.zeros(labels.shape, np.float32),
         fingerprints=np.stack([fingerprint(f) for f in frames]), thresholds=[float(i) for i in range(k - 1)],
-        clip={"width": w, "height": h, "frames": len(frames), "fps_num": 25, "fps_den": 1, "source": "test"})
+        clip={"width": w, "height": h, "frames": len(frames), "fps_num": 25, "fps_den": 1, "source": "test"},
+        weight_storage="float32")  # the given models exactly, so that tests can compare with them
     bundle_io.save(b, path)
     return path
 

@@ -1,22 +1,29 @@
 """The `.stdo` bundle: one safetensors file holding every model, the routing labels and a manifest.
 
-Tensors:
-  model.{i}.{param}   float32 weights of chunk model i (weight norm folded in)
-  labels              uint8 (frames, rows, cols): the model each patch routes to (its best, or its chunk)
-  psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch
-  fingerprints        float32 (frames, 256): per-frame content fingerprints of the LR frames
-  router.{name}       float32 tensors of the blind router (format 2, when the bundle has one)
+Tensors (format 3; the manifest's "storage" entry names how each part is stored):
+  model.{i}.{param}   weights of chunk model i (weight norm folded in): float16 (default), float32, or
+                      int8 for weights of 2+ dims, each output channel scaled by qscale.{i}.{param}
+                      (float32); 1-dim weights (biases) of an int8 bundle are float16
+  labels              uint8 (frames, rows, cols), zlib-deflated into a 1-dim uint8 tensor: the model
+                      each patch routes to (its best, or its chunk)
+  psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch (kept
+                      exact: with the thresholds it gives each patch's chunk)
+  fingerprints        float16 (frames, 256): per-frame content fingerprints of the LR frames
+  router.{name}       float32 tensors of the blind router (when the bundle has one)
 Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`); its "colour" (absent in bundles
 made before it) is how the training pair's YUV was read, which the filter uses for untagged clips.
-Nothing in the file is code: safetensors stores raw arrays, and the loader checks every field before
-anything uses it.
+Nothing in the file is code:
+safetensors stores raw arrays, and the loader checks every field before anything uses it. Loading
+turns every part back into the float32 / uint8 arrays the engine uses.
 
-Format versions: 1 (no router) and 2 (adds the optional blind router, `router.py`); both load.
+Format versions: 1 (no router), 2 (adds the optional blind router, `router.py`; both store every
+part uncompressed in float32) and 3 (compact storage, above); all three load.
 """
 from __future__ import annotations
 
 import json
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +42,12 @@ from .models import WDSR, Arch
 from .router import BlindRouter
 
 FORMAT = "stdo-bundle"
-VERSION = 2
-READS = (1, 2)             # format versions this code loads
+VERSION = 3
+READS = (1, 2, 3)          # format versions this code loads
 ROUTER = "router."         # prefix of the router's tensors
+QSCALE = "qscale."         # prefix of the per-output-channel scales of int8 weights
+WEIGHTS = ("float16", "float32", "int8")  # how weights can be stored; the first is the default
+PLAIN = {"weights": "float32", "labels": "raw", "psnr": "float32", "fingerprints": "float32"}  # formats 1, 2
 MAX_BYTES = 1 << 30        # no honest bundle comes near this; refuse before reading it
 MAX_HEADER = 16 << 20      # safetensors header (JSON) limit; ours are a few kB
 
@@ -63,6 +73,7 @@ class Bundle:
     training: dict[str, Any] = field(default_factory=dict)
     router: BlindRouter | None = None
     colour: Colour | None = None  # how the training pair was read; None in bundles made before it was recorded
+    weight_storage: str = WEIGHTS[0]  # how `save` stores the weights (one of WEIGHTS)
 
     @property
     def chunks(self) -> int:
@@ -86,6 +97,7 @@ class Bundle:
             "fingerprint": {"kind": "luma-block-mean", "cells": CELLS},
             "training": self.training,
             "router": self.router.manifest() if self.router else None,
+            "storage": storage(self.weight_storage),
         } | ({"colour": self.colour.to_manifest()} if self.colour else {})
 
     def build_models(self) -> list[WDSR]:
@@ -99,18 +111,59 @@ class Bundle:
 
 def save(bundle: Bundle, path: str | Path) -> None:
     """Write the bundle atomically: a temp file in the same folder, fsync, then rename over `path`."""
+    write_atomic(Path(path), to_bytes(bundle))
+
+
+def to_bytes(bundle: Bundle) -> bytes:
+    """The bundle file's bytes."""
+    manifest = bundle.manifest()  # checks weight_storage first
+    labels = zlib.compress(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes(), 9)
     tensors: dict[str, np.ndarray] = {
-        "labels": np.ascontiguousarray(bundle.labels, dtype=np.uint8),
+        "labels": np.frombuffer(labels, np.uint8),
         "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
-        "fingerprints": np.ascontiguousarray(bundle.fingerprints, dtype=np.float32),
+        "fingerprints": np.ascontiguousarray(bundle.fingerprints, dtype=np.float16),
     }
     for i, state in enumerate(bundle.weights):
         for name, t in state.items():
-            tensors[f"model.{i}.{name}"] = t.detach().cpu().float().numpy()
+            tensors |= _stored_weight(f"model.{i}.{name}", f"{QSCALE}{i}.{name}", t.detach().cpu().float().numpy(),
+                                      bundle.weight_storage)
     if bundle.router:
         tensors |= {f"{ROUTER}{name}": t for name, t in bundle.router.state().items()}
-    data = st_save(tensors, metadata={"stdo": json.dumps(bundle.manifest())})
-    write_atomic(path, data)
+    return st_save(tensors, metadata={"stdo": json.dumps(manifest)})
+
+
+def storage(weights: str) -> dict[str, str]:
+    """The manifest's "storage" entry of a format-3 bundle whose weights are stored as `weights`."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights can be stored as {', '.join(WEIGHTS)}, not {weights!r}")
+    return {"weights": weights, "labels": "zlib", "psnr": "float32", "fingerprints": "float16"}
+
+
+def _stored_weight(name: str, scale_name: str, w: np.ndarray, weights: str) -> dict[str, np.ndarray]:
+    """One weight tensor as stored: cast, or int8 with one float32 scale per output channel (dim 0)."""
+    if weights == "float32":
+        return {name: w}
+    if weights == "float16" or w.ndim < 2:
+        return {name: w.astype(np.float16)}
+    peak = np.abs(w.reshape(len(w), -1)).max(axis=1)
+    scale = np.where(peak > 0, peak / 127, 1).astype(np.float32)
+    q = np.clip(np.rint(w / scale.reshape(-1, *[1] * (w.ndim - 1))), -127, 127).astype(np.int8)
+    return {name: q, scale_name: scale}
+
+
+def part_bytes(data: bytes) -> dict[str, int]:
+    """Bytes of each part of a bundle file: weights, labels, psnr, fingerprints, router, and manifest
+    (the safetensors header with the JSON manifest); they add up to the file's size."""
+    read_manifest(data)  # checks the header is there and sane
+    n = int.from_bytes(data[:8], "little")
+    parts = dict.fromkeys(("weights", "labels", "psnr", "fingerprints", "router"), 0) | {"manifest": 8 + n}
+    for name, entry in json.loads(data[8:8 + n]).items():
+        if name != "__metadata__":
+            start, end = entry["data_offsets"]
+            part = ("weights" if name.startswith(("model.", QSCALE)) else "router" if name.startswith(ROUTER)
+                    else name)
+            parts[part] = parts.get(part, 0) + end - start
+    return parts
 
 
 def read_manifest(data: bytes) -> dict[str, Any]:
@@ -214,11 +267,23 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
             or not all(isinstance(t, (int, float)) and math.isfinite(t) for t in thresholds)):
         raise BundleError(f"manifest needs {k - 1} finite chunk thresholds, got {thresholds!r}")
 
-    labels = _tensor(tensors, "labels", np.uint8, (frames, grid.rows, grid.cols))
+    if m["version"] >= 3:
+        weights_as = m["storage"]["weights"] if isinstance(m["storage"], dict) else None
+        if weights_as not in WEIGHTS or m["storage"] != storage(weights_as):
+            raise BundleError(f"manifest field storage {m['storage']!r} is not one this vs-stdo reads "
+                              f"(weights {', '.join(WEIGHTS)}; labels zlib; psnr float32; fingerprints float16)")
+        st = m["storage"]
+    else:
+        st = PLAIN
+    shape = (frames, grid.rows, grid.cols)
+    if st["labels"] == "zlib":
+        labels = _inflated(tensors.get("labels"), shape, "labels")
+    else:
+        labels = _tensor(tensors, "labels", np.uint8, shape)
     if labels.size and labels.max() >= k:
         raise BundleError(f"labels name chunk {int(labels.max())} but the bundle has {k} chunks")
-    psnr = _tensor(tensors, "psnr", np.float32, (frames, grid.rows, grid.cols))
-    prints = _tensor(tensors, "fingerprints", np.float32, (frames, CELLS * CELLS))
+    psnr = _tensor(tensors, "psnr", np.dtype(st["psnr"]), shape).astype(np.float32)
+    prints = _tensor(tensors, "fingerprints", np.dtype(st["fingerprints"]), (frames, CELLS * CELLS)).astype(np.float32)
 
     archs, weights = [], []
     for i, spec in enumerate(m["models"]):
@@ -230,9 +295,8 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         _int(arch.expansion, f"models[{i}].expansion", 1, 16)
         with torch.device("meta"):  # shapes only: a hostile manifest must not make us allocate
             expected = {k_: tuple(v.shape) for k_, v in WDSR(arch).state_dict().items()}
-        state = {}
-        for name, shape in expected.items():
-            state[name] = torch.from_numpy(_tensor(tensors, f"model.{i}.{name}", np.float32, shape).copy())
+        state = {name: torch.from_numpy(_loaded_weight(tensors, i, name, shape, st["weights"]))
+                 for name, shape in expected.items()}
         archs.append(arch)
         weights.append(state)
     router = None
@@ -243,6 +307,8 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         except ValueError as e:
             raise BundleError(f"blind router: {e}") from None
     known = {"labels", "psnr", "fingerprints"} | {f"model.{i}.{n}" for i, w in enumerate(weights) for n in w}
+    if st["weights"] == "int8":
+        known |= {f"{QSCALE}{i}.{n}" for i, w in enumerate(weights) for n, t in w.items() if t.ndim > 1}
     known |= {f"{ROUTER}{n}" for n in (router.tensors if router else ())}
     extra = sorted(set(tensors) - known)
     if extra:
@@ -253,4 +319,38 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         raise BundleError(f"manifest field {e}") from None
     training = m.get("training", {})
     return Bundle(scale, pw, ph, archs, weights, labels, psnr, prints, [float(t) for t in thresholds],
-                  clip, training if isinstance(training, dict) else {}, router, colour)
+                  clip, training if isinstance(training, dict) else {}, router, colour=colour,
+                  weight_storage=st["weights"])
+
+
+def _inflated(t: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A zlib-deflated uint8 tensor back to `shape`; the stream must hold exactly that many bytes."""
+    if t is None or t.dtype != np.uint8 or t.ndim != 1:
+        raise BundleError(f"tensor {name!r} must be a 1-dim uint8 zlib stream")
+    n = math.prod(shape)
+    if n > MAX_BYTES:
+        raise BundleError(f"tensor {name!r} would inflate to {n} bytes, more than any bundle holds")
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(t.tobytes(), n + 1)
+    except zlib.error as e:
+        raise BundleError(f"tensor {name!r} is not a valid zlib stream: {e}") from None
+    if len(out) != n or not d.eof or d.unused_data:
+        raise BundleError(f"tensor {name!r} does not inflate to exactly {list(shape)} values")
+    return np.frombuffer(out, np.uint8).reshape(shape).copy()
+
+
+def _loaded_weight(tensors: dict[str, np.ndarray], i: int, name: str, shape: tuple[int, ...],
+                   weights: str) -> np.ndarray:
+    """Weight `name` of model i as float32, from its stored form (see `_stored_weight`)."""
+    key = f"model.{i}.{name}"
+    if weights == "float32":
+        return _tensor(tensors, key, np.float32, shape).copy()
+    if weights == "float16" or len(shape) < 2:
+        return _tensor(tensors, key, np.float16, shape).astype(np.float32)
+    scale = _tensor(tensors, f"{QSCALE}{i}.{name}", np.float32, shape[:1])
+    with np.errstate(over="ignore"):  # an absurd scale overflows to inf, refused below
+        w = _tensor(tensors, key, np.int8, shape).astype(np.float32) * scale.reshape(-1, *[1] * (len(shape) - 1))
+    if (scale < 0).any() or not np.isfinite(w).all():
+        raise BundleError(f"tensor {QSCALE}{i}.{name} holds negative or overflowing scales")
+    return w

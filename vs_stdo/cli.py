@@ -141,7 +141,8 @@ def cmd_info(a: argparse.Namespace) -> None:
         print(json.dumps(m, indent=2))
         return
     c = m["clip"]
-    print(f"{a.bundle}: STDO bundle v{m['version']}, {len(data)} bytes")
+    print(f"{a.bundle}: STDO bundle v{m['version']}, {len(data)} bytes, weights {b.weight_storage}")
+    print("  bytes: " + ", ".join(f"{part} {n}" for part, n in bundle_io.part_bytes(data).items()))
     print(f"  scale x{m['scale']}, LR {c['width']}x{c['height']}, {c['frames']} frames from {c.get('source')}")
     print(f"  patches {m['patch']['width']}x{m['patch']['height']}, grid {m['grid']['cols']}x{m['grid']['rows']}")
     print(f"  colour of untagged YUV clips: {b.colour.describe()} (as trained)" if b.colour else

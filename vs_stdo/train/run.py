@@ -100,7 +100,8 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
                        for st in stages},
             "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)},
-        colour=colour)
+        colour=colour, weight_storage=s.weights)
+    b.weights = bundle_io.from_bytes(bundle_io.to_bytes(b)).weights  # as stored: labels and router see what plays
     if k > 1:
         route(b, frames, train_frames, s, world, count, phases)
     if world.main:

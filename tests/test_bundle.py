@@ -1,0 +1,149 @@
+"""Bundle storage: compact parts (float16 / int8 weights, deflated labels, float16 prints) that load
+back to what the engine uses, old float32 bundles that still load, and strict checks on the new parts."""
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from vs_stdo import bundle as bundle_io
+from vs_stdo.bundle import BundleError
+from vs_stdo.fingerprint import CELLS, FrameMatcher
+
+from .conftest import random_model
+
+FRAMES, ROWS, COLS = 5, 2, 3
+
+
+def bundle(weights: str = "float16") -> bundle_io.Bundle:
+    """A k=2, x2 bundle of random models on a 48x24 LR clip (16x12 patches), stored as `weights`."""
+    models = [random_model(2, seed) for seed in (1, 2)]
+    rng = np.random.default_rng(0)
+    return bundle_io.Bundle(
+        scale=2, patch_width=16, patch_height=12, archs=[m.arch for m in models],
+        weights=[{n: t.detach().clone() for n, t in m.state_dict().items()} for m in models],
+        labels=rng.integers(0, 2, (FRAMES, ROWS, COLS)).astype(np.uint8),
+        psnr=rng.uniform(20, 50, (FRAMES, ROWS, COLS)).astype(np.float32),
+        fingerprints=rng.uniform(0, 1, (FRAMES, CELLS * CELLS)).astype(np.float32), thresholds=[30.0],
+        clip={"width": 48, "height": 24, "frames": FRAMES, "fps_num": 25, "fps_den": 1, "source": "test"},
+        weight_storage=weights)
+
+
+def saved(b: bundle_io.Bundle, tmp_path, name: str = "b.stdo") -> bytes:
+    bundle_io.save(b, tmp_path / name)
+    return (tmp_path / name).read_bytes()
+
+
+@pytest.mark.parametrize("weights, tolerance", [("float32", 0), ("float16", 2 ** -11), ("int8", 1 / 254)])
+def test_stored_parts_load_back_close_to_the_originals(tmp_path, weights, tolerance):
+    b = bundle(weights)
+    loaded = bundle_io.from_bytes(saved(b, tmp_path))
+    assert loaded.weight_storage == weights
+    for before, after in zip(b.weights, loaded.weights):
+        for name, w in before.items():
+            assert after[name].dtype == torch.float32 and after[name].shape == w.shape
+            # relative to the tensor's (int8: the output channel's) largest magnitude
+            peak = w.abs().flatten(1).amax(1).view(-1, *[1] * (w.dim() - 1)) if w.dim() > 1 else w.abs().max()
+            assert ((after[name] - w).abs() <= tolerance * peak + 1e-12).all(), name
+    np.testing.assert_array_equal(loaded.labels, b.labels)
+    np.testing.assert_array_equal(loaded.psnr, b.psnr)
+    np.testing.assert_allclose(loaded.fingerprints, b.fingerprints, atol=2 ** -12)
+    assert loaded.labels.dtype == np.uint8 and loaded.fingerprints.dtype == np.float32
+
+
+def test_float16_fingerprints_still_find_every_frame(tmp_path):
+    b = bundle()
+    matcher = FrameMatcher(bundle_io.from_bytes(saved(b, tmp_path)).fingerprints)
+    assert [matcher.match(p)[0] for p in b.fingerprints] == list(range(FRAMES))
+
+
+def test_part_bytes_add_up_and_shrink_with_the_weight_storage(tmp_path):
+    parts = {}
+    for weights in bundle_io.WEIGHTS:
+        data = saved(bundle(weights), tmp_path, f"{weights}.stdo")
+        parts[weights] = bundle_io.part_bytes(data)
+        assert sum(parts[weights].values()) == len(data)
+    params = sum(t.numel() for w in bundle().weights for t in w.values())
+    assert parts["float32"]["weights"] == 4 * params
+    assert parts["float16"]["weights"] == 2 * params
+    assert parts["int8"]["weights"] < 0.6 * parts["float16"]["weights"]
+    assert parts["float16"]["fingerprints"] == 2 * FRAMES * CELLS * CELLS
+
+
+def test_labels_are_deflated(tmp_path):
+    b = bundle()
+    b.labels = np.zeros((FRAMES, ROWS, COLS), np.uint8)  # one chunk everywhere: deflates to a few bytes
+    assert bundle_io.part_bytes(saved(b, tmp_path))["labels"] < b.labels.size
+
+
+def format2(b: bundle_io.Bundle) -> bytes:
+    """The bytes the format-2 writer produced: every part uncompressed, weights float32, no storage entry."""
+    m = b.manifest() | {"version": 2}
+    del m["storage"]
+    tensors = {"labels": b.labels, "psnr": b.psnr, "fingerprints": b.fingerprints}
+    tensors |= {f"model.{i}.{n}": t.numpy() for i, w in enumerate(b.weights) for n, t in w.items()}
+    return st_save(tensors, metadata={"stdo": json.dumps(m)})
+
+
+def test_format_2_bundles_still_load_exactly():
+    b = bundle()
+    loaded = bundle_io.from_bytes(format2(b))
+    assert loaded.weight_storage == "float32"
+    for before, after in zip(b.weights, loaded.weights):
+        assert all(torch.equal(after[n], t) for n, t in before.items())
+    np.testing.assert_array_equal(loaded.fingerprints, b.fingerprints)
+    np.testing.assert_array_equal(loaded.labels, b.labels)
+
+
+def edited(data: bytes, manifest=None, tensors=None) -> bytes:
+    m, t = bundle_io.read_manifest(data), st_load(data)
+    for edit, target in ((manifest, m), (tensors, t)):
+        if edit:
+            edit(target)
+    return st_save(t, metadata={"stdo": json.dumps(m)})
+
+
+def deflated(labels: np.ndarray) -> np.ndarray:
+    return np.frombuffer(zlib.compress(labels.tobytes()), np.uint8)
+
+
+HOSTILE = {
+    "unknown weight storage": (None, lambda m: m["storage"].update(weights="int4"), None, "storage"),
+    "storage not an object": (None, lambda m: m.update(storage="float16"), None, "storage"),
+    "format 3 without storage": (None, lambda m: m.pop("storage"), None, "storage"),
+    "labels not deflated": (None, None, lambda t: t.update(labels=np.zeros((FRAMES, ROWS, COLS), np.uint8)),
+                            "1-dim uint8 zlib"),
+    "labels stream damaged": (None, None, lambda t: t.update(labels=t["labels"][::-1].copy()), "zlib"),
+    "labels inflate short": (None, None, lambda t: t.update(labels=deflated(np.zeros(7, np.uint8))), "exactly"),
+    "labels inflate long": (None, None, lambda t: t.update(labels=deflated(np.zeros(10 ** 6, np.uint8))), "exactly"),
+    "labels trailing bytes": (None, None, lambda t: t.update(labels=np.concatenate([t["labels"], [1, 2]]).astype(
+        np.uint8)), "exactly"),
+    "label names a missing chunk": (None, None, lambda t: t.update(labels=deflated(np.full(
+        (FRAMES, ROWS, COLS), 5, np.uint8))), "chunk 5"),
+    "int8 scale missing": ("int8", None, lambda t: t.pop("qscale.0.head.weight"), "missing"),
+    "int8 scale overflows": ("int8", None, lambda t: t["qscale.0.head.weight"].fill(3e38), "overflowing"),
+    "int8 scale negative": ("int8", None, lambda t: t["qscale.0.head.weight"].fill(-1), "negative"),
+    "int8 scale on float16 weights": (None, None, lambda t: t.update(
+        {"qscale.0.head.weight": np.ones(len(t["model.0.head.weight"]), np.float32)}), "unexpected"),
+    "fingerprints as float32 in format 3": (None, None, lambda t: t.update(
+        fingerprints=t["fingerprints"].astype(np.float32)), "fingerprints"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_damaged_compact_parts_give_a_clear_error(tmp_path, case):
+    weights, manifest, tensors, message = HOSTILE[case]
+    data = edited(saved(bundle(weights or "float16"), tmp_path), manifest, tensors)
+    with pytest.raises(BundleError, match=message):
+        bundle_io.from_bytes(data)
+
+
+def test_saving_refuses_an_unknown_weight_storage(tmp_path):
+    with pytest.raises(ValueError, match="float16, float32, int8"):
+        bundle_io.save(bundle("bfloat16"), tmp_path / "x.stdo")
+    assert not (tmp_path / "x.stdo").exists()

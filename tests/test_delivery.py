@@ -1,0 +1,67 @@
+"""The delivery benchmark: the BD-rate integration on known curves, and one tiny real run end to end."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_delivery", ROOT / "scripts" / "bench_delivery.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+ANCHOR = [(1000.0, 30.0), (2000.0, 33.0), (4000.0, 36.0), (8000.0, 39.0)]
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.8, 1.0, 1.25])
+def test_bd_rate_of_a_curve_at_a_constant_rate_ratio_is_that_ratio(ratio):
+    test = [(r * ratio, q) for r, q in ANCHOR]
+    assert bench.bd_rate(ANCHOR, test) == pytest.approx((ratio - 1) * 100, abs=1e-9)
+
+
+def test_bd_rate_integrates_only_over_the_overlap_of_a_curved_anchor():
+    # anchor: log10(rate) = 3 + (q - 30) ** 2 / 30, a parabola the cubic fit reproduces exactly; the test
+    # curve is the same shifted up 0.1 in log-rate, on 5 points over a narrower quality range.
+    def log_rate(q: float, shift: float) -> float:
+        return 3 + (q - 30) ** 2 / 30 + shift
+
+    anchor = [(10 ** log_rate(q, 0), q) for q in np.linspace(28, 42, 6)]
+    test = [(10 ** log_rate(q, 0.1), q) for q in np.linspace(31, 37, 5)]
+    assert bench.bd_rate(anchor, test) == pytest.approx((10 ** 0.1 - 1) * 100, abs=1e-6)
+    assert bench.bd_rate(test, anchor) == pytest.approx((10 ** -0.1 - 1) * 100, abs=1e-6)
+
+
+def test_bd_rate_is_none_without_four_points_or_overlap():
+    assert bench.bd_rate(ANCHOR, ANCHOR[:3]) is None
+    assert bench.bd_rate(ANCHOR, [(r, q + 20) for r, q in ANCHOR]) is None
+
+
+@pytest.mark.slow
+def test_bench_runs_end_to_end_on_a_tiny_input(bikes, tmp_path):
+    """4 frames of a real 640x272 clip at x4, two CRFs per ladder, 6 training steps of k=2: every point has its
+    bytes and quality, STDO's bytes include the bundle, and the outputs are written."""
+    out = tmp_path / "bench"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_delivery.py"), str(bikes), "--scale", "4",
+                        "--frames", "0:4", "--steps", "6", "--hr-crfs", "30,45", "--lr-crfs", "25,40",
+                        "--test-ladder", "--train-args", "--chunks 2", "--out", str(out),
+                        "--json", str(tmp_path / "r.json")],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads((tmp_path / "r.json").read_text())
+    points = result["points"]
+    assert sorted((p["method"], p["crf"]) for p in points) == [
+        ("bicubic", 25), ("bicubic", 40), ("hr", 30), ("hr", 45), ("stdo", 25), ("stdo", 40)]
+    for p in points:
+        assert 10 < p["psnr_rgb"] < 60 and 10 < p["psnr_y"] < 60 and 0 <= p["vmaf"] <= 100
+        assert p["bytes"] == p["stream_bytes"] + p["bundle_bytes"]
+        assert (p["bundle_bytes"] > 0) == (p["method"] == "stdo")
+    by = {(p["method"], p["crf"]): p for p in points}
+    assert by["hr", 30]["bytes"] > by["hr", 45]["bytes"] and by["hr", 30]["psnr_y"] > by["hr", 45]["psnr_y"]
+    assert by["stdo", 25]["stream_bytes"] == by["bicubic", 25]["stream_bytes"]
+    assert result["bd_rate"]["stdo"] == {"psnr": None, "psnr_y": None, "vmaf": None}  # 2 points: no BD-rate
+    assert {f.name for f in out.iterdir()} >= {"points.csv", "results.md", "rd.png", "reference.mkv"}
