@@ -60,7 +60,7 @@ def test_features_see_detail():
 def test_training_stores_a_router_that_round_trips(tiny_bundle, pair, tmp_path, capsys):
     b = bundle_io.load(tiny_bundle)
     m = bundle_io.read_manifest(tiny_bundle.read_bytes())
-    assert m["version"] == 2 and m["router"]["features"] == list(FEATURES)
+    assert m["version"] == bundle_io.VERSION and m["router"]["features"] == list(FEATURES)
     fit = m["router"]["fit"]
     assert fit["target"] == "best" and fit["patches"] == 6 * b.grid.count
     assert np.array(fit["confusion"]).shape == (2, 2) and np.array(fit["confusion"]).sum() == fit["patches"]

@@ -66,7 +66,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     if len(positions) < world.size:
         raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
                          f"least one frame (more --train-frames or fewer processes)")
-    mine = [positions[i] for i in world.share(len(positions))]
+    mine = positions[world.rank::world.size]
     if world.main:
         held = f"{len(positions)} of {lr.num_frames} frames, evenly spread" if len(positions) < lr.num_frames \
             else f"all {lr.num_frames} frames"
@@ -82,7 +82,7 @@ def cmd_train(a: argparse.Namespace) -> None:
             "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
             "lr": Path(a.lr_file).name if a.lr_file else f"{a.kernel} downscale", "kernel": None if a.lr_file else a.kernel}
     if len(positions) < lr.num_frames:
-        clip |= {"range_frames": lr.num_frames, "sample": positions}
+        clip |= {"range_frames": lr.num_frames, "sample": list(positions)}
     b = train(frames, settings, Path(a.output), clip, resume=a.resume, world=world, count=len(positions),
               phases=phases, colour=p.colour)
     if world.main:

@@ -36,11 +36,12 @@ class Frames:
         return len(self.lr)
 
 
-def load_frames(hr: vs.VideoNode, lr: vs.VideoNode, positions: list[int] | None = None,
+def load_frames(hr: vs.VideoNode, lr: vs.VideoNode, positions: range | None = None,
                 desc: str = "reading frames") -> Frames:
-    """Decode an RGBS HR/LR pair into memory, with a progress bar: the frames at `positions` (default all)."""
+    """Decode an RGBS HR/LR pair into memory, with a progress bar: the frames at `positions` (default all;
+    a range, so one VapourSynth node selects them: a node per frame would cache a frame each)."""
     if positions is not None:
-        hr, lr = (vs.core.std.Splice([clip[p] for p in positions], mismatch=True) for clip in (hr, lr))
+        hr, lr = (clip[positions.start:positions.stop:positions.step] for clip in (hr, lr))
     n = lr.num_frames
     lrs = torch.empty(n, 3, lr.height, lr.width, dtype=torch.float32)
     hrs = torch.empty(n, 3, hr.height, hr.width, dtype=torch.uint8)
@@ -62,18 +63,19 @@ class Patches:
 
     def __init__(self, frames: Frames, grid: Grid, context: int) -> None:
         self.frames, self.grid, self.context = frames, grid, context
-        self.scale = frames.scale
-        self.rows, self.cols = grid.spans(context)
+        self.scale = s = frames.scale
+        self.rows, self.cols = grid.spans(context)    # LR rows/columns of each patch with its context
+        own_rows, own_cols = grid.spans(0)
+        self.hr_rows = own_rows[:, :1] * s + torch.arange(grid.patch_height * s)
+        self.hr_cols = own_cols[:, :1] * s + torch.arange(grid.patch_width * s)
 
     def batch(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """items: (B, 2) of (frame, patch index). Returns LR (B,3,ph+2c,pw+2c), HR (B,3,ph*s,pw*s)."""
-        g, s = self.grid, self.scale
-        xs, ys = [], []
-        for f, i in items.tolist():
-            y0, x0, y1, x1 = g.box(i)
-            xs.append(self.frames.lr[f][:, self.rows[i][:, None], self.cols[i]])
-            ys.append(self.frames.hr[f, :, y0 * s:y1 * s, x0 * s:x1 * s])
-        return torch.stack(xs), torch.stack(ys).float().div_(255)
+        """items: (B, 2) of (frame, patch index). Returns LR (B,3,ph+2c,pw+2c), HR (B,3,ph*s,pw*s).
+        One gather per tensor (half the time of cutting patch by patch)."""
+        f, i = items[:, 0, None, None], items[:, 1]
+        x = self.frames.lr[f, :, self.rows[i][:, :, None], self.cols[i][:, None, :]]       # (B, h, w, 3)
+        y = self.frames.hr[f, :, self.hr_rows[i][:, :, None], self.hr_cols[i][:, None, :]]
+        return x.permute(0, 3, 1, 2).contiguous(), y.permute(0, 3, 1, 2).float().div_(255)
 
     def crop_output(self, out: torch.Tensor) -> torch.Tensor:
         """The part of a model's output that belongs to the patch (drops the context)."""

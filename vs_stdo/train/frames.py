@@ -8,16 +8,12 @@ not decoded are routed by the blind router at playback (route "auto").
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..preflight import GB, frames_bytes
 
 
-def choose(total: int, wanted: int, memory_gib: float, lr_width: int, lr_height: int, scale: int) -> list[int]:
-    """The frames (of `total`) to decode: `wanted` of them (0: as many as fit `memory_gib`, all when they
-    fit), evenly spread, first and last included."""
+def choose(total: int, wanted: int, memory_gib: float, lr_width: int, lr_height: int, scale: int) -> range:
+    """The frames (of `total`) to decode: every `step`-th from the first, at most `wanted` of them (0: as many
+    as fit `memory_gib`; all when they fit). A fixed step lets VapourSynth select them with one node."""
     fit = max(1, int(memory_gib * GB // frames_bytes(lr_width, lr_height, 1, scale)))
     n = min(total, wanted or fit)
-    if n == total:
-        return list(range(total))
-    return np.unique(np.linspace(0, total - 1, n).round().astype(int)).tolist()
+    return range(0, total, -(-total // n))

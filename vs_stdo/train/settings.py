@@ -83,7 +83,7 @@ class Settings:
     holdout: int = option(0, "keep every Nth training frame out of training (default 0: none)")
     train_frames: int = option(0, "frames decoded for training, evenly spread over the input (default 0: every "
                                   "frame when they fit --frame-memory, else as many as fit)")
-    frame_memory: float = option(1.0, "GiB of RAM for the decoded training frames when --train-frames is 0 "
+    frame_memory: float = option(0.5, "GiB of RAM for the decoded training frames when --train-frames is 0 "
                                       "(default {default})")
     weights: str = option(bundle_io.WEIGHTS[0], "how the bundle stores the weights: float16 (default; costs "
                                                 "under 0.01 dB, see docs/delivery.md), float32, or int8 with one "

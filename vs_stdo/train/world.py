@@ -52,9 +52,9 @@ class World:
         """Whether this process writes files and shows progress."""
         return self.rank == 0
 
-    def share(self, count: int) -> list[int]:
+    def share(self, count: int) -> range:
         """The positions (of `count` training frames) this rank decodes and holds."""
-        return list(range(self.rank, count, self.size))
+        return range(self.rank, count, self.size)
 
     def local(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Of (N, 2) (frame position, patch) items: which are this rank's, and those items with the position
