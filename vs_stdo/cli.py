@@ -62,17 +62,19 @@ def cmd_train(a: argparse.Namespace) -> None:
     positions = choose(lr.num_frames, settings.train_frames, settings.frame_memory, lr.width, lr.height, a.scale)
     grid = check_data(settings, lr.width, lr.height, len(positions), decoded=False)
     patches = grid.count * (len(positions) - len(heldout_frames(len(positions), settings.holdout)))
+    disk = preflight.check_disk(settings, a.output, len(positions), grid.count)
     world = World.join(pick_device(settings.device))
     if len(positions) < world.size:
         raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
                          f"least one frame (more --train-frames or fewer processes)")
     mine = positions[world.rank::world.size]
     if world.main:
-        held = f"{len(positions)} of {lr.num_frames} frames, evenly spread" if len(positions) < lr.num_frames \
-            else f"all {lr.num_frames} frames"
-        print(f"training on {held}: {preflight.frames_bytes(lr.width, lr.height, len(mine), a.scale) / preflight.GB:.2f} GiB of "
-              f"decoded frames" + (f" per process ({world.size} processes)" if world.size > 1 else ""),
-              file=sys.stderr)
+        held = (f"{len(positions)} of {lr.num_frames} frames, evenly spread" if len(positions) < lr.num_frames
+                else f"all {lr.num_frames} frames")
+        memory = preflight.frames_bytes(lr.width, lr.height, len(mine), a.scale) / preflight.GB
+        print(f"training on {held}: {memory:.2f} GiB of decoded frames"
+              + (f" per process ({world.size} processes)" if world.size > 1 else "")
+              + f", about {disk / (1 << 20):.1f} MB written next to -o", file=sys.stderr)
     phases = Phases()
     frames = load_frames(p.hr, lr, mine)
     phases.done("decode")

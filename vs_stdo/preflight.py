@@ -12,6 +12,7 @@ torch.cuda.mem_get_info on CUDA. On the CPU the decoded frames must fit too.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,8 @@ import torch
 from . import bundle as bundle_io
 from .dataset import CONTEXT_CAP
 from .engine import pick_device
-from .models import Arch
+from .fingerprint import CELLS
+from .models import WDSR, Arch
 
 if TYPE_CHECKING:
     from .train import Settings
@@ -160,3 +162,20 @@ def check_training(s: Settings, patches: int, width: int, height: int, frames: i
     require(step + on_host, device, f"a training step at --batch {s.batch} --patch {s.patch_width}x{s.patch_height}"
             + (" besides the decoded frames" if on_host else ""),
             "lower --batch or --patch" + (", or train with --device cpu" if device.type == "cuda" else ""))
+
+
+def check_disk(s: Settings, output: str | Path, frames: int, cells: int) -> int:
+    """Refuse when the folder of `output` cannot hold what the run writes there: the checkpoint (float32
+    weights and two Adam moments of every model, written next to the previous one before it replaces it)
+    and the bundle (weights, and per frame its labels, PSNR and fingerprint). Returns the bytes needed."""
+    with torch.device("meta"):
+        params = [sum(p.numel() for p in WDSR(s.arch(k)).parameters()) for k in range(s.chunks)]
+    checkpoint = 2 * 3 * 4 * (sum(params) + params[0])
+    bundle = 4 * sum(params) + frames * (cells * 5 + CELLS * CELLS * 2) + (1 << 20)
+    folder = Path(output).resolve().parent
+    free = shutil.disk_usage(folder).free
+    if checkpoint + bundle > free:
+        raise ValueError(f"-o {output}: the run writes about {(checkpoint + bundle) / (1 << 20):.0f} MB to {folder} "
+                         f"(checkpoint and bundle) but it has {free / (1 << 20):.0f} MB free; free some space or "
+                         f"choose another -o folder")
+    return checkpoint + bundle
