@@ -151,6 +151,25 @@ def step_parts(steps: int = 30) -> dict:
             "threads": torch.get_num_threads()}
 
 
+def quality(a: argparse.Namespace) -> list[dict]:
+    vpy = a.out / "scenes.vpy"
+    vpy.write_text("import vapoursynth as vs\nfrom vs_stdo import colour\n" + "parts = [colour.clip_to_rgbs("
+                   "vs.core.bs.VideoSource(p)[:30]).resize.Bicubic(640, 360) for p in %r]\n"
+                   % [str(clips.fetch(c)) for c in QUALITY_CLIPS] + "vs.core.std.Splice(parts).set_output()\n")
+    rows = []
+    for mode, chunks in (("chunks", 4), ("single", 1)):
+        out = a.out / f"scenes_{mode}.stdo"
+        run([*PY, "train", str(vpy), "-o", str(out), "--mode", mode, "--chunks", str(chunks), "--train-frames", "40",
+             "--steps", str(a.quality_steps), "--force"], a.out / f"scenes_{mode}.log")
+        r = subprocess.run([*PY, "eval", str(out), str(vpy), "--json"], capture_output=True, text=True, check=True)
+        res = json.loads(r.stdout)["results"]
+        rows.append({"method": f"{mode} k={chunks}", "train": res["stdo"]["train"]["psnr_rgb"],
+                     "not_trained_on": res["stdo"]["unseen"]["psnr_rgb"],
+                     "bicubic_not_trained_on": res["bicubic"]["unseen"]["psnr_rgb"]})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def long_bundle(a: argparse.Namespace) -> dict:
     """A bundle holding labels and fingerprints of --bundle-frames frames (synthetic: random labels, distinct
     random fingerprints; one tiny model, 480x270 LR grid): file size, load time, filter creation, and the

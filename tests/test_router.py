@@ -77,7 +77,7 @@ def test_training_stores_a_router_that_round_trips(tiny_bundle, pair, tmp_path, 
     assert torch.equal(again.router(patches), chosen) and set(chosen.tolist()) <= {0, 1}
     assert main(["info", str(tiny_bundle)]) == 0
     out = capsys.readouterr().out
-    assert "STDO bundle v2" in out and "blind router: MLP on grad, lap, var, mean, self2, selfs" in out
+    assert f"STDO bundle v{bundle_io.VERSION}" in out and "blind router: MLP on grad, lap, var, mean, self2, selfs" in out
     assert "scorer shared, labels best" in out
 
 
