@@ -134,6 +134,7 @@ def y_psnr(out: vs.VideoNode, ref: vs.VideoNode) -> float:
     return float(np.mean([10 * np.log10(255 ** 2 / m) for m in mse]))
 
 
+@pytest.mark.train
 @pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 4])
 def test_bundle_trained_with_an_untagged_lr_encode_beats_bicubic_on_y(untagged_hd, scale, capsys):
@@ -154,6 +155,7 @@ def test_bundle_trained_with_an_untagged_lr_encode_beats_bicubic_on_y(untagged_h
     assert "colour of untagged YUV clips: matrix 1 (BT709), limited range, chroma left" in capsys.readouterr().out
 
 
+@pytest.mark.train
 @pytest.mark.slow
 def test_train_refuses_a_tagged_lr_that_contradicts_the_hr(untagged_hd, tmp_path, capsys):
     vpy = tmp_path / "lr.vpy"

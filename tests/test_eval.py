@@ -15,6 +15,8 @@ from vs_stdo.encode import ffmpeg_exe
 from vs_stdo.metrics import psnr
 from vs_stdo.video import frame_array, open_pair
 
+pytestmark = [pytest.mark.slow, pytest.mark.train]   # every test here evaluates the bundle a fixture trains
+
 
 @pytest.fixture(scope="module")
 def bundle(bikes, tmp_path_factory) -> Path:

@@ -2,14 +2,11 @@
 does not know, auto switching per frame on a splice, format-1 bundles. Real clips, real cores, vspipe."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
 from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 
 from vs_stdo import bundle as bundle_io
 from vs_stdo.bundle import BundleError
@@ -20,6 +17,8 @@ from vs_stdo.grid import Grid
 from vs_stdo.metrics import psnr
 from vs_stdo.router import FEATURES, features
 from vs_stdo.video import frame_array, hr_lr_pair, open_clip, select_frames
+
+from .conftest import rebuild
 
 core = vs.core
 
@@ -57,6 +56,8 @@ def test_features_see_detail():
     assert torch.isfinite(features(flat, 4)).all()
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_training_stores_a_router_that_round_trips(tiny_bundle, pair, tmp_path, capsys):
     b = bundle_io.load(tiny_bundle)
     m = bundle_io.read_manifest(tiny_bundle.read_bytes())
@@ -81,13 +82,6 @@ def test_training_stores_a_router_that_round_trips(tiny_bundle, pair, tmp_path, 
     assert "scorer shared, labels best" in out
 
 
-def rebuild(data: bytes, manifest=None, tensors=None) -> bytes:
-    m, t = bundle_io.read_manifest(data), st_load(data)
-    manifest and manifest(m)
-    tensors and tensors(t)
-    return st_save(t, metadata={"stdo": json.dumps(m)})
-
-
 @pytest.mark.parametrize("edit, message", [
     (dict(tensors=lambda t: t.update({"router.out.bias": np.zeros(5, np.float32)})), "router tensor 'out.bias'"),
     (dict(tensors=lambda t: t.pop("router.std")), "router tensors are"),
@@ -98,11 +92,15 @@ def rebuild(data: bytes, manifest=None, tensors=None) -> bytes:
     (dict(manifest=lambda m: m.update(router="mlp")), "router entry must be an object"),
     (dict(manifest=lambda m: m.update(router=None)), "unexpected tensors"),
 ])
+@pytest.mark.slow
+@pytest.mark.train
 def test_damaged_router_is_a_clear_error(tiny_bundle, edit, message):
     with pytest.raises(BundleError, match=f"blind router: .*{message}|{message}"):
         bundle_io.from_bytes(rebuild(tiny_bundle.read_bytes(), **edit))
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_blind_on_a_clip_with_no_matching_frames(tiny_bundle, foreign):
     b = bundle_io.load(tiny_bundle)
     hr, lr = foreign
@@ -127,6 +125,8 @@ def test_blind_on_a_clip_with_no_matching_frames(tiny_bundle, foreign):
     assert score[0] >= min(score[1:]) - 1e-3 and score[0] > 25
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_blind_works_at_another_size(tiny_bundle, foreign):
     b = bundle_io.load(tiny_bundle)
     lr = foreign[1].resize.Bicubic(256, 144)
@@ -140,6 +140,9 @@ def test_blind_works_at_another_size(tiny_bundle, foreign):
         core.stdo.Upscale(lr, str(tiny_bundle), route="labels")
 
 
+@pytest.mark.slow
+@pytest.mark.train
+@pytest.mark.vspipe
 def test_auto_switches_per_frame_on_a_splice_also_in_vspipe(tiny_bundle, pair, foreign, clip_path, tmp_path):
     # the stored labels name each patch's best model, which the router learnt; flip them so that the two
     # routes differ on training frames and the frames below show which one auto took
@@ -176,6 +179,8 @@ def test_auto_switches_per_frame_on_a_splice_also_in_vspipe(tiny_bundle, pair, f
                    for x, y in zip(got.frames(), want.frames()) for p in range(3)), route
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_format_1_bundle_loads_and_blind_on_it_is_a_clear_error(tiny_bundle, foreign, tmp_path, capsys):
     def v1(m: dict) -> None:
         m["version"] = 1
