@@ -13,13 +13,14 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips
 from vs_stdo.dataset import load_frames
 from vs_stdo.fingerprint import fingerprint
 from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, Arch, preset
 from vs_stdo.train import Settings, train
 from vs_stdo.video import hr_lr_pair, open_clip, select_frames
+
+from scripts import clips
 
 core = vs.core
 

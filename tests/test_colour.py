@@ -17,11 +17,13 @@ from safetensors.numpy import save as st_save
 from tests.conftest import write_bundle
 from tests.test_filter import micro
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips, colour
+from vs_stdo import colour
 from vs_stdo.bundle import BundleError
 from vs_stdo.cli import main
-from vs_stdo.encode import ffmpeg_exe
 from vs_stdo.video import frame_array, hr_lr_pair
+
+from scripts import clips
+from scripts.encode import ffmpeg_exe
 
 core = vs.core
 UNTAGGED = {"_Matrix": colour.MATRIX_UNSPECIFIED}

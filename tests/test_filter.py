@@ -14,11 +14,12 @@ import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
 from vs_stdo import colour
-from vs_stdo.encode import encode
 from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, Arch
 from vs_stdo.routing import Route, Router
 from vs_stdo.video import hr_lr_pair, open_clip
+
+from scripts.encode import encode
 
 from .conftest import gray_clip, write_bundle
 

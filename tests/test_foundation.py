@@ -14,9 +14,10 @@ import vs_stdo
 from vs_stdo import bundle as bundle_io
 from vs_stdo.chunking import label, models_psnr
 from vs_stdo.dataset import load_frames
-from vs_stdo.encode import encode
 from vs_stdo.grid import Grid
 from vs_stdo.video import frame_array, open_clip
+
+from scripts.encode import encode
 
 from .conftest import gray_clip, offset_model, random_model, write_bundle
 

@@ -19,8 +19,9 @@ from safetensors.numpy import save as st_save
 
 from vs_stdo import bundle as bundle_io
 from vs_stdo.bundle import BundleError
-from vs_stdo.encode import vspipe_exe
 from vs_stdo.files import atomic_write
+
+from scripts.encode import vspipe_exe
 
 from .conftest import offset_model, rebuild, write_bundle
 

@@ -11,12 +11,13 @@ from safetensors.numpy import load as st_load
 from vs_stdo import bundle as bundle_io
 from vs_stdo.bundle import BundleError
 from vs_stdo.cli import main
-from vs_stdo.encode import encode
 from vs_stdo.fingerprint import FrameMatcher, fingerprint
 from vs_stdo.grid import Grid
 from vs_stdo.metrics import psnr
 from vs_stdo.router import FEATURES, features
 from vs_stdo.video import frame_array, hr_lr_pair, open_clip, select_frames
+
+from scripts.encode import encode
 
 from .conftest import rebuild
 

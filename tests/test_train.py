@@ -20,8 +20,9 @@ from vs_stdo.chunking import bicubic_psnr, label, patch_psnr, split
 from vs_stdo.cli import main
 from vs_stdo.dataset import Patches, all_items, load_frames
 from vs_stdo.train import Checkpoint, Settings, World, check_data, fit, plan_stages
-from vs_stdo.encode import ffmpeg_exe
 from vs_stdo.video import frame_array, open_pair
+
+from scripts.encode import ffmpeg_exe
 
 # bikes.mp4 is 640x272: at x4 the LR is 160x68, a 5x2 grid of 32x34 patches.
 TINY = ["--scale", "4", "--patch", "32x34", "--batch", "8", "--device", "cpu"]
