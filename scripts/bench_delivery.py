@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import vapoursynth as vs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,7 +51,6 @@ METRICS = {"psnr": "psnr_rgb", "psnr_y": "psnr_y", "vmaf": "vmaf"}  # BD-rate na
 
 # One script for every picture the bench makes; vspipe passes the mode and paths as -a arguments.
 SCRIPT = '''\
-import vapoursynth as vs
 from vs_stdo import video
 from vs_stdo.colour import clip_to_rgbs
 from vs_stdo.vsplugin import upscale

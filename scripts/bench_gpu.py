@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -30,11 +29,12 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-from vs_stdo import clips
-from vs_stdo.cli import main as stdo
 from vs_stdo.colour import clip_to_rgbs
 from vs_stdo.metrics import psnr
 from vs_stdo.video import frame_array, from_memory, open_clip, resize, select_frames
+
+import clips
+from benchlib import interleaved, medians, table, train_bundle
 
 core = vs.core
 
@@ -94,10 +94,9 @@ def main() -> None:
     bundles = {}
     for scale in sorted({int(c.split("x")[2]) for c in a.cases}):
         bundle = a.out / f"{a.preset}_x{scale}.stdo"
-        start = time.perf_counter()
-        assert stdo(["train", str(clip), "-o", str(bundle), "--frames", a.frames, "--scale", str(scale), "--preset",
-                     a.preset, "--chunks", "4", "--steps", str(a.steps), "--device", a.device]) == 0
-        report[f"train_x{scale}_s"] = round(time.perf_counter() - start, 1)
+        run = train_bundle(clip, bundle, "--frames", a.frames, "--scale", scale, "--preset", a.preset, "--chunks", 4,
+                           "--steps", a.steps, "--device", a.device, "--force")
+        report[f"train_x{scale}_s"] = round(run.seconds, 1)
         bundles[scale] = str(bundle)
     for case in a.cases:
         w, h, scale = (int(v) for v in case.split("x"))
@@ -111,12 +110,9 @@ def main() -> None:
             "fp16 one model": core.stdo.Upscale(lr, b, device=a.device, route="chunk:0", **half),
             "bicubic (CPU)": core.resize.Bicubic(lr, w * scale, h * scale),
         }
-        speeds: dict[str, list[float]] = {k: [] for k in runs}
-        for _ in range(3):
-            for k, node in runs.items():
-                speeds[k].append(fps(node, a.timed))
+        speeds = medians(interleaved({k: lambda node=node: fps(node, a.timed) for k, node in runs.items()}, 3))
         row = {"case": f"{w}x{h} -> {w * scale}x{h * scale} (x{scale})",
-               "fps": {k: round(statistics.median(v), 2) for k, v in speeds.items()}}
+               "fps": {k: round(v, 2) for k, v in speeds.items()}}
         ref = torch.from_numpy(frame_array(runs["fp32"].get_frame(0)))
         cpu = torch.from_numpy(frame_array(core.stdo.Upscale(lr, b, device="cpu", bf16=0).get_frame(0)))
         row["max_diff_device_vs_cpu_fp32"] = float((ref - cpu).abs().max())
@@ -129,13 +125,11 @@ def main() -> None:
     (a.out / "gpu.json").write_text(json.dumps(report, indent=2))
     lines = [f"Device: {report['device']}, torch {report['torch']}, preset {a.preset}; training "
              + ", ".join(f"x{s}: {report[f'train_x{s}_s']} s" for s in bundles) + f" ({a.steps} steps).", "",
-             "| LR -> HR | " + " | ".join(f"{k} fps" for k in report["cases"][0]["fps"])
-             + " | device vs CPU (fp32) max diff | PSNR fp16 / bf16 vs fp32 (dB) |",
-             "|---|" + "---|" * (len(report["cases"][0]["fps"]) + 2)]
-    for row in report["cases"]:
-        lines.append(f"| {row['case']} | " + " | ".join(f"{v:.2f}" for v in row["fps"].values())
-                     + f" | {row['max_diff_device_vs_cpu_fp32']:.2e} | {row['psnr_fp16_vs_fp32']:.1f} / "
-                     f"{row['psnr_bf16_vs_fp32']:.1f} |")
+             *table(["LR -> HR", *(f"{k} fps" for k in report["cases"][0]["fps"]), "device vs CPU (fp32) max diff",
+                     "PSNR fp16 / bf16 vs fp32 (dB)"],
+                    [[row["case"], *(f"{v:.2f}" for v in row["fps"].values()),
+                      f"{row['max_diff_device_vs_cpu_fp32']:.2e}",
+                      f"{row['psnr_fp16_vs_fp32']:.1f} / {row['psnr_bf16_vs_fp32']:.1f}"] for row in report["cases"]])]
     text = "\n".join(lines) + "\n"
     (a.out / "gpu.md").write_text(text)
     print(text)

@@ -14,8 +14,8 @@ and the search alone among 100 000 training frames, of distinct content and all 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -24,14 +24,17 @@ import torch
 import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips, colour
+from vs_stdo import colour
 from vs_stdo.chunking import bicubic_psnr, split
-from vs_stdo.encode import encode
 from vs_stdo.engine import Engine
 from vs_stdo.fingerprint import TOLERANCE, FrameMatcher, fingerprint
 from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, preset
 from vs_stdo.video import arrays, hr_lr_pair, open_clip
+
+import clips
+from benchlib import interleaved, seconds
+from encode import encode
 
 TAG_709 = ["-vf", "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv"]
 VPY = ("import vapoursynth as vs\nfrom vs_stdo.video import hr_lr_pair, open_clip\n"
@@ -46,11 +49,7 @@ def frames(clip: vs.VideoNode) -> list[torch.Tensor]:
 
 def per_call_ms(fn: Callable[[], object], repeat: int = 20) -> float:
     """Mean milliseconds per call after one warm-up call."""
-    fn()
-    start = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - start) / repeat * 1000
+    return statistics.fmean(interleaved({"call": lambda: seconds(fn)}, repeat, warmup=1)["call"]) * 1000
 
 
 def costs(lrs: list[torch.Tensor], labels: np.ndarray, prints: np.ndarray, grid: Grid, scale: int) -> str:

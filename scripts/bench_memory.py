@@ -23,11 +23,13 @@ import torch
 import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips, colour
+from vs_stdo import colour
 from vs_stdo.fingerprint import fingerprint
 from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, Arch, plain_state
 from vs_stdo.video import arrays, open_clip
+
+import clips
 
 WIDTH, HEIGHT, SCALE, PATCH, FRAMES = 64, 48, 2, (16, 12), 16
 ARCH = Arch(scale=SCALE, blocks=1, channels=4, expansion=1)  # memory does not depend on model size

@@ -21,15 +21,14 @@ import csv
 import itertools
 import json
 import os
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips
+
+import clips
+from benchlib import append_csv, stdo, table, train_bundle
 
 QUICK = {"clips": [clips.DEFAULT], "scales": [4], "presets": ["tiny"], "budgets": [100, 200],
          "methods": ["single", "chunks:4", "joint:4"], "frames": "0:6", "holdout": 3}
@@ -41,6 +40,7 @@ FIELDS = ["clip", "scale", "preset", "budget", "method", "models", "train_rgb", 
           "heldout_y", "bicubic_train_rgb", "bicubic_train_y", "bicubic_heldout_rgb", "bicubic_heldout_y",
           "lanczos_train_rgb", "lanczos_train_y", "lanczos_heldout_rgb", "lanczos_heldout_y", "bytes",
           "train_seconds", "total_steps"]
+PSNRS = ("train_rgb", "train_y", "heldout_rgb", "heldout_y")
 
 
 @dataclass(frozen=True)
@@ -67,29 +67,17 @@ class Cell:
         return args
 
 
-def stdo(*args: str, threads: int = 0) -> str:
-    """Run the real CLI (`stdo ...`) on `threads` CPU threads (0: torch's default) and return its stdout;
-    its progress (stderr) is shown only on failure."""
-    env = os.environ | ({"OMP_NUM_THREADS": str(threads)} if threads else {})
-    done = subprocess.run([sys.executable, "-m", "vs_stdo.cli", *args], capture_output=True, text=True, env=env)
-    if done.returncode:
-        raise SystemExit(f"stdo {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return done.stdout
-
-
 def run_cell(cell: Cell, source: Path, a: argparse.Namespace, report: Path | None) -> dict[str, object]:
-    """Train and evaluate one cell; returns its CSV row."""
+    """Train and evaluate one cell (their progress in the cell's .log files); returns its CSV row."""
     bundle = a.out / "bundles" / f"{cell.name}.stdo"
-    bundle.parent.mkdir(parents=True, exist_ok=True)
     Path(str(bundle) + ".ckpt").unlink(missing_ok=True)  # a killed earlier attempt; start it over
-    started = time.time()
     threads = max(1, (os.cpu_count() or 1) // a.jobs) if a.jobs > 1 else 0
-    stdo("train", str(source), "-o", str(bundle), "--scale", str(cell.scale), "--preset", cell.preset,
-         "--steps", str(cell.budget), "--frames", a.frames, "--holdout", str(a.holdout), "--device", "cpu",
-         "--checkpoint-every", "100000", *cell.train_args(), threads=threads)
-    seconds = time.time() - started
-    result = json.loads(stdo("eval", str(bundle), str(source), "--json", "--device", "cpu",
-                             *(["--report", str(report)] if report else []), threads=threads))
+    seconds = train_bundle(source, bundle, "--scale", cell.scale, "--preset", cell.preset, "--steps", cell.budget,
+                           "--frames", a.frames, "--holdout", a.holdout, "--device", "cpu", "--checkpoint-every",
+                           100000, "--force", *cell.train_args(), threads=threads, log=bundle.with_suffix(".log")).seconds
+    result = json.loads(stdo("eval", bundle, source, "--json", "--device", "cpu",
+                             *(["--report", report] if report else []), threads=threads,
+                             log=bundle.with_suffix(".eval.log")).stdout)
     r = result["results"]
     row: dict[str, object] = {"clip": source.name, "scale": cell.scale, "preset": cell.preset,
                               "budget": cell.budget, "method": cell.method, "models": result["chunks"]}
@@ -120,20 +108,17 @@ def markdown(rows: list[dict[str, str]]) -> str:
         groups.setdefault((row["clip"], str(row["scale"]), row["preset"]), []).append(row)
     for (clip, scale, preset), group in groups.items():
         first = group[0]
-        out += [f"### {clip}, x{scale}, preset {preset}", "",
-                "PSNR in dB, RGB / Y, whole frames; in brackets: difference from `single` at the same budget.", "",
-                "| budget (steps) | method | models | train RGB | train Y | held-out RGB | held-out Y | bytes "
-                "| train s |", "|---|---|---|---|---|---|---|---|---|"]
-        for name in ("bicubic", "lanczos"):
-            out.append(f"| - | {name} | - | " + " | ".join(fmt(first[f"{name}_{k}"]) for k in (
-                "train_rgb", "train_y", "heldout_rgb", "heldout_y")) + " | - | - |")
+        lines = [["-", name, "-", *(fmt(first[f"{name}_{k}"]) for k in PSNRS), "-", "-"]
+                 for name in ("bicubic", "lanczos")]
         for row in sorted(group, key=lambda r: int(r["budget"])):
             single = next((s for s in group if s["budget"] == row["budget"] and s["method"] == "single"), None)
-            cells = [fmt(row[k], None if single is None or single is row else single[k])
-                     for k in ("train_rgb", "train_y", "heldout_rgb", "heldout_y")]
-            out.append(f"| {row['total_steps']} | {row['method']} | {row['models']} | " + " | ".join(cells)
-                       + f" | {row['bytes']} | {row['train_seconds']} |")
-        out.append("")
+            lines.append([row["total_steps"], row["method"], row["models"],
+                          *(fmt(row[k], None if single is None or single is row else single[k]) for k in PSNRS),
+                          row["bytes"], row["train_seconds"]])
+        out += [f"### {clip}, x{scale}, preset {preset}", "",
+                "PSNR in dB, RGB / Y, whole frames; in brackets: difference from `single` at the same budget.", "",
+                *table(["budget (steps)", "method", "models", "train RGB", "train Y", "held-out RGB", "held-out Y",
+                        "bytes", "train s"], lines), ""]
     return "\n".join(out)
 
 
@@ -142,7 +127,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true",
                    help=f"a small set in about 5 minutes on 2 CPU cores: {QUICK} (explicit options still win)")
     p.add_argument("--clips", nargs="+",
-                   help=f"clip names (vs_stdo.clips) or video paths (default: {' '.join(DEFAULT_CLIPS)})")
+                   help=f"clip names (scripts/clips.py) or video paths (default: {' '.join(DEFAULT_CLIPS)})")
     p.add_argument("--scales", nargs="+", type=int, help="default: 4")
     p.add_argument("--presets", nargs="+", help="default: tiny")
     p.add_argument("--budgets", nargs="+", type=int, help="total training steps per cell (default: 150 600)")
@@ -159,14 +144,15 @@ def main() -> None:
     for key, value in (QUICK if a.quick else defaults).items():
         if getattr(a, key) is None:
             setattr(a, key, value)
-    a.out.mkdir(parents=True, exist_ok=True)
+    for folder in (a.out / "bundles", a.out / "reports"):   # stdo refuses an -o or --report in a missing folder
+        folder.mkdir(parents=True, exist_ok=True)
     csv_path = a.out / "results.csv"
     rows = list(csv.DictReader(csv_path.open())) if csv_path.is_file() else []
     done = {(r["clip"], int(r["scale"]), r["preset"], int(r["budget"]), r["method"]) for r in rows}
     report_method = next((m for m in a.methods if m.startswith("chunks")), a.methods[-1])
     todo = []
     for clip in a.clips:
-        source = Path(clip) if Path(clip).is_file() else clips.fetch(clip)
+        source = clips.source(clip)
         for scale, preset, budget, method in itertools.product(a.scales, a.presets, a.budgets, a.methods):
             if (source.name, scale, preset, budget, method) not in done:
                 cell = Cell(str(source), scale, preset, budget, method)
@@ -180,12 +166,7 @@ def main() -> None:
             row = future.result()
             print(f"{running[future].name}: train {fmt(row['train_rgb'])} dB, held-out {fmt(row['heldout_rgb'])} "
                   f"dB, {row['train_seconds']} s", flush=True)
-            new = not csv_path.is_file()
-            with csv_path.open("a", newline="") as f:
-                writer = csv.DictWriter(f, FIELDS)
-                if new:
-                    writer.writeheader()
-                writer.writerow(row)
+            append_csv(csv_path, FIELDS, row)
             rows.append({k: str(v) for k, v in row.items()})
             (a.out / "results.md").write_text(markdown(rows))
     print(f"\n{markdown(rows)}\nwrote {csv_path} and {a.out / 'results.md'}")

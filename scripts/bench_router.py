@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,27 +28,17 @@ import torch
 import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips, router
+from vs_stdo import router
 from vs_stdo.chunking import models_psnr
 from vs_stdo.dataset import load_frames
 from vs_stdo.evaluate import tensor
 from vs_stdo.metrics import psnr, psnr_y
 from vs_stdo.video import hr_lr_pair, open_clip, resize, select_frames
 
+import clips
+from benchlib import table, train_bundle
+
 THRESHOLD_FEATURES = {"lap": -1, "self2": 1, "grad": -1}   # sign: +1 where a higher value means an easier patch
-
-
-def source(name: str) -> Path:
-    """A video file, or one of the test clips by name."""
-    return Path(name) if Path(name).is_file() else clips.fetch(name)
-
-
-def train(clip: Path, out: Path, frames: str, steps: int, mode: list[str]) -> None:
-    if out.is_file():
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "vs_stdo.cli", "train", str(clip), "-o", str(out), "--frames", frames,
-                    "--scale", "4", "--steps", str(steps), "--device", "cpu", *mode], check=True)
 
 
 def patch_study(b: bundle_io.Bundle, clip: Path,
@@ -104,11 +93,12 @@ def main() -> None:
     a = p.parse_args()
     threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if "OMP_NUM_THREADS" in os.environ else ""
     print(f"$ {threads}.venv/bin/python {shlex.join(sys.argv)}\n")
-    clip, other = source(a.clip), source(a.other)
+    clip, other = clips.source(a.clip), clips.source(a.other)
     out = Path(a.out)
     stdo, single, labelfit = out / "stdo.stdo", out / "single.stdo", out / "labelfit.stdo"
-    train(clip, stdo, a.frames, a.steps, ["--chunks", str(a.chunks)])
-    train(clip, single, a.frames, a.steps, ["--mode", "single"])
+    for bundle, mode in ((stdo, ["--chunks", a.chunks]), (single, ["--mode", "single"])):
+        train_bundle(clip, bundle, "--frames", a.frames, "--scale", 4, "--steps", a.steps, "--device", "cpu", *mode,
+                     reuse=True)
     b = bundle_io.load(stdo)
     if b.router is None:
         raise SystemExit(f"{stdo} has no blind router (written before format 2); delete it to retrain")
@@ -122,14 +112,13 @@ def main() -> None:
     print("Correlation of each feature with the scorer's patch PSNR: "
           + ", ".join(f"{name} {r:+.2f}" for name, r in corr.items()) + "\n")
     print("Routers on the training patches (every chunk model scored every patch; est. = mean frame PSNR):\n")
-    print("| router | accuracy vs labels | accuracy vs best model | est. PSNR (dB) |")
-    print("|---|---|---|---|")
-    for name, r in rows:
-        print(f"| {name} | {r['accuracy_vs_labels']:.1%} | {r['accuracy_vs_best']:.1%} | {r['psnr']['router']:.3f} |")
     ref = rows[-1][1]["psnr"]
-    for name, key in (("labels (non-blind STDO)", "labels"), ("every patch to chunk 0", "chunk0"),
-                      ("best model per patch (oracle)", "best")):
-        print(f"| {name} | | | {ref[key]:.3f} |")
+    print("\n".join(table(["router", "accuracy vs labels", "accuracy vs best model", "est. PSNR (dB)"], [
+        *([name, f"{r['accuracy_vs_labels']:.1%}", f"{r['accuracy_vs_best']:.1%}", f"{r['psnr']['router']:.3f}"]
+          for name, r in rows),
+        *([name, "", "", f"{ref[key]:.3f}"] for name, key in (
+            ("labels (non-blind STDO)", "labels"), ("every patch to chunk 0", "chunk0"),
+            ("best model per patch (oracle)", "best")))])))
     for name, r in rows[-2:]:
         print(f"\nconfusion of '{name}' (rows: label, columns: routed chunk): {r['confusion']}")
 
@@ -142,8 +131,7 @@ def main() -> None:
     methods = ["labels", "blind", "blind, label-fit router", "chunk:0", "single model", "bicubic"]
     print(f"\nThrough the filter, PSNR RGB / Y (dB), mean over one frame in {a.every}:\n")
     versus = ["labels", "chunk:0", "single model"]
-    print("| frames | LR | " + " | ".join(methods) + "".join(f" | blind - {m}" for m in versus) + " |")
-    print("|---|---|" + "---|" * (len(methods) + len(versus)))
+    lines = []
     for name, (hr, lr) in sets.items():
         hr, lr = hr[::a.every], lr[::a.every]
         outputs = {"blind": vs.core.stdo.Upscale(lr, str(stdo), route="blind"),
@@ -156,7 +144,8 @@ def main() -> None:
         r = measure(hr, outputs)
         cells = [f"{r[m][0]:.2f} / {r[m][1]:.2f}" if m in r else "–" for m in methods]
         gains = [f"{r['blind'][0] - r[m][0]:+.3f}" if m in r else "–" for m in versus]
-        print(f"| {name} ({hr.num_frames}) | {lr.width}x{lr.height} | " + " | ".join(cells + gains) + " |")
+        lines.append([f"{name} ({hr.num_frames})", f"{lr.width}x{lr.height}", *cells, *gains])
+    print("\n".join(table(["frames", "LR", *methods, *(f"blind - {m}" for m in versus)], lines)))
 
 
 if __name__ == "__main__":

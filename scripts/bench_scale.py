@@ -27,23 +27,11 @@ import time
 from pathlib import Path
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips
 
-PY = [sys.executable, "-m", "vs_stdo"]
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
+import clips
+from benchlib import stdo, table, train_bundle
+
 QUALITY_CLIPS = ["bigbuckbunny.mp4", "bikes.mp4", "cockatoo.mp4", "city.mpg"]
-
-
-def run(cmd: list[str], log: Path) -> tuple[float, float]:
-    """Run a command, its output to `log`; (wall seconds, peak RSS in MiB of the process itself)."""
-    start = time.perf_counter()
-    with log.open("w") as f:
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode:
-        raise SystemExit(f"{' '.join(map(str, cmd))} failed ({p.returncode}); see {log}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
 def looped_vpy(path: Path, length: int) -> Path:
@@ -71,11 +59,10 @@ def lengths(a: argparse.Namespace) -> list[dict]:
     for n in a.lengths:
         vpy = looped_vpy(a.out / f"long{n}.vpy", n)
         out = a.out / f"long{n}.stdo"
-        seconds, rss = run([*PY, "train", str(vpy), "-o", str(out), "--scale", "4", "--steps", str(a.steps),
-                            "--force"], a.out / f"long{n}.log")
+        run = train_bundle(vpy, out, "--scale", 4, "--steps", a.steps, "--force", log=a.out / f"long{n}.log")
         b = bundle_io.load(out)
-        rows.append({"frames": n, "trained_frames": len(b.labels), "seconds": round(seconds, 1),
-                     "peak_rss_mib": round(rss), "bundle_bytes": out.stat().st_size,
+        rows.append({"frames": n, "trained_frames": len(b.labels), "seconds": round(run.seconds, 1),
+                     "peak_rss_mib": round(run.peak_rss_mib), "bundle_bytes": out.stat().st_size,
                      "phases": b.training["phases"], "render_last_s": round(render_last(vpy, out), 2)})
         print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -84,12 +71,10 @@ def lengths(a: argparse.Namespace) -> list[dict]:
 def speed(a: argparse.Namespace) -> list[dict]:
     rows = [step_parts()]
     print(json.dumps(rows[-1]), flush=True)
-    args = ["train", str(clips.fetch("bikes.mp4")), "--frames", "0:30", "--scale", "4", "--steps", str(a.speed_steps),
-            "--device", "cpu", "--force"]
     for procs in (1, 2):
         out = a.out / f"speed{procs}.stdo"
-        cmd = [*PY] if procs == 1 else [*TORCHRUN, str(procs), "-m", "vs_stdo"]
-        run([*cmd, *args, "-o", str(out)], a.out / f"speed{procs}.log")
+        train_bundle(clips.fetch("bikes.mp4"), out, "--frames", "0:30", "--scale", 4, "--steps", a.speed_steps,
+                     "--device", "cpu", "--force", processes=procs, log=a.out / f"speed{procs}.log")
         phases = bundle_io.load(out).training["phases"]
         train_s = sum(p["seconds"] for p in phases if p["phase"].startswith("train "))
         rows.append({"processes": procs, "steps_per_s": round(a.speed_steps / train_s, 2),
@@ -159,10 +144,9 @@ def quality(a: argparse.Namespace) -> list[dict]:
     rows = []
     for mode, chunks in (("chunks", 4), ("single", 1)):
         out = a.out / f"scenes_{mode}.stdo"
-        run([*PY, "train", str(vpy), "-o", str(out), "--mode", mode, "--chunks", str(chunks), "--train-frames", "40",
-             "--steps", str(a.quality_steps), "--force"], a.out / f"scenes_{mode}.log")
-        r = subprocess.run([*PY, "eval", str(out), str(vpy), "--json"], capture_output=True, text=True, check=True)
-        res = json.loads(r.stdout)["results"]
+        train_bundle(vpy, out, "--mode", mode, "--chunks", chunks, "--train-frames", 40, "--steps", a.quality_steps,
+                     "--force", log=a.out / f"scenes_{mode}.log")
+        res = json.loads(stdo("eval", out, vpy, "--json").stdout)["results"]
         rows.append({"method": f"{mode} k={chunks}", "train": res["stdo"]["train"]["psnr_rgb"],
                      "not_trained_on": res["stdo"]["unseen"]["psnr_rgb"],
                      "bicubic_not_trained_on": res["bicubic"]["unseen"]["psnr_rgb"]})
@@ -216,29 +200,28 @@ def long_bundle(a: argparse.Namespace) -> dict:
 
 
 def markdown(result: dict) -> str:
-    lines = ["| input frames | trained on | wall s | peak RSS MiB | bundle bytes | last frame rendered in s | phases (s) |",
-             "|---|---|---|---|---|---|---|"]
-    for r in result.get("lengths", []):
-        phases = ", ".join(f"{p['phase']} {p['seconds']:.1f}" for p in r["phases"])
-        lines.append(f"| {r['frames']} | {r['trained_frames']} | {r['seconds']} | {r['peak_rss_mib']} | "
-                     f"{r['bundle_bytes']} | {r['render_last_s']} | {phases} |")
+    lines = table(
+        ["input frames", "trained on", "wall s", "peak RSS MiB", "bundle bytes", "last frame rendered in s",
+         "phases (s)"],
+        [[r["frames"], r["trained_frames"], r["seconds"], r["peak_rss_mib"], r["bundle_bytes"], r["render_last_s"],
+          ", ".join(f"{p['phase']} {p['seconds']:.1f}" for p in r["phases"])] for r in result.get("lengths", [])])
     if result.get("speed"):
         parts, runs = result["speed"][0], result["speed"][1:]
         lines += ["", f"One step (tiny, x4, batch 16): batch assembly {parts['batch_ms']} ms, model "
-                      f"{parts['step_ms']} ms = {parts['step_gflops']} GFLOP/s against a {parts['gemm_gflops']} GFLOP/s "
-                      f"float32 GEMM ({parts['threads']} threads)", "",
-                  "| processes | training steps/s | whole run s |", "|---|---|---|"] + [
-            f"| {r['processes']} | {r['steps_per_s']} | {r['wall_s']} |" for r in runs]
+                      f"{parts['step_ms']} ms = {parts['step_gflops']} GFLOP/s against a {parts['gemm_gflops']} "
+                      f"GFLOP/s float32 GEMM ({parts['threads']} threads)", "",
+                  *table(["processes", "training steps/s", "whole run s"],
+                         [[r["processes"], r["steps_per_s"], r["wall_s"]] for r in runs])]
     if result.get("bundle"):
         r = result["bundle"]
-        lines += ["", "| frames in the bundle | bytes | of which labels / fingerprints / psnr | load s | filter's "
-                  "first frame s | search for a frame, ms |", "|---|---|---|---|---|---|",
-                  f"| {r['frames']} | {r['bytes']} | {r['parts']['labels']} / {r['parts']['fingerprints']} / "
-                  f"{r['parts']['psnr']} | {r['load_s']} | {r['filter_first_frame_s']} | {r['search_ms']} |"]
+        lines += ["", *table(["frames in the bundle", "bytes", "of which labels / fingerprints / psnr", "load s",
+                              "filter's first frame s", "search for a frame, ms"],
+                             [[r["frames"], r["bytes"], f"{r['parts']['labels']} / {r['parts']['fingerprints']} / "
+                               f"{r['parts']['psnr']}", r["load_s"], r["filter_first_frame_s"], r["search_ms"]]])]
     if result.get("quality"):
-        lines += ["", "| method | PSNR train frames | PSNR frames not trained on | bicubic, not trained on |",
-                  "|---|---|---|---|"] + [f"| {r['method']} | {r['train']:.2f} | {r['not_trained_on']:.2f} | "
-                                          f"{r['bicubic_not_trained_on']:.2f} |" for r in result["quality"]]
+        lines += ["", *table(["method", "PSNR train frames", "PSNR frames not trained on", "bicubic, not trained on"],
+                             [[r["method"], f"{r['train']:.2f}", f"{r['not_trained_on']:.2f}",
+                               f"{r['bicubic_not_trained_on']:.2f}"] for r in result["quality"]])]
     return "\n".join(lines) + "\n"
 
 

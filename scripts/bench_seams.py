@@ -13,17 +13,17 @@ an output's (band - interior) minus the reference's.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips
 from vs_stdo.metrics import mse_to_psnr
 from vs_stdo.video import arrays, hr_lr_pair, open_clip, select_frames
+
+import clips
+from benchlib import table, train_bundle
 
 
 def masks(bundle: bundle_io.Bundle, band: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,13 +58,10 @@ def main() -> None:
     p.add_argument("--band", type=int, default=4, help="HR pixels on each side of a patch border")
     p.add_argument("--bundle", default="out/bench_seams.stdo", help="bundle to use; trained there if missing")
     a = p.parse_args()
-    path = Path(a.clip) if Path(a.clip).is_file() else clips.fetch(a.clip)
+    path = clips.source(a.clip)
     bundle_path = Path(a.bundle)
-    if not bundle_path.is_file():
-        bundle_path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "vs_stdo.cli", "train", str(path), "-o", str(bundle_path), "--frames",
-                        a.frames, "--scale", str(a.scale), "--chunks", "4", "--steps", str(a.steps), "--device", "cpu"],
-                       check=True)
+    train_bundle(path, bundle_path, "--frames", a.frames, "--scale", a.scale, "--chunks", 4, "--steps", a.steps,
+                 "--device", "cpu", reuse=True)
     bundle = bundle_io.load(bundle_path)
     hr, lr = hr_lr_pair(select_frames(open_clip(path), a.frames), bundle.scale)
     if (lr.width, lr.height, lr.num_frames) != (bundle.grid.width, bundle.grid.height, len(bundle.labels)):
@@ -80,10 +77,9 @@ def main() -> None:
         rows[f"{name}, pad 0"] = vs.core.stdo.Upscale(lr, str(bundle_path), route=route, pad=0)
     results = {name: psnr_on(clip, hr, [band, interior]) for name, clip in rows.items()}
     b0, i0 = results[f"one model (chunk 0), pad {radius} (default)"]
-    print("| output | PSNR band (dB) | PSNR interior (dB) | band - interior | seam cost (dB) |")
-    print("|---|---|---|---|---|")
-    for name, (b, i) in results.items():
-        print(f"| {name} | {b:.2f} | {i:.2f} | {b - i:+.2f} | {(b - i) - (b0 - i0):+.2f} |")
+    print("\n".join(table(["output", "PSNR band (dB)", "PSNR interior (dB)", "band - interior", "seam cost (dB)"],
+                          [[name, f"{b:.2f}", f"{i:.2f}", f"{b - i:+.2f}", f"{(b - i) - (b0 - i0):+.2f}"]
+                           for name, (b, i) in results.items()])))
 
 
 if __name__ == "__main__":

@@ -28,12 +28,14 @@ import sys
 import time
 from pathlib import Path
 
+from benchlib import interleaved, medians, seconds, table, train_bundle
+
 BASE_FRAMES = "0:6"
 
 
 def lr_frames(scale: int, count: int):
     """An RGBS LR clip of real frames served from memory (no decoding while timed)."""
-    from vs_stdo import clips
+    import clips
     from vs_stdo.video import from_memory, hr_lr_pair, open_clip, select_frames
 
     _, lr = hr_lr_pair(select_frames(open_clip(clips.fetch("phone1080.mp4")), BASE_FRAMES), scale)
@@ -60,11 +62,12 @@ def worker(spec: dict) -> dict:
         out = core.resize.Bicubic(lr, lr.width * spec["scale"], lr.height * spec["scale"])
     out.get_frame(0)
     cpu = _cpu_seconds()
-    start = time.perf_counter()
-    for _ in out[1:].frames(close=True):
-        pass
-    seconds = time.perf_counter() - start
-    return {"fps": spec["frames"] / seconds, "cpu_s": (_cpu_seconds() - cpu) / spec["frames"],
+
+    def render() -> None:
+        for _ in out[1:].frames(close=True):
+            pass
+    wall = seconds(render)
+    return {"fps": spec["frames"] / wall, "cpu_s": (_cpu_seconds() - cpu) / spec["frames"],
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -86,28 +89,19 @@ def gemm_peak(dtype_name: str, runs: int = 5) -> float:
 
     dtype = getattr(torch, dtype_name)
     a, b = torch.rand(2048, 2048).to(dtype), torch.rand(2048, 2048).to(dtype)
-    a @ b
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
+    times = interleaved({"gemm": lambda: seconds(lambda: a @ b)}, runs, warmup=1)["gemm"]
     return 2 * 2048 ** 3 / statistics.median(times) / 1e9
 
 
 def prepare(preset: str, scale: int, workdir: Path, given: dict[str, str]) -> tuple[str, str]:
     """(bundle, chunk-0 ONNX file) for a preset and scale, trained/exported into workdir if missing."""
-    from vs_stdo import clips
+    import clips
     from vs_stdo.onnx_export import export
 
     key = f"{preset}x{scale}"
     bundle = Path(given.get(key) or workdir / f"{key}.stdo")
-    if not bundle.is_file():
-        workdir.mkdir(parents=True, exist_ok=True)
-        stdo = Path(sys.executable).with_name("stdo")
-        subprocess.run([str(stdo), "train", str(clips.fetch("phone1080.mp4")), "-o", str(bundle), "--frames",
-                        BASE_FRAMES, "--scale", str(scale), "--chunks", "4", "--preset", preset, "--steps", "4",
-                        "--pretrain", "0", "--device", "cpu"], check=True)
+    train_bundle(clips.fetch("phone1080.mp4"), bundle, "--frames", BASE_FRAMES, "--scale", scale, "--chunks", 4,
+                 "--preset", preset, "--steps", 4, "--pretrain", 0, "--device", "cpu", reuse=True)
     onnx_dir = workdir / f"{bundle.stem}-onnx"
     if not (onnx_dir / "chunk0.onnx").is_file():
         export(bundle, onnx_dir)
@@ -156,21 +150,12 @@ def levers(presets: list[str], runs: int) -> list[dict]:
             "Runner fp32 (oneDNN fused, valid convs)": lambda: fp32(xr),
             "Runner bf16 residual (default)": lambda: bf16(xr),
         }
-        times: dict[str, list[float]] = {k: [] for k in backends}
         with torch.inference_mode():
-            for f in backends.values():
-                f()
-            for _ in range(runs):
-                for k, f in backends.items():
-                    t = time.perf_counter()
-                    f()
-                    times[k].append(time.perf_counter() - t)
-        ort_s = statistics.median(times["ONNX Runtime fp32 (in process)"])
+            times = medians(interleaved({k: lambda f=f: seconds(f) for k, f in backends.items()}, runs, warmup=1))
+        ort_s = times["ONNX Runtime fp32 (in process)"]
         for k, v in times.items():
-            rows.append({"preset": name, "backend": k, "seconds": statistics.median(v),
-                         "vs_ort": ort_s / statistics.median(v)})
-            print(f"lever {name:6s} {k:40s} {statistics.median(v):7.3f} s  x{ort_s / statistics.median(v):.2f}",
-                  flush=True)
+            rows.append({"preset": name, "backend": k, "seconds": v, "vs_ort": ort_s / v})
+            print(f"lever {name:6s} {k:40s} {v:7.3f} s  x{ort_s / v:.2f}", flush=True)
     return rows
 
 
@@ -208,26 +193,26 @@ def routing_overhead(bundle_path: str, runs: int) -> dict:
     cases = {"routed": None, "one model": None}
     timed = [Timed(r) for r in e.runners]
     e.runners = timed
-    seconds: dict[str, list[float]] = {k: [] for k in cases}
-    inside: dict[str, list[float]] = {k: [] for k in cases}
-    for _ in range(runs + 1):
-        for k in cases:
-            for t in timed:
-                t.seconds = 0.0
-            start = time.thread_time()
+    def frame_seconds(case: str) -> tuple[float, float]:
+        """CPU seconds of one frame, and of the model calls in it."""
+        for t in timed:
+            t.seconds = 0.0
+
+        def upscale() -> None:
             labels = e.router(0, frame)
-            cases[k] = labels if k == "routed" else torch.zeros_like(labels)
-            e.upscale_into(frame, cases[k], out)
-            seconds[k].append(time.thread_time() - start)
-            inside[k].append(sum(t.seconds for t in timed))
+            cases[case] = labels if case == "routed" else torch.zeros_like(labels)
+            e.upscale_into(frame, cases[case], out)
+        return seconds(upscale, time.thread_time), sum(t.seconds for t in timed)
+
+    samples = interleaved({k: lambda k=k: frame_seconds(k) for k in cases}, runs, warmup=1)
     torch.set_num_threads(threads)
     macs = {k: sum(timed[g.chunk].runner.macs(y1 - y0, x1 - x0)
                    for g in plan(e.grid, lab) for y0, x0, y1, x1 in [owned_box(e.grid, g)]) for k, lab in cases.items()}
-    med = {k: statistics.median(v[1:]) for k, v in seconds.items()}
+    med = medians({k: [whole for whole, _ in v] for k, v in samples.items()})
+    inside = medians({k: [models for _, models in v] for k, v in samples.items()})
     return {"routed_s": med["routed"], "one_s": med["one model"], "overhead": med["routed"] / med["one model"] - 1,
             "mac_overhead": macs["routed"] / macs["one model"] - 1,
-            "outside_routed": med["routed"] - statistics.median(inside["routed"][1:]),
-            "outside_one": med["one model"] - statistics.median(inside["one model"][1:]),
+            "outside_routed": med["routed"] - inside["routed"], "outside_one": med["one model"] - inside["one model"],
             "regions": len(plan(e.grid, cases["routed"])), "patches": e.grid.count}
 
 
@@ -251,21 +236,16 @@ def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
                                                                path=path)
                for bf16 in (False, True) for path in PATHS}
     labels = next(iter(engines.values())).router(0, frame)
-    seconds: dict[str, list[float]] = {k: [] for k in engines}
-    for run in range(runs + 1):
-        for k, e in engines.items():
-            start = time.thread_time()
-            e.upscale_into(frame, labels, out)
-            if run:
-                seconds[k].append(time.thread_time() - start)
+    samples = interleaved({k: lambda e=e: seconds(lambda: e.upscale_into(frame, labels, out), time.thread_time)
+                           for k, e in engines.items()}, runs, warmup=1)
     torch.set_num_threads(threads)
-    return {k: statistics.median(v) for k, v in seconds.items()}
+    return medians(samples)
 
 
 def trained_frames(path: str, frames: str):
     """(bundle, HR, LR) for a bundle trained on `frames` of phone1080.mp4."""
     from vs_stdo import bundle as bundle_io
-    from vs_stdo import clips
+    import clips
     from vs_stdo.video import hr_lr_pair, open_clip, select_frames
 
     b = bundle_io.load(path)
@@ -284,15 +264,15 @@ def bundle_psnr(path: str, frames: str, bf16: bool | None = None) -> tuple[float
     torch.set_num_threads(1)
     b, hr, lr = trained_frames(path, frames)
     e = Engine(b, lr.width, lr.height, device="cpu", bf16=bf16)
-    scores, seconds = [], []
+    scores, times = [], []
     for n in range(lr.num_frames):
         x = torch.from_numpy(frame_array(lr.get_frame(n)))
         start = time.thread_time()
         out = e.upscale(x, e.router(n, x))
-        seconds.append(time.thread_time() - start)
+        times.append(time.thread_time() - start)
         scores.append(psnr(out, torch.from_numpy(frame_array(hr.get_frame(n))).clamp(0, 1)))
     torch.set_num_threads(threads)
-    return statistics.fmean(scores), statistics.median(seconds)
+    return statistics.fmean(scores), statistics.median(times)
 
 
 def accuracy(bundles: list[str], frames: str) -> list[dict]:
@@ -355,68 +335,61 @@ def speed_tables(result: dict) -> list[str]:
     peak, rows = result["peak"], result["rows"]
     lines = [f"GEMM peak (2048^3, same run): fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.0f} GFLOP/s. "
              f"Medians of {result['runs']} interleaved runs of {result['frames']} frames."]
-    if rows[0]["methods"]:
-        lines += ["", "| preset | LR -> HR | stdo fps | ORT fps (1 / 2 streams) | bicubic fps | **stdo / best ORT** "
-                  "| stdo, one model fps | CPU s/frame stdo / ORT | eff. GFLOP/s stdo (% bf16 peak) "
-                  "| eff. GFLOP/s ORT (% fp32 peak) | peak RSS stdo / ORT (MB) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in rows if rows[0]["methods"] else []:
+    def filter_row(row: dict) -> list[str]:
         m = row["methods"]
         best = max(("ort", "ort2"), key=lambda k: m[k]["fps"])
         ours, ort = m["stdo"]["fps"], m[best]["fps"]
-        lines.append(
-            f"| {row['preset']} | {row['size']} x{row['scale']} | {ours:.2f} | {m['ort']['fps']:.2f} / "
-            f"{m['ort2']['fps']:.2f} | {m['bicubic']['fps']:.1f} | **{ours / ort:.2f}** | {m['chunk0']['fps']:.2f} | "
-            f"{m['stdo']['cpu_s']:.2f} / {m[best]['cpu_s']:.2f} | "
-            f"{row['gflop'] * ours:.0f} ({100 * row['gflop'] * ours / peak['bfloat16']:.0f} %) | "
-            f"{row['gflop'] * ort:.0f} ({100 * row['gflop'] * ort / peak['float32']:.0f} %) | "
-            f"{m['stdo']['rss_mb']:.0f} / {m[best]['rss_mb']:.0f} |")
+        return [row["preset"], f"{row['size']} x{row['scale']}", f"{ours:.2f}",
+                f"{m['ort']['fps']:.2f} / {m['ort2']['fps']:.2f}", f"{m['bicubic']['fps']:.1f}",
+                f"**{ours / ort:.2f}**",
+                f"{m['chunk0']['fps']:.2f}", f"{m['stdo']['cpu_s']:.2f} / {m[best]['cpu_s']:.2f}",
+                f"{row['gflop'] * ours:.0f} ({100 * row['gflop'] * ours / peak['bfloat16']:.0f} %)",
+                f"{row['gflop'] * ort:.0f} ({100 * row['gflop'] * ort / peak['float32']:.0f} %)",
+                f"{m['stdo']['rss_mb']:.0f} / {m[best]['rss_mb']:.0f}"]
+
+    if rows[0]["methods"]:
+        lines += ["", *table(["preset", "LR -> HR", "stdo fps", "ORT fps (1 / 2 streams)", "bicubic fps",
+                              "**stdo / best ORT**", "stdo, one model fps", "CPU s/frame stdo / ORT",
+                              "eff. GFLOP/s stdo (% bf16 peak)", "eff. GFLOP/s ORT (% fp32 peak)",
+                              "peak RSS stdo / ORT (MB)"], [filter_row(row) for row in rows])]
     if "overhead" not in rows[0]:
         return lines
-    lines += ["", "| preset | LR -> HR | regions / patches | CPU s per frame (1 thread) routed / one model "
-              "| **overhead** | extra MACs (context at chunk borders) | time outside model calls routed / one |",
-              "|---|---|---|---|---|---|---|"]
-    for row in rows:
-        o = row["overhead"]
-        lines.append(f"| {row['preset']} | {row['size']} x{row['scale']} | {o['regions']} / {o['patches']} | "
-                     f"{o['routed_s']:.3f} / {o['one_s']:.3f} | **{100 * o['overhead']:+.0f} %** | "
-                     f"{100 * o['mac_overhead']:+.0f} % | {o['outside_routed']:.3f} / {o['outside_one']:.3f} s |")
+    lines += ["", *table(["preset", "LR -> HR", "regions / patches", "CPU s per frame (1 thread) routed / one model",
+                          "**overhead**", "extra MACs (context at chunk borders)",
+                          "time outside model calls routed / one"],
+                         [[row["preset"], f"{row['size']} x{row['scale']}", f"{o['regions']} / {o['patches']}",
+                           f"{o['routed_s']:.3f} / {o['one_s']:.3f}", f"**{100 * o['overhead']:+.0f} %**",
+                           f"{100 * o['mac_overhead']:+.0f} %", f"{o['outside_routed']:.3f} / {o['outside_one']:.3f} s"]
+                          for row in rows for o in [row["overhead"]]])]
     names = list(rows[0]["paths"])
-    lines += ["", "| preset | LR -> HR | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
-    for row in rows:
-        lines.append(f"| {row['preset']} | {row['size']} x{row['scale']} | "
-                     + " | ".join(f"{row['paths'][n]:.3f}" for n in names) + " |")
+    lines += ["", *table(["preset", "LR -> HR", *names],
+                         [[row["preset"], f"{row['size']} x{row['scale']}", *(f"{row['paths'][n]:.3f}" for n in names)]
+                          for row in rows])]
     return lines
 
 
 def markdown(result: dict) -> str:
     lines = speed_tables(result) if result["rows"] else []
     if result.get("variants"):
-        lines += ["", "| preset | LR -> HR | variant of stdo | fps | vs default |", "|---|---|---|---|---|"]
-        for v in result["variants"]:
-            lines.append(f"| {v['preset']} | {v['size']} x{v['scale']} | {v['variant']} | {v['fps']:.2f} | "
-                         f"{v['fps'] / v['default_fps']:.2f} |")
+        lines += ["", *table(["preset", "LR -> HR", "variant of stdo", "fps", "vs default"],
+                             [[v["preset"], f"{v['size']} x{v['scale']}", v["variant"], f"{v['fps']:.2f}",
+                               f"{v['fps'] / v['default_fps']:.2f}"] for v in result["variants"]])]
     if result.get("accuracy"):
-        lines += ["", "| trained bundle | models | PSNR float32 (dB) | PSNR bf16 residual (dB) | change (dB) |",
-                  "|---|---|---|---|---|"]
-        for row in result["accuracy"]:
-            lines.append(f"| {row['bundle']} | {row['models']} | {row['fp32']:.3f} | {row['bf16']:.3f} | "
-                         f"{row['delta']:+.4f} |")
+        lines += ["", *table(["trained bundle", "models", "PSNR float32 (dB)", "PSNR bf16 residual (dB)",
+                              "change (dB)"],
+                             [[r["bundle"], r["models"], f"{r['fp32']:.3f}", f"{r['bf16']:.3f}", f"{r['delta']:+.4f}"]
+                              for r in result["accuracy"]])]
     if result.get("adaptive"):
-        lines += ["", "| bundle | chunk models | PSNR training frames (dB) | MACs / LR pixel "
-                  "| CPU s / frame (1 thread) "
-                  "| cost vs uniform: MACs / measured | PSNR change |", "|---|---|---|---|---|---|---|"]
-        for row in result["adaptive"]:
-            u = row["uniform"]
-            for r in (u, row["adaptive"]):
-                lines.append(f"| {r['bundle']} | {r['models']} | {r['psnr']:.3f} | {r['macs']:.0f} | "
-                             f"{r['cpu_s']:.3f} | "
-                             f"{100 * r['macs'] / u['macs']:.0f} % / {100 * r['cpu_s'] / u['cpu_s']:.0f} % | "
-                             f"{r['psnr'] - u['psnr']:+.3f} dB |")
+        lines += ["", *table(["bundle", "chunk models", "PSNR training frames (dB)", "MACs / LR pixel",
+                              "CPU s / frame (1 thread)", "cost vs uniform: MACs / measured", "PSNR change"],
+                             [[r["bundle"], r["models"], f"{r['psnr']:.3f}", f"{r['macs']:.0f}", f"{r['cpu_s']:.3f}",
+                               f"{100 * r['macs'] / u['macs']:.0f} % / {100 * r['cpu_s'] / u['cpu_s']:.0f} %",
+                               f"{r['psnr'] - u['psnr']:+.3f} dB"]
+                              for row in result["adaptive"] for u in [row["uniform"]] for r in (u, row["adaptive"])])]
     if result.get("levers"):
-        lines += ["", "| preset | backend (one 480x270 frame, x4) | seconds | ORT / backend |", "|---|---|---|---|"]
-        for row in result["levers"]:
-            lines.append(f"| {row['preset']} | {row['backend']} | {row['seconds']:.3f} | {row['vs_ort']:.2f} |")
+        lines += ["", *table(["preset", "backend (one 480x270 frame, x4)", "seconds", "ORT / backend"],
+                             [[r["preset"], r["backend"], f"{r['seconds']:.3f}", f"{r['vs_ort']:.2f}"]
+                              for r in result["levers"]])]
     return "\n".join(lines) + "\n"
 
 
@@ -476,13 +449,14 @@ def main() -> None:
             if a.variants and scale == 4:
                 methods |= {v: {"method": "stdo", **extra} for v, extra in VARIANTS.items()}
             specs += [(row, {**base, **m, "name": k}) for k, m in methods.items()]
-    samples: dict[int, list[dict]] = {i: [] for i in range(len(specs))}
-    for run in range(a.runs if "filter" in a.parts else 0):
-        for i, (row, spec) in enumerate(specs):
-            got = run_worker({k: v for k, v in spec.items() if k != "name"})
-            samples[i].append(got)
-            print(f"run {run + 1}/{a.runs} {row['preset']} x{row['scale']} {spec['name']}: {got['fps']:.3f} fps, "
-                  f"{got['rss_mb']:.0f} MB", flush=True)
+    def measure(row: dict, spec: dict) -> dict:
+        got = run_worker({k: v for k, v in spec.items() if k != "name"})
+        print(f"{row['preset']} x{row['scale']} {spec['name']}: {got['fps']:.3f} fps, {got['rss_mb']:.0f} MB",
+              flush=True)
+        return got
+
+    samples = interleaved({i: lambda row=row, spec=spec: measure(row, spec) for i, (row, spec) in enumerate(specs)},
+                          a.runs if "filter" in a.parts else 0)
     for i, (row, spec) in enumerate(specs if "filter" in a.parts else []):
         row["methods"][spec["name"]] = {"fps": statistics.median(s["fps"] for s in samples[i]),
                                         "cpu_s": statistics.median(s["cpu_s"] for s in samples[i]),

@@ -12,11 +12,13 @@ from pathlib import Path
 import torch
 import vapoursynth as vs
 
-from vs_stdo import clips, colour
+from vs_stdo import colour
 from vs_stdo.cli import main as stdo
-from vs_stdo.encode import encode
 from vs_stdo.metrics import psnr, psnr_y
 from vs_stdo.video import frame_array, hr_lr_pair, open_clip, select_frames
+
+import clips
+from encode import encode
 
 VPY = """\
 # Upscale the LR version of a clip with an STDO bundle (written by scripts/demo.py).
@@ -49,14 +51,14 @@ def measure(encoded: Path, hr: vs.VideoNode) -> tuple[float, float]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--clip", default=clips.DEFAULT, help="a clip name from vs_stdo.clips or a video path")
+    p.add_argument("--clip", default=clips.DEFAULT, help="a clip name from scripts/clips.py or a video path")
     p.add_argument("--frames", default="0:30")
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--out", default="out/demo", help="output prefix")
     a = p.parse_args()
 
-    clip = Path(a.clip) if Path(a.clip).is_file() else clips.fetch(a.clip)
+    clip = clips.source(a.clip)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     bundle, vpy = out.with_suffix(".stdo"), out.with_suffix(".vpy")

@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from vs_stdo import clips
-from vs_stdo.cli import main as stdo
-from vs_stdo.encode import vspipe_exe
+import clips
+from benchlib import train_bundle
+from encode import vspipe_exe
 
 HR_VPY = """\
 import vapoursynth as vs
@@ -59,9 +59,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     hr_vpy, bundle, long_vpy = out / "hr.vpy", out / "long.stdo", out / "long.vpy"
     hr_vpy.write_text(HR_VPY.format(clip=str(clips.fetch())))
-    if not bundle.exists() and stdo(["train", str(hr_vpy), "-o", str(bundle), "--scale", "4", "--steps", "60",
-                                     "--chunks", "4", "--frames", "0:20"]):
-        return 1
+    train_bundle(hr_vpy, bundle, "--scale", 4, "--steps", 60, "--chunks", 4, "--frames", "0:20", reuse=True)
     long_vpy.write_text(LONG_VPY.format(hr_vpy=str(hr_vpy.resolve()), frames=a.frames, bundle=str(bundle.resolve())))
 
     frame_bytes = 640 * 360 * 3 // 2

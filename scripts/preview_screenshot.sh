@@ -16,7 +16,7 @@ for tool in Xvfb xdotool import convert .venv/bin/vspreview; do
     command -v "$tool" > /dev/null || { echo "$tool is missing: see the apt-get and pip lines above" >&2; exit 1; }
 done
 
-clip=$($py -c "from vs_stdo import clips; print(clips.fetch('bigbuckbunny.mp4'))")
+clip=$($py scripts/clips.py bigbuckbunny.mp4)
 [ -f "$work/b.stdo" ] || $py -m vs_stdo train "$clip" --frames 0:6 -o "$work/b.stdo" --steps 100
 ffmpeg=$($py -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
 "$ffmpeg" -v error -y -i "$clip" -frames:v 6 -vf scale=iw/4:ih/4:flags=bicubic -c:v ffv1 "$work/video_lr.mkv"

@@ -1,21 +1,26 @@
 """Shared fixtures: a real clip, a tiny trained bundle, and hand-built bundles with known models."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips
 from vs_stdo.dataset import load_frames
 from vs_stdo.fingerprint import fingerprint
 from vs_stdo.grid import Grid
-from vs_stdo.models import WDSR, preset
+from vs_stdo.models import WDSR, Arch, preset
 from vs_stdo.train import Settings, train
 from vs_stdo.video import hr_lr_pair, open_clip, select_frames
+
+from scripts import clips
 
 core = vs.core
 
@@ -74,6 +79,17 @@ def write_bundle(path: Path, models: list[WDSR], labels: np.ndarray, frames: lis
     return path
 
 
+def rebuild(data: bytes, manifest: Callable[[dict], object] | None = None,
+            tensors: Callable[[dict], object] | None = None) -> bytes:
+    """A bundle's bytes re-saved after editing its manifest and/or its tensors in place."""
+    m, t = bundle_io.read_manifest(data), st_load(data)
+    if manifest:
+        manifest(m)
+    if tensors:
+        tensors(t)
+    return st_save(t, metadata={"stdo": json.dumps(m)})
+
+
 def offset_model(scale: int, offset: float) -> WDSR:
     """A model whose output is bicubic + offset everywhere (through the skip conv's bias)."""
     m = WDSR(preset("tiny", scale))
@@ -82,10 +98,11 @@ def offset_model(scale: int, offset: float) -> WDSR:
     return m
 
 
-def random_model(scale: int, seed: int = 0) -> WDSR:
-    """A model with every weight random (no zero layers), so it really mixes its receptive field."""
+def random_model(arch: Arch | int, seed: int = 0) -> WDSR:
+    """A model with every weight random (no zero layers), so it really mixes its receptive field; `arch` is an
+    architecture or a scale (the tiny preset)."""
     torch.manual_seed(seed)
-    m = WDSR(preset("tiny", scale))
+    m = WDSR(preset("tiny", arch) if isinstance(arch, int) else arch)
     with torch.no_grad():
         for p in m.parameters():
             p.copy_(torch.randn_like(p) * 0.05)

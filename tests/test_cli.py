@@ -162,8 +162,9 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.mark.parametrize("case", [pytest.param(row, id=name, marks=[pytest.mark.slow] if name in TRAINS else [])
-                                  for name, row in CASES.items()])
+@pytest.mark.parametrize("case", [
+    pytest.param(row, id=name, marks=[pytest.mark.slow, pytest.mark.train] if name in TRAINS else [])
+    for name, row in CASES.items()])
 def test_cli_case(case, files, capsys, monkeypatch):
     args, status, says, check = case
     monkeypatch.chdir(files)

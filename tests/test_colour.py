@@ -17,11 +17,13 @@ from safetensors.numpy import save as st_save
 from tests.conftest import write_bundle
 from tests.test_filter import micro
 from vs_stdo import bundle as bundle_io
-from vs_stdo import clips, colour
+from vs_stdo import colour
 from vs_stdo.bundle import BundleError
 from vs_stdo.cli import main
-from vs_stdo.encode import ffmpeg_exe
 from vs_stdo.video import frame_array, hr_lr_pair
+
+from scripts import clips
+from scripts.encode import ffmpeg_exe
 
 core = vs.core
 UNTAGGED = {"_Matrix": colour.MATRIX_UNSPECIFIED}
@@ -134,6 +136,7 @@ def y_psnr(out: vs.VideoNode, ref: vs.VideoNode) -> float:
     return float(np.mean([10 * np.log10(255 ** 2 / m) for m in mse]))
 
 
+@pytest.mark.train
 @pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 4])
 def test_bundle_trained_with_an_untagged_lr_encode_beats_bicubic_on_y(untagged_hd, scale, capsys):
@@ -154,6 +157,7 @@ def test_bundle_trained_with_an_untagged_lr_encode_beats_bicubic_on_y(untagged_h
     assert "colour of untagged YUV clips: matrix 1 (BT709), limited range, chroma left" in capsys.readouterr().out
 
 
+@pytest.mark.train
 @pytest.mark.slow
 def test_train_refuses_a_tagged_lr_that_contradicts_the_hr(untagged_hd, tmp_path, capsys):
     vpy = tmp_path / "lr.vpy"

@@ -51,6 +51,7 @@ def eval_psnr(bundle: Path, bikes: Path) -> float:
     return json.loads(r.stdout)["results"]["stdo"]["train"]["psnr_rgb"]
 
 
+@pytest.mark.train
 @pytest.mark.slow
 def test_two_processes_resume_after_a_kill_and_match_one_process(bikes, tmp_path):
     one, two = tmp_path / "one.stdo", tmp_path / "two.stdo"

@@ -23,21 +23,12 @@ from .conftest import random_model, write_bundle
 core = vs.core
 
 
-def model(arch: Arch, seed: int) -> WDSR:
-    torch.manual_seed(seed)
-    m = WDSR(arch)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn_like(p) * 0.05)
-    return m.eval()
-
-
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory):
     """A ragged 100x70 frame, 3 chunk models of two sizes (radius 6 and 10), random labels."""
     torch.manual_seed(0)
     frame = torch.rand(3, 70, 100)
-    models = [model(Arch(4, 2, 8, 2), 1), model(Arch(4, 4, 16, 2), 2), model(Arch(4, 2, 8, 2), 3)]
+    models = [random_model(Arch(4, 2, 8, 2), 1), random_model(Arch(4, 4, 16, 2), 2), random_model(Arch(4, 2, 8, 2), 3)]
     grid = Grid(100, 70, 16, 12)
     labels = np.random.RandomState(0).randint(0, 3, (1, grid.rows, grid.cols)).astype(np.uint8)
     path = write_bundle(tmp_path_factory.mktemp("mixed") / "mixed.stdo", models, labels, [frame])
@@ -187,7 +178,7 @@ def routed(pair, tmp_path_factory):
     """A bundle of 48x54 patches trained (here: built) on a 100x60 crop of the real clip, with a fitted blind router."""
     _, lr = pair
     frame = torch.from_numpy(frame_array(lr.get_frame(0)))[:, :60, :100]
-    models = [model(Arch(4, 2, 8, 2), 4), model(Arch(4, 4, 16, 2), 5)]
+    models = [random_model(Arch(4, 2, 8, 2), 4), random_model(Arch(4, 4, 16, 2), 5)]
     grid = Grid(100, 60, 48, 54)
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 2, (1, grid.rows, grid.cols)).astype(np.uint8)

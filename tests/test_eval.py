@@ -11,9 +11,12 @@ import vapoursynth as vs
 from matplotlib.image import imread
 
 from vs_stdo.cli import main
-from vs_stdo.encode import ffmpeg_exe
 from vs_stdo.metrics import psnr
 from vs_stdo.video import frame_array, open_pair
+
+from scripts.encode import ffmpeg_exe
+
+pytestmark = [pytest.mark.slow, pytest.mark.train]   # every test here evaluates the bundle a fixture trains
 
 
 @pytest.fixture(scope="module")

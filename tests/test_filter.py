@@ -14,11 +14,12 @@ import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
 from vs_stdo import colour
-from vs_stdo.encode import encode
 from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, Arch
 from vs_stdo.routing import Route, Router
 from vs_stdo.video import hr_lr_pair, open_clip
+
+from scripts.encode import encode
 
 from .conftest import gray_clip, write_bundle
 
@@ -207,6 +208,8 @@ def test_trims_splices_drops_and_reordering_find_their_labels(spaced):
             assert same(out.get_frame(i), want[n]), f"{name}: frame {i} should equal frame {n} of the full clip"
 
 
+@pytest.mark.slow
+@pytest.mark.vspipe
 def test_lossy_x264_reencode_still_finds_every_frame(spaced, clip_path, tmp_path):
     lr, path, labels, grid = spaced
     vpy = tmp_path / "lr.vpy"
@@ -265,6 +268,8 @@ def test_auto_hands_unknown_frames_to_a_bundles_blind_router(tmp_path):
 
 # ---------- scheduling ----------
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_output_is_identical_for_1_and_n_threads_and_any_request_order(tiny_bundle, pair):
     lr = pair[1].resize.Bicubic(format=vs.YUV420P10, matrix_s="709")
     threads = core.num_threads
@@ -280,6 +285,7 @@ def test_output_is_identical_for_1_and_n_threads_and_any_request_order(tiny_bund
     assert all(same(one[n], many[n]) for n in range(lr.num_frames))
 
 
+@pytest.mark.slow
 def test_memory_is_stable_over_thousands_of_frames():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_memory.py"), "--frames", "2500", "--warmup",
                         "300", "--json"], capture_output=True, text=True, cwd=ROOT)
@@ -290,6 +296,9 @@ def test_memory_is_stable_over_thousands_of_frames():
 
 # ---------- integrations ----------
 
+@pytest.mark.slow
+@pytest.mark.train
+@pytest.mark.vspipe
 def test_vspipe_ffmpeg_of_a_trimmed_yuv420p10_script_equals_in_process_output(tiny_bundle, clip_path, tmp_path):
     script = ("import vapoursynth as vs\nfrom vs_stdo.video import hr_lr_pair, open_clip, select_frames\n"
               f"lr = hr_lr_pair(select_frames(open_clip({str(clip_path)!r}), '0:6'), 4)[1]\n"

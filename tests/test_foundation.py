@@ -14,9 +14,10 @@ import vs_stdo
 from vs_stdo import bundle as bundle_io
 from vs_stdo.chunking import label, models_psnr
 from vs_stdo.dataset import load_frames
-from vs_stdo.encode import encode
 from vs_stdo.grid import Grid
 from vs_stdo.video import frame_array, open_clip
+
+from scripts.encode import encode
 
 from .conftest import gray_clip, offset_model, random_model, write_bundle
 
@@ -29,6 +30,8 @@ def test_plugin_is_autoloaded_and_answers():
     assert "bundle:data" in core.stdo.Upscale.signature
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_tiny_training_run_writes_a_valid_bundle(tiny_bundle, pair):
     b = bundle_io.load(tiny_bundle)
     hr, lr = pair
@@ -45,6 +48,8 @@ def test_tiny_training_run_writes_a_valid_bundle(tiny_bundle, pair):
     assert any(t.abs().sum() > 0 for t in b.weights[0].values() if t.ndim == 4)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_cli_train_and_info(clip_path, tmp_path):
     out = tmp_path / "cli.stdo"
     stdo = [sys.executable, "-m", "vs_stdo.cli"]
@@ -58,6 +63,8 @@ def test_cli_train_and_info(clip_path, tmp_path):
     assert bad.returncode == 1 and "does not exist" in bad.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.train
 @pytest.mark.parametrize("fmt", [vs.RGBS, vs.RGB24, vs.YUV420P8])
 def test_upscale_size_format_and_props(tiny_bundle, pair, fmt):
     hr, lr = pair
@@ -70,6 +77,8 @@ def test_upscale_size_format_and_props(tiny_bundle, pair, fmt):
     assert props["Custom"] == 7 and (props["_SARNum"], props["_SARDen"]) == (4, 3)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_upscale_beats_bicubic_on_training_frames(tiny_bundle, pair):
     hr, lr = pair
     out = core.stdo.Upscale(lr, str(tiny_bundle))
@@ -80,6 +89,8 @@ def test_upscale_beats_bicubic_on_training_frames(tiny_bundle, pair):
     assert torch.mean((o - h) ** 2) < torch.mean((b - h) ** 2)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_python_api_matches_plugin(tiny_bundle, pair):
     _, lr = pair
     a = frame_array(vs_stdo.upscale(lr, tiny_bundle).get_frame(0))
@@ -125,6 +136,9 @@ def test_stitching_equals_whole_frame_inference(pair, tmp_path):
     assert np.abs(seams - whole.numpy()).max() > 1e-3      # without context, patch borders differ
 
 
+@pytest.mark.slow
+@pytest.mark.train
+@pytest.mark.vspipe
 def test_vspipe_ffmpeg_encode_of_a_vpy(tiny_bundle, clip_path, tmp_path):
     vpy = tmp_path / "enc.vpy"
     vpy.write_text(
@@ -140,6 +154,8 @@ def test_vspipe_ffmpeg_encode_of_a_vpy(tiny_bundle, clip_path, tmp_path):
     assert got.format.id == vs.YUV420P10
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_bad_bundle_and_arguments_raise_vs_errors(tiny_bundle, pair, tmp_path):
     _, lr = pair
     junk = tmp_path / "junk.stdo"

@@ -49,6 +49,7 @@ def scaler(vskernels, tiny_bundle):
     return vs_stdo.STDOScaler(tiny_bundle, device="cpu")
 
 
+@pytest.mark.train
 @pytest.mark.slow
 def test_model_scale_is_exactly_upscale(vskernels, scaler, tiny_bundle, lr):
     assert isinstance(scaler, vskernels.Scaler) and scaler.kernel_radius > 0
@@ -59,6 +60,7 @@ def test_model_scale_is_exactly_upscale(vskernels, scaler, tiny_bundle, lr):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.train
 @pytest.mark.slow
 def test_shift_is_counted_in_input_pixels(scaler, tiny_bundle, lr):
     """A shift of one input pixel moves the x4 output by exactly four of its pixels."""
@@ -68,6 +70,7 @@ def test_shift_is_counted_in_input_pixels(scaler, tiny_bundle, lr):
         np.testing.assert_allclose(a[:, :-8], b[:, 4:-4], atol=1e-5)
 
 
+@pytest.mark.train
 @pytest.mark.slow
 def test_any_size_and_shift_through_vskernels(vskernels, scaler, lr):
     """3.125x of a YUV420P8 clip with a fractional shift: right size and format, aligned as a kernel would be."""
@@ -84,6 +87,7 @@ def test_any_size_and_shift_through_vskernels(vskernels, scaler, lr):
     assert psnr(aligned) > psnr(misaligned) + 1
 
 
+@pytest.mark.train
 @pytest.mark.slow
 def test_upscaler_of_vsscale_rescale(vskernels, scaler, tiny_bundle, pair):
     """Rescale descales a real 960x540 luma to 480x270, doubles it with the bundle (x4, then Catrom down to x2)

@@ -1,7 +1,6 @@
 """Hostile bundles, bad arguments and failed writes: clear errors, nothing executed, no crash."""
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import stat
@@ -20,10 +19,11 @@ from safetensors.numpy import save as st_save
 
 from vs_stdo import bundle as bundle_io
 from vs_stdo.bundle import BundleError
-from vs_stdo.encode import vspipe_exe
 from vs_stdo.files import atomic_write
 
-from .conftest import offset_model, write_bundle
+from scripts.encode import vspipe_exe
+
+from .conftest import offset_model, rebuild, write_bundle
 
 W, H = 32, 24
 
@@ -36,17 +36,6 @@ def good(tmp_path_factory) -> bytes:
     labels = np.array([[[0, 1], [1, 0]], [[1, 1], [0, 0]]])
     write_bundle(path, [offset_model(2, 0.0), offset_model(2, 0.1)], labels, frames)
     return path.read_bytes()
-
-
-def rebuild(data: bytes, manifest=None, tensors=None) -> bytes:
-    """A bundle re-saved after editing its manifest and/or tensors."""
-    m = bundle_io.read_manifest(data)
-    t = st_load(data)
-    if manifest:
-        manifest(m)
-    if tensors:
-        tensors(t)
-    return st_save(t, metadata={"stdo": json.dumps(m)})
 
 
 class Evil:
@@ -166,6 +155,7 @@ OPS = st.lists(st.tuples(st.sampled_from(["flip", "set", "truncate", "insert", "
                          st.integers(0, 1 << 20), st.integers(0, 1 << 62)), min_size=1, max_size=6)
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS)
 def test_fuzzed_bundles_load_or_fail_cleanly(good, ops):
@@ -211,6 +201,8 @@ def run_vspipe(tmp_path: Path, bundle: Path, extra: str = "", fmt: str = "RGBS",
     return subprocess.run([vspipe_exe(), "-c", "y4m", str(vpy), "-"], capture_output=True, timeout=120)
 
 
+@pytest.mark.slow
+@pytest.mark.vspipe
 @pytest.mark.parametrize("case", ["truncated tensors", "absurd header length", "header not JSON",
                                   "NaN weight", "absurd architecture", "label names a missing chunk"])
 def test_hostile_bundle_under_vspipe_is_an_error_not_a_crash(good, tmp_path, case):
@@ -232,6 +224,8 @@ def test_hostile_bundle_under_vspipe_is_an_error_not_a_crash(good, tmp_path, cas
     (", route='labels'", {"w": 8, "h": 8}, b"training clip's LR size"),
     (", route='labels'", {"w": W * 2}, b"training clip's LR size"),
 ])
+@pytest.mark.slow
+@pytest.mark.vspipe
 def test_bad_arguments_under_vspipe_are_errors_not_crashes(good, tmp_path, extra, kwargs, message):
     path = tmp_path / "good.stdo"
     path.write_bytes(good)
@@ -270,6 +264,7 @@ except OSError as e:
 """
 
 
+@pytest.mark.slow
 def test_failed_bundle_write_leaves_the_previous_bundle_intact(good, tmp_path):
     path = tmp_path / "keep.stdo"
     path.write_bytes(good)

