@@ -32,15 +32,14 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from vs_stdo import bundle as bundle_io
+from vs_stdo.colour import clip_to_rgbs
+from vs_stdo.evaluate import tensor
+from vs_stdo.metrics import psnr, psnr_y
+from vs_stdo.video import open_clip
 
-from vs_stdo import bundle as bundle_io  # noqa: E402
-from vs_stdo.colour import clip_to_rgbs  # noqa: E402
-from vs_stdo.encode import encode, ffmpeg_exe  # noqa: E402
-from vs_stdo.evaluate import tensor  # noqa: E402
-from vs_stdo.metrics import psnr, psnr_y  # noqa: E402
-from vs_stdo.video import open_clip  # noqa: E402
+from benchlib import train_bundle
+from encode import encode, ffmpeg_exe
 
 CODECS = {"x264": "libx264", "x265": "libx265"}
 HR_CRFS = {"x264": [22, 27, 32, 37, 42, 47], "x265": [24, 29, 34, 39, 44, 49]}
@@ -132,14 +131,8 @@ def quality(output: Path, reference: Path) -> dict[str, float]:
 
 def train(reference: Path, lr: Path, bundle: Path, a: argparse.Namespace, log: Path) -> None:
     """`stdo train` on the reference with `--lr` the LR encode (skipped where the bundle exists)."""
-    if bundle.exists():
-        return
-    cmd = [sys.executable, "-m", "vs_stdo.cli", "train", str(reference), "--lr", str(lr), "--scale", str(a.scale),
-           "--steps", str(a.steps), "-o", str(bundle), *shlex.split(a.train_args)]
-    with log.open("w") as f:
-        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
-    if r.returncode:
-        raise RuntimeError(f"stdo train failed ({' '.join(cmd)}); see {log}")
+    train_bundle(reference, bundle, "--lr", lr, "--scale", a.scale, "--steps", a.steps, *shlex.split(a.train_args),
+                 reuse=True, log=log)
 
 
 def bench_codec(codec: str, reference: Path, out: Path, a: argparse.Namespace, seconds: float) -> list[dict]:
@@ -235,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr-crfs", type=parse_crfs, help=f"LR ladder CRFs (default x264 {LR_CRFS['x264']})")
     p.add_argument("--test-ladder", action="store_true",
                    help="allow ladders of 2-3 CRFs (for the test suite; BD-rate needs 4 and is then n/a)")
-    p.add_argument("--out", type=Path, default=ROOT / "out" / "bench_delivery")
+    p.add_argument("--out", type=Path, default=Path("out") / "bench_delivery")
     p.add_argument("--json", type=Path, help="results JSON (default OUT/results.json)")
     a = p.parse_args(argv)
     least = 2 if a.test_ladder else 4

@@ -165,6 +165,6 @@ def test_train_refuses_a_tagged_lr_that_contradicts_the_hr(untagged_hd, tmp_path
                    ".std.SetFrameProps(_Matrix=6).set_output()\n")
     capsys.readouterr()
     assert main(["train", str(untagged_hd / "src.mkv"), "--lr", str(vpy), "-o", str(tmp_path / "b.stdo"),
-                 "--scale", "2", "--device", "cpu"]) == 2
+                 "--scale", "2", "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "LR clip says _Matrix=6" in err and not (tmp_path / "b.stdo").exists()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))  # as when it runs as a script: its neighbours import by name
 _spec = importlib.util.spec_from_file_location("bench_delivery", ROOT / "scripts" / "bench_delivery.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
