@@ -6,6 +6,7 @@ import pickle
 import stat
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,11 @@ def nan_weight(t: dict) -> None:
     t["model.0.head.weight"][0, 0, 0, 0] = np.nan
 
 
+def deflated(labels: np.ndarray) -> np.ndarray:
+    """Labels as a format-3 bundle stores them."""
+    return np.frombuffer(zlib.compress(labels.tobytes()), np.uint8)
+
+
 HOSTILE = {
     "empty": lambda g: b"",
     "truncated header": lambda g: g[:20],
@@ -83,7 +89,8 @@ HOSTILE = {
     "missing tensor": lambda g: rebuild(g, tensors=lambda t: t.pop("model.1.tail.bias")),
     "extra tensor": lambda g: rebuild(g, tensors=lambda t: t.update(surprise=np.zeros(3, np.float32))),
     "labels wrong dtype": lambda g: rebuild(g, tensors=lambda t: t.update(labels=t["labels"].astype(np.float32))),
-    "label names a missing chunk": lambda g: rebuild(g, tensors=lambda t: t.update(labels=t["labels"] * 7)),
+    "label names a missing chunk": lambda g: rebuild(g, tensors=lambda t: t.update(labels=deflated(
+        np.frombuffer(zlib.decompress(t["labels"].tobytes()), np.uint8) * 7))),
     "NaN weight": lambda g: rebuild(g, tensors=nan_weight),
     "inf fingerprint": lambda g: rebuild(g, tensors=lambda t: t.update(
         fingerprints=np.full_like(t["fingerprints"], np.inf))),
@@ -106,7 +113,7 @@ SAYS = {
     "weight shapes vs architecture": "expected float32[17, 3, 3, 3]",
     "absurd architecture": "expected float32[256, 3, 3, 3]", "unknown architecture": "unknown architecture 'edsr'",
     "missing tensor": "'model.1.tail.bias' is missing", "extra tensor": "unexpected tensors ['surprise']",
-    "labels wrong dtype": "'labels' is float32", "label names a missing chunk": "labels name chunk 7",
+    "labels wrong dtype": "'labels' must be a 1-dim uint8 zlib stream", "label names a missing chunk": "labels name chunk 7",
     "NaN weight": "'model.0.head.weight' holds NaN", "inf fingerprint": "'fingerprints' holds NaN or infinite",
     "patch is a list": "manifest is inconsistent", "clip is a string": "clip must be an object",
     "models not a list": "1 models for 2 chunks", "scale out of range": "scale must be an integer in [2, 4]",
