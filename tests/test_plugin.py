@@ -1,0 +1,119 @@
+"""The native plugin's own contract (plugin/stdo.c): every CPython failure reaches the user as the real
+cause, never SystemError or a crash."""
+from __future__ import annotations
+
+import ctypes
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+from vs_stdo.encode import vspipe_exe
+
+from .conftest import offset_model, write_bundle
+
+DT_UTF8, MA_APPEND = 1, 1  # VSDataTypeHint.dtUtf8, VSMapAppendMode.maAppend in VapourSynth4.h
+
+
+class CApi:
+    """Just enough of VapourSynth's C API, through ctypes, to build what its Python module refuses to:
+    a frame prop tagged as text (dtUtf8) that holds invalid UTF-8, as a native source filter can."""
+
+    SIGNATURES = {  # name: (result, arguments), as in struct VSAPI
+        "createCore": (ctypes.c_void_p, [ctypes.c_int]),
+        "freeCore": (None, [ctypes.c_void_p]),
+        "getPluginByNamespace": (ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_void_p]),
+        "createMap": (ctypes.c_void_p, []),
+        "freeMap": (None, [ctypes.c_void_p]),
+        "invoke": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]),
+        "mapGetError": (ctypes.c_char_p, [ctypes.c_void_p]),
+        "mapSetInt": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int]),
+        "mapSetData": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int,
+                                      ctypes.c_int]),
+        "mapGetNode": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]),
+        "mapConsumeNode": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]),
+        "freeNode": (None, [ctypes.c_void_p]),
+    }
+
+    def __init__(self) -> None:
+        header = (Path(vs.get_include()) / "VapourSynth4.h").read_text()
+        # The members before the first #if are the unconditional, ABI-stable API 4.0 table.
+        table = header[header.index("struct VSAPI {"):].split("#if", 1)[0]
+        names = re.findall(r"\(VS_CC \*(\w+)\)", table)
+        lib = ctypes.CDLL(str(Path(vs.__file__).with_name("libvapoursynth.so.4")))
+        lib.getVapourSynthAPI.restype = ctypes.POINTER(ctypes.c_void_p)
+        api = lib.getVapourSynthAPI(4 << 16)
+        for name, (result, args) in self.SIGNATURES.items():
+            setattr(self, name, ctypes.CFUNCTYPE(result, *args)(api[names.index(name)]))
+
+    def call(self, core: int, ns: str, name: str, clip: int | None = None, **args: int | bytes) -> tuple[int, str]:
+        """Invoke ns.name on clip (consumed) with int or dtUtf8 data arguments: (its clip, its error)."""
+        m = self.createMap()
+        if clip:
+            self.mapConsumeNode(m, b"clip", clip, MA_APPEND)
+        for key, value in args.items():
+            if isinstance(value, int):
+                self.mapSetInt(m, key.encode(), value, MA_APPEND)
+            else:
+                self.mapSetData(m, key.encode(), value, len(value), DT_UTF8, MA_APPEND)
+        ret = self.invoke(self.getPluginByNamespace(ns.encode(), core), name.encode(), m)
+        error = self.mapGetError(ret)
+        out = None if error else self.mapGetNode(ret, b"clip", 0, None)
+        self.freeMap(ret)
+        self.freeMap(m)
+        return out, (error or b"").decode()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> str:
+    """A valid x2 bundle for 64x48 clips: the plugin gets as far as it can, so only the bad bytes can fail it."""
+    path = tmp_path_factory.mktemp("plugin") / "flat.stdo"
+    return str(write_bundle(path, [offset_model(2, 0.0)], np.zeros((1, 4, 4), np.uint8), [torch.zeros(3, 48, 64)]))
+
+
+BLANK = {"width": 64, "height": 48, "length": 1}  # RGBS clips of the bundle's size
+
+
+def blank() -> vs.VideoNode:
+    return vs.core.std.BlankClip(format=vs.RGBS, **BLANK)
+
+
+def test_the_bundle_fixture_upscales(bundle):  # so that the failures below come from the bad bytes alone
+    assert vs.core.stdo.Upscale(blank(), bundle).get_frame(0).width == 128
+
+
+def test_a_text_prop_holding_invalid_utf8_is_named_in_the_error(bundle):
+    api = CApi()
+    core = api.createCore(0)
+    try:
+        clip, _ = api.call(core, "std", "BlankClip", format=vs.RGBS.value, **BLANK)
+        clip, error = api.call(core, "std", "SetFrameProp", clip, prop=b"Title", data=b"caf\xe9")
+        assert clip and not error, error
+        out, error = api.call(core, "stdo", "Upscale", clip, bundle=bundle.encode())
+        if out:
+            api.freeNode(out)
+    finally:
+        api.freeCore(core)
+    assert out is None
+    assert error.startswith("Upscale: frame 0's property 'Title', tagged as text, is not valid UTF-8"), error
+    assert "can't decode byte 0xe9" in error and "SystemError" not in error, error
+
+
+@pytest.mark.parametrize("arg", ["bundle", "route", "device"])
+def test_text_arguments_holding_invalid_utf8_are_named_in_the_error(bundle, arg):
+    args = {"bundle": bundle, arg: b"\xff"}
+    with pytest.raises(vs.Error, match=rf"^Upscale: {arg} is not valid UTF-8 \('utf-8' codec can't decode byte 0xff"):
+        vs.core.stdo.Upscale(blank(), **args)
+
+
+@pytest.mark.slow
+def test_invalid_utf8_argument_under_vspipe_is_an_error_not_a_crash(bundle, tmp_path):
+    vpy = tmp_path / "bad.vpy"
+    vpy.write_text(f"import vapoursynth as vs\nvs.core.stdo.Upscale(vs.core.std.BlankClip(format=vs.RGBS, **{BLANK!r}), {bundle!r}, route=b'\\xff').set_output()\n")
+    r = subprocess.run([vspipe_exe(), "-i", str(vpy), "-"], capture_output=True, timeout=120)
+    assert r.returncode == 1, (r.returncode, r.stderr)  # an error exit, not a signal
+    assert b"Upscale: route is not valid UTF-8" in r.stderr and b"SystemError" not in r.stderr, r.stderr
