@@ -9,8 +9,9 @@
  *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame.
  *   free     -> drops the engine.
  *
- * The GIL is taken only while Python runs; a Python exception becomes mapSetError at create time
- * and setFilterError during rendering, never a crash.
+ * The GIL is taken only while Python runs. Every CPython call is checked: the first failure stops
+ * the work and its exception's message becomes mapSetError at create time or setFilterError during
+ * rendering, never a crash. STDO_VERSION comes from pyproject.toml through setup.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,7 +21,9 @@
 #include "VapourSynth4.h"
 #include "VSHelper4.h"
 
-#define STDO_VERSION "0.1.0"
+#if !defined(STDO_VERSION) || !defined(STDO_VERSION_MAJOR) || !defined(STDO_VERSION_MINOR)
+#error "build with setup.py (pip install .): it passes STDO_VERSION from pyproject.toml"
+#endif
 #define ERR_LEN 1024
 
 typedef struct {
@@ -408,7 +411,7 @@ static void VS_CC versionCreate(const VSMap *in, VSMap *out, void *userData, VSC
 
 VS_EXTERNAL_API(void) VapourSynthPluginInit2(VSPlugin *plugin, const VSPLUGINAPI *vspapi) {
     vspapi->configPlugin("com.vs-stdo.stdo", "stdo", "STDO content-overfitted video super-resolution",
-                         VS_MAKE_VERSION(0, 1), VAPOURSYNTH_API_VERSION, 0, plugin);
+                         VS_MAKE_VERSION(STDO_VERSION_MAJOR, STDO_VERSION_MINOR), VAPOURSYNTH_API_VERSION, 0, plugin);
     /* Upscale(clip, bundle[, route, device, fp16, pad, batch, bf16]), documented in docs/filter.md:
      *   clip    constant-format YUV/RGB/GRAY, 8-16 bit integer or half/single float
      *   bundle  path of a .stdo file

@@ -1,10 +1,15 @@
 """The native plugin's own contract (plugin/stdo.c): every CPython failure reaches the user as the real
-cause, never SystemError or a crash."""
+cause, never SystemError or a crash; its version is pyproject.toml's; its wheel is abi3."""
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
 import re
+import shutil
 import subprocess
+import sys
+import tomllib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +17,12 @@ import pytest
 import torch
 import vapoursynth as vs
 
+import vs_stdo
 from vs_stdo.encode import vspipe_exe
 
 from .conftest import offset_model, write_bundle
 
+ROOT = Path(__file__).resolve().parents[1]
 DT_UTF8, MA_APPEND = 1, 1  # VSDataTypeHint.dtUtf8, VSMapAppendMode.maAppend in VapourSynth4.h
 
 
@@ -117,3 +124,27 @@ def test_invalid_utf8_argument_under_vspipe_is_an_error_not_a_crash(bundle, tmp_
     r = subprocess.run([vspipe_exe(), "-i", str(vpy), "-"], capture_output=True, timeout=120)
     assert r.returncode == 1, (r.returncode, r.stderr)  # an error exit, not a signal
     assert b"Upscale: route is not valid UTF-8" in r.stderr and b"SystemError" not in r.stderr, r.stderr
+
+
+def test_one_version_from_pyproject_reaches_python_and_the_plugin():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert vs_stdo.__version__ == importlib.metadata.version("vs-stdo") == version
+    assert vs.core.stdo.Version() == version
+    plugin = vs.core.stdo.version
+    assert f"{plugin.major}.{plugin.minor}" == ".".join(version.split(".")[:2])
+
+
+@pytest.mark.slow
+def test_the_wheel_is_tagged_abi3_and_carries_the_plugin(tmp_path):
+    src = tmp_path / "src"  # a copy, so that the build leaves nothing in the checkout
+    for name in ("plugin", "vs_stdo"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
+                    "-w", str(tmp_path)], check=True, capture_output=True, timeout=300)
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    [wheel] = tmp_path.glob("*.whl")
+    assert re.fullmatch(rf"vs_stdo-{re.escape(version)}-cp312-abi3-\w+\.whl", wheel.name), wheel.name
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"vapoursynth/plugins/stdo/libstdo.so", "vapoursynth/plugins/stdo/manifest.vs"} <= set(names)
