@@ -76,18 +76,23 @@ static PyObject *plane_views(const VSFrame *f, VSFrame *w, const VSAPI *vsapi, i
 }
 
 /* Release the memoryviews so Python code can never touch frame memory after we free it, and drop
- * the tuple. Returns 0 with the exception set when a release fails (e.g. a buffer still exported). */
+ * the tuple. Every view is released even after a failure (e.g. a buffer still exported); returns 0
+ * with the first failure's exception set. */
 static int release_views(PyObject *planes) {
-    int ok = 1;
+    PyObject *first = NULL;
     if (!planes)
-        return ok;
-    for (int p = 0; ok && p < 3; p++) {
+        return 1;
+    for (int p = 0; p < 3; p++) {
         PyObject *r = PyObject_CallMethod(PyTuple_GetItem(planes, p), "release", NULL);
-        ok = r != NULL;
+        if (!r && !first)
+            first = PyErr_GetRaisedException();
+        PyErr_Clear();
         Py_XDECREF(r);
     }
     Py_DECREF(planes);
-    return ok;
+    if (first)
+        PyErr_SetRaisedException(first);
+    return !first;
 }
 
 static const VSFrame *VS_CC upscaleGetFrame(int n, int activationReason, void *instanceData, void **frameData,

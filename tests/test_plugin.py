@@ -6,6 +6,7 @@ import ctypes
 import importlib.metadata
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tomllib
@@ -18,7 +19,9 @@ import torch
 import vapoursynth as vs
 
 import vs_stdo
+from vs_stdo import vsplugin
 from vs_stdo.encode import vspipe_exe
+from vs_stdo.engine import Engine
 
 from .conftest import offset_model, write_bundle
 
@@ -115,6 +118,26 @@ def test_text_arguments_holding_invalid_utf8_are_named_in_the_error(bundle, arg)
     args = {"bundle": bundle, arg: b"\xff"}
     with pytest.raises(vs.Error, match=rf"^Upscale: {arg} is not valid UTF-8 \('utf-8' codec can't decode byte 0xff"):
         vs.core.stdo.Upscale(blank(), **args)
+
+
+def test_a_frame_view_kept_by_python_is_a_frame_error_and_every_other_view_is_released(bundle, monkeypatch):
+    views = []
+
+    class KeepsAView(Engine):
+        """An engine with a bug: it keeps a buffer export of the input frame's green plane."""
+
+        def process(self, n, srcs, dsts, src_stride, dst_stride):
+            super().process(n, srcs, dsts, src_stride, dst_stride)
+            views.extend(srcs + dsts)
+            self.kept = struct.iter_unpack("f", srcs[1])  # never read: the frame is freed after this call
+
+    monkeypatch.setattr(vsplugin, "Engine", KeepsAView)
+    with pytest.raises(vs.Error, match=r"^Upscale: memoryview has 1 exported buffer"):
+        vs.core.stdo.Upscale(blank(), bundle).get_frame(0)
+    for i, view in enumerate(views):
+        if i != 1:
+            with pytest.raises(ValueError, match="released"):
+                len(view)
 
 
 @pytest.mark.slow
