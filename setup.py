@@ -3,9 +3,15 @@
 A regular install puts `libstdo.so` and `manifest.vs` under `vapoursynth/plugins/stdo/` inside the
 wheel. An editable install (`pip install -e .`) cannot do that through the wheel, so the build writes
 them straight into the target environment's plugin folder instead (see README).
+
+The version lives only in pyproject.toml: the plugin gets it as STDO_VERSION (and its major/minor
+numbers), Python reads it from the installed metadata. The wheel is tagged abi3 because the plugin
+uses only the limited API of CPython 3.12.
 """
 import os
+import re
 import sysconfig
+import tomllib
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -13,6 +19,8 @@ from setuptools.command.build_ext import build_ext
 
 PLUGIN_SUBDIR = Path("vapoursynth", "plugins", "stdo")
 MANIFEST = "[VapourSynth Manifest V1]\nlibstdo\n"
+VERSION = tomllib.loads(Path(__file__).with_name("pyproject.toml").read_text())["project"]["version"]
+MAJOR, MINOR = re.match(r"(\d+)\.(\d+)", VERSION).groups()
 
 
 def vapoursynth_include() -> str:
@@ -47,11 +55,14 @@ setup(
         Extension(
             "libstdo",
             sources=["plugin/stdo.c"],
+            depends=["pyproject.toml"],  # the version: rebuild when it changes
             include_dirs=[vapoursynth_include()],
-            define_macros=[("Py_LIMITED_API", "0x030C0000")],
+            define_macros=[("Py_LIMITED_API", "0x030C0000"), ("STDO_VERSION", f'"{VERSION}"'),
+                           ("STDO_VERSION_MAJOR", MAJOR), ("STDO_VERSION_MINOR", MINOR)],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             py_limited_api=True,
         )
     ],
     cmdclass={"build_ext": BuildPlugin},
+    options={"bdist_wheel": {"py_limited_api": "cp312"}},
 )

@@ -9,8 +9,9 @@
  *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame.
  *   free     -> drops the engine.
  *
- * The GIL is taken only while Python runs; a Python exception becomes mapSetError at create time
- * and setFilterError during rendering, never a crash.
+ * The GIL is taken only while Python runs. Every CPython call is checked: the first failure stops
+ * the work and its exception's message becomes mapSetError at create time or setFilterError during
+ * rendering, never a crash. STDO_VERSION comes from pyproject.toml through setup.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,7 +21,9 @@
 #include "VapourSynth4.h"
 #include "VSHelper4.h"
 
-#define STDO_VERSION "0.1.0"
+#if !defined(STDO_VERSION) || !defined(STDO_VERSION_MAJOR) || !defined(STDO_VERSION_MINOR)
+#error "build with setup.py (pip install .): it passes STDO_VERSION from pyproject.toml"
+#endif
 #define ERR_LEN 1024
 
 typedef struct {
@@ -29,17 +32,31 @@ typedef struct {
     PyObject *engine;  /* vs_stdo.engine.Engine */
 } UpscaleData;
 
-/* Copy the current Python exception's text into buf and clear it. Caller holds the GIL. */
+/* Clear the current Python exception; copy its text into buf unless buf already holds an earlier
+ * error (the first one is the cause). Caller holds the GIL. */
 static void take_python_error(char *buf, size_t len, const char *prefix) {
     PyObject *exc = PyErr_GetRaisedException();
     const char *text = NULL;
     PyObject *str = exc ? PyObject_Str(exc) : NULL;
     if (str)
         text = PyUnicode_AsUTF8AndSize(str, NULL);
-    snprintf(buf, len, "%s%s", prefix, text && *text ? text : "unknown Python error");
+    if (!buf[0])
+        snprintf(buf, len, "%s%s", prefix, text && *text ? text : "unknown Python error");
     Py_XDECREF(str);
     Py_XDECREF(exc);
     PyErr_Clear();
+}
+
+/* Bytes from VapourSynth as a Python str, or NULL with a ValueError that names where they came from
+ * (`what`) and keeps the decoder's own message. */
+static PyObject *utf8_to_str(const char *data, int size, const char *what) {
+    PyObject *s = PyUnicode_DecodeUTF8(data, size, "strict");
+    if (!s) {
+        PyObject *cause = PyErr_GetRaisedException();
+        PyErr_Format(PyExc_ValueError, "%s is not valid UTF-8 (%S)", what, cause);
+        Py_DECREF(cause);
+    }
+    return s;
 }
 
 /* ---------- per-frame work ---------- */
@@ -50,24 +67,32 @@ static PyObject *plane_views(const VSFrame *f, VSFrame *w, const VSAPI *vsapi, i
         Py_ssize_t size = vsapi->getStride(w ? w : f, p) * (Py_ssize_t)height;
         PyObject *view = w ? PyMemoryView_FromMemory((char *)vsapi->getWritePtr(w, p), size, PyBUF_WRITE)
                            : PyMemoryView_FromMemory((char *)vsapi->getReadPtr(f, p), size, PyBUF_READ);
-        if (!view) {
+        if (!view || PyTuple_SetItem(planes, p, view) < 0) { /* SetItem steals view, even on failure */
             Py_DECREF(planes);
             return NULL;
         }
-        PyTuple_SetItem(planes, p, view);
     }
     return planes;
 }
 
-/* Release the memoryviews so Python code can never touch frame memory after we free it. */
-static void release_views(PyObject *planes) {
+/* Release the memoryviews so Python code can never touch frame memory after we free it, and drop
+ * the tuple. Every view is released even after a failure (e.g. a buffer still exported); returns 0
+ * with the first failure's exception set. */
+static int release_views(PyObject *planes) {
+    PyObject *first = NULL;
     if (!planes)
-        return;
+        return 1;
     for (int p = 0; p < 3; p++) {
         PyObject *r = PyObject_CallMethod(PyTuple_GetItem(planes, p), "release", NULL);
+        if (!r && !first)
+            first = PyErr_GetRaisedException();
+        PyErr_Clear();
         Py_XDECREF(r);
     }
     Py_DECREF(planes);
+    if (first)
+        PyErr_SetRaisedException(first);
+    return !first;
 }
 
 static const VSFrame *VS_CC upscaleGetFrame(int n, int activationReason, void *instanceData, void **frameData,
@@ -94,9 +119,9 @@ static const VSFrame *VS_CC upscaleGetFrame(int n, int activationReason, void *i
     if (!r)
         take_python_error(err, sizeof err, "Upscale: ");
     Py_XDECREF(r);
-    release_views(srcs);
-    release_views(dsts);
-    if (PyErr_Occurred())
+    if (!release_views(srcs))
+        take_python_error(err, sizeof err, "Upscale: ");
+    if (!release_views(dsts))
         take_python_error(err, sizeof err, "Upscale: ");
     PyGILState_Release(gil);
 
@@ -122,33 +147,43 @@ static void VS_CC upscaleFree(void *instanceData, VSCore *core, const VSAPI *vsa
 
 /* ---------- create: Python plans, we wire the graph ---------- */
 
-/* Frame props of frame 0 as a Python dict of int/float/str (what the colour plan needs). */
+/* Put value (consumed) into dict under key; 0 with an exception set when value is NULL or the
+ * insertion fails. */
+static int dict_take(PyObject *dict, const char *key, PyObject *value) {
+    int ok = value && PyDict_SetItemString(dict, key, value) == 0;
+    Py_XDECREF(value);
+    return ok;
+}
+
+/* Frame props of frame 0 as a Python dict of int/float/str (what the colour plan needs); other
+ * types are skipped. NULL with an exception set on the first failure. */
 static PyObject *props_to_dict(const VSMap *props, const VSAPI *vsapi) {
     PyObject *dict = PyDict_New();
     int keys = vsapi->mapNumKeys(props);
     for (int i = 0; dict && i < keys; i++) {
         const char *key = vsapi->mapGetKey(props, i);
-        PyObject *value = NULL;
-        int err = 0;
+        PyObject *value;
         switch (vsapi->mapGetType(props, key)) {
-        case ptInt: value = PyLong_FromLongLong(vsapi->mapGetInt(props, key, 0, &err)); break;
-        case ptFloat: value = PyFloat_FromDouble(vsapi->mapGetFloat(props, key, 0, &err)); break;
+        case ptInt: value = PyLong_FromLongLong(vsapi->mapGetInt(props, key, 0, NULL)); break;
+        case ptFloat: value = PyFloat_FromDouble(vsapi->mapGetFloat(props, key, 0, NULL)); break;
         case ptData:
-            if (vsapi->mapGetDataTypeHint(props, key, 0, &err) == dtUtf8)
-                value = PyUnicode_FromStringAndSize(vsapi->mapGetData(props, key, 0, &err),
-                                                    vsapi->mapGetDataSize(props, key, 0, &err));
+            if (vsapi->mapGetDataTypeHint(props, key, 0, NULL) != dtUtf8)
+                continue;
+            char what[128];
+            snprintf(what, sizeof what, "frame 0's property '%s', tagged as text,", key);
+            value = utf8_to_str(vsapi->mapGetData(props, key, 0, NULL), vsapi->mapGetDataSize(props, key, 0, NULL),
+                                what);
             break;
-        default: break;
+        default: continue;
         }
-        if (value) {
-            PyDict_SetItemString(dict, key, value);
-            Py_DECREF(value);
-        }
+        if (!dict_take(dict, key, value))
+            Py_CLEAR(dict);
     }
     return dict;
 }
 
-/* The optional user arguments, as a dict of only those that were given. */
+/* The optional user arguments, as a dict of only those that were given; NULL with an exception set
+ * on the first failure. */
 static PyObject *args_to_dict(const VSMap *in, const VSAPI *vsapi) {
     static const char *data_args[] = {"route", "device", NULL};
     static const char *int_args[] = {"fp16", "pad", "batch", "bf16", NULL};
@@ -156,19 +191,14 @@ static PyObject *args_to_dict(const VSMap *in, const VSAPI *vsapi) {
     int err;
     for (int i = 0; dict && data_args[i]; i++) {
         const char *v = vsapi->mapGetData(in, data_args[i], 0, &err);
-        if (!err) {
-            PyObject *o = PyUnicode_FromString(v);
-            if (o) PyDict_SetItemString(dict, data_args[i], o);
-            Py_XDECREF(o);
-        }
+        if (!err && !dict_take(dict, data_args[i], utf8_to_str(v, vsapi->mapGetDataSize(in, data_args[i], 0, NULL),
+                                                               data_args[i])))
+            Py_CLEAR(dict);
     }
     for (int i = 0; dict && int_args[i]; i++) {
         int64_t v = vsapi->mapGetInt(in, int_args[i], 0, &err);
-        if (!err) {
-            PyObject *o = PyLong_FromLongLong(v);
-            if (o) PyDict_SetItemString(dict, int_args[i], o);
-            Py_XDECREF(o);
-        }
+        if (!err && !dict_take(dict, int_args[i], PyLong_FromLongLong(v)))
+            Py_CLEAR(dict);
     }
     return dict;
 }
@@ -178,6 +208,43 @@ typedef struct {
     char ns[32], name[64], clip_key[32];
     VSMap *args;
 } PlannedCall;
+
+/* 0 with a ValueError when a VSMap setter refused key (its status is nonzero), else 1. */
+static int map_set_ok(int status, const char *key) {
+    if (status)
+        PyErr_Format(PyExc_ValueError, "plan argument %s cannot be stored (invalid name or mixed types)", key);
+    return !status;
+}
+
+/* Store one planned argument (int, float, str or list of ints) in map; 0 with an exception set on failure. */
+static int set_plan_arg(VSMap *map, PyObject *key, PyObject *value, const VSAPI *vsapi) {
+    const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
+    if (!k)
+        return 0;
+    if (PyLong_Check(value)) {
+        int64_t v = PyLong_AsLongLong(value);
+        return !(v == -1 && PyErr_Occurred()) && map_set_ok(vsapi->mapSetInt(map, k, v, maAppend), k);
+    }
+    if (PyFloat_Check(value)) {
+        double v = PyFloat_AsDouble(value);
+        return !(v == -1.0 && PyErr_Occurred()) && map_set_ok(vsapi->mapSetFloat(map, k, v, maAppend), k);
+    }
+    if (PyUnicode_Check(value)) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(value, &len);
+        return s && map_set_ok(vsapi->mapSetData(map, k, s, (int)len, dtUtf8, maAppend), k);
+    }
+    if (PyList_Check(value)) {
+        for (Py_ssize_t i = 0; i < PyList_Size(value); i++) {
+            int64_t v = PyLong_AsLongLong(PyList_GetItem(value, i));
+            if ((v == -1 && PyErr_Occurred()) || !map_set_ok(vsapi->mapSetInt(map, k, v, maAppend), k))
+                return 0;
+        }
+        return 1;
+    }
+    PyErr_Format(PyExc_TypeError, "plan argument %s has an unsupported type", k);
+    return 0;
+}
 
 static int plan_call_from_python(PyObject *spec, PlannedCall *call, const VSAPI *vsapi) {
     PyObject *kwargs;
@@ -190,29 +257,10 @@ static int plan_call_from_python(PyObject *spec, PlannedCall *call, const VSAPI 
     call->args = vsapi->createMap();
     PyObject *key, *value;
     Py_ssize_t pos = 0;
-    while (PyDict_Next(kwargs, &pos, &key, &value)) {
-        const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
-        if (!k)
+    while (PyDict_Next(kwargs, &pos, &key, &value))
+        if (!set_plan_arg(call->args, key, value, vsapi))
             return 0;
-        if (PyLong_Check(value)) {
-            vsapi->mapSetInt(call->args, k, PyLong_AsLongLong(value), maAppend);
-        } else if (PyFloat_Check(value)) {
-            vsapi->mapSetFloat(call->args, k, PyFloat_AsDouble(value), maAppend);
-        } else if (PyUnicode_Check(value)) {
-            Py_ssize_t len;
-            const char *s = PyUnicode_AsUTF8AndSize(value, &len);
-            if (!s)
-                return 0;
-            vsapi->mapSetData(call->args, k, s, (int)len, dtUtf8, maAppend);
-        } else if (PyList_Check(value)) {
-            for (Py_ssize_t i = 0; i < PyList_Size(value); i++)
-                vsapi->mapSetInt(call->args, k, PyLong_AsLongLong(PyList_GetItem(value, i)), maAppend);
-        } else {
-            PyErr_Format(PyExc_TypeError, "plan argument %s has an unsupported type", k);
-            return 0;
-        }
-    }
-    return !PyErr_Occurred();
+    return 1;
 }
 
 /* Invoke one planned call on node (consumed); returns the new node or NULL with err filled. */
@@ -267,14 +315,13 @@ static int python_plan(const VSVideoInfo *vi, const VSMap *props0, const VSMap *
     PyObject *module = PyImport_ImportModule("vs_stdo.vsplugin");
     PyObject *props = module ? props_to_dict(props0, vsapi) : NULL;
     PyObject *args = props ? args_to_dict(in, vsapi) : NULL;
-    int err_bundle = 0;
-    const char *bundle = vsapi->mapGetData(in, "bundle", 0, &err_bundle);
+    PyObject *bundle = args ? utf8_to_str(vsapi->mapGetData(in, "bundle", 0, NULL),
+                                          vsapi->mapGetDataSize(in, "bundle", 0, NULL), "bundle") : NULL;
     PyObject *r = NULL;
-    if (args)
-        r = PyObject_CallMethod(module, "prepare", "s(iiii)iiOO", bundle, vi->format.colorFamily,
-                                vi->format.sampleType, vi->format.bitsPerSample,
-                                vi->format.subSamplingW * 16 + vi->format.subSamplingH, vi->width, vi->height,
-                                props, args);
+    if (bundle)
+        r = PyObject_CallMethod(module, "prepare", "O(iiiii)iiOO", bundle, vi->format.colorFamily,
+                                vi->format.sampleType, vi->format.bitsPerSample, vi->format.subSamplingW,
+                                vi->format.subSamplingH, vi->width, vi->height, props, args);
     PyObject *pre, *post;
     if (r && PyArg_ParseTuple(r, "OOOii", &plan->engine, &pre, &post, &plan->out_width, &plan->out_height) &&
         read_calls(pre, plan->pre, &plan->npre, vsapi) && read_calls(post, plan->post, &plan->npost, vsapi)) {
@@ -286,6 +333,7 @@ static int python_plan(const VSVideoInfo *vi, const VSMap *props0, const VSMap *
         plan->engine = NULL;
     }
     Py_XDECREF(r);
+    Py_XDECREF(bundle);
     Py_XDECREF(args);
     Py_XDECREF(props);
     Py_XDECREF(module);
@@ -368,7 +416,7 @@ static void VS_CC versionCreate(const VSMap *in, VSMap *out, void *userData, VSC
 
 VS_EXTERNAL_API(void) VapourSynthPluginInit2(VSPlugin *plugin, const VSPLUGINAPI *vspapi) {
     vspapi->configPlugin("com.vs-stdo.stdo", "stdo", "STDO content-overfitted video super-resolution",
-                         VS_MAKE_VERSION(0, 1), VAPOURSYNTH_API_VERSION, 0, plugin);
+                         VS_MAKE_VERSION(STDO_VERSION_MAJOR, STDO_VERSION_MINOR), VAPOURSYNTH_API_VERSION, 0, plugin);
     /* Upscale(clip, bundle[, route, device, fp16, pad, batch, bf16]), documented in docs/filter.md:
      *   clip    constant-format YUV/RGB/GRAY, 8-16 bit integer or half/single float
      *   bundle  path of a .stdo file

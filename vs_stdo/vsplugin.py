@@ -20,15 +20,14 @@ log = logging.getLogger("vs_stdo")
 _warned: set[tuple[str, tuple]] = set()  # (bundle, conflicts) already warned about in this process
 
 
-def prepare(bundle_path: str, fmt: tuple[int, int, int, int], width: int, height: int,
+def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, height: int,
             props: dict[str, Any], args: dict[str, Any]) -> tuple[Engine, list, list, int, int]:
     """Plan one `stdo.Upscale` call: (engine, calls to RGBS, calls back, output width, output height).
 
-    `fmt` is (colour family, sample type, bits, subsampling_w * 16 + subsampling_h); `props` are the
-    first frame's; `args` holds the optional arguments that were given.
+    `fmt` is (colour family, sample type, bits, subsampling_w, subsampling_h); `props` are the first
+    frame's; `args` holds the optional arguments that were given.
     """
-    family, sample_type, bits, subsampling = fmt
-    f = colour.Format(family, sample_type, bits, subsampling // 16, subsampling % 16)
+    f = colour.Format(*fmt)
     f.check()
     fp16, bf16 = args.get("fp16", 0), args.get("bf16")
     for name, value in (("fp16", fp16), ("bf16", bf16)):

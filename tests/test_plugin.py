@@ -1,0 +1,173 @@
+"""The native plugin's own contract (plugin/stdo.c): every CPython failure reaches the user as the real
+cause, never SystemError or a crash; its version is pyproject.toml's; its wheel is abi3."""
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+import vs_stdo
+from vs_stdo import vsplugin
+from vs_stdo.encode import vspipe_exe
+from vs_stdo.engine import Engine
+
+from .conftest import offset_model, write_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+DT_UTF8, MA_APPEND = 1, 1  # VSDataTypeHint.dtUtf8, VSMapAppendMode.maAppend in VapourSynth4.h
+
+
+class CApi:
+    """Just enough of VapourSynth's C API, through ctypes, to build what its Python module refuses to:
+    a frame prop tagged as text (dtUtf8) that holds invalid UTF-8, as a native source filter can."""
+
+    SIGNATURES = {  # name: (result, arguments), as in struct VSAPI
+        "createCore": (ctypes.c_void_p, [ctypes.c_int]),
+        "freeCore": (None, [ctypes.c_void_p]),
+        "getPluginByNamespace": (ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_void_p]),
+        "createMap": (ctypes.c_void_p, []),
+        "freeMap": (None, [ctypes.c_void_p]),
+        "invoke": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]),
+        "mapGetError": (ctypes.c_char_p, [ctypes.c_void_p]),
+        "mapSetInt": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int]),
+        "mapSetData": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int,
+                                      ctypes.c_int]),
+        "mapGetNode": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]),
+        "mapConsumeNode": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]),
+        "freeNode": (None, [ctypes.c_void_p]),
+    }
+
+    def __init__(self) -> None:
+        header = (Path(vs.get_include()) / "VapourSynth4.h").read_text()
+        # The members before the first #if are the unconditional, ABI-stable API 4.0 table.
+        table = header[header.index("struct VSAPI {"):].split("#if", 1)[0]
+        names = re.findall(r"\(VS_CC \*(\w+)\)", table)
+        lib = ctypes.CDLL(str(Path(vs.__file__).with_name("libvapoursynth.so.4")))
+        lib.getVapourSynthAPI.restype = ctypes.POINTER(ctypes.c_void_p)
+        api = lib.getVapourSynthAPI(4 << 16)
+        for name, (result, args) in self.SIGNATURES.items():
+            setattr(self, name, ctypes.CFUNCTYPE(result, *args)(api[names.index(name)]))
+
+    def call(self, core: int, ns: str, name: str, clip: int | None = None, **args: int | bytes) -> tuple[int, str]:
+        """Invoke ns.name on clip (consumed) with int or dtUtf8 data arguments: (its clip, its error)."""
+        m = self.createMap()
+        if clip:
+            self.mapConsumeNode(m, b"clip", clip, MA_APPEND)
+        for key, value in args.items():
+            if isinstance(value, int):
+                self.mapSetInt(m, key.encode(), value, MA_APPEND)
+            else:
+                self.mapSetData(m, key.encode(), value, len(value), DT_UTF8, MA_APPEND)
+        ret = self.invoke(self.getPluginByNamespace(ns.encode(), core), name.encode(), m)
+        error = self.mapGetError(ret)
+        out = None if error else self.mapGetNode(ret, b"clip", 0, None)
+        self.freeMap(ret)
+        self.freeMap(m)
+        return out, (error or b"").decode()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> str:
+    """A valid x2 bundle for 64x48 clips: the plugin gets as far as it can, so only the bad bytes can fail it."""
+    path = tmp_path_factory.mktemp("plugin") / "flat.stdo"
+    return str(write_bundle(path, [offset_model(2, 0.0)], np.zeros((1, 4, 4), np.uint8), [torch.zeros(3, 48, 64)]))
+
+
+BLANK = {"width": 64, "height": 48, "length": 1}  # RGBS clips of the bundle's size
+
+
+def blank() -> vs.VideoNode:
+    return vs.core.std.BlankClip(format=vs.RGBS, **BLANK)
+
+
+def test_the_bundle_fixture_upscales(bundle):  # so that the failures below come from the bad bytes alone
+    assert vs.core.stdo.Upscale(blank(), bundle).get_frame(0).width == 128
+
+
+def test_a_text_prop_holding_invalid_utf8_is_named_in_the_error(bundle):
+    api = CApi()
+    core = api.createCore(0)
+    try:
+        clip, _ = api.call(core, "std", "BlankClip", format=vs.RGBS.value, **BLANK)
+        clip, error = api.call(core, "std", "SetFrameProp", clip, prop=b"Title", data=b"caf\xe9")
+        assert clip and not error, error
+        out, error = api.call(core, "stdo", "Upscale", clip, bundle=bundle.encode())
+        if out:
+            api.freeNode(out)
+    finally:
+        api.freeCore(core)
+    assert out is None
+    assert error.startswith("Upscale: frame 0's property 'Title', tagged as text, is not valid UTF-8"), error
+    assert "can't decode byte 0xe9" in error and "SystemError" not in error, error
+
+
+@pytest.mark.parametrize("arg", ["bundle", "route", "device"])
+def test_text_arguments_holding_invalid_utf8_are_named_in_the_error(bundle, arg):
+    args = {"bundle": bundle, arg: b"\xff"}
+    with pytest.raises(vs.Error, match=rf"^Upscale: {arg} is not valid UTF-8 \('utf-8' codec can't decode byte 0xff"):
+        vs.core.stdo.Upscale(blank(), **args)
+
+
+def test_a_frame_view_kept_by_python_is_a_frame_error_and_every_other_view_is_released(bundle, monkeypatch):
+    views = []
+
+    class KeepsAView(Engine):
+        """An engine with a bug: it keeps a buffer export of the input frame's green plane."""
+
+        def process(self, n, srcs, dsts, src_stride, dst_stride):
+            super().process(n, srcs, dsts, src_stride, dst_stride)
+            views.extend(srcs + dsts)
+            self.kept = struct.iter_unpack("f", srcs[1])  # never read: the frame is freed after this call
+
+    monkeypatch.setattr(vsplugin, "Engine", KeepsAView)
+    with pytest.raises(vs.Error, match=r"^Upscale: memoryview has 1 exported buffer"):
+        vs.core.stdo.Upscale(blank(), bundle).get_frame(0)
+    for i, view in enumerate(views):
+        if i != 1:
+            with pytest.raises(ValueError, match="released"):
+                len(view)
+
+
+@pytest.mark.slow
+def test_invalid_utf8_argument_under_vspipe_is_an_error_not_a_crash(bundle, tmp_path):
+    vpy = tmp_path / "bad.vpy"
+    vpy.write_text(f"import vapoursynth as vs\nvs.core.stdo.Upscale(vs.core.std.BlankClip(format=vs.RGBS, **{BLANK!r}), {bundle!r}, route=b'\\xff').set_output()\n")
+    r = subprocess.run([vspipe_exe(), "-i", str(vpy), "-"], capture_output=True, timeout=120)
+    assert r.returncode == 1, (r.returncode, r.stderr)  # an error exit, not a signal
+    assert b"Upscale: route is not valid UTF-8" in r.stderr and b"SystemError" not in r.stderr, r.stderr
+
+
+def test_one_version_from_pyproject_reaches_python_and_the_plugin():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert vs_stdo.__version__ == importlib.metadata.version("vs-stdo") == version
+    assert vs.core.stdo.Version() == version
+    plugin = vs.core.stdo.version
+    assert f"{plugin.major}.{plugin.minor}" == ".".join(version.split(".")[:2])
+
+
+@pytest.mark.slow
+def test_the_wheel_is_tagged_abi3_and_carries_the_plugin(tmp_path):
+    src = tmp_path / "src"  # a copy, so that the build leaves nothing in the checkout
+    for name in ("plugin", "vs_stdo"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
+                    "-w", str(tmp_path)], check=True, capture_output=True, timeout=300)
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    [wheel] = tmp_path.glob("*.whl")
+    assert re.fullmatch(rf"vs_stdo-{re.escape(version)}-cp312-abi3-\w+\.whl", wheel.name), wheel.name
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"vapoursynth/plugins/stdo/libstdo.so", "vapoursynth/plugins/stdo/manifest.vs"} <= set(names)
