@@ -6,7 +6,8 @@
  *
  *   create   -> vs_stdo.vsplugin.prepare(...) returns an engine plus the resize calls that bring
  *               the clip to RGBS and back; we invoke those calls and put our filter between them.
- *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame.
+ *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame
+ *               and returns the routing props we set on it.
  *   free     -> drops the engine.
  *
  * The GIL is taken only while Python runs; a Python exception becomes mapSetError at create time
@@ -70,6 +71,38 @@ static void release_views(PyObject *planes) {
     Py_DECREF(planes);
 }
 
+/* Set engine.process's returned {name: str | int | [float]} on the frame's props (replacing). Holds the GIL. */
+static int set_props(PyObject *dict, VSMap *props, const VSAPI *vsapi) {
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    if (!PyDict_Check(dict)) {
+        PyErr_SetString(PyExc_TypeError, "engine.process must return a dict of frame props");
+        return 0;
+    }
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
+        if (!k)
+            return 0;
+        vsapi->mapDeleteKey(props, k);
+        if (PyUnicode_Check(value)) {
+            Py_ssize_t len;
+            const char *s = PyUnicode_AsUTF8AndSize(value, &len);
+            if (!s)
+                return 0;
+            vsapi->mapSetData(props, k, s, (int)len, dtUtf8, maReplace);
+        } else if (PyLong_Check(value)) {
+            vsapi->mapSetInt(props, k, PyLong_AsLongLong(value), maReplace);
+        } else if (PyList_Check(value)) {
+            for (Py_ssize_t i = 0; i < PyList_Size(value); i++)
+                vsapi->mapSetFloat(props, k, PyFloat_AsDouble(PyList_GetItem(value, i)), maAppend);
+        } else {
+            PyErr_Format(PyExc_TypeError, "frame prop %s has an unsupported type", k);
+            return 0;
+        }
+    }
+    return !PyErr_Occurred();
+}
+
 static const VSFrame *VS_CC upscaleGetFrame(int n, int activationReason, void *instanceData, void **frameData,
                                             VSFrameContext *frameCtx, VSCore *core, const VSAPI *vsapi) {
     UpscaleData *d = (UpscaleData *)instanceData;
@@ -91,7 +124,7 @@ static const VSFrame *VS_CC upscaleGetFrame(int n, int activationReason, void *i
     if (dsts)
         r = PyObject_CallMethod(d->engine, "process", "iOOnn", n, srcs, dsts,
                                 (Py_ssize_t)vsapi->getStride(src, 0), (Py_ssize_t)vsapi->getStride(dst, 0));
-    if (!r)
+    if (!r || !set_props(r, vsapi->getFramePropertiesRW(dst), vsapi))
         take_python_error(err, sizeof err, "Upscale: ");
     Py_XDECREF(r);
     release_views(srcs);

@@ -114,12 +114,17 @@ def cmd_eval(a: argparse.Namespace) -> None:
     if a.report:
         reads = {"the bundle": a.bundle, "the input": a.input, "the --lr file": a.lr}
         preflight.check_writable(a.report, reads, "--report")
+    frames_out = Path(a.frames_out) if a.frames_out else None
+    if frames_out:
+        if frames_out.exists() and not frames_out.is_dir():
+            raise ValueError(f"--frames-out {frames_out} is a file; give a folder (it is created if missing)")
+        frames_out.mkdir(parents=True, exist_ok=True)
     frames = a.frames or b.clip.get("frames_selected")
     kernel = a.kernel or b.clip.get("kernel") or "bicubic"
     p = open_pair(a.input, a.lr, frames, b.scale, kernel, scale_option=None)
     places = bundle_frames(b, Path(a.input).name, p.source.num_frames, frames, p.lr)
     result = evaluate(Path(a.bundle), b, p.hr, p.lr_clip, places, device=a.device, report=a.report,
-                      report_frame=a.report_frame)
+                      report_frame=a.report_frame, frames_out=frames_out)
     result |= {"input": Path(a.input).name, "frames": frames or ":",
                "lr": Path(a.lr).name if a.lr else f"{kernel} downscale"}
     print(json.dumps(result, indent=2) if a.json else table(result))
@@ -201,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--report", help="write a PNG report (PSNR heatmap, chunk map, crops) to this file")
     e.add_argument("--report-frame", type=int,
                    help="frame of the range shown in the report (default: the first frame found in the bundle)")
+    e.add_argument("--frames-out", metavar="DIR",
+                   help="write aligned full-frame PNGs per evaluated frame to DIR (NNNNNN_bicubic/_stdo/_source.png)")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     e.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     e.set_defaults(func=cmd_eval)

@@ -183,12 +183,16 @@ class Engine:
                     outs[part] = F.pixel_unshuffle(hr[..., p * s:hr.shape[-2] - p * s, p * s:hr.shape[-1] - p * s], s)
         b.stitch(outs, planes)
 
-    def process(self, n: int, srcs: tuple, dsts: tuple, src_stride: int, dst_stride: int) -> None:
-        """Fill the planes of output frame n from the planes of input frame n (RGBS memoryviews)."""
+    def process(self, n: int, srcs: tuple, dsts: tuple, src_stride: int,
+                dst_stride: int) -> dict[str, str | int | list[float]]:
+        """Fill the planes of output frame n from the planes of input frame n (RGBS memoryviews);
+        returns the props that say how the frame was routed, for the plugin to set on it."""
         frame = torch.from_numpy(np.stack([plane_array(v, self.height, self.width, src_stride) for v in srcs]))
         planes = [torch.from_numpy(plane_array(v, self.height * self.scale, self.width * self.scale, dst_stride))
                   for v in dsts]
-        self.upscale_into(frame, self.router(n, frame), planes)
+        decision = self.router.decide(n, frame)
+        self.upscale_into(frame, decision.chunks, planes)
+        return decision.props(self.router.chunks)
 
 
 def plane_array(view: memoryview, height: int, width: int, stride: int) -> np.ndarray:
