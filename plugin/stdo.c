@@ -5,7 +5,8 @@
  * `stdo.Upscale` and `stdo.Version` and hands everything else to the Python package `vs_stdo`:
  *
  *   create   -> vs_stdo.vsplugin.prepare(...) returns an engine plus the resize calls that bring
- *               the clip to RGBS and back; we invoke those calls and put our filter between them.
+ *               the clip to RGBS (GRAYS for a luma bundle) and back; we invoke those calls and put
+ *               our filter between them.
  *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame
  *               and returns the routing props we set on it.
  *   free     -> drops the engine.
@@ -23,10 +24,11 @@
 
 #define STDO_VERSION "0.1.0"
 #define ERR_LEN 1024
+#define MAX_CLIPS 4    /* clips a plan may put under one call's clip argument */
 
 typedef struct {
-    VSNode *node;      /* RGBS input, already converted */
-    VSVideoInfo vi;    /* RGBS output, scaled */
+    VSNode *node;      /* RGBS (or GRAYS) input, already converted */
+    VSVideoInfo vi;    /* the same format, scaled */
     PyObject *engine;  /* vs_stdo.engine.Engine */
 } UpscaleData;
 
@@ -46,8 +48,9 @@ static void take_python_error(char *buf, size_t len, const char *prefix) {
 /* ---------- per-frame work ---------- */
 
 static PyObject *plane_views(const VSFrame *f, VSFrame *w, const VSAPI *vsapi, int height) {
-    PyObject *planes = PyTuple_New(3);
-    for (int p = 0; planes && p < 3; p++) {
+    int count = vsapi->getVideoFrameFormat(w ? w : f)->numPlanes;
+    PyObject *planes = PyTuple_New(count);
+    for (int p = 0; planes && p < count; p++) {
         Py_ssize_t size = vsapi->getStride(w ? w : f, p) * (Py_ssize_t)height;
         PyObject *view = w ? PyMemoryView_FromMemory((char *)vsapi->getWritePtr(w, p), size, PyBUF_WRITE)
                            : PyMemoryView_FromMemory((char *)vsapi->getReadPtr(f, p), size, PyBUF_READ);
@@ -64,7 +67,7 @@ static PyObject *plane_views(const VSFrame *f, VSFrame *w, const VSAPI *vsapi, i
 static void release_views(PyObject *planes) {
     if (!planes)
         return;
-    for (int p = 0; p < 3; p++) {
+    for (Py_ssize_t p = 0; p < PyTuple_Size(planes); p++) {
         PyObject *r = PyObject_CallMethod(PyTuple_GetItem(planes, p), "release", NULL);
         Py_XDECREF(r);
     }
@@ -206,13 +209,17 @@ static PyObject *args_to_dict(const VSMap *in, const VSAPI *vsapi) {
     return dict;
 }
 
-/* One call of the plan: (namespace, function, clip_argument_name, {name: int|float|str|[int]}). */
+/* One call of the plan: (namespace, function, clip_argument_name, {name: int|float|str|[int]|[calls]}).
+ * An argument that is a list of calls is a clip: the input clip after those calls. */
 typedef struct {
     char ns[32], name[64], clip_key[32];
     VSMap *args;
 } PlannedCall;
 
-static int plan_call_from_python(PyObject *spec, PlannedCall *call, const VSAPI *vsapi) {
+static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const VSAPI *vsapi, char *err);
+
+static int plan_call_from_python(PyObject *spec, PlannedCall *call, VSNode *input, VSCore *core,
+                                 const VSAPI *vsapi) {
     PyObject *kwargs;
     const char *ns, *name, *clip_key;
     if (!PyArg_ParseTuple(spec, "sssO!", &ns, &name, &clip_key, &PyDict_Type, &kwargs))
@@ -237,6 +244,25 @@ static int plan_call_from_python(PyObject *spec, PlannedCall *call, const VSAPI 
             if (!s)
                 return 0;
             vsapi->mapSetData(call->args, k, s, (int)len, dtUtf8, maAppend);
+        } else if (PyList_Check(value) && PyList_Size(value) && PyTuple_Check(PyList_GetItem(value, 0))) {
+            VSNode *clip = vsapi->addNodeRef(input);
+            char err[ERR_LEN] = "";
+            for (Py_ssize_t i = 0; clip && i < PyList_Size(value); i++) {
+                PlannedCall sub = {0};
+                if (!plan_call_from_python(PyList_GetItem(value, i), &sub, input, core, vsapi)) {
+                    vsapi->freeNode(clip);
+                    clip = NULL;
+                } else {
+                    clip = apply_call(clip, &sub, core, vsapi, err);
+                    if (!clip)  /* the plan's error prefix is added again by the caller */
+                        PyErr_SetString(PyExc_ValueError, strncmp(err, "Upscale: ", 9) ? err : err + 9);
+                }
+                if (sub.args)
+                    vsapi->freeMap(sub.args);
+            }
+            if (!clip)
+                return 0;
+            vsapi->mapConsumeNode(call->args, k, clip, maAppend);
         } else if (PyList_Check(value)) {
             for (Py_ssize_t i = 0; i < PyList_Size(value); i++)
                 vsapi->mapSetInt(call->args, k, PyLong_AsLongLong(PyList_GetItem(value, i)), maAppend);
@@ -248,7 +274,8 @@ static int plan_call_from_python(PyObject *spec, PlannedCall *call, const VSAPI 
     return !PyErr_Occurred();
 }
 
-/* Invoke one planned call on node (consumed); returns the new node or NULL with err filled. */
+/* Invoke one planned call on node (consumed); returns the new node or NULL with err filled. The node
+ * goes first under its argument, before clips the plan put there. */
 static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const VSAPI *vsapi, char *err) {
     VSPlugin *plugin = vsapi->getPluginByNamespace(call->ns, core);
     if (!plugin) {
@@ -256,7 +283,14 @@ static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const V
         vsapi->freeNode(node);
         return NULL;
     }
+    int others = vsapi->mapNumElements(call->args, call->clip_key);
+    VSNode *planned[MAX_CLIPS];
+    for (int i = 0; i < others && i < MAX_CLIPS; i++)
+        planned[i] = vsapi->mapGetNode(call->args, call->clip_key, i, NULL);
+    vsapi->mapDeleteKey(call->args, call->clip_key);
     vsapi->mapConsumeNode(call->args, call->clip_key, node, maAppend);
+    for (int i = 0; i < others && i < MAX_CLIPS; i++)
+        vsapi->mapConsumeNode(call->args, call->clip_key, planned[i], maAppend);
     VSMap *ret = vsapi->invoke(plugin, call->name, call->args);
     VSNode *out = NULL;
     if (vsapi->mapGetError(ret))
@@ -279,13 +313,14 @@ static void free_plan_maps(Plan *plan, const VSAPI *vsapi) {
     for (int i = 0; i < plan->npost; i++) vsapi->freeMap(plan->post[i].args);
 }
 
-static int read_calls(PyObject *list, PlannedCall *calls, int *count, const VSAPI *vsapi) {
+static int read_calls(PyObject *list, PlannedCall *calls, int *count, VSNode *input, VSCore *core,
+                      const VSAPI *vsapi) {
     if (!PyList_Check(list) || PyList_Size(list) > MAX_CALLS) {
         PyErr_SetString(PyExc_TypeError, "plan calls must be a short list");
         return 0;
     }
     for (*count = 0; *count < PyList_Size(list); (*count)++)
-        if (!plan_call_from_python(PyList_GetItem(list, *count), &calls[*count], vsapi)) {
+        if (!plan_call_from_python(PyList_GetItem(list, *count), &calls[*count], input, core, vsapi)) {
             (*count)++; /* the map was created; free it with the others */
             return 0;
         }
@@ -293,8 +328,9 @@ static int read_calls(PyObject *list, PlannedCall *calls, int *count, const VSAP
 }
 
 /* Ask vs_stdo.vsplugin.prepare for the plan. Holds the GIL inside; fills err on failure. */
-static int python_plan(const VSVideoInfo *vi, const VSMap *props0, const VSMap *in, Plan *plan,
+static int python_plan(VSNode *input, const VSMap *props0, const VSMap *in, Plan *plan, VSCore *core,
                        const VSAPI *vsapi, char *err) {
+    const VSVideoInfo *vi = vsapi->getVideoInfo(input);
     int ok = 0;
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *module = PyImport_ImportModule("vs_stdo.vsplugin");
@@ -310,7 +346,8 @@ static int python_plan(const VSVideoInfo *vi, const VSMap *props0, const VSMap *
                                 props, args);
     PyObject *pre, *post;
     if (r && PyArg_ParseTuple(r, "OOOii", &plan->engine, &pre, &post, &plan->out_width, &plan->out_height) &&
-        read_calls(pre, plan->pre, &plan->npre, vsapi) && read_calls(post, plan->post, &plan->npost, vsapi)) {
+        read_calls(pre, plan->pre, &plan->npre, input, core, vsapi) &&
+        read_calls(post, plan->post, &plan->npost, input, core, vsapi)) {
         Py_INCREF(plan->engine);
         ok = 1;
     } else {
@@ -348,7 +385,7 @@ static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSC
         vsapi->freeNode(node);
         return;
     }
-    int ok = python_plan(vi, vsapi->getFramePropertiesRO(first), in, &plan, vsapi, err);
+    int ok = python_plan(node, vsapi->getFramePropertiesRO(first), in, &plan, core, vsapi, err);
     vsapi->freeFrame(first);
     if (!ok) {
         vsapi->mapSetError(out, err);
@@ -359,9 +396,9 @@ static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSC
     for (int i = 0; node && i < plan.npre; i++)
         node = apply_call(node, &plan.pre[i], core, vsapi, err);
     if (node) {
-        const VSVideoInfo *rgb = vsapi->getVideoInfo(node);
-        if (rgb->format.colorFamily != cfRGB || rgb->format.sampleType != stFloat || rgb->format.bitsPerSample != 32) {
-            snprintf(err, ERR_LEN, "Upscale: internal error: the colour plan did not produce RGBS");
+        const VSVideoFormat *f = &vsapi->getVideoInfo(node)->format;
+        if ((f->colorFamily != cfRGB && f->colorFamily != cfGray) || f->sampleType != stFloat || f->bitsPerSample != 32) {
+            snprintf(err, ERR_LEN, "Upscale: internal error: the colour plan did not produce RGBS or GRAYS");
             vsapi->freeNode(node);
             node = NULL;
         }

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import vapoursynth as vs
 
 from . import bundle as bundle_io
+from . import colour
 from . import preflight
 from .train.settings import SCORERS, Settings, default_of, options
 
@@ -74,7 +75,13 @@ def cmd_train(a: argparse.Namespace) -> None:
               f"decoded frames" + (f" per process ({world.size} processes)" if world.size > 1 else ""),
               file=sys.stderr)
     phases = Phases()
-    frames = load_frames(p.hr, lr, mine)
+    hr = p.hr
+    if settings.planes == "luma":
+        hr, lr = colour.luma_of(hr, p.colour), colour.luma_of(lr, p.colour)
+        if world.main:
+            print(f"luma: Y of the pair read with matrix {p.colour.matrix} ({colour.matrix_name(p.colour.matrix)})",
+                  file=sys.stderr)
+    frames = load_frames(hr, lr, mine)
     phases.done("decode")
     plan_steps(settings, measure(settings, lr.width, lr.height, world.device), len(mine), patches, phases.total(),
                world)

@@ -1,7 +1,7 @@
 """Training data: the LR/HR frames of one clip and batches of grid patches cut from them.
 
 Frames are decoded once into two preallocated tensors: HR as uint8 RGB (the training target; a 1080p
-frame is 6.2 MB) and LR as float32 RGB, exactly what the filter is given for the same clip (a 480x270
+frame is 6.2 MB) and LR as float32 RGB (or both as one luma plane, for `--planes luma`), exactly what the filter is given for the same clip (a 480x270
 frame is 1.6 MB). A 10 s 1080p clip at 30 fps (300 frames) thus holds 1.9 GB of HR and 0.47 GB of LR
 at x4 (1.9 GB at x2). Patches are cut on demand for each batch; nothing is stored per patch.
 """
@@ -24,8 +24,8 @@ CONTEXT_CAP = 8  # LR pixels of real context around each training patch (cost gr
 
 @dataclass
 class Frames:
-    lr: torch.Tensor            # (F, 3, h, w) float32, about [0, 1]
-    hr: torch.Tensor            # (F, 3, h*s, w*s) uint8
+    lr: torch.Tensor            # (F, P, h, w) float32, about [0, 1]; P = 3 (RGB) or 1 (luma)
+    hr: torch.Tensor            # (F, P, h*s, w*s) uint8
     fingerprints: np.ndarray    # (F, CELLS*CELLS) float32
 
     @property
@@ -38,12 +38,14 @@ class Frames:
 
 def load_frames(hr: vs.VideoNode, lr: vs.VideoNode, positions: list[int] | None = None,
                 desc: str = "reading frames") -> Frames:
-    """Decode an RGBS HR/LR pair into memory, with a progress bar: the frames at `positions` (default all)."""
+    """Decode an RGBS (or GRAYS) HR/LR pair into memory, with a progress bar: the frames at `positions`
+    (default all)."""
     if positions is not None:
         hr, lr = (vs.core.std.Splice([clip[p] for p in positions], mismatch=True) for clip in (hr, lr))
     n = lr.num_frames
-    lrs = torch.empty(n, 3, lr.height, lr.width, dtype=torch.float32)
-    hrs = torch.empty(n, 3, hr.height, hr.width, dtype=torch.uint8)
+    planes = lr.format.num_planes
+    lrs = torch.empty(n, planes, lr.height, lr.width, dtype=torch.float32)
+    hrs = torch.empty(n, planes, hr.height, hr.width, dtype=torch.uint8)
     prints = np.empty((n, CELLS * CELLS), np.float32)
     cache = vs.core.max_cache_size
     vs.core.max_cache_size = min(cache, READ_CACHE_MB)  # each frame is read once: a frame cache only holds memory
@@ -66,7 +68,7 @@ class Patches:
         self.rows, self.cols = grid.spans(context)
 
     def batch(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """items: (B, 2) of (frame, patch index). Returns LR (B,3,ph+2c,pw+2c), HR (B,3,ph*s,pw*s)."""
+        """items: (B, 2) of (frame, patch index). Returns LR (B,P,ph+2c,pw+2c), HR (B,P,ph*s,pw*s)."""
         g, s = self.grid, self.scale
         xs, ys = [], []
         for f, i in items.tolist():
