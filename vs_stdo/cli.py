@@ -159,7 +159,7 @@ def cmd_info(a: argparse.Namespace) -> None:
     print(f"  colour of untagged YUV clips: {b.colour.describe()} (as trained)" if b.colour else
           "  colour of untagged YUV clips: by frame size (BT709 above 1024x576, else BT601); the bundle predates "
           "recorded colour")
-    print(f"  {m['chunks']} chunk model(s): " + ", ".join(
+    print(f"  {m['chunks']} chunk model(s) on {'luma (Y)' if b.planes == 1 else 'RGB'}: " + ", ".join(
         f"wdsr {a_['blocks']}x{a_['channels']}x{a_['expansion']}" for a_ in m["models"]))
     if m["thresholds"]:
         print("  chunk PSNR thresholds (dB): " + ", ".join(f"{t:.2f}" for t in m["thresholds"]))
