@@ -240,15 +240,11 @@ def from_rgbs(fmt: Format, c: Colour) -> list[Call]:
     return [("resize", kernel(fmt), "clip", args), ("std", "SetFrameProps", "clip", stamp(fmt, c))]
 
 
-def apply(clip: vs.VideoNode, calls: list[Call], source: vs.VideoNode | None = None) -> vs.VideoNode:
-    """Run a list of calls in Python, the way the plugin runs them in C: the clip goes first under its
-    argument, and an argument that is a list of calls is `source` (default: `clip`) after those calls."""
-    source = clip if source is None else source
+def apply(clip: vs.VideoNode, calls: list[Call]) -> vs.VideoNode:
+    """Run a list of calls in Python, the way the plugin runs them in C (plain arguments only: `from_luma`'s
+    clip arguments are the plugin's)."""
     for namespace, name, clip_key, kwargs in calls:
-        args = {k: apply(source, v) if isinstance(v, list) and v and isinstance(v[0], tuple) else v
-                for k, v in kwargs.items()}
-        more = args.pop(clip_key, [])
-        clip = getattr(getattr(vs.core, namespace), name)(**{clip_key: [clip, more] if more else clip}, **args)
+        clip = getattr(getattr(vs.core, namespace), name)(**{clip_key: clip}, **kwargs)
     return clip
 
 
@@ -282,8 +278,9 @@ def to_luma(fmt: Format, c: Colour) -> list[Call]:
 
 def from_luma(fmt: Format, c: Colour, width: int, height: int, kernel: tuple[str, dict[str, float]]) -> list[Call]:
     """Calls that turn the upscaled GRAYS luma (`width` x `height`) back into `fmt`, undoing `to_luma`. For YUV
-    the chroma is the clip's own, resized to the new size by `kernel` (name, args) with the siting `c` says;
-    a call argument that is a list of calls stands for the clip as it came in, after those calls."""
+    the chroma is the clip's own, resized to the new size by `kernel` (name, args) with the siting `c` says:
+    a call argument that is a list of calls is, for the plugin, the clip as it came in after those calls,
+    and the clip being converted goes first under its argument (std.ShufflePlanes(clips=[luma, chroma]))."""
     calls: list[Call] = []
     gray = Format(vs.GRAY, fmt.sample_type, fmt.bits, 0, 0)
     if gray != GRAYS:
