@@ -284,12 +284,18 @@ static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const V
         return NULL;
     }
     int others = vsapi->mapNumElements(call->args, call->clip_key);
+    if (others > MAX_CLIPS) {
+        snprintf(err, ERR_LEN, "Upscale: internal error: the plan puts %d clips under %s.%s's %s", others,
+                 call->ns, call->name, call->clip_key);
+        vsapi->freeNode(node);
+        return NULL;
+    }
     VSNode *planned[MAX_CLIPS];
-    for (int i = 0; i < others && i < MAX_CLIPS; i++)
+    for (int i = 0; i < others; i++)
         planned[i] = vsapi->mapGetNode(call->args, call->clip_key, i, NULL);
     vsapi->mapDeleteKey(call->args, call->clip_key);
     vsapi->mapConsumeNode(call->args, call->clip_key, node, maAppend);
-    for (int i = 0; i < others && i < MAX_CLIPS; i++)
+    for (int i = 0; i < others; i++)
         vsapi->mapConsumeNode(call->args, call->clip_key, planned[i], maAppend);
     VSMap *ret = vsapi->invoke(plugin, call->name, call->args);
     VSNode *out = NULL;
