@@ -5,8 +5,10 @@
  * `stdo.Upscale` and `stdo.Version` and hands everything else to the Python package `vs_stdo`:
  *
  *   create   -> vs_stdo.vsplugin.prepare(...) returns an engine plus the resize calls that bring
- *               the clip to RGBS and back; we invoke those calls and put our filter between them.
- *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame.
+ *               the clip to RGBS (GRAYS for a luma bundle) and back; we invoke those calls and put
+ *               our filter between them.
+ *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame
+ *               and returns the routing props we set on it.
  *   free     -> drops the engine.
  *
  * The GIL is taken only while Python runs. Every CPython call is checked: the first failure stops
@@ -25,10 +27,11 @@
 #error "build with setup.py (pip install .): it passes STDO_VERSION from pyproject.toml"
 #endif
 #define ERR_LEN 1024
+#define MAX_CLIPS 4    /* clips a plan may put under one call's clip argument */
 
 typedef struct {
-    VSNode *node;      /* RGBS input, already converted */
-    VSVideoInfo vi;    /* RGBS output, scaled */
+    VSNode *node;      /* RGBS (or GRAYS) input, already converted */
+    VSVideoInfo vi;    /* the same format, scaled */
     PyObject *engine;  /* vs_stdo.engine.Engine */
 } UpscaleData;
 
@@ -62,8 +65,9 @@ static PyObject *utf8_to_str(const char *data, int size, const char *what) {
 /* ---------- per-frame work ---------- */
 
 static PyObject *plane_views(const VSFrame *f, VSFrame *w, const VSAPI *vsapi, int height) {
-    PyObject *planes = PyTuple_New(3);
-    for (int p = 0; planes && p < 3; p++) {
+    int count = vsapi->getVideoFrameFormat(w ? w : f)->numPlanes;
+    PyObject *planes = PyTuple_New(count);
+    for (int p = 0; planes && p < count; p++) {
         Py_ssize_t size = vsapi->getStride(w ? w : f, p) * (Py_ssize_t)height;
         PyObject *view = w ? PyMemoryView_FromMemory((char *)vsapi->getWritePtr(w, p), size, PyBUF_WRITE)
                            : PyMemoryView_FromMemory((char *)vsapi->getReadPtr(f, p), size, PyBUF_READ);
@@ -82,7 +86,7 @@ static int release_views(PyObject *planes) {
     PyObject *first = NULL;
     if (!planes)
         return 1;
-    for (int p = 0; p < 3; p++) {
+    for (Py_ssize_t p = 0; p < PyTuple_Size(planes); p++) {
         PyObject *r = PyObject_CallMethod(PyTuple_GetItem(planes, p), "release", NULL);
         if (!r && !first)
             first = PyErr_GetRaisedException();
@@ -93,6 +97,50 @@ static int release_views(PyObject *planes) {
     if (first)
         PyErr_SetRaisedException(first);
     return !first;
+}
+
+/* 0 with a ValueError when a VSMap setter refused key (its status is nonzero), else 1. */
+static int map_set_ok(int status, const char *key) {
+    if (status)
+        PyErr_Format(PyExc_ValueError, "%s cannot be stored (invalid name or mixed types)", key);
+    return !status;
+}
+
+/* Set engine.process's returned {name: str | int | [float]} on the frame's props, replacing what is
+ * there; 0 with an exception set on the first failure. Holds the GIL. */
+static int set_props(PyObject *dict, VSMap *props, const VSAPI *vsapi) {
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    if (!PyDict_Check(dict)) {
+        PyErr_SetString(PyExc_TypeError, "engine.process must return a dict of frame props");
+        return 0;
+    }
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
+        if (!k)
+            return 0;
+        vsapi->mapDeleteKey(props, k);
+        if (PyUnicode_Check(value)) {
+            Py_ssize_t len;
+            const char *s = PyUnicode_AsUTF8AndSize(value, &len);
+            if (!s || !map_set_ok(vsapi->mapSetData(props, k, s, (int)len, dtUtf8, maReplace), k))
+                return 0;
+        } else if (PyLong_Check(value)) {
+            int64_t v = PyLong_AsLongLong(value);
+            if ((v == -1 && PyErr_Occurred()) || !map_set_ok(vsapi->mapSetInt(props, k, v, maReplace), k))
+                return 0;
+        } else if (PyList_Check(value)) {
+            for (Py_ssize_t i = 0; i < PyList_Size(value); i++) {
+                double v = PyFloat_AsDouble(PyList_GetItem(value, i));
+                if ((v == -1.0 && PyErr_Occurred()) || !map_set_ok(vsapi->mapSetFloat(props, k, v, maAppend), k))
+                    return 0;
+            }
+        } else {
+            PyErr_Format(PyExc_TypeError, "frame prop %s has an unsupported type", k);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static const VSFrame *VS_CC upscaleGetFrame(int n, int activationReason, void *instanceData, void **frameData,
@@ -116,7 +164,7 @@ static const VSFrame *VS_CC upscaleGetFrame(int n, int activationReason, void *i
     if (dsts)
         r = PyObject_CallMethod(d->engine, "process", "iOOnn", n, srcs, dsts,
                                 (Py_ssize_t)vsapi->getStride(src, 0), (Py_ssize_t)vsapi->getStride(dst, 0));
-    if (!r)
+    if (!r || !set_props(r, vsapi->getFramePropertiesRW(dst), vsapi))
         take_python_error(err, sizeof err, "Upscale: ");
     Py_XDECREF(r);
     if (!release_views(srcs))
@@ -203,18 +251,12 @@ static PyObject *args_to_dict(const VSMap *in, const VSAPI *vsapi) {
     return dict;
 }
 
-/* One call of the plan: (namespace, function, clip_argument_name, {name: int|float|str|[int]}). */
+/* One call of the plan: (namespace, function, clip_argument_name, {name: int|float|str|[int]|[calls]}).
+ * An argument that is a list of calls is a clip: the input clip after those calls. */
 typedef struct {
     char ns[32], name[64], clip_key[32];
     VSMap *args;
 } PlannedCall;
-
-/* 0 with a ValueError when a VSMap setter refused key (its status is nonzero), else 1. */
-static int map_set_ok(int status, const char *key) {
-    if (status)
-        PyErr_Format(PyExc_ValueError, "plan argument %s cannot be stored (invalid name or mixed types)", key);
-    return !status;
-}
 
 /* Store one planned argument (int, float, str or list of ints) in map; 0 with an exception set on failure. */
 static int set_plan_arg(VSMap *map, PyObject *key, PyObject *value, const VSAPI *vsapi) {
@@ -246,7 +288,14 @@ static int set_plan_arg(VSMap *map, PyObject *key, PyObject *value, const VSAPI 
     return 0;
 }
 
-static int plan_call_from_python(PyObject *spec, PlannedCall *call, const VSAPI *vsapi) {
+static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const VSAPI *vsapi, char *err);
+
+/* The input clip after a list of planned calls, stored under key k of map; 0 with an exception set on failure. */
+static int set_plan_clip(VSMap *map, const char *k, PyObject *calls, VSNode *input, VSCore *core,
+                         const VSAPI *vsapi);
+
+static int plan_call_from_python(PyObject *spec, PlannedCall *call, VSNode *input, VSCore *core,
+                                 const VSAPI *vsapi) {
     PyObject *kwargs;
     const char *ns, *name, *clip_key;
     if (!PyArg_ParseTuple(spec, "sssO!", &ns, &name, &clip_key, &PyDict_Type, &kwargs))
@@ -257,13 +306,43 @@ static int plan_call_from_python(PyObject *spec, PlannedCall *call, const VSAPI 
     call->args = vsapi->createMap();
     PyObject *key, *value;
     Py_ssize_t pos = 0;
-    while (PyDict_Next(kwargs, &pos, &key, &value))
-        if (!set_plan_arg(call->args, key, value, vsapi))
+    while (PyDict_Next(kwargs, &pos, &key, &value)) {
+        if (PyList_Check(value) && PyList_Size(value) && PyTuple_Check(PyList_GetItem(value, 0))) {
+            const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
+            if (!k || !set_plan_clip(call->args, k, value, input, core, vsapi))
+                return 0;
+        } else if (!set_plan_arg(call->args, key, value, vsapi)) {
             return 0;
+        }
+    }
     return 1;
 }
 
-/* Invoke one planned call on node (consumed); returns the new node or NULL with err filled. */
+static int set_plan_clip(VSMap *map, const char *k, PyObject *calls, VSNode *input, VSCore *core,
+                         const VSAPI *vsapi) {
+    VSNode *clip = vsapi->addNodeRef(input);
+    char err[ERR_LEN] = "";
+    for (Py_ssize_t i = 0; clip && i < PyList_Size(calls); i++) {
+        PlannedCall sub = {0};
+        if (!plan_call_from_python(PyList_GetItem(calls, i), &sub, input, core, vsapi)) {
+            vsapi->freeNode(clip);
+            clip = NULL;
+        } else {
+            clip = apply_call(clip, &sub, core, vsapi, err);
+            if (!clip)  /* the plan's error prefix is added again by the caller */
+                PyErr_SetString(PyExc_ValueError, strncmp(err, "Upscale: ", 9) ? err : err + 9);
+        }
+        if (sub.args)
+            vsapi->freeMap(sub.args);
+    }
+    if (!clip)
+        return 0;
+    vsapi->mapConsumeNode(map, k, clip, maAppend);
+    return 1;
+}
+
+/* Invoke one planned call on node (consumed); returns the new node or NULL with err filled. The node
+ * goes first under its argument, before clips the plan put there. */
 static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const VSAPI *vsapi, char *err) {
     VSPlugin *plugin = vsapi->getPluginByNamespace(call->ns, core);
     if (!plugin) {
@@ -271,7 +350,20 @@ static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const V
         vsapi->freeNode(node);
         return NULL;
     }
+    int others = vsapi->mapNumElements(call->args, call->clip_key);
+    if (others > MAX_CLIPS) {
+        snprintf(err, ERR_LEN, "Upscale: internal error: the plan puts %d clips under %s.%s's %s", others,
+                 call->ns, call->name, call->clip_key);
+        vsapi->freeNode(node);
+        return NULL;
+    }
+    VSNode *planned[MAX_CLIPS];
+    for (int i = 0; i < others; i++)
+        planned[i] = vsapi->mapGetNode(call->args, call->clip_key, i, NULL);
+    vsapi->mapDeleteKey(call->args, call->clip_key);
     vsapi->mapConsumeNode(call->args, call->clip_key, node, maAppend);
+    for (int i = 0; i < others; i++)
+        vsapi->mapConsumeNode(call->args, call->clip_key, planned[i], maAppend);
     VSMap *ret = vsapi->invoke(plugin, call->name, call->args);
     VSNode *out = NULL;
     if (vsapi->mapGetError(ret))
@@ -294,13 +386,14 @@ static void free_plan_maps(Plan *plan, const VSAPI *vsapi) {
     for (int i = 0; i < plan->npost; i++) vsapi->freeMap(plan->post[i].args);
 }
 
-static int read_calls(PyObject *list, PlannedCall *calls, int *count, const VSAPI *vsapi) {
+static int read_calls(PyObject *list, PlannedCall *calls, int *count, VSNode *input, VSCore *core,
+                      const VSAPI *vsapi) {
     if (!PyList_Check(list) || PyList_Size(list) > MAX_CALLS) {
         PyErr_SetString(PyExc_TypeError, "plan calls must be a short list");
         return 0;
     }
     for (*count = 0; *count < PyList_Size(list); (*count)++)
-        if (!plan_call_from_python(PyList_GetItem(list, *count), &calls[*count], vsapi)) {
+        if (!plan_call_from_python(PyList_GetItem(list, *count), &calls[*count], input, core, vsapi)) {
             (*count)++; /* the map was created; free it with the others */
             return 0;
         }
@@ -308,8 +401,9 @@ static int read_calls(PyObject *list, PlannedCall *calls, int *count, const VSAP
 }
 
 /* Ask vs_stdo.vsplugin.prepare for the plan. Holds the GIL inside; fills err on failure. */
-static int python_plan(const VSVideoInfo *vi, const VSMap *props0, const VSMap *in, Plan *plan,
+static int python_plan(VSNode *input, const VSMap *props0, const VSMap *in, Plan *plan, VSCore *core,
                        const VSAPI *vsapi, char *err) {
+    const VSVideoInfo *vi = vsapi->getVideoInfo(input);
     int ok = 0;
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *module = PyImport_ImportModule("vs_stdo.vsplugin");
@@ -324,7 +418,8 @@ static int python_plan(const VSVideoInfo *vi, const VSMap *props0, const VSMap *
                                 vi->format.subSamplingH, vi->width, vi->height, props, args);
     PyObject *pre, *post;
     if (r && PyArg_ParseTuple(r, "OOOii", &plan->engine, &pre, &post, &plan->out_width, &plan->out_height) &&
-        read_calls(pre, plan->pre, &plan->npre, vsapi) && read_calls(post, plan->post, &plan->npost, vsapi)) {
+        read_calls(pre, plan->pre, &plan->npre, input, core, vsapi) &&
+        read_calls(post, plan->post, &plan->npost, input, core, vsapi)) {
         Py_INCREF(plan->engine);
         ok = 1;
     } else {
@@ -363,7 +458,7 @@ static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSC
         vsapi->freeNode(node);
         return;
     }
-    int ok = python_plan(vi, vsapi->getFramePropertiesRO(first), in, &plan, vsapi, err);
+    int ok = python_plan(node, vsapi->getFramePropertiesRO(first), in, &plan, core, vsapi, err);
     vsapi->freeFrame(first);
     if (!ok) {
         vsapi->mapSetError(out, err);
@@ -374,9 +469,9 @@ static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSC
     for (int i = 0; node && i < plan.npre; i++)
         node = apply_call(node, &plan.pre[i], core, vsapi, err);
     if (node) {
-        const VSVideoInfo *rgb = vsapi->getVideoInfo(node);
-        if (rgb->format.colorFamily != cfRGB || rgb->format.sampleType != stFloat || rgb->format.bitsPerSample != 32) {
-            snprintf(err, ERR_LEN, "Upscale: internal error: the colour plan did not produce RGBS");
+        const VSVideoFormat *f = &vsapi->getVideoInfo(node)->format;
+        if ((f->colorFamily != cfRGB && f->colorFamily != cfGray) || f->sampleType != stFloat || f->bitsPerSample != 32) {
+            snprintf(err, ERR_LEN, "Upscale: internal error: the colour plan did not produce RGBS or GRAYS");
             vsapi->freeNode(node);
             node = NULL;
         }

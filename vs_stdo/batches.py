@@ -18,7 +18,7 @@ from .grid import Grid
 class PatchBatches:
     """Gather indices of one grid, scale and context on one device, built once per filter."""
 
-    def __init__(self, grid: Grid, scale: int, context: int, device: torch.device) -> None:
+    def __init__(self, grid: Grid, scale: int, context: int, device: torch.device, planes: int = 3) -> None:
         ph, pw, s, c = grid.patch_height, grid.patch_width, scale, context
         self.context, self.scale = c, s
         rows, cols = grid.spans(c)                  # each patch with its context, replicated beyond the frame
@@ -29,24 +29,24 @@ class PatchBatches:
         xs = torch.tensor([x for _, x in grid.origins])
         local_y = torch.arange(grid.height)[:, None] - ys[owner]
         local_x = torch.arange(grid.width)[None, :] - xs[owner]
-        # HR pixel (Y, X) of colour 0 in the flattened (N, 3*s*s, ph, pw) model outputs
+        # HR pixel (Y, X) of plane 0 in the flattened (N, planes*s*s, ph, pw) model outputs
         Y, X = torch.arange(grid.height * s), torch.arange(grid.width * s)
         lr_y, lr_x = Y // s, X // s
         phase = (Y % s)[:, None] * s + (X % s)[None, :]
         within = local_y[lr_y][:, lr_x] * pw + local_x[lr_y][:, lr_x]
-        self.index = ((owner[lr_y][:, lr_x] * 3 * s * s + phase) * ph * pw + within).to(device)
+        self.index = ((owner[lr_y][:, lr_x] * planes * s * s + phase) * ph * pw + within).to(device)
         self.plane_step = s * s * ph * pw
 
     def cut(self, frame: torch.Tensor, index: torch.Tensor, radius: int) -> torch.Tensor:
-        """Patches `index` of a (3, H, W) frame with `radius` <= context pixels of context:
-        (n, 3, ph + 2*radius, pw + 2*radius)."""
+        """Patches `index` of a (P, H, W) frame with `radius` <= context pixels of context:
+        (n, P, ph + 2*radius, pw + 2*radius)."""
         trim = self.context - radius
         rows = self.rows[index][:, trim:self.rows.shape[1] - trim]
         cols = self.cols[index][:, trim:self.cols.shape[1] - trim]
         return frame[:, rows[:, :, None], cols[:, None, :]].transpose(0, 1)
 
     def stitch(self, outs: torch.Tensor, planes: list[torch.Tensor]) -> None:
-        """Write the (N, 3*s*s, ph, pw) outputs of all patches into three (H*s, W*s) planes, clamped: each
+        """Write the (N, P*s*s, ph, pw) outputs of all patches into P (H*s, W*s) planes, clamped: each
         HR pixel from the patch that owns its LR pixel."""
         flat = outs.reshape(-1)
         for colour, plane in enumerate(planes):

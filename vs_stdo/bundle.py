@@ -80,6 +80,11 @@ class Bundle:
         return len(self.archs)
 
     @property
+    def planes(self) -> int:
+        """3: the models upscale RGB; 1: they upscale luma (Y, read with the bundle's colour matrix)."""
+        return self.archs[0].planes
+
+    @property
     def grid(self) -> Grid:
         return Grid(self.clip["width"], self.clip["height"], self.patch_width, self.patch_height)
 
@@ -287,7 +292,13 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
 
     archs, weights = [], []
     for i, spec in enumerate(m["models"]):
-        arch = Arch.from_dict(spec)
+        try:
+            arch = Arch.from_dict(spec)
+        except ValueError as e:
+            raise BundleError(f"models[{i}]: {e}") from None
+        if archs and arch.planes != archs[0].planes:
+            raise BundleError(f"model {i} has {arch.planes} plane(s) but model 0 has {archs[0].planes}; "
+                              f"all models of a bundle work on the same planes")
         if arch.scale != scale:
             raise BundleError(f"model {i} is for x{arch.scale} but the bundle is x{scale}")
         _int(arch.blocks, f"models[{i}].blocks", 1, 64)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import vapoursynth as vs
 
 from . import bundle as bundle_io
+from . import colour
 from . import preflight
 from .train.settings import SCORERS, Settings, default_of, options
 
@@ -76,7 +77,13 @@ def cmd_train(a: argparse.Namespace) -> None:
               + (f" per process ({world.size} processes)" if world.size > 1 else "")
               + f", about {disk / (1 << 20):.1f} MB written next to -o", file=sys.stderr)
     phases = Phases()
-    frames = load_frames(p.hr, lr, mine)
+    hr = p.hr
+    if settings.planes == "luma":
+        hr, lr = colour.luma_of(hr, p.colour), colour.luma_of(lr, p.colour)
+        if world.main:
+            print(f"luma: Y of the pair read with matrix {p.colour.matrix} ({colour.matrix_name(p.colour.matrix)})",
+                  file=sys.stderr)
+    frames = load_frames(hr, lr, mine)
     phases.done("decode")
     plan_steps(settings, measure(settings, lr.width, lr.height, world.device), len(mine), patches, phases.total(),
                world)
@@ -116,12 +123,17 @@ def cmd_eval(a: argparse.Namespace) -> None:
     if a.report:
         reads = {"the bundle": a.bundle, "the input": a.input, "the --lr file": a.lr}
         preflight.check_writable(a.report, reads, "--report")
+    frames_out = Path(a.frames_out) if a.frames_out else None
+    if frames_out:
+        if frames_out.exists() and not frames_out.is_dir():
+            raise ValueError(f"--frames-out {frames_out} is a file; give a folder (it is created if missing)")
+        frames_out.mkdir(parents=True, exist_ok=True)
     frames = a.frames or b.clip.get("frames_selected")
     kernel = a.kernel or b.clip.get("kernel") or "bicubic"
     p = open_pair(a.input, a.lr, frames, b.scale, kernel, scale_option=None)
     places = bundle_frames(b, Path(a.input).name, p.source.num_frames, frames, p.lr)
     result = evaluate(Path(a.bundle), b, p.hr, p.lr_clip, places, device=a.device, report=a.report,
-                      report_frame=a.report_frame)
+                      report_frame=a.report_frame, frames_out=frames_out)
     result |= {"input": Path(a.input).name, "frames": frames or ":",
                "lr": Path(a.lr).name if a.lr else f"{kernel} downscale"}
     print(json.dumps(result, indent=2) if a.json else table(result))
@@ -150,7 +162,7 @@ def cmd_info(a: argparse.Namespace) -> None:
     print(f"  colour of untagged YUV clips: {b.colour.describe()} (as trained)" if b.colour else
           "  colour of untagged YUV clips: by frame size (BT709 above 1024x576, else BT601); the bundle predates "
           "recorded colour")
-    print(f"  {m['chunks']} chunk model(s): " + ", ".join(
+    print(f"  {m['chunks']} chunk model(s) on {'luma (Y)' if b.planes == 1 else 'RGB'}: " + ", ".join(
         f"wdsr {a_['blocks']}x{a_['channels']}x{a_['expansion']}" for a_ in m["models"]))
     if m["thresholds"]:
         print("  chunk PSNR thresholds (dB): " + ", ".join(f"{t:.2f}" for t in m["thresholds"]))
@@ -204,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--report", help="write a PNG report (PSNR heatmap, chunk map, crops) to this file")
     e.add_argument("--report-frame", type=int,
                    help="frame of the range shown in the report (default: the first frame found in the bundle)")
+    e.add_argument("--frames-out", metavar="DIR",
+                   help="write aligned full-frame PNGs per evaluated frame to DIR (NNNNNN_bicubic/_stdo/_source.png)")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     e.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     e.set_defaults(func=cmd_eval)

@@ -14,6 +14,11 @@ Float formats are always full range, and RGB is full range unless tagged (a defa
 GRAY goes in as luma with neutral chroma and comes back as the BT.709 luma of the model's RGB.
 Transfer and primaries are not converted: models work on gamma-encoded RGB, and `_Transfer`,
 `_Primaries` and every other prop pass through unchanged.
+
+Luma bundles (`stdo train --planes luma`) see GRAYS instead: the trainer takes Y of the pair's RGB
+with the pair's matrix (`luma_of`); the filter takes the Y plane of a YUV or GRAY clip (`to_luma`) and
+puts the upscaled Y back next to the clip's chroma resized by a kernel, sited as the clip says
+(`from_luma`). RGB is refused: which luma to take is the user's choice (convert to YUV first).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import vapoursynth as vs
+from vsutil import get_y
 
 Call = tuple[str, str, str, dict[str, Any]]
 
@@ -69,6 +75,7 @@ class Format:
 
 
 RGBS = Format(vs.RGB, vs.FLOAT, 32, 0, 0)
+GRAYS = Format(vs.GRAY, vs.FLOAT, 32, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -234,7 +241,8 @@ def from_rgbs(fmt: Format, c: Colour) -> list[Call]:
 
 
 def apply(clip: vs.VideoNode, calls: list[Call]) -> vs.VideoNode:
-    """Run a list of calls in Python, the way the plugin runs them in C."""
+    """Run a list of calls in Python, the way the plugin runs them in C (plain arguments only: `from_luma`'s
+    clip arguments are the plugin's)."""
     for namespace, name, clip_key, kwargs in calls:
         clip = getattr(getattr(vs.core, namespace), name)(**{clip_key: clip}, **kwargs)
     return clip
@@ -244,3 +252,47 @@ def clip_to_rgbs(clip: vs.VideoNode, default: Colour | None = None) -> vs.VideoN
     """Convert a clip to RGBS with the same plan the filter uses (`default` as in `colour_of`)."""
     fmt = Format.of(clip.format)
     return apply(clip, to_rgbs(fmt, colour_of(fmt, clip.width, clip.height, first_props(clip), default)))
+
+
+def luma_of(rgbs: vs.VideoNode, c: Colour) -> vs.VideoNode:
+    """Y (GRAYS) of an RGBS clip read with colour `c`: the luma of `c`'s matrix, in [0, 1] as a YUV clip's
+    Y plane reads in float. What a luma bundle trains on, for HR and LR alike."""
+    return get_y(rgbs.resize.Point(format=vs.YUV444PS, matrix=c.matrix))
+
+
+def to_luma(fmt: Format, c: Colour) -> list[Call]:
+    """Calls that take the Y plane of a GRAY or YUV clip of `fmt` and colour `c` to GRAYS (the plugin runs
+    these, so they are plain VapourSynth calls: vsutil's get_y and depth in call form)."""
+    if fmt.color_family == vs.RGB:
+        raise ValueError(f"this bundle upscales luma only (trained with --planes luma) and the clip is RGB: convert "
+                         f"it to YUV first, e.g. clip.resize.Bicubic(format=vs.YUV444P16, matrix={c.matrix}) "
+                         f"({matrix_name(c.matrix)}: the matrix the bundle was trained with, else the default for "
+                         f"this size), and back after stdo.Upscale; or use a bundle trained with --planes rgb")
+    if fmt == GRAYS:
+        return []
+    calls: list[Call] = [("std", "SetFrameProps", "clip", stamp(fmt, c))]
+    if fmt.color_family == vs.YUV:
+        calls.append(("std", "ShufflePlanes", "clips", {"planes": [0], "colorfamily": int(vs.GRAY)}))
+    return calls + [("resize", "Point", "clip", {"format": GRAYS.id})]
+
+
+def from_luma(fmt: Format, c: Colour, width: int, height: int, kernel: tuple[str, dict[str, float]]) -> list[Call]:
+    """Calls that turn the upscaled GRAYS luma (`width` x `height`) back into `fmt`, undoing `to_luma`. For YUV
+    the chroma is the clip's own, resized to the new size by `kernel` (name, args) with the siting `c` says:
+    a call argument that is a list of calls is, for the plugin, the clip as it came in after those calls,
+    and the clip being converted goes first under its argument (std.ShufflePlanes(clips=[luma, chroma]))."""
+    calls: list[Call] = []
+    gray = Format(vs.GRAY, fmt.sample_type, fmt.bits, 0, 0)
+    if gray != GRAYS:
+        args: dict[str, Any] = {"format": gray.id}
+        if fmt.sample_type == vs.INTEGER:
+            args["range_s"] = RANGE_NAMES[c.range]
+        calls.append(("resize", "Point", "clip", args))
+    if fmt.color_family == vs.YUV:
+        name, kernel_args = kernel
+        chroma = [("std", "SetFrameProps", "clip", stamp(fmt, c)),
+                  ("resize", name, "clip", {"width": width, "height": height,
+                                            **{k: float(v) for k, v in kernel_args.items()}})]
+        calls.append(("std", "ShufflePlanes", "clips", {"clips": chroma, "planes": [0, 1, 2],
+                                                          "colorfamily": int(vs.YUV)}))
+    return calls + [("std", "SetFrameProps", "clip", stamp(fmt, c))]

@@ -1,7 +1,7 @@
 """Training data: the LR/HR frames of one clip and batches of grid patches cut from them.
 
 Frames are decoded once into two preallocated tensors: HR as uint8 RGB (the training target; a 1080p
-frame is 6.2 MB) and LR as float32 RGB, exactly what the filter is given for the same clip (a 480x270
+frame is 6.2 MB) and LR as float32 RGB (or both as one luma plane, for `--planes luma`), exactly what the filter is given for the same clip (a 480x270
 frame is 1.6 MB). A 10 s 1080p clip at 30 fps (300 frames) thus holds 1.9 GB of HR and 0.47 GB of LR
 at x4 (1.9 GB at x2). Patches are cut on demand for each batch; nothing is stored per patch.
 """
@@ -24,8 +24,8 @@ CONTEXT_CAP = 8  # LR pixels of real context around each training patch (cost gr
 
 @dataclass
 class Frames:
-    lr: torch.Tensor            # (F, 3, h, w) float32, about [0, 1]
-    hr: torch.Tensor            # (F, 3, h*s, w*s) uint8
+    lr: torch.Tensor            # (F, P, h, w) float32, about [0, 1]; P = 3 (RGB) or 1 (luma)
+    hr: torch.Tensor            # (F, P, h*s, w*s) uint8
     fingerprints: np.ndarray    # (F, CELLS*CELLS) float32
 
     @property
@@ -38,13 +38,14 @@ class Frames:
 
 def load_frames(hr: vs.VideoNode, lr: vs.VideoNode, positions: range | None = None,
                 desc: str = "reading frames") -> Frames:
-    """Decode an RGBS HR/LR pair into memory, with a progress bar: the frames at `positions` (default all;
-    a range, so one VapourSynth node selects them: a node per frame would cache a frame each)."""
+    """Decode an RGBS (or GRAYS) HR/LR pair into memory, with a progress bar: the frames at `positions`
+    (default all; a range, so one VapourSynth node selects them: a node per frame would cache a frame each)."""
     if positions is not None:
         hr, lr = (clip[positions.start:positions.stop:positions.step] for clip in (hr, lr))
     n = lr.num_frames
-    lrs = torch.empty(n, 3, lr.height, lr.width, dtype=torch.float32)
-    hrs = torch.empty(n, 3, hr.height, hr.width, dtype=torch.uint8)
+    planes = lr.format.num_planes
+    lrs = torch.empty(n, planes, lr.height, lr.width, dtype=torch.float32)
+    hrs = torch.empty(n, planes, hr.height, hr.width, dtype=torch.uint8)
     prints = np.empty((n, CELLS * CELLS), np.float32)
     cache = vs.core.max_cache_size
     vs.core.max_cache_size = min(cache, READ_CACHE_MB)  # each frame is read once: a frame cache only holds memory
@@ -70,10 +71,10 @@ class Patches:
         self.hr_cols = own_cols[:, :1] * s + torch.arange(grid.patch_width * s)
 
     def batch(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """items: (B, 2) of (frame, patch index). Returns LR (B,3,ph+2c,pw+2c), HR (B,3,ph*s,pw*s).
+        """items: (B, 2) of (frame, patch index). Returns LR (B,P,ph+2c,pw+2c), HR (B,P,ph*s,pw*s) for P planes.
         One gather per tensor (half the time of cutting patch by patch)."""
         f, i = items[:, 0, None, None], items[:, 1]
-        x = self.frames.lr[f, :, self.rows[i][:, :, None], self.cols[i][:, None, :]]       # (B, h, w, 3)
+        x = self.frames.lr[f, :, self.rows[i][:, :, None], self.cols[i][:, None, :]]       # (B, h, w, P)
         y = self.frames.hr[f, :, self.hr_rows[i][:, :, None], self.hr_cols[i][:, None, :]]
         return x.permute(0, 3, 1, 2).contiguous(), y.permute(0, 3, 1, 2).float().div_(255)
 

@@ -66,7 +66,7 @@ def compute_dtype(device: torch.device, fp16: bool, bf16: bool | None) -> torch.
 
 
 class Engine:
-    """Upscales RGB frames of one clip size with a bundle's chunk models.
+    """Upscales RGB frames (or luma planes, for a luma bundle) of one clip size with a bundle's chunk models.
 
     path: "regions" or "batches" (the module's docstring says what each does); None picks "batches" on
     CUDA or when `pad` is below some model's receptive radius, else "regions"."""
@@ -75,6 +75,7 @@ class Engine:
                  fp16: bool = False, pad: int | None = None, batch: int = 0, bf16: bool | None = None,
                  path: str | None = None) -> None:
         self.scale = bundle.scale
+        self.planes = bundle.planes
         self.width, self.height = width, height
         self.grid = Grid(width, height, bundle.patch_width, bundle.patch_height)
         self.router = Router(bundle, self.grid, Route.parse(route, bundle.chunks))
@@ -100,21 +101,23 @@ class Engine:
             # exact-context runners for every model whose receptive radius the pad covers
             self.runners = [Runner(m, self.device, self.dtype) if self.pad >= m.arch.radius else None
                             for m in self.models]
-            self.batches = PatchBatches(self.grid, self.scale, self.pad, self.device) if path == "batches" else None
+            self.batches = PatchBatches(self.grid, self.scale, self.pad, self.device,
+                                        self.planes) if path == "batches" else None
         except torch.OutOfMemoryError as e:
             raise MemoryError(f"{self.device} has no room for the models: free memory on it, "
                               f"or use device='cpu'") from e
 
     @torch.inference_mode()
     def upscale(self, frame: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Upscale one (3, H, W) frame, patch i going to model labels[i]. Returns (3, H*s, W*s) on CPU."""
-        out = torch.empty(3, self.height * self.scale, self.width * self.scale)
+        """Upscale one (P, H, W) frame (P = self.planes), patch i going to model labels[i]. Returns (P, H*s, W*s)
+        on CPU."""
+        out = torch.empty(self.planes, self.height * self.scale, self.width * self.scale)
         self.upscale_into(frame, labels, list(out))
         return out
 
     @torch.inference_mode()
     def upscale_into(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
-        """Upscale one (3, H, W) frame into three float32 CPU planes (H*s, W*s), which may be strided views.
+        """Upscale one (P, H, W) frame into P float32 CPU planes (H*s, W*s), which may be strided views.
 
         When the device runs out of memory, the batch (patches per model call) is halved for this and
         every later frame, down to one patch; only then is it an error."""
@@ -169,7 +172,7 @@ class Engine:
         """Every patch cut with context in one gather, each chunk's patches in batches, one stitch."""
         b, s, p = self.batches, self.scale, self.pad
         grid = self.grid
-        outs = torch.empty(grid.count, 3 * s * s, grid.patch_height, grid.patch_width, device=self.device)
+        outs = torch.empty(grid.count, self.planes * s * s, grid.patch_height, grid.patch_width, device=self.device)
         labels = labels.to(self.device)
         for k in labels.unique().tolist():
             picked = torch.nonzero(labels == k).flatten()
@@ -183,12 +186,17 @@ class Engine:
                     outs[part] = F.pixel_unshuffle(hr[..., p * s:hr.shape[-2] - p * s, p * s:hr.shape[-1] - p * s], s)
         b.stitch(outs, planes)
 
-    def process(self, n: int, srcs: tuple, dsts: tuple, src_stride: int, dst_stride: int) -> None:
-        """Fill the planes of output frame n from the planes of input frame n (RGBS memoryviews)."""
+    def process(self, n: int, srcs: tuple, dsts: tuple, src_stride: int,
+                dst_stride: int) -> dict[str, str | int | list[float]]:
+        """Fill the planes of output frame n from the planes of input frame n (RGBS, or GRAYS for a luma
+        bundle: float32 memoryviews);
+        returns the props that say how the frame was routed, for the plugin to set on it."""
         frame = torch.from_numpy(np.stack([plane_array(v, self.height, self.width, src_stride) for v in srcs]))
         planes = [torch.from_numpy(plane_array(v, self.height * self.scale, self.width * self.scale, dst_stride))
                   for v in dsts]
-        self.upscale_into(frame, self.router(n, frame), planes)
+        decision = self.router.decide(n, frame)
+        self.upscale_into(frame, decision.chunks, planes)
+        return decision.props(self.router.chunks)
 
 
 def plane_array(view: memoryview, height: int, width: int, stride: int) -> np.ndarray:

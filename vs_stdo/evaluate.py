@@ -10,9 +10,14 @@ peak = the format's white). Numbers per split are means of per-frame PSNR. A fra
 place in the source: "train" (a frame the bundle was trained on), "heldout" (in the bundle's range but
 held out by the trainer), "unseen" (outside that range, or another source: a file whose name differs
 from the bundle's source, or another LR size).
+
+`frames_out` (`stdo eval --frames-out DIR`) also writes, for every evaluated frame n, three aligned
+full-frame PNGs of the HR size: NNNNNN_bicubic.png, NNNNNN_stdo.png and NNNNNN_source.png (the HR frame),
+8-bit RGB as the PSNR sees them, for side-by-side comparison.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,7 @@ from tqdm import tqdm
 
 from . import colour
 from .bundle import Bundle
+from .files import write_atomic
 from .metrics import mse_to_psnr, psnr, psnr_y
 from .video import frame_array, frame_range, parse_frames, resize
 from .vsplugin import upscale
@@ -52,6 +58,15 @@ def bundle_frames(bundle: Bundle, source: str, total: int, frames: str | None, l
     return [index.get(f) for f in picked]
 
 
+def write_png(path: Path, frame: torch.Tensor) -> None:
+    """A CHW RGB tensor in [0, 1] as an 8-bit RGB PNG, written atomically."""
+    from PIL import Image  # Pillow comes with matplotlib; its imsave would add an alpha channel
+
+    data = io.BytesIO()
+    Image.fromarray((frame * 255).round().to(torch.uint8).permute(1, 2, 0).numpy(), "RGB").save(data, "png")
+    write_atomic(path, data.getvalue())
+
+
 def psnr_plane(a: vs.VideoFrame, b: vs.VideoFrame) -> float:
     """PSNR of plane 0 of two frames of one format, peak = white (1 for float, 2**bits - 1 for integer)."""
     peak = 1.0 if a.format.sample_type == vs.FLOAT else (1 << a.format.bits_per_sample) - 1
@@ -60,10 +75,11 @@ def psnr_plane(a: vs.VideoFrame, b: vs.VideoFrame) -> float:
 
 
 def evaluate(path: Path, bundle: Bundle, hr: vs.VideoNode, lr: vs.VideoNode, places: list[int | None],
-             device: str = "auto", report: str | None = None, report_frame: int | None = None) -> dict[str, Any]:
-    """Per-frame and per-split PSNR of the bundle, bicubic and Lanczos; optionally the PNG report.
-    `hr`: RGBS; `lr`: the LR in its own format; `places`: each frame's index among the bundle's frames
-    (see bundle_frames)."""
+             device: str = "auto", report: str | None = None, report_frame: int | None = None,
+             frames_out: Path | None = None) -> dict[str, Any]:
+    """Per-frame and per-split PSNR of the bundle, bicubic and Lanczos; optionally the PNG report and the
+    comparison frames in the folder `frames_out`. `hr`: RGBS; `lr`: the LR in its own format; `places`: each
+    frame's index among the bundle's frames (see bundle_frames)."""
     if report_frame is not None and not 0 <= report_frame < lr.num_frames:
         raise ValueError(f"--report-frame {report_frame} is outside the {lr.num_frames} evaluated frames")
     if report:
@@ -92,6 +108,9 @@ def evaluate(path: Path, bundle: Bundle, hr: vs.VideoNode, lr: vs.VideoNode, pla
         hi = tensor(f["hr"])
         split = "unseen" if place is None else "heldout" if place in heldout else "train"
         row: dict[str, Any] = {"frame": n, "bundle_frame": place, "split": split}
+        if frames_out:
+            for name, key in (("bicubic", "bicubic"), ("stdo", "stdo"), ("source", "hr")):
+                write_png(frames_out / f"{n:06d}_{name}.png", tensor(f[key]))
         for m in METHODS:
             up = tensor(f[m])
             row[m] = {"psnr_rgb": psnr(up, hi), "psnr_y": psnr_y(up, hi),
@@ -99,7 +118,8 @@ def evaluate(path: Path, bundle: Bundle, hr: vs.VideoNode, lr: vs.VideoNode, pla
         per_frame.append(row)
     result = {"bundle": str(path), "bundle_bytes": path.stat().st_size, "scale": bundle.scale,
               "chunks": bundle.chunks, "mode": bundle.training.get("mode"),
-              "results": summary(per_frame), "per_frame": per_frame, "report": None}
+              "results": summary(per_frame), "per_frame": per_frame, "report": None,
+              "frames_out": str(frames_out) if frames_out else None}
     if report:
         from .report import write_report
 
@@ -144,4 +164,6 @@ def table(result: dict[str, Any]) -> str:
                          + f"{gain:>{width}}")
     if result["report"]:
         lines.append(f"report: {result['report']}")
+    if result.get("frames_out"):
+        lines.append(f"comparison frames: {result['frames_out']}")
     return "\n".join(lines)

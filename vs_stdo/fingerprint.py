@@ -18,12 +18,13 @@ _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 def fingerprint(frame: torch.Tensor) -> np.ndarray:
-    """Fingerprint of one RGB CHW frame (any size, clamped to [0, 1]): float32, CELLS*CELLS values.
+    """Fingerprint of one RGB (or 1-plane luma) CHW frame (any size, clamped to [0, 1]): float32, CELLS*CELLS values.
 
     Cell i spans rows floor(i*H/CELLS) to ceil((i+1)*H/CELLS), as adaptive average pooling does. Plain
     numpy on purpose: it stays single-threaded, so it does not wait on a busy torch thread pool.
     """
-    luma = np.tensordot(_LUMA, np.clip(frame.detach().float().cpu().numpy(), 0, 1), 1)
+    planes = np.clip(frame.detach().float().cpu().numpy(), 0, 1)
+    luma = planes[0] if len(planes) == 1 else np.tensordot(_LUMA, planes, 1)
     h, w = luma.shape
     table = np.zeros((h + 1, w + 1))
     table[1:, 1:] = luma.cumsum(0, dtype=np.float64).cumsum(1)

@@ -116,7 +116,7 @@ class Grid:
 
 
 def paste(out: torch.Tensor, box: Box, planes: list[torch.Tensor], scale: int) -> None:
-    """Stitch: pixel-shuffle a box's (3*s*s, h, w) model output into its place in three HR planes, clamped."""
+    """Stitch: pixel-shuffle a box's (P*s*s, h, w) model output into its place in P HR planes, clamped."""
     s = scale
     y0, x0, y1, x1 = box
     h, w = y1 - y0, x1 - x0

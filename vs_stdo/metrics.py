@@ -21,7 +21,9 @@ def psnr_to_mse(psnr: np.ndarray) -> np.ndarray:
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
-    """BT.709 luma of (..., 3, H, W) RGB."""
+    """BT.709 luma of (..., 3, H, W) RGB; the plane itself of (..., 1, H, W) luma."""
+    if x.shape[-3] == 1:
+        return x[..., 0, :, :]
     return (x * _Y.to(x).view(3, 1, 1)).sum(-3)
 
 

@@ -2,6 +2,7 @@
 
 A model is `bicubic(x) + shuffle(tail(body(head(x))) + skip(x))`. The tail and skip convolutions
 start at zero, so a fresh model is exactly bicubic upscaling and training only learns a residual.
+It maps `planes` channels to as many: 3 (RGB) or 1 (luma, `stdo train --planes luma`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Arch:
     blocks: int
     channels: int
     expansion: int
+    planes: int = 3   # input and output channels: 3 (RGB) or 1 (luma)
 
     @property
     def radius(self) -> int:
@@ -32,8 +34,9 @@ class Arch:
     @property
     def macs_per_pixel(self) -> int:
         """Multiply-accumulates per LR pixel of the convolutions (head, body, tail, skip): the model's cost."""
-        c, wide, out = self.channels, self.channels * self.expansion, 3 * self.scale ** 2
-        return 9 * 3 * c + self.blocks * 2 * 9 * c * wide + 9 * c * out + 25 * 3 * out
+        c, wide, p = self.channels, self.channels * self.expansion, self.planes
+        out = p * self.scale ** 2
+        return 9 * p * c + self.blocks * 2 * 9 * c * wide + 9 * c * out + 25 * p * out
 
     def to_dict(self) -> dict:
         return {"name": "wdsr", **asdict(self)}
@@ -42,8 +45,11 @@ class Arch:
     def from_dict(cls, d: dict) -> "Arch":
         if d.get("name") != "wdsr":
             raise ValueError(f"unknown architecture {d.get('name')!r}; this version knows only 'wdsr'")
+        planes = d.get("planes", 3)  # bundles from before luma models are RGB
+        if planes not in (1, 3) or type(planes) is not int:
+            raise ValueError(f"a model has planes={planes!r}; it must be 3 (RGB) or 1 (luma)")
         return cls(scale=int(d["scale"]), blocks=int(d["blocks"]), channels=int(d["channels"]),
-                   expansion=int(d["expansion"]))
+                   expansion=int(d["expansion"]), planes=planes)
 
 
 # tiny is fast on 2 CPU cores; paper matches the STDO paper's WDSR (about 1.2 M parameters); nano is
@@ -79,16 +85,16 @@ class ResBlock(nn.Module):
 
 
 class WDSR(nn.Module):
-    """WDSR backbone with a bicubic global skip. Input and output are RGB in [0, 1], NCHW."""
+    """WDSR backbone with a bicubic global skip. Input and output are RGB (or luma) in [0, 1], NCHW."""
 
     def __init__(self, arch: Arch) -> None:
         super().__init__()
         self.arch = arch
-        s, c = arch.scale, arch.channels
-        self.head = nn.Conv2d(3, c, 3, padding=1)
+        s, c, p = arch.scale, arch.channels, arch.planes
+        self.head = nn.Conv2d(p, c, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(c, arch.expansion) for _ in range(arch.blocks)])
-        self.tail = nn.Conv2d(c, 3 * s * s, 3, padding=1)
-        self.skip = nn.Conv2d(3, 3 * s * s, 5, padding=2)
+        self.tail = nn.Conv2d(c, p * s * s, 3, padding=1)
+        self.skip = nn.Conv2d(p, p * s * s, 5, padding=2)
         self.shuffle = nn.PixelShuffle(s)
         for conv in (self.tail, self.skip):
             nn.init.zeros_(conv.weight)

@@ -24,7 +24,7 @@ def export(bundle_path: str | Path, outdir: str | Path) -> list[Path]:
         raise ValueError(f"{str(outdir)!r} is a file, not a folder; give a folder for chunk0.onnx, chunk1.onnx, ...")
     outdir.mkdir(parents=True, exist_ok=True)
     paths = []
-    example = torch.rand(1, 3, b.patch_height, b.patch_width)
+    example = torch.rand(1, b.planes, b.patch_height, b.patch_width)
     for i, model in enumerate(b.build_models()):
         path = outdir / f"chunk{i}.onnx"
         with warnings.catch_warnings(), atomic_write(path) as f:

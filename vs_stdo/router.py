@@ -1,6 +1,6 @@
 """Blind routing: pick each patch's chunk model from the LR patch alone (no labels, no HR).
 
-Features of an LR patch (RGB, clamped to [0, 1]; energies on a log10 scale):
+Features of an LR patch (RGB or luma, clamped to [0, 1]; energies on a log10 scale):
   grad    mean squared luma gradient (edges and texture)
   lap     mean squared luma Laplacian (the finest detail)
   var     luma variance (contrast)
@@ -47,7 +47,7 @@ def _resample_psnr(y: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def features(patches: torch.Tensor, scale: int, names: tuple[str, ...] = FEATURES) -> torch.Tensor:
-    """(N, len(names)) features of LR patches (N, 3, h, w)."""
+    """(N, len(names)) features of LR patches (N, 3 or 1, h, w)."""
     y = luma(patches.float().clamp(0, 1))[:, None]
     dx, dy = y[..., :, 1:] - y[..., :, :-1], y[..., 1:, :] - y[..., :-1, :]
     compute = {

@@ -9,6 +9,9 @@ Route modes (the filter's `route` argument):
   blind     the bundle's blind router (router.py) for every frame: decides from the LR patch alone,
             so any clip at any size works. A bundle without one is an error (one model: chunk 0).
   chunk:K   every patch to chunk K, for diagnosis.
+
+Each frame's decision (`Router.decide`) also says how it was made; the filter puts that on the output
+frame as props (docs/filter.md): STDORoute, STDOFrame and STDOChunkShare.
 """
 from __future__ import annotations
 
@@ -48,6 +51,19 @@ class Route:
         raise ValueError(f"unknown route {text!r}; use 'auto', 'labels', 'blind' or 'chunk:K'")
 
 
+@dataclass(frozen=True)
+class Decision:
+    """The chunks of one frame's patches and how they were chosen."""
+    chunks: torch.Tensor   # (grid.count,) long
+    route: str             # "labels", "blind", "fallback" or "chunk"; "auto->..." under route auto
+    frame: int = -1        # the matched training frame, or -1
+
+    def props(self, count: int) -> dict[str, str | int | list[float]]:
+        """Frame props naming the decision; STDOChunkShare is each of `count` chunks' share of the patches."""
+        share = torch.bincount(self.chunks, minlength=count).double() / len(self.chunks)
+        return {"STDORoute": self.route, "STDOFrame": self.frame, "STDOChunkShare": share.tolist()}
+
+
 class Router:
     """Gives the chunk of every patch of a frame (a LongTensor of grid.count)."""
 
@@ -70,19 +86,25 @@ class Router:
 
     def __call__(self, n: int, frame: torch.Tensor) -> torch.Tensor:
         """Chunks for frame n, an RGB CHW tensor in [0, 1] (n only names the frame in errors)."""
-        if self.route.mode == "chunk":
-            return torch.full((self.grid.count,), self.route.chunk, dtype=torch.long)
-        if self.same_grid and self.route.mode != "blind":
+        return self.decide(n, frame).chunks
+
+    def decide(self, n: int, frame: torch.Tensor) -> Decision:
+        """The decision for frame n: its chunks, the route taken and the matched training frame."""
+        mode = self.route.mode
+        prefix = "auto->" if mode == "auto" else ""
+        if mode == "chunk":
+            return Decision(torch.full((self.grid.count,), self.route.chunk, dtype=torch.long), "chunk")
+        if self.same_grid and mode != "blind":
             found, distance = self.matcher.match(fingerprint(frame))
             if found is not None:
-                return self.labels[found]
-            if self.route.mode == "labels":
+                return Decision(self.labels[found], prefix + "labels", int(found))
+            if mode == "labels":
                 raise ValueError(
                     f"frame {n} is not a frame of the training clip: its fingerprint is {distance:.3f} or more "
                     f"from all {len(self.labels)} training frames (tolerance {self.matcher.tolerance}); "
                     f"use route='auto' for clips that differ")
         if self.blind is None:
-            return torch.full((self.grid.count,), FALLBACK_CHUNK, dtype=torch.long)
+            return Decision(torch.full((self.grid.count,), FALLBACK_CHUNK, dtype=torch.long), prefix + "fallback")
         chunks = self.blind(self.grid.cut(frame, 0)).long().flatten().cpu()
         if chunks.shape != (self.grid.count,):
             raise ValueError(f"the bundle's router gave {len(chunks)} chunk indices for {self.grid.count} patches; "
@@ -90,4 +112,4 @@ class Router:
         if chunks.min() < 0 or chunks.max() >= self.chunks:
             raise ValueError(f"the bundle's router gave chunk indices in [{int(chunks.min())}, {int(chunks.max())}] "
                              f"but the bundle has {self.chunks} chunks; the bundle is damaged")
-        return chunks
+        return Decision(chunks, prefix + "blind")

@@ -94,8 +94,8 @@ def fusion_available() -> bool:
 
 
 class Runner:
-    """A chunk model ready to run regions: `runner(x)` for x (1, 3, h + 2r, w + 2r) float32 with r =
-    `radius` pixels of real context returns (1, 3*s*s, h, w) float32, the model's output before the
+    """A chunk model ready to run regions: `runner(x)` for x (1, P, h + 2r, w + 2r) float32 (P planes: 3
+    or 1) with r = `radius` pixels of real context returns (1, P*s*s, h, w) float32, the model's output before the
     pixel shuffle (channel c*s*s + i*s + j is HR pixel (i, j) of colour c)."""
 
     def __init__(self, model: WDSR, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
@@ -110,7 +110,7 @@ class Runner:
         s = a.scale
         stencil = bicubic_stencil(s).to(model.skip.weight.device)
         skip = model.skip.weight.detach().clone()
-        for c in range(3):
+        for c in range(a.planes):
             skip[c * s * s:(c + 1) * s * s, c:c + 1] += stencil
         self.skip = _Conv(model.skip, torch.float32, device, fused, weight=skip)
 

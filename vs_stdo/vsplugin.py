@@ -1,7 +1,8 @@
 """The Python side of the native `stdo` plugin (plugin/stdo.c) and the `upscale` Python API.
 
 `prepare` is called by the plugin's create function. It validates the arguments, loads the bundle,
-builds the engine, and returns the colour conversion calls for the plugin to wire around its filter.
+builds the engine, and returns the colour conversion calls for the plugin to wire around its filter
+(to RGBS and back; for a luma bundle to GRAYS and back, see `conversions`).
 The clip's colour props win; what they leave unset comes from the colour the bundle was trained with.
 """
 from __future__ import annotations
@@ -15,6 +16,9 @@ import vapoursynth as vs
 from . import bundle as bundle_io
 from . import colour
 from .engine import Engine
+from .video import KERNELS
+
+CHROMA_KERNEL = "bicubic"  # luma bundles on YUV: how chroma is resized (Catmull-Rom, as the trainer's downscale)
 
 log = logging.getLogger("vs_stdo")
 _warned: set[tuple[str, tuple]] = set()  # (bundle, conflicts) already warned about in this process
@@ -22,7 +26,7 @@ _warned: set[tuple[str, tuple]] = set()  # (bundle, conflicts) already warned ab
 
 def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, height: int,
             props: dict[str, Any], args: dict[str, Any]) -> tuple[Engine, list, list, int, int]:
-    """Plan one `stdo.Upscale` call: (engine, calls to RGBS, calls back, output width, output height).
+    """Plan one `stdo.Upscale` call: (engine, calls to the engine's format, calls back, output width, output height).
 
     `fmt` is (colour family, sample type, bits, subsampling_w, subsampling_h); `props` are the first
     frame's; `args` holds the optional arguments that were given.
@@ -41,7 +45,16 @@ def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, h
                     device=args.get("device", "auto"), fp16=bool(fp16), pad=args.get("pad"),
                     batch=args.get("batch", 0), bf16=None if bf16 is None else bool(bf16))
     out_w, out_h = width * engine.scale, height * engine.scale
-    return engine, colour.to_rgbs(f, c), colour.from_rgbs(f, c), out_w, out_h
+    return engine, *conversions(b, f, c, out_w, out_h), out_w, out_h
+
+
+def conversions(b: bundle_io.Bundle, f: colour.Format, c: colour.Colour, out_w: int,
+                out_h: int) -> tuple[list[colour.Call], list[colour.Call]]:
+    """The calls that bring a clip of format `f` and colour `c` to what the bundle's models see (RGBS, or
+    GRAYS for a luma bundle) and back from the upscaled result (`out_w` x `out_h`)."""
+    if b.planes == 1:
+        return colour.to_luma(f, c), colour.from_luma(f, c, out_w, out_h, KERNELS[CHROMA_KERNEL])
+    return colour.to_rgbs(f, c), colour.from_rgbs(f, c)
 
 
 def warn_conflicts(bundle_path: str, conflicts: dict[str, tuple[int, int]]) -> None:

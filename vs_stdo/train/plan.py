@@ -62,8 +62,8 @@ def timed(s: Settings, lr_width: int, lr_height: int, device: torch.device) -> R
     c = min(arch.radius, CONTEXT_CAP)
     model = add_weight_norm(WDSR(arch)).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
-    x = torch.rand(s.batch, 3, s.patch_height + 2 * c, s.patch_width + 2 * c, device=device)
-    y = torch.rand(s.batch, 3, s.patch_height * arch.scale, s.patch_width * arch.scale, device=device)
+    x = torch.rand(s.batch, arch.planes, s.patch_height + 2 * c, s.patch_width + 2 * c, device=device)
+    y = torch.rand(s.batch, arch.planes, s.patch_height * arch.scale, s.patch_width * arch.scale, device=device)
     m = c * arch.scale
     for i in range(WARMUP + TIMED):
         if i == WARMUP:
@@ -77,7 +77,7 @@ def timed(s: Settings, lr_width: int, lr_height: int, device: torch.device) -> R
     sync(device)
     step_s = (time.perf_counter() - start) / TIMED
     upscale = model_upscaler(model, device)
-    frame = torch.rand(3, lr_height, lr_width)
+    frame = torch.rand(arch.planes, lr_height, lr_width)
     upscale(0, frame)
     start = time.perf_counter()
     upscale(0, frame)

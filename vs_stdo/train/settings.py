@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any, Callable
 
 from .. import bundle as bundle_io
@@ -15,6 +15,7 @@ from ..models import PRESETS, SCALES, Arch, preset
 MODES = ("chunks", "joint", "single")
 SCORERS = ("auto", "shared", "bicubic", "self")  # or the path of a bundle
 LABELS = ("best", "split")
+PLANES = {"rgb": 3, "luma": 1}  # --planes -> the models' input and output channels
 
 
 def parse_fractions(text: str) -> list[float]:
@@ -55,6 +56,9 @@ class Settings:
     mode: str = option("chunks", "chunks: one model per chunk (STDO, default); joint: one model on hard-weighted "
                                  "data (JSTDO); single: one model on all patches", choices=MODES)
     preset: str = option("tiny", "model size (default {default})", choices=list(PRESETS))
+    planes: str = option("rgb", "what the models upscale: rgb (default), or luma: Y only, read with the pair's "
+                                "colour matrix; the filter then takes GRAY and YUV and scales chroma with a kernel",
+                         choices=list(PLANES))
     steps: int = option(2000, "total training steps of the run, shared by its models (default {default})")
     epochs: float = option(0.0, "budget in passes over the run's training patches instead of --steps "
                                 "(default 0: use --steps)")
@@ -99,6 +103,8 @@ class Settings:
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         preset(self.preset, self.scale)  # raises on a bad preset or scale
+        if self.planes not in PLANES:
+            raise ValueError(f"unknown --planes {self.planes!r}; choose one of {', '.join(PLANES)}")
         if not 1 <= self.chunks <= 255:
             raise ValueError(f"--chunks must be between 1 and 255, got {self.chunks}")
         for name in ("steps", "batch", "score_steps", "checkpoint_every", "patch_width", "patch_height"):
@@ -128,6 +134,9 @@ class Settings:
             if b.scale != self.scale:
                 raise ValueError(f"--score bundle {self.score} is x{b.scale} but training is x{self.scale}; "
                                  f"give a x{self.scale} bundle, 'bicubic' or 'self'")
+            if b.planes != PLANES[self.planes]:
+                raise ValueError(f"--score bundle {self.score} upscales {b.planes} plane(s) but --planes {self.planes} "
+                                 f"trains on {PLANES[self.planes]}; give a bundle of the same --planes")
 
     def has_shared(self) -> bool:
         """Whether the run trains a shared model first (chunks mode with pretraining)."""
@@ -142,7 +151,7 @@ class Settings:
     def arch(self, chunk: int | None = None) -> Arch:
         """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""
         easy = self.easy_preset and chunk is not None and chunk >= self.chunks - self.easy_chunks
-        return preset(self.easy_preset if easy else self.preset, self.scale)
+        return replace(preset(self.easy_preset if easy else self.preset, self.scale), planes=PLANES[self.planes])
 
     def schedule(self) -> list[float]:
         """Joint mode: the fraction of each chunk's patches used, chunk 0 first (all) to k-1 (none)."""
