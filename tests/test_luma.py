@@ -15,7 +15,7 @@ from vsutil import get_y, plane
 from vs_stdo import bundle as bundle_io
 from vs_stdo import colour
 from vs_stdo.cli import main
-from vs_stdo.encode import vspipe_exe
+from scripts.encode import vspipe_exe
 from vs_stdo.models import WDSR, Arch
 from vs_stdo.video import run_script
 

@@ -20,7 +20,7 @@ import vapoursynth as vs
 
 import vs_stdo
 from vs_stdo import vsplugin
-from vs_stdo.encode import vspipe_exe
+from scripts.encode import vspipe_exe
 from vs_stdo.engine import Engine
 
 from .conftest import offset_model, write_bundle
@@ -127,9 +127,10 @@ def test_a_frame_view_kept_by_python_is_a_frame_error_and_every_other_view_is_re
         """An engine with a bug: it keeps a buffer export of the input frame's green plane."""
 
         def process(self, n, srcs, dsts, src_stride, dst_stride):
-            super().process(n, srcs, dsts, src_stride, dst_stride)
+            props = super().process(n, srcs, dsts, src_stride, dst_stride)
             views.extend(srcs + dsts)
             self.kept = struct.iter_unpack("f", srcs[1])  # never read: the frame is freed after this call
+            return props
 
     monkeypatch.setattr(vsplugin, "Engine", KeepsAView)
     with pytest.raises(vs.Error, match=r"^Upscale: memoryview has 1 exported buffer"):
