@@ -65,7 +65,7 @@ def main() -> int:
 
     t0 = time.time()
     rc = stdo(["train", str(clip), "-o", str(bundle), "--scale", str(a.scale), "--frames", a.frames,
-               "--steps", str(a.steps)])
+               "--steps", str(a.steps), "--force"])  # the demo owns its output: a rerun replaces it
     if rc:
         return rc
     t_train = time.time() - t0
