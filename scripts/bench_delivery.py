@@ -50,6 +50,7 @@ METRICS = {"psnr": "psnr_rgb", "psnr_y": "psnr_y", "vmaf": "vmaf"}  # BD-rate na
 
 # One script for every picture the bench makes; vspipe passes the mode and paths as -a arguments.
 SCRIPT = '''\
+import vapoursynth as vs
 from vs_stdo import video
 from vs_stdo.colour import clip_to_rgbs
 from vs_stdo.vsplugin import upscale
