@@ -82,10 +82,14 @@ class World:
         """All-reduce (sum) a model's gradients; a rank that had none of its patches adds zeros."""
         if self.size == 1:
             return
-        for p in model.parameters():
+        params = list(model.parameters())
+        for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad)
+        flat = torch.cat([p.grad.flatten() for p in params])  # one all-reduce, not one per tensor
+        dist.all_reduce(flat)
+        for p, g in zip(params, flat.split([p.numel() for p in params])):
+            p.grad.copy_(g.view_as(p))
 
     def any(self, flag: bool) -> bool:
         """Whether `flag` is set on any rank (so that all ranks stop at the same step)."""
