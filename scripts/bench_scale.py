@@ -132,7 +132,8 @@ def step_parts(steps: int = 30) -> dict:
 
     gflop = counter.get_total_flops() / 1e9
     return {"batch_ms": round(1000 * median(batch_s), 2), "step_ms": round(1000 * median(step_s), 1),
-            "step_gflops": round(gflop / median(step_s), 1), "gemm_gflops": round(2 * 2048 ** 3 / 1e9 / median(gemm_s), 1),
+            "step_gflops": round(gflop / median(step_s), 1),
+            "gemm_gflops": round(2 * 2048 ** 3 / 1e9 / median(gemm_s), 1),
             "threads": torch.get_num_threads()}
 
 

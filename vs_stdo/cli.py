@@ -89,7 +89,8 @@ def cmd_train(a: argparse.Namespace) -> None:
                world)
     clip = {"width": lr.width, "height": lr.height, "frames": len(positions), "fps_num": src.fps.numerator,
             "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
-            "lr": Path(a.lr_file).name if a.lr_file else f"{a.kernel} downscale", "kernel": None if a.lr_file else a.kernel}
+            "lr": Path(a.lr_file).name if a.lr_file else f"{a.kernel} downscale",
+            "kernel": None if a.lr_file else a.kernel}
     if len(positions) < lr.num_frames:
         clip |= {"range_frames": lr.num_frames, "sample": list(positions)}
     b = train(frames, settings, Path(a.output), clip, resume=a.resume, world=world, count=len(positions),

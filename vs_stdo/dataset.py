@@ -1,9 +1,10 @@
 """Training data: the LR/HR frames of one clip and batches of grid patches cut from them.
 
 Frames are decoded once into two preallocated tensors: HR as uint8 RGB (the training target; a 1080p
-frame is 6.2 MB) and LR as float32 RGB (or both as one luma plane, for `--planes luma`), exactly what the filter is given for the same clip (a 480x270
-frame is 1.6 MB). A 10 s 1080p clip at 30 fps (300 frames) thus holds 1.9 GB of HR and 0.47 GB of LR
-at x4 (1.9 GB at x2). Patches are cut on demand for each batch; nothing is stored per patch.
+frame is 6.2 MB) and LR as float32 RGB (or both as one luma plane, for `--planes luma`), exactly what
+the filter is given for the same clip (a 480x270 frame is 1.6 MB). Which frames, and how many, is
+train/frames.py's choice (a memory budget). Patches are cut on demand for each batch; nothing is stored
+per patch.
 """
 from __future__ import annotations
 
