@@ -13,7 +13,6 @@ import vapoursynth as vs
 from vsutil import get_y, plane
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo import colour
 from vs_stdo.cli import main
 from scripts.encode import vspipe_exe
 from vs_stdo.models import WDSR, Arch
