@@ -18,7 +18,7 @@ from ..models import WDSR, add_weight_norm
 from .checkpoint import out_of_memory_is_an_error
 from .settings import Settings
 
-WARMUP, TIMED = 2, 4   # steps before timing, steps timed
+WARMUP, TIMED = 3, 5   # steps before timing, steps timed
 
 
 @dataclass(frozen=True)
@@ -65,17 +65,17 @@ def timed(s: Settings, lr_width: int, lr_height: int, device: torch.device) -> R
     x = torch.rand(s.batch, arch.planes, s.patch_height + 2 * c, s.patch_width + 2 * c, device=device)
     y = torch.rand(s.batch, arch.planes, s.patch_height * arch.scale, s.patch_width * arch.scale, device=device)
     m = c * arch.scale
-    for i in range(WARMUP + TIMED):
-        if i == WARMUP:
-            sync(device)
-            start = time.perf_counter()
+    times = []
+    for _ in range(WARMUP + TIMED):
+        start = time.perf_counter()
         out = model(x)
         loss = F.l1_loss(out[..., m:out.shape[-2] - m, m:out.shape[-1] - m] if m else out, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    sync(device)
-    step_s = (time.perf_counter() - start) / TIMED
+        sync(device)
+        times.append(time.perf_counter() - start)
+    step_s = sorted(times[WARMUP:])[TIMED // 2]  # the median: first steps and a busy machine run slow
     upscale = model_upscaler(model, device)
     frame = torch.rand(arch.planes, lr_height, lr_width)
     upscale(0, frame)
