@@ -89,12 +89,12 @@ def test_any_size_and_shift_through_vskernels(vskernels, scaler, lr):
 
 @pytest.mark.train
 @pytest.mark.slow
+@pytest.mark.skipif(not all(hasattr(core, ns) for ns in ("descale", "resize2")),
+                    reason="vsscale.Rescale needs the descale and resize2 plugins: pip install vs-stdo[jetpack]")
 def test_upscaler_of_vsscale_rescale(vskernels, scaler, tiny_bundle, pair):
     """Rescale descales a real 960x540 luma to 480x270, doubles it with the bundle (x4, then Catrom down to x2)
     and scales back; the doubled clip is the bundle's output taken to 960x540 by Catrom."""
     vsscale = pytest.importorskip("vsscale")
-    if not all(hasattr(core, ns) for ns in ("descale", "resize2")):
-        pytest.skip("vsscale.Rescale needs the descale and resize2 plugins: pip install vs-stdo[jetpack]")
     y = core.resize.Bicubic(pair[0][0], 960, 540, format=vs.GRAYS, matrix_s="709")
     rescaled = vsscale.Rescale(y, 270, vskernels.Bilinear, upscaler=scaler)
     assert (rescaled.doubled.width, rescaled.doubled.height) == (960, 540)
