@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import vapoursynth as vs
 
@@ -16,10 +16,6 @@ from . import bundle as bundle_io
 from . import colour
 from . import preflight
 from .train.settings import SCORERS, Settings, default_of, options
-
-if TYPE_CHECKING:
-    from .train import World
-    from .train.plan import Rates
 from .video import KERNELS
 
 
@@ -49,7 +45,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     from .train import World, check_data, heldout_frames, train
     from .train.frames import choose
     from .train.phases import Phases
-    from .train.plan import measure
+    from .train.plan import measure, plan_steps
     from .video import open_pair
 
     settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
@@ -98,22 +94,6 @@ def cmd_train(a: argparse.Namespace) -> None:
     if world.main:
         print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames "
               f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
-
-
-def plan_steps(s: Settings, rates: Rates, frames: int, patches: int, spent: float, world: World) -> None:
-    """Print how long the run will take from here (`frames`: this process's, `patches`: the run's training
-    patches); with --time, first set the steps that fit the budget."""
-    from .train.stages import budget
-
-    if s.time:
-        s.steps, s.epochs = world.first(rates.steps_within(s, spent, frames)), 0
-    if world.main:
-        steps = budget(s, patches)
-        left = rates.seconds(s, steps, frames)
-        print(f"plan: {steps} steps at {rates.step_s * 1000:.0f} ms and {rates.passes(s)} model passes over {frames} "
-              f"frames at {rates.frame_s:.2f} s: about {left / 60:.1f} min more"
-              + (f" (--time {s.time / 60:.1f} min, {spent:.0f} s spent decoding; to resume, use --steps {s.steps})"
-                 if s.time else ""), file=sys.stderr)
 
 
 def cmd_eval(a: argparse.Namespace) -> None:

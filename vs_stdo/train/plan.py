@@ -7,6 +7,7 @@ models the best-model labels: k passes). `--time` turns a budget into steps with
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from ..dataset import CONTEXT_CAP
 from ..models import WDSR, add_weight_norm
 from .checkpoint import out_of_memory_is_an_error
 from .settings import Settings
+from .stages import budget
+from .world import World
 
 WARMUP, TIMED = 3, 5   # steps before timing, steps timed
 
@@ -88,3 +91,17 @@ def timed(s: Settings, lr_width: int, lr_height: int, device: torch.device) -> R
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def plan_steps(s: Settings, rates: Rates, frames: int, patches: int, spent: float, world: World) -> None:
+    """Print how long the run will take from here (`frames`: this process's, `patches`: the run's training
+    patches); with --time, first set the steps that fit the budget."""
+    if s.time:
+        s.steps, s.epochs = world.first(rates.steps_within(s, spent, frames)), 0
+    if world.main:
+        steps = budget(s, patches)
+        left = rates.seconds(s, steps, frames)
+        print(f"plan: {steps} steps at {rates.step_s * 1000:.0f} ms and {rates.passes(s)} model passes over {frames} "
+              f"frames at {rates.frame_s:.2f} s: about {left / 60:.1f} min more"
+              + (f" (--time {s.time / 60:.1f} min, {spent:.0f} s spent decoding; to resume, use --steps {s.steps})"
+                 if s.time else ""), file=sys.stderr)
