@@ -8,7 +8,10 @@ Tensors (format 3; the manifest's "storage" entry names how each part is stored)
                       each patch routes to (its best, or its chunk)
   psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch (kept
                       exact: with the thresholds it gives each patch's chunk)
-  fingerprints        float16 (frames, 256): per-frame content fingerprints of the LR frames
+  fingerprints        per-frame content fingerprints of the LR frames, (frames, 256) values in [0, 1]:
+                      "delta8" (written now): quantised to 1/255 (the matcher's tolerance is 0.025), each
+                      frame minus the one before (mod 256), zlib-deflated into a 1-dim uint8 tensor;
+                      "float16" (format-3 bundles written before delta8): float16 (frames, 256)
   router.{name}       float32 tensors of the blind router (when the bundle has one)
 Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`); its "colour" (absent in bundles
 made before it) is how the training pair's YUV was read, which the filter uses for untagged clips.
@@ -47,6 +50,7 @@ READS = (1, 2, 3)          # format versions this code loads
 ROUTER = "router."         # prefix of the router's tensors
 QSCALE = "qscale."         # prefix of the per-output-channel scales of int8 weights
 WEIGHTS = ("float16", "float32", "int8")  # how weights can be stored; the first is the default
+FINGERPRINTS = ("delta8", "float16")  # how fingerprints can be stored in format 3; the first is written
 PLAIN = {"weights": "float32", "labels": "raw", "psnr": "float32", "fingerprints": "float32"}  # formats 1, 2
 MAX_BYTES = 1 << 30        # no honest bundle comes near this; refuse before reading it
 MAX_HEADER = 16 << 20      # safetensors header (JSON) limit; ours are a few kB
@@ -126,7 +130,7 @@ def to_bytes(bundle: Bundle) -> bytes:
     tensors: dict[str, np.ndarray] = {
         "labels": np.frombuffer(labels, np.uint8),
         "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
-        "fingerprints": np.ascontiguousarray(bundle.fingerprints, dtype=np.float16),
+        "fingerprints": _delta8(bundle.fingerprints),
     }
     for i, state in enumerate(bundle.weights):
         for name, t in state.items():
@@ -141,7 +145,15 @@ def storage(weights: str) -> dict[str, str]:
     """The manifest's "storage" entry of a format-3 bundle whose weights are stored as `weights`."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights can be stored as {', '.join(WEIGHTS)}, not {weights!r}")
-    return {"weights": weights, "labels": "zlib", "psnr": "float32", "fingerprints": "float16"}
+    return {"weights": weights, "labels": "zlib", "psnr": "float32", "fingerprints": FINGERPRINTS[0]}
+
+
+def _delta8(prints: np.ndarray) -> np.ndarray:
+    """Fingerprints as stored ("delta8"): 1/255 steps, frame-to-frame differences (consecutive frames are
+    alike, so these are mostly zeros), deflated."""
+    q = np.rint(np.clip(prints, 0, 1) * 255).astype(np.uint8)
+    diff = np.diff(q, axis=0, prepend=np.zeros((1, q.shape[1]), np.uint8))  # uint8: wraps mod 256
+    return np.frombuffer(zlib.compress(diff.tobytes(), 9), np.uint8)
 
 
 def _stored_weight(name: str, scale_name: str, w: np.ndarray, weights: str) -> dict[str, np.ndarray]:
@@ -274,9 +286,11 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
 
     if m["version"] >= 3:
         weights_as = m["storage"]["weights"] if isinstance(m["storage"], dict) else None
-        if weights_as not in WEIGHTS or m["storage"] != storage(weights_as):
+        known = [storage(weights_as) | {"fingerprints": f} for f in FINGERPRINTS] if weights_as in WEIGHTS else []
+        if m["storage"] not in known:
             raise BundleError(f"manifest field storage {m['storage']!r} is not one this vs-stdo reads "
-                              f"(weights {', '.join(WEIGHTS)}; labels zlib; psnr float32; fingerprints float16)")
+                              f"(weights {', '.join(WEIGHTS)}; labels zlib; psnr float32; fingerprints "
+                              f"{' or '.join(FINGERPRINTS)})")
         st = m["storage"]
     else:
         st = PLAIN
@@ -288,7 +302,12 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
     if labels.size and labels.max() >= k:
         raise BundleError(f"labels name chunk {int(labels.max())} but the bundle has {k} chunks")
     psnr = _tensor(tensors, "psnr", np.dtype(st["psnr"]), shape).astype(np.float32)
-    prints = _tensor(tensors, "fingerprints", np.dtype(st["fingerprints"]), (frames, CELLS * CELLS)).astype(np.float32)
+    if st["fingerprints"] == "delta8":
+        diff = _inflated(tensors.get("fingerprints"), (frames, CELLS * CELLS), "fingerprints")
+        prints = np.cumsum(diff, axis=0, dtype=np.uint8).astype(np.float32) / 255  # the sum wraps mod 256 too
+    else:
+        prints = _tensor(tensors, "fingerprints", np.dtype(st["fingerprints"]),
+                         (frames, CELLS * CELLS)).astype(np.float32)
 
     archs, weights = [], []
     for i, spec in enumerate(m["models"]):
