@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--{name.replace('_', '-')} needs at least {least} CRFs for a BD-rate")
     if not a.clip.is_file():
         p.error(f"{a.clip} does not exist")
+    a.out = a.out.resolve()  # vspipe runs the script from its own folder: the paths it gets must be absolute
     a.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     reference = run_script(a.out / "reference.mkv", "hr", a.clip.resolve(), LOSSLESS, scale=a.scale, frames=a.frames)
