@@ -144,7 +144,7 @@ CASES = {
                                     ["640x272", "100x112", "give an LR encode of that size"], nothing_new),
     # issue 17 item 7: exit status 1 for runtime errors
     "a missing bundle is a runtime error": (["info", "missing.stdo"], 1, ["does not exist"], nothing_new),
-    "a bad value is a runtime error": (["train", "small.vpy", "-o", "x.stdo", "--chunks", "0"], 1, ["--chunks"],
+    "a bad value is a runtime error": (["train", "small.vpy", "-o", "x.stdo", "--chunks", "300"], 1, ["--chunks"],
                                        nothing_new),
 }
 

@@ -16,7 +16,7 @@ import torch
 import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo.chunking import bicubic_psnr, label, patch_psnr, split
+from vs_stdo.chunking import AUTO_TOLERANCE, bicubic_psnr, fewest_models, label, patch_psnr, split
 from vs_stdo.cli import main
 from vs_stdo.dataset import Patches, all_items, load_frames
 from vs_stdo.train import Checkpoint, Settings, World, check_data, fit, plan_stages
@@ -259,6 +259,25 @@ def test_easy_preset_gives_the_easiest_chunks_a_smaller_model(bikes, tmp_path):
     assert hr.shape == (3, 4 * b.grid.height, 4 * b.grid.width) and np.isfinite(hr).all()
 
 
+@pytest.mark.slow
+@pytest.mark.train
+def test_chunks_auto_keeps_the_models_it_measured_and_the_bundle_plays(bikes, tmp_path, capsys):
+    out = tmp_path / "auto.stdo"
+    assert stdo("train", bikes, "-o", out, "--frames", "0:4", "--chunks", "auto", "--steps", "40",
+                "--learning-rate", "0.01", *TINY) == 0
+    b = bundle_io.load(out)
+    auto = b.training["auto"]
+    assert b.training["chunks"] == 0 and len(auto["psnr"]) == 4 and 1 <= len(auto["kept"]) == b.chunks <= 4
+    assert auto["psnr"] == sorted(auto["psnr"])                       # each added model can only help
+    assert auto["psnr"][b.chunks - 1] >= auto["psnr"][-1] - AUTO_TOLERANCE
+    assert len(b.thresholds) == b.chunks - 1 and int(b.labels.max()) < b.chunks
+    assert (b.router is not None) == (b.chunks > 1)
+    assert f"--chunks auto kept {b.chunks} of 4 chunk models" in capsys.readouterr().out
+    assert stdo("info", out) == 0 and "--chunks auto kept" in capsys.readouterr().out
+    lr = vs.core.std.BlankClip(format=vs.RGBS, width=b.grid.width, height=b.grid.height, length=1)
+    assert vs.core.stdo.Upscale(lr, str(out), route="chunk:0").get_frame(0).width == 4 * b.grid.width
+
+
 @pytest.fixture(scope="module")
 def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bad") / "lr_150.mp4"
@@ -369,6 +388,18 @@ def test_split_gives_hardest_first_chunks_of_equal_error_or_equal_size(by):
         error = [10 ** (-c.astype(np.float64) / 10) for c in chunks]
         assert max(abs(e.sum() - sum(map(np.sum, error)) / 4) for e in error) <= max(e.max() for e in error)
         assert len(chunks[0]) < len(chunks[3])      # a few hard patches carry as much error as many easy ones
+
+
+def test_fewest_models_keeps_a_model_only_where_it_pays():
+    base = np.random.default_rng(0).uniform(30, 40, (6, 5, 7))   # per-patch PSNR, (frames, rows, cols)
+    kept, curve = fewest_models(np.stack([base, base + 0.01, base - 0.02, base]))
+    assert kept == [1] and curve[-1] - curve[0] < AUTO_TOLERANCE  # alike models: the best one alone
+    specialist = base - 1
+    specialist[:3] += 4                                            # much better on half the frames, worse elsewhere
+    marginal = base - 1
+    marginal[3:, :2] = base[3:, :2] + 0.01                         # better than model 0 by next to nothing
+    kept, curve = fewest_models(np.stack([base, specialist, base - 2, marginal]))
+    assert kept == [0, 1] and curve[1] > curve[0] + 0.5 and curve[-1] - curve[1] < AUTO_TOLERANCE
 
 
 def test_error_split_keeps_every_chunk_when_one_patch_carries_most_error():

@@ -15,6 +15,7 @@ import vapoursynth as vs
 from . import bundle as bundle_io
 from . import colour
 from . import preflight
+from .chunking import auto_summary
 from .train.settings import SCORERS, Settings, default_of, options
 from .video import KERNELS
 
@@ -153,6 +154,10 @@ def cmd_info(a: argparse.Namespace) -> None:
               f"{t.get('seconds')} s, scorer {t.get('scorer')}"
               + (f", labels {t.get('labels', 'split')}" if m["chunks"] > 1 else ""))
         print(f"  held-out frames (not trained on): {', '.join(map(str, t.get('heldout', []))) or 'none'}")
+        auto = t.get("auto")
+        if (isinstance(auto, dict) and isinstance(auto.get("kept"), list) and isinstance(auto.get("psnr"), list)
+                and auto["psnr"] and all(isinstance(v, (int, float)) for v in auto["psnr"])):  # the manifest is data
+            print(f"  {auto_summary(auto)}")
     r = m["router"]
     if r:
         fit = {k: r["fit"][k] for k in ("accuracy_vs_labels", "accuracy_vs_best", "psnr") if k in r["fit"]}

@@ -152,7 +152,7 @@ def check_training(s: Settings, patches: int, width: int, height: int, frames: i
         print(f"--batch {s.batch} is more than the {patches} training patches; using --batch {patches}",
               file=sys.stderr)
         s.batch = patches
-    archs = [s.arch()] + [s.arch(k) for k in range(s.chunks)]
+    archs = [s.arch()] + [s.arch(k) for k in range(s.k())]
     context = min(max(a.radius for a in archs), CONTEXT_CAP)
     step = SAFETY * max(step_bytes(a, s.batch, s.patch_width, s.patch_height, context) for a in archs)
     host = 0 if decoded else frames_bytes(width, height, frames, s.scale) + LIBRARIES
@@ -169,7 +169,7 @@ def check_disk(s: Settings, output: str | Path, frames: int, cells: int) -> int:
     weights and two Adam moments of every model, written next to the previous one before it replaces it)
     and the bundle (weights, and per frame its labels, PSNR and fingerprint). Returns the bytes needed."""
     with torch.device("meta"):
-        params = [sum(p.numel() for p in WDSR(s.arch(k)).parameters()) for k in range(s.chunks)]
+        params = [sum(p.numel() for p in WDSR(s.arch(k)).parameters()) for k in range(s.k())]
     checkpoint = 2 * 3 * 4 * (sum(params) + params[0])
     bundle = 4 * sum(params) + frames * (cells * 5 + CELLS * CELLS * 2) + (1 << 20)
     folder = Path(output).resolve().parent

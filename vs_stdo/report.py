@@ -55,7 +55,7 @@ def write_report(path: Path, bundle: Bundle, bundle_frame: int, images: dict[str
     f0 = bundle.psnr[bundle_frame]
     chunks = (bundle.labels[bundle_frame] if bundle.chunks > 1
               else label(f0, bundle.training.get("thresholds", [])))
-    k = int(bundle.training.get("chunks", bundle.chunks))
+    k = bundle.chunks if bundle.chunks > 1 else len(bundle.training.get("thresholds", [])) + 1  # the split's k
     hr = images["hr"]
     gain = (patch_psnr(images["stdo"], hr, g, s) - patch_psnr(images["bicubic"], hr, g, s)).numpy()
     gain = gain.reshape(g.rows, g.cols)

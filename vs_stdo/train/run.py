@@ -11,7 +11,8 @@ import torch
 
 from .. import bundle as bundle_io
 from .. import preflight, router
-from ..chunking import bicubic_upscaler, bundle_upscaler, label, model_upscaler, models_psnr, score, split
+from ..chunking import (auto_summary, bicubic_upscaler, bundle_upscaler, fewest_models, label, model_upscaler,
+                        models_psnr, score, split)
 from ..colour import Colour
 from ..dataset import CONTEXT_CAP, Frames, Patches, all_items
 from ..engine import pick_device
@@ -49,7 +50,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     train_frames = [f for f in range(count) if f not in set(heldout)]
     items = all_items(count, grid.count)
     items = items[torch.isin(items[:, 0], torch.tensor(train_frames))]
-    radius = max(s.arch(k).radius for k in range(s.chunks))
+    radius = max(s.arch(k).radius for k in range(s.k()))
     patches = Patches(frames, grid, min(radius, CONTEXT_CAP))
     fingerprints = world.gather(frames.fingerprints, count)
     preflight.check_writable(out, {}, "-o")  # before its checkpoint is written next to it
@@ -79,7 +80,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
     psnr = world.gather(score(frames, grid, upscale), count)
     phases.done("score")
-    train_labels, thresholds = split(psnr[train_frames], s.chunks, s.split if s.mode == "chunks" else "count")
+    train_labels, thresholds = split(psnr[train_frames], s.k(), s.split if s.mode == "chunks" else "count")
     labels = label(psnr, thresholds)
     labels[train_frames] = train_labels
     chunk = torch.from_numpy(labels.reshape(count, -1).astype(np.int64))[items[:, 0], items[:, 1]]
@@ -115,7 +116,8 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
 
 def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Settings, world: World,
           count: int, phases: Phases) -> None:
-    """With k > 1 models: set the routing labels and fit the blind router.
+    """With k > 1 models: keep the fewest that pay (--chunks auto), set the routing labels and fit the
+    blind router.
 
     labels "best" relabels every patch of every frame (held-out ones too: labels come from the HR) with the
     model that reconstructs it best, the assignment step of hard EM; "split" keeps each patch's chunk. The
@@ -125,13 +127,32 @@ def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Setti
     mine = [p for p in world.share(count) if p in set(train_frames)]
     picked = mine[::math.ceil(len(mine) / ROUTER_FRAMES)] if mine else []
     local = [p // world.size for p in picked]
-    if s.labels == "best":
+    if s.labels == "best" or s.auto():
         each = models_psnr(b, frames, world.device)                                  # (k, this rank's frames, ...)
-        b.labels = world.gather(each.argmax(0).astype(np.uint8), count)
+        if s.auto():
+            kept = keep_fewest(b, world.gather(each.swapaxes(0, 1), count).swapaxes(0, 1))
+            each = each[kept]
+            if world.main:
+                print(auto_summary(b.training["auto"]))
+        if s.labels == "best":
+            b.labels = world.gather(each.argmax(0).astype(np.uint8), count)
         each = each[:, local]
         phases.done("label")
     elif world.main:  # only the router's frames (a copy of them, not of the clip)
         each = models_psnr(b, Frames(frames.lr[local], frames.hr[local], frames.fingerprints[local]), world.device)
-    if world.main:
+    if world.main and b.chunks > 1:
         b.router = router.fit(frames.lr[local], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
         phases.done("router")
+
+
+def keep_fewest(b: bundle_io.Bundle, each: np.ndarray) -> list[int]:
+    """--chunks auto: keep the fewest of the bundle's models that pay, judged by every patch's PSNR under each
+    model, `each` (k, frames, rows, cols); returns the kept ones. A dropped chunk joins the nearest harder kept
+    chunk (the hardest kept one where none is harder), so split labels and thresholds stay a split."""
+    kept, curve = fewest_models(each)
+    b.archs, b.weights = [b.archs[i] for i in kept], [b.weights[i] for i in kept]
+    group = np.maximum(np.searchsorted(kept, np.arange(len(each)), side="right") - 1, 0).astype(np.uint8)
+    b.labels = group[b.labels]
+    b.thresholds = [b.thresholds[i - 1] for i in kept[1:]]
+    b.training["auto"] = {"kept": kept, "psnr": curve}
+    return kept

@@ -67,8 +67,8 @@ def check_data(s: Settings, width: int, height: int, frames: int, decoded: bool 
     if train_frames < 1:
         raise ValueError(f"--holdout {s.holdout} leaves no training frame out of {frames}; select more frames")
     patches = train_frames * grid.count
-    if s.chunks > patches:
-        raise ValueError(f"--chunks {s.chunks} is more than the {patches} training patches ({train_frames} frames "
+    if s.k() > patches:
+        raise ValueError(f"--chunks {s.k()} is more than the {patches} training patches ({train_frames} frames "
                          f"x {grid.cols}x{grid.rows} grid of {s.patch_width}x{s.patch_height}); use fewer chunks, "
                          f"a smaller --patch or more frames")
     preflight.check_training(s, patches, width, height, frames, decoded)
@@ -95,8 +95,8 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
         return [Stage.one(s.mode, items, s.arch(), total)]
     shared = shared_stage(s, items)
     first = shared.steps if shared else 0
-    archs = [s.arch(k) for k in range(s.chunks)]
-    equal_shares = 1 / torch.bincount(chunk, minlength=s.chunks).double()[chunk]
+    archs = [s.arch(k) for k in range(s.k())]
+    equal_shares = 1 / torch.bincount(chunk, minlength=s.k()).double()[chunk]
     return ([shared] if shared else []) + [Stage("chunks", items, chunk, archs, total - first, first, total,
                                                  "shared" if shared else None, equal_shares)]
 
