@@ -111,8 +111,8 @@ def test_routing_sends_each_patch_to_its_labelled_model(tmp_path):
     for n, v in enumerate(values):
         got = frame_array(out.get_frame(n))
         expected = np.empty_like(got)
-        for (y, x, ph, pw), label in zip(grid.hr_boxes(scale), labels[n].ravel()):
-            expected[:, y:y + ph, x:x + pw] = v + offsets[label]
+        for (y, x, ph, pw), chunk in zip(grid.hr_boxes(scale), labels[n].ravel()):
+            expected[:, y:y + ph, x:x + pw] = v + offsets[chunk]
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
