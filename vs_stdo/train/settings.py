@@ -68,7 +68,7 @@ def option(default: Any, help: str, choices: tuple | list | None = None, flag: s
 class Settings:
     scale: int = option(4, "upscaling factor (default {default})", choices=SCALES)
     chunks: int = option(4, "k, the number of difficulty chunks, or auto: train 4 chunk models and keep the "
-                            "fewest that pay (within 0.05 dB of all 4; one where chunking does not pay) "
+                            "fewest that pay (within 0.05 dB of all 4; one where they are alike) "
                             "(default {default})", parse=parse_chunks)
     mode: str = option("chunks", "chunks: one model per chunk (STDO, default); joint: one model on hard-weighted "
                                  "data (JSTDO); single: one model on all patches", choices=MODES)
