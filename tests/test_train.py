@@ -20,6 +20,7 @@ from vs_stdo.chunking import AUTO_TOLERANCE, bicubic_psnr, fewest_models, label,
 from vs_stdo.cli import main
 from vs_stdo.dataset import Patches, all_items, load_frames
 from vs_stdo.train import Checkpoint, Settings, World, check_data, fit, plan_stages
+from vs_stdo.train.settings import AUTO, parse_chunks
 from vs_stdo.video import frame_array, open_pair
 
 from scripts.encode import ffmpeg_exe
@@ -400,6 +401,15 @@ def test_fewest_models_keeps_a_model_only_where_it_pays():
     marginal[3:, :2] = base[3:, :2] + 0.01                         # better than model 0 by next to nothing
     kept, curve = fewest_models(np.stack([base, specialist, base - 2, marginal]))
     assert kept == [0, 1] and curve[1] > curve[0] + 0.5 and curve[-1] - curve[1] < AUTO_TOLERANCE
+
+
+def test_chunks_auto_is_parsed_and_checked():
+    assert parse_chunks("auto") == AUTO and parse_chunks("3") == 3
+    with pytest.raises(ValueError, match="1 or more"):
+        parse_chunks("0")
+    assert Settings(chunks=AUTO).k() == 4
+    with pytest.raises(ValueError, match="--mode chunks"):
+        Settings(chunks=AUTO, mode="single").check()
 
 
 def test_error_split_keeps_every_chunk_when_one_patch_carries_most_error():
