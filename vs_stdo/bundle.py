@@ -141,11 +141,11 @@ def to_bytes(bundle: Bundle) -> bytes:
     return st_save(tensors, metadata={"stdo": json.dumps(manifest)})
 
 
-def storage(weights: str) -> dict[str, str]:
-    """The manifest's "storage" entry of a format-3 bundle whose weights are stored as `weights`."""
+def storage(weights: str, fingerprints: str = FINGERPRINTS[0]) -> dict[str, str]:
+    """The manifest's "storage" entry of a format-3 bundle whose weights and fingerprints are stored so."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights can be stored as {', '.join(WEIGHTS)}, not {weights!r}")
-    return {"weights": weights, "labels": "zlib", "psnr": "float32", "fingerprints": FINGERPRINTS[0]}
+    return {"weights": weights, "labels": "zlib", "psnr": "float32", "fingerprints": fingerprints}
 
 
 def _delta8(prints: np.ndarray) -> np.ndarray:
@@ -286,7 +286,7 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
 
     if m["version"] >= 3:
         weights_as = m["storage"]["weights"] if isinstance(m["storage"], dict) else None
-        known = [storage(weights_as) | {"fingerprints": f} for f in FINGERPRINTS] if weights_as in WEIGHTS else []
+        known = [storage(weights_as, f) for f in FINGERPRINTS] if weights_as in WEIGHTS else []
         if m["storage"] not in known:
             raise BundleError(f"manifest field storage {m['storage']!r} is not one this vs-stdo reads "
                               f"(weights {', '.join(WEIGHTS)}; labels zlib; psnr float32; fingerprints "

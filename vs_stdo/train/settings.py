@@ -9,7 +9,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any, Callable
 
 from .. import bundle as bundle_io
-from ..chunking import SPLITS
+from ..chunking import AUTO_TOLERANCE, SPLITS
 from ..models import PRESETS, SCALES, Arch, preset
 
 MODES = ("chunks", "joint", "single")
@@ -67,9 +67,9 @@ def option(default: Any, help: str, choices: tuple | list | None = None, flag: s
 @dataclass
 class Settings:
     scale: int = option(4, "upscaling factor (default {default})", choices=SCALES)
-    chunks: int = option(4, "k, the number of difficulty chunks, or auto: train 4 chunk models and keep the "
-                            "fewest that pay (within 0.05 dB of all 4; one where they are alike) "
-                            "(default {default})", parse=parse_chunks)
+    chunks: int = option(4, f"k, the number of difficulty chunks, or auto: train {AUTO_CHUNKS} chunk models and "
+                            f"keep the fewest that pay (within {AUTO_TOLERANCE} dB of all {AUTO_CHUNKS}; one where "
+                            "they are alike) (default {default})", parse=parse_chunks)
     mode: str = option("chunks", "chunks: one model per chunk (STDO, default); joint: one model on hard-weighted "
                                  "data (JSTDO); single: one model on all patches", choices=MODES)
     preset: str = option("tiny", "model size (default {default})", choices=list(PRESETS))
