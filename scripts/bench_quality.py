@@ -2,13 +2,13 @@
 bicubic and Lanczos, on whole stitched frames through the real filter (the table in docs/results.md).
 
     .venv/bin/python scripts/bench_quality.py [--quick] [--clips NAME|PATH ...] [--scales 4 2]
-        [--presets tiny small] [--budgets 600 2000] [--methods single chunks:4 joint:4 ...]
+        [--presets tiny small] [--budgets 600 2000] [--methods single chunks:4 joint ...]
         [--frames 0:30] [--holdout 10] [--jobs 1] [--out out/bench_quality]
 
 Every cell (clip x scale x preset x budget x method) is one `stdo train` run with `--steps BUDGET`,
 the total optimiser steps of the run whatever the method (every step trains on `--batch` patches, so
 methods compare at equal compute), followed by `stdo eval --json`; bicubic and Lanczos come from the same eval. A method
-is `single`, `chunks:K` or `joint:K`, optionally followed by `stdo train` options as `:key=value`
+is `single`, `chunks:K` or `joint`, optionally followed by `stdo train` options as `:key=value`
 pairs separated by commas, e.g. `chunks:4:pretrain=0.25,learning-rate=5e-4`. Results are appended to
 results.csv as cells finish and a cell whose result exists is not run again, so an interrupted run
 continues where it stopped; results.md is rewritten after each cell. One PNG report per clip, scale
@@ -31,7 +31,7 @@ import clips
 from benchlib import append_csv, stdo, table, train_bundle
 
 QUICK = {"clips": [clips.DEFAULT], "scales": [4], "presets": ["tiny"], "budgets": [100, 200],
-         "methods": ["single", "chunks:4", "joint:4"], "frames": "0:6", "holdout": 3}
+         "methods": ["single", "chunks:4", "joint"], "frames": "0:6", "holdout": 3}
 # The default set: four real clips, two budgets. Estimated from measured rates (tiny trains about 5 steps/s on 2
 # idle cores; a cell's scoring, router and eval take about 40 s): 9000 steps + 24 cells, about 45 minutes.
 # docs/results.md adds stdo train's default budget, 2000 steps, which takes hours on such a machine.
@@ -60,6 +60,8 @@ class Cell:
         """The `stdo train` options of the method: --mode, --chunks and any key=value extras."""
         mode, _, rest = self.method.partition(":")
         chunks, _, extras = rest.partition(":")
+        if "=" in chunks:  # joint:focus=0.5 - no chunk count, only extras
+            chunks, extras = "", rest
         args = ["--mode", mode] + (["--chunks", chunks] if chunks else [])
         for pair in filter(None, extras.split(",")):
             key, _, value = pair.partition("=")
@@ -131,8 +133,8 @@ def main() -> None:
     p.add_argument("--scales", nargs="+", type=int, help="default: 4")
     p.add_argument("--presets", nargs="+", help="default: tiny")
     p.add_argument("--budgets", nargs="+", type=int, help="total training steps per cell (default: 150 600)")
-    p.add_argument("--methods", nargs="+", help="single, chunks:K, joint:K[:key=value,...] "
-                                                "(default: single chunks:4 joint:4)")
+    p.add_argument("--methods", nargs="+", help="single, chunks:K, joint[:key=value,...] "
+                                                "(default: single chunks:4 joint)")
     p.add_argument("--frames", help="START:END frames of each clip trained and evaluated (default 0:30)")
     p.add_argument("--holdout", type=int, help="every Nth frame is held out (default 10; --quick: 3)")
     p.add_argument("--jobs", type=int, default=1,
@@ -140,7 +142,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("out/bench_quality"), help="output folder")
     a = p.parse_args()
     defaults = {"clips": DEFAULT_CLIPS, "scales": [4], "presets": ["tiny"], "budgets": [150, 600],
-                "methods": ["single", "chunks:4", "joint:4"], "frames": "0:20", "holdout": 10}
+                "methods": ["single", "chunks:4", "joint"], "frames": "0:20", "holdout": 10}
     for key, value in (QUICK if a.quick else defaults).items():
         if getattr(a, key) is None:
             setattr(a, key, value)

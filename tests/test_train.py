@@ -91,15 +91,15 @@ def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path
     vpy = tmp_path / "bikes.vpy"
     vpy.write_text(f"import vapoursynth as vs\nvs.core.bs.VideoSource({str(bikes)!r}).set_output()\n")
     out = tmp_path / "joint.stdo"
-    assert stdo("train", vpy, "-o", out, "--frames", "0:6", "--mode", "joint", "--chunks", "4", "--steps", "10",
+    assert stdo("train", vpy, "-o", out, "--frames", "0:6", "--mode", "joint", "--steps", "10",
                 "--score", chunks_bundle, *TINY) == 0
     b = bundle_io.load(out)
     t = b.training
-    assert b.chunks == 1 and t["scorer"] == "bundle:chunks.stdo"
-    assert t["joint_schedule"] == pytest.approx([1, 2 / 3, 1 / 3, 0])
+    assert b.chunks == 1 and t["scorer"] == "bundle:chunks.stdo" and t["focus"] == 1.5
     assert b.labels.max() == 0 and moved(b.weights[0])
-    # all of chunk 0, 2/3 and 1/3 of chunks 1 and 2, none of chunk 3 (15 training patches each)
-    assert t["stages"] == {"joint": {"steps": 10, "patches": [15 + 10 + 5]}}
+    # the shared model on all 60 training patches for a quarter of the steps, then the same model on all
+    # of them, drawn by the scorer's error
+    assert t["stages"] == {"shared": {"steps": 2, "patches": [60]}, "joint": {"steps": 8, "patches": [60]}}
     # the scores are the scorer bundle's per-patch PSNR, upscaled by the real filter (against the HR
     # as training keeps it, 8-bit RGB)
     pair = open_pair(bikes, None, "0:6", 4)
@@ -296,7 +296,7 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     (["{bikes}", "--holdout", "1"], "would hold out every frame"),
     (["{bikes}", "--score", "{missing}"], "bundle '{missing}' does not exist"),
     (["{bikes}", "--mode", "single", "--score", "shared"], "--score shared scores with the shared model of --mode"),
-    (["{bikes}", "--mode", "joint", "--joint-schedule", "1,0"], "--joint-schedule needs 4 fractions"),
+    (["{bikes}", "--mode", "joint", "--focus", "-1"], "--focus must not be negative"),
     (["{bikes}", "--frames", "300:400"], "selects no frames of a 250-frame clip"),
     (["{bikes}", "--patch", "200x34"], "smaller than one patch"),
     (["{bikes}", "--mode", "joint", "--easy-preset", "nano"], "--easy-preset needs --mode chunks"),
@@ -359,7 +359,7 @@ def test_chunk_models_continue_the_shared_training(pair, tmp_path):
     grid = check_data(s, lr.width, lr.height, len(frames))
     items = all_items(len(frames), grid.count)
     chunk = torch.arange(len(items)) % 2
-    shared, chunks = plan_stages(s, items, chunk, torch.Generator().manual_seed(0))
+    shared, chunks = plan_stages(s, items, chunk, torch.ones(len(items)))
     assert (shared.steps, chunks.steps, chunks.first, chunks.init) == (10, 10, 10, "shared")
     whole = [shared.lr(s, t) for t in range(10)] + [chunks.lr(s, t) for t in range(10)]
     assert whole == pytest.approx([s.lr * 0.5 * (1 + math.cos(math.pi * t / 20)) for t in range(20)])
@@ -422,7 +422,18 @@ def test_chunk_phase_draws_every_chunk_equally_whatever_its_size():
     s = Settings(chunks=3, steps=100, pretrain=0.25)
     chunk = torch.tensor([0] * 5 + [1] * 30 + [2] * 165)
     items = torch.stack([torch.zeros(200, dtype=torch.long), torch.arange(200)], 1)
-    _, chunks = plan_stages(s, items, chunk, torch.Generator().manual_seed(0))
-    drawn = chunks.owner[torch.multinomial(chunks.weight, 30000, replacement=True,
-                                           generator=torch.Generator().manual_seed(1))]
+    _, chunks = plan_stages(s, items, chunk, torch.rand(200, generator=torch.Generator().manual_seed(0)))
+    drawn = chunks.owner[chunks.draw(30000, torch.Generator().manual_seed(1))]
     assert torch.bincount(drawn, minlength=3).float().div(30000).tolist() == pytest.approx([1 / 3] * 3, abs=0.01)
+
+
+@pytest.mark.parametrize("focus", [0.0, 0.5, 1.0])
+def test_joint_phase_draws_patches_by_their_squared_error_to_the_focus(focus):
+    """Joint mode continues the shared model on all patches, each drawn in proportion to mse ** focus."""
+    s = Settings(mode="joint", steps=100, pretrain=0.25, focus=focus)
+    mse = torch.tensor([1e-4] * 100 + [4e-4] * 100)
+    items = torch.stack([torch.zeros(200, dtype=torch.long), torch.arange(200)], 1)
+    shared, joint = plan_stages(s, items, torch.zeros(200, dtype=torch.long), mse)
+    assert (shared.steps, joint.steps, joint.first, joint.init, len(joint.items)) == (25, 75, 25, "shared", 200)
+    hard = (joint.draw(40000, torch.Generator().manual_seed(1)) >= 100).float().mean().item()
+    assert hard == pytest.approx(4 ** focus / (1 + 4 ** focus), abs=0.01)

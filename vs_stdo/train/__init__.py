@@ -8,9 +8,10 @@ Modes
           model of its chunk. The copies keep the shared model's Adam state and the run keeps one
           learning-rate schedule, so the chunk phase continues the shared training instead of
           restarting it. pretrain=0 trains the chunk models from scratch, as the paper does.
-  joint   JSTDO: one model on all of chunk 0, none of chunk k-1, and a decreasing random fraction
-          of the chunks between (`joint_schedule`, default linear: 1, (k-2)/(k-1), ..., 0); its k
-          chunks are always of equal size, whatever `split`.
+  joint   JSTDO: one model. The shared model (`pretrain` of the budget, all patches alike) goes on
+          training for the rest on patches drawn in proportion to their squared error under the
+          scorer to the power `focus` (default 1.5): the paper's "more of the hard chunks, less of
+          the easy ones", made per patch, so that L1 steps follow the squared error PSNR counts.
   single  one model on all patches (the NAS-style baseline).
 
 Budget: `steps` (or `epochs`, passes over the run's training patches) is the total for the run,

@@ -16,6 +16,7 @@ from ..chunking import (auto_summary, bicubic_upscaler, bundle_upscaler, fewest_
 from ..colour import Colour
 from ..dataset import CONTEXT_CAP, Frames, Patches, all_items
 from ..engine import pick_device
+from ..metrics import psnr_to_mse
 from ..models import WDSR, add_weight_norm, plain_state
 from .checkpoint import Checkpoint, run_id
 from .loop import fit
@@ -80,11 +81,12 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
     psnr = world.gather(score(frames, grid, upscale), count)
     phases.done("score")
-    train_labels, thresholds = split(psnr[train_frames], s.k(), s.split if s.mode == "chunks" else "count")
+    train_labels, thresholds = split(psnr[train_frames], s.k(), s.split)
     labels = label(psnr, thresholds)
     labels[train_frames] = train_labels
     chunk = torch.from_numpy(labels.reshape(count, -1).astype(np.int64))[items[:, 0], items[:, 1]]
-    stages = plan_stages(s, items, chunk, torch.Generator().manual_seed(s.seed))
+    mse = torch.from_numpy(psnr_to_mse(psnr.reshape(count, -1)))[items[:, 0], items[:, 1]]
+    stages = plan_stages(s, items, chunk, mse)
     models = [trained(stage) for stage in stages][-1]
     k = len(models)
     b = bundle_io.Bundle(
@@ -93,7 +95,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         labels=labels if k > 1 else np.zeros_like(labels), psnr=psnr, fingerprints=fingerprints,
         thresholds=thresholds if k > 1 else [], clip=clip_info,
         training=asdict(s) | {
-            "joint_schedule": s.schedule() if s.mode == "joint" else [], "device": str(device),
+            "device": str(device),
             "processes": world.size, "seconds": round(time.time() - started, 1), "phases": phases.rows,
             "scorer": scorer,
             "thresholds": thresholds,

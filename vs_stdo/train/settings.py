@@ -33,14 +33,6 @@ def parse_chunks(text: str) -> int:
     return k
 
 
-def parse_fractions(text: str) -> list[float]:
-    """`1,0.5,0` -> [1.0, 0.5, 0.0] (the --joint-schedule syntax)."""
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"expected comma-separated fractions (e.g. 1,0.5,0), got {text!r}") from None
-
-
 def parse_duration(text: str) -> float:
     """`90s`, `10m`, `1.5h`, `1h30m` or plain seconds -> seconds (the --time syntax)."""
     text = text.strip().lower()
@@ -87,13 +79,14 @@ class Settings:
     seed: int = option(0, "seed of initialisation and sampling (default {default})")
     patch_width: int = 48            # LR patch size; the CLI sets both with --patch WxH
     patch_height: int = 54
-    pretrain: float = option(0.25, "chunks mode: share of the steps spent on a shared model first "
+    pretrain: float = option(0.25, "chunks and joint modes: share of the steps spent on a shared model first "
                                    "(default {default})")
     split: str = option("error", "chunks mode: how patches are split into chunks, hardest first: error "
                                  "(default), each chunk an equal share of the squared error, so the hardest chunk "
                                  "is small; count, equal-sized chunks (the paper's)", choices=SPLITS)
-    joint_schedule: list[float] = option([], "joint mode: fraction of each chunk's patches used, hardest first "
-                                             "(default 1 ... 0)", parse=parse_fractions)
+    focus: float = option(1.5, "joint mode: how much the model's training favours hard patches: after the "
+                               "shared model, a patch is drawn in proportion to its squared error under the "
+                               "scorer to this power (default {default}; 0: all alike)")
     score: str = option("auto", "reference scorer f0 that ranks patches for the split: auto (default: shared "
                                 "where the run has a shared model, else bicubic), shared, bicubic, self, or the "
                                 "path of a .stdo bundle")
@@ -135,7 +128,8 @@ class Settings:
             raise ValueError(f"--pretrain must be in [0, 1), got {self.pretrain}")
         if self.holdout == 1 or self.holdout < 0:
             raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
-        self.schedule()
+        if self.focus < 0:
+            raise ValueError(f"--focus must not be negative, got {self.focus}")
         if self.split not in SPLITS:
             raise ValueError(f"unknown --split {self.split!r}; choose one of {', '.join(SPLITS)}")
         if self.easy_preset:
@@ -146,7 +140,7 @@ class Settings:
         if self.labels not in LABELS:
             raise ValueError(f"unknown --labels {self.labels!r}; choose one of {', '.join(LABELS)}")
         if self.score == "shared" and not self.has_shared():
-            raise ValueError("--score shared scores with the shared model of --mode chunks with --pretrain > 0; "
+            raise ValueError("--score shared scores with the shared model of --mode chunks or joint with --pretrain > 0; "
                              "give both, or another --score")
         if self.score not in SCORERS:
             b = bundle_io.load(self.score)  # FileNotFoundError / BundleError name the problem
@@ -162,12 +156,14 @@ class Settings:
         return self.chunks == AUTO
 
     def k(self) -> int:
-        """The number of chunks the patches are split into and chunk models are trained."""
+        """The number of chunks the patches are split into and chunk models are trained (1 outside chunks mode)."""
+        if self.mode != "chunks":
+            return 1
         return AUTO_CHUNKS if self.auto() else self.chunks
 
     def has_shared(self) -> bool:
         """Whether the run trains a shared model first (chunks mode with pretraining)."""
-        return self.mode == "chunks" and self.pretrain > 0
+        return self.mode != "single" and self.pretrain > 0
 
     def scorer(self) -> str:
         """The scorer `score` names: "auto" is the shared model where the run has one, else bicubic."""
@@ -179,18 +175,6 @@ class Settings:
         """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""
         easy = self.easy_preset and chunk is not None and chunk >= self.k() - self.easy_chunks
         return replace(preset(self.easy_preset if easy else self.preset, self.scale), planes=PLANES[self.planes])
-
-    def schedule(self) -> list[float]:
-        """Joint mode: the fraction of each chunk's patches used, chunk 0 first (all) to k-1 (none)."""
-        k = self.k()
-        if not self.joint_schedule:
-            return [1.0] if k == 1 else [1 - i / (k - 1) for i in range(k)]
-        if len(self.joint_schedule) != k or not all(0 <= f <= 1 for f in self.joint_schedule):
-            raise ValueError(f"--joint-schedule needs {k} fractions in [0, 1], one per chunk (hardest first), "
-                             f"got {self.joint_schedule}")
-        if not any(self.joint_schedule):
-            raise ValueError("--joint-schedule keeps no patches; give at least one fraction above 0")
-        return list(self.joint_schedule)
 
 
 def options() -> list[Field]:

@@ -1,8 +1,9 @@
 """What a run trains: its stages (models trained in lockstep), their step budgets and their data.
 
 A stage's items are (frame position, patch index) pairs of the training frames; its `owner` names the
-model each item trains. Chunks mode has a shared stage (one model, the first `pretrain` of the budget)
-and a chunks stage (k models, the rest); joint and single modes have one stage of one model.
+model each item trains. Chunks and joint modes have a shared stage (one model on all patches alike, the
+first `pretrain` of the budget), then a chunks stage (k copies of it, each on its chunk) or a joint stage
+(the shared model going on, hard patches drawn more often); single mode has one stage of one model.
 """
 from __future__ import annotations
 
@@ -75,30 +76,33 @@ def check_data(s: Settings, width: int, height: int, frames: int, decoded: bool 
     return grid
 
 
-def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor,
-                gen: torch.Generator) -> list[Stage]:
+def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor, mse: torch.Tensor) -> list[Stage]:
     """The stages of a run; the last one's models go into the bundle, in chunk order.
 
-    items: the training (frame, patch) pairs; chunk: the chunk of each.
+    items: the training (frame, patch) pairs; chunk: the chunk of each; mse: the scorer's squared error on each.
     """
-    if s.mode == "joint":
-        keep = torch.zeros(len(items), dtype=torch.bool)
-        for k, fraction in enumerate(s.schedule()):
-            idx = torch.nonzero(chunk == k).flatten()
-            keep[idx[torch.randperm(len(idx), generator=gen)[:round(fraction * len(idx))]]] = True
-        items = items[keep]
-        if not len(items):
-            raise ValueError(f"--joint-schedule {s.schedule()} keeps none of the training patches; "
-                             f"raise its fractions")
     total = budget(s, len(items))
-    if s.mode != "chunks":
+    if s.mode == "single":
         return [Stage.one(s.mode, items, s.arch(), total)]
     shared = shared_stage(s, items)
     first = shared.steps if shared else 0
-    archs = [s.arch(k) for k in range(s.k())]
-    equal_shares = 1 / torch.bincount(chunk, minlength=s.k()).double()[chunk]
-    return ([shared] if shared else []) + [Stage("chunks", items, chunk, archs, total - first, first, total,
-                                                 "shared" if shared else None, equal_shares)]
+    init = "shared" if shared else None
+    if s.mode == "joint":
+        last = Stage("joint", items, torch.zeros(len(items), dtype=torch.long), [s.arch()], total - first, first,
+                     total, init, draw_weights(torch.zeros_like(chunk), mse, s.focus))
+    else:
+        archs = [s.arch(k) for k in range(s.k())]
+        last = Stage("chunks", items, chunk, archs, total - first, first, total, init,
+                     draw_weights(chunk, mse, 0.0))
+    return ([shared] if shared else []) + [last]
+
+
+def draw_weights(group: torch.Tensor, mse: torch.Tensor, focus: float) -> torch.Tensor:
+    """How likely each item is drawn: every group alike whatever its size, and within a group in proportion
+    to the item's squared error to the power `focus` (0: all alike). Drawing by squared error makes an L1
+    step's expected gradient follow the squared error that PSNR counts."""
+    w = mse.double() ** focus
+    return w / torch.zeros(int(group.max()) + 1, dtype=torch.double).index_add_(0, group, w)[group]
 
 
 def budget(s: Settings, patches: int) -> int:
@@ -107,7 +111,7 @@ def budget(s: Settings, patches: int) -> int:
 
 
 def shared_stage(s: Settings, items: torch.Tensor) -> Stage | None:
-    """Chunks mode: the shared model's stage, the first `pretrain` of the budget (None without pretraining)."""
+    """The shared model's stage, the first `pretrain` of the budget (None without pretraining)."""
     if not s.has_shared():
         return None
     total = budget(s, len(items))
