@@ -32,8 +32,8 @@ class Rates:
     def passes(self, s: Settings) -> int:
         """Model passes over every decoded frame: the scorer's (unless bicubic) and, with k > 1 models and
         best-model labels or --chunks auto, one per model."""
-        chunks = s.k() if s.mode == "chunks" else 1
-        return (s.scorer() != "bicubic") + (chunks if chunks > 1 and (s.labels == "best" or s.auto()) else 0)
+        k = s.k()
+        return (s.scorer() != "bicubic") + (k if k > 1 and (s.labels == "best" or s.auto()) else 0)
 
     def seconds(self, s: Settings, steps: int, frames: int) -> float:
         """The run's time after decoding: its steps (and the self scorer's) and its passes over the frames."""
