@@ -2,6 +2,10 @@
 clips smaller than a patch."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -137,6 +141,21 @@ class Cramped:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         self.largest = max(self.largest, x.shape[-1] * x.shape[-2])
         return self.runner(x)
+
+
+def test_bf16_is_off_where_onednn_is_capped_below_it(mixed, tmp_path):
+    """A CPU that lists avx512_bf16 while oneDNN may not use it (ONEDNN_MAX_CPU_ISA, some VMs) gets float32 by
+    default: the engine upscales instead of failing on its first frame."""
+    b, _, _, labels = mixed
+    bundle_io.save(b, tmp_path / "mixed.stdo")
+    code = ("import sys, torch; from vs_stdo import bundle; from vs_stdo.engine import Engine; "
+            "from vs_stdo.runner import native_bf16; "
+            "e = Engine(bundle.load(sys.argv[1]), 100, 70, device='cpu'); "
+            "e.upscale(torch.rand(3, 70, 100), torch.tensor(eval(sys.argv[2]))); print(native_bf16(), e.dtype)")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "mixed.stdo"), str(labels.tolist())],
+                       capture_output=True, text=True, env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["False", "torch.float32"]
 
 
 def test_out_of_memory_lowers_the_batch_until_it_fits_then_fails_clearly(mixed, caplog):

@@ -25,12 +25,21 @@ CL = torch.channels_last
 
 @cache
 def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16); emulated bf16 is slower than fp32."""
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16; emulated bf16 is slower than fp32)
+    and torch's oneDNN runs it here: ONEDNN_MAX_CPU_ISA or a hypervisor can hide what /proc/cpuinfo lists,
+    and then the first bf16 convolution would fail."""
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
         return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    if "amx_bf16" not in flags and "avx512_bf16" not in flags:
+        return False
+    try:
+        x = torch.rand(1, 2, 5, 5, dtype=torch.bfloat16).contiguous(memory_format=CL)
+        _Conv(torch.nn.Conv2d(2, 2, 3), torch.bfloat16, torch.device("cpu"), fusion_available())(x)
+    except RuntimeError:
+        return False
+    return True
 
 
 def bicubic_stencil(scale: int) -> torch.Tensor:
