@@ -162,7 +162,7 @@ class Settings:
         return AUTO_CHUNKS if self.auto() else self.chunks
 
     def has_shared(self) -> bool:
-        """Whether the run trains a shared model first (chunks mode with pretraining)."""
+        """Whether the run trains a shared model first (chunks or joint mode with pretraining)."""
         return self.mode != "single" and self.pretrain > 0
 
     def scorer(self) -> str:

@@ -86,14 +86,10 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor, mse: torc
         return [Stage.one(s.mode, items, s.arch(), total)]
     shared = shared_stage(s, items)
     first = shared.steps if shared else 0
-    init = "shared" if shared else None
-    if s.mode == "joint":
-        last = Stage("joint", items, torch.zeros(len(items), dtype=torch.long), [s.arch()], total - first, first,
-                     total, init, draw_weights(torch.zeros_like(chunk), mse, s.focus))
-    else:
-        archs = [s.arch(k) for k in range(s.k())]
-        last = Stage("chunks", items, chunk, archs, total - first, first, total, init,
-                     draw_weights(chunk, mse, 0.0))
+    archs = [s.arch(k) for k in range(s.k())]  # joint: k is 1, every item in chunk 0
+    focus = s.focus if s.mode == "joint" else 0.0
+    last = Stage(s.mode, items, chunk, archs, total - first, first, total, "shared" if shared else None,
+                 draw_weights(chunk, mse, focus))
     return ([shared] if shared else []) + [last]
 
 
