@@ -148,10 +148,10 @@ def test_bf16_is_off_where_onednn_is_capped_below_it(mixed, tmp_path):
     default: the engine upscales instead of failing on its first frame."""
     b, _, _, labels = mixed
     bundle_io.save(b, tmp_path / "mixed.stdo")
-    code = ("import sys, torch; from vs_stdo import bundle; from vs_stdo.engine import Engine; "
+    code = ("import json, sys, torch; from vs_stdo import bundle; from vs_stdo.engine import Engine; "
             "from vs_stdo.runner import native_bf16; "
             "e = Engine(bundle.load(sys.argv[1]), 100, 70, device='cpu'); "
-            "e.upscale(torch.rand(3, 70, 100), torch.tensor(eval(sys.argv[2]))); print(native_bf16(), e.dtype)")
+            "e.upscale(torch.rand(3, 70, 100), torch.tensor(json.loads(sys.argv[2]))); print(native_bf16(), e.dtype)")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "mixed.stdo"), str(labels.tolist())],
                        capture_output=True, text=True, env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"})
     assert r.returncode == 0, r.stderr[-2000:]

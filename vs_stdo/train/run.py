@@ -84,8 +84,9 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     train_labels, thresholds = split(psnr[train_frames], s.k(), s.split)
     labels = label(psnr, thresholds)
     labels[train_frames] = train_labels
-    chunk = torch.from_numpy(labels.reshape(count, -1).astype(np.int64))[items[:, 0], items[:, 1]]
-    mse = torch.from_numpy(psnr_to_mse(psnr.reshape(count, -1)))[items[:, 0], items[:, 1]]
+    at = items[:, 0].numpy(), items[:, 1].numpy()  # each training item's (frame, patch)
+    chunk = torch.from_numpy(labels.reshape(count, -1)[at].astype(np.int64))
+    mse = torch.from_numpy(psnr_to_mse(psnr.reshape(count, -1)[at]))
     stages = plan_stages(s, items, chunk, mse)
     models = [trained(stage) for stage in stages][-1]
     k = len(models)
