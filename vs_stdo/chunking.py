@@ -118,20 +118,25 @@ AUTO_TOLERANCE = 0.05  # dB: --chunks auto keeps the fewest models whose routed 
 
 
 def fewest_models(each: np.ndarray, tolerance: float = AUTO_TOLERANCE) -> tuple[list[int], list[float]]:
-    """--chunks auto: which of k models to keep, from each model's per-patch PSNR `each` (k, ...).
+    """--chunks auto: which of k models to keep, from each model's per-patch PSNR `each` (k, frames, ...).
 
-    Every patch goes to its best kept model (as best-model labels route it). Models are added greedily,
-    each time the one that most lowers the mean squared error; the first m whose PSNR is within `tolerance`
-    dB of all k models' are kept. Returns the kept models (ascending) and the PSNR after adding 1, ..., k."""
-    mse = psnr_to_mse(each.reshape(len(each), -1))
+    Every patch goes to its best kept model (as best-model labels route it), and a set of models is judged by
+    the mean of per-frame PSNR, as `stdo eval` reports it. Models are added greedily, each time the one that
+    raises it most; the first m within `tolerance` dB of all k models' are kept. Returns the kept models
+    (ascending) and the PSNR after adding 1, ..., k."""
+    mse = psnr_to_mse(each.reshape(*each.shape[:2], -1))
+
+    def frames_psnr(err: np.ndarray) -> float:
+        return float(np.mean(-10 * np.log10(err.mean(-1))))
+
     order: list[int] = []
-    best = np.full(mse.shape[1], np.inf)
+    best = np.full(mse.shape[1:], np.inf)
     curve = []
     for _ in range(len(mse)):
-        i = min((i for i in range(len(mse)) if i not in order), key=lambda i: np.minimum(best, mse[i]).mean())
+        i = max((i for i in range(len(mse)) if i not in order), key=lambda i: frames_psnr(np.minimum(best, mse[i])))
         order.append(i)
         best = np.minimum(best, mse[i])
-        curve.append(round(float(mse_to_psnr(float(best.mean()))), 4))
+        curve.append(round(frames_psnr(best), 4))
     m = next(n for n, p in enumerate(curve, 1) if p >= curve[-1] - tolerance)
     return sorted(order[:m]), curve
 
@@ -139,6 +144,6 @@ def fewest_models(each: np.ndarray, tolerance: float = AUTO_TOLERANCE) -> tuple[
 def auto_summary(auto: dict) -> str:
     """What --chunks auto measured and kept, in one line (the training summary and `stdo info`)."""
     curve = auto["psnr"]
-    return (f"--chunks auto kept {len(auto['kept'])} of {len(curve)} chunk models {auto['kept']}: PSNR of the "
-            f"labelled frames with the best 1..{len(curve)} of them {', '.join(f'{p:.2f}' for p in curve)} dB "
+    return (f"--chunks auto kept {len(auto['kept'])} of {len(curve)} chunk models {auto['kept']}: mean PSNR of "
+            f"the labelled frames with the best 1..{len(curve)} of them {', '.join(f'{p:.2f}' for p in curve)} dB "
             f"(all {len(curve)}: {curve[-1] - curve[0]:+.2f} dB over the best one alone)")
