@@ -19,7 +19,7 @@ from .bundle import Bundle
 from .dataset import Frames
 from .engine import Engine
 from .grid import Grid
-from .metrics import mse_to_psnr, psnr_to_mse
+from .metrics import frames_psnr, mse_to_psnr, psnr_to_mse
 from .models import WDSR
 from .runner import Runner
 
@@ -125,10 +125,6 @@ def fewest_models(each: np.ndarray, tolerance: float = AUTO_TOLERANCE) -> tuple[
     raises it most; the first m within `tolerance` dB of all k models' are kept. Returns the kept models
     (ascending) and the PSNR after adding 1, ..., k."""
     mse = psnr_to_mse(each.reshape(*each.shape[:2], -1))
-
-    def frames_psnr(err: np.ndarray) -> float:
-        return float(np.mean(-10 * np.log10(err.mean(-1))))
-
     order: list[int] = []
     best = np.full(mse.shape[1:], np.inf)
     curve = []

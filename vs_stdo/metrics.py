@@ -20,6 +20,13 @@ def psnr_to_mse(psnr: np.ndarray) -> np.ndarray:
     return 10 ** (-psnr.astype(np.float64) / 10)
 
 
+def frames_psnr(patch_mse: np.ndarray | torch.Tensor) -> float:
+    """The mean over frames of per-frame PSNR, what `stdo eval` reports, from the squared errors of each frame's
+    equal-sized patches, (frames, patches...)."""
+    per_frame = np.asarray(patch_mse, dtype=np.float64).reshape(len(patch_mse), -1).mean(1)
+    return float(np.mean(-10 * np.log10(np.maximum(per_frame, 1e-12))))
+
+
 def luma(x: torch.Tensor) -> torch.Tensor:
     """BT.709 luma of (..., 3, H, W) RGB; the plane itself of (..., 1, H, W) luma."""
     if x.shape[-3] == 1:

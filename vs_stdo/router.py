@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .grid import Grid
-from .metrics import luma, psnr_to_mse
+from .metrics import frames_psnr, luma, psnr_to_mse
 
 FEATURES = ("grad", "lap", "var", "mean", "self2", "selfs")
 HIDDEN = 32
@@ -173,8 +173,7 @@ def report(mse: torch.Tensor, chosen: torch.Tensor, labels: torch.Tensor, per_fr
     picks = {"router": chosen, "labels": labels, "chunk0": torch.zeros_like(labels), "best": mse.argmin(1)}
 
     def frame_psnr(pick: torch.Tensor) -> float:
-        frames = mse.gather(1, pick[:, None]).view(-1, per_frame).mean(1)
-        return float((-10 * torch.log10(frames)).mean())
+        return frames_psnr(mse.gather(1, pick[:, None]).view(-1, per_frame))
 
     confusion = torch.zeros(k, k, dtype=torch.long).index_put_((labels, chosen), torch.tensor(1), accumulate=True)
     return {"patches": len(labels), "accuracy_vs_labels": round(float((chosen == labels).float().mean()), 4),
