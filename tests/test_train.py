@@ -116,7 +116,7 @@ def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path
 def test_single_mode_on_a_real_lr_encode(bikes, lr_encode, tmp_path):
     out = tmp_path / "single.stdo"
     assert stdo("train", bikes, "-o", out, "--lr", lr_encode, "--frames", "0:4", "--mode", "single",
-                "--epochs", "2", *TINY) == 0
+                "--epochs", "2", "--init", "none", *TINY) == 0   # 10 steps: learnt from bicubic, not the generic start
     b = bundle_io.load(out)
     assert b.chunks == 1 and b.training["scorer"] == "bicubic" and b.clip["lr"] == "bikes_lr.mp4"
     assert b.training["stages"] == {"single": {"steps": 10, "patches": [40]}}    # 2 epochs of 40 patches, batch 8

@@ -41,7 +41,7 @@ from .colour import Colour
 from .files import write_atomic
 from .fingerprint import CELLS
 from .grid import Grid
-from .models import WDSR, Arch
+from .models import WDSR, Arch, from_plain
 from .router import BlindRouter
 
 FORMAT = "stdo-bundle"
@@ -110,12 +110,7 @@ class Bundle:
         } | ({"colour": self.colour.to_manifest()} if self.colour else {})
 
     def build_models(self) -> list[WDSR]:
-        models = []
-        for arch, state in zip(self.archs, self.weights):
-            model = WDSR(arch)
-            model.load_state_dict(state)
-            models.append(model.eval())
-        return models
+        return [from_plain(arch, state).eval() for arch, state in zip(self.archs, self.weights)]
 
 
 def save(bundle: Bundle, path: str | Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import vapoursynth as vs
 
 from . import bundle as bundle_io
-from . import colour
+from . import colour, generic
 from . import preflight
 from .chunking import auto_summary
 from .train.settings import SCORERS, Settings, default_of, options
@@ -53,7 +53,8 @@ def cmd_train(a: argparse.Namespace) -> None:
                         patch_height=a.patch[1])
     settings.check()
     reads = {"the input": a.input, "the --lr file": a.lr_file,
-             "the --score bundle": None if a.score in SCORERS else a.score}
+             "the --score bundle": None if a.score in SCORERS else a.score,
+             "the --init bundle": None if a.init in generic.INITS else a.init}
     preflight.check_bundle_output(a.output, reads, a.force)
     p = open_pair(a.input, a.lr_file, a.frames, a.scale, a.kernel)
     src, lr = p.source, p.lr
@@ -152,7 +153,8 @@ def cmd_info(a: argparse.Namespace) -> None:
     if t:
         print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('total_steps')} steps, "
               f"{t.get('seconds')} s, scorer {t.get('scorer')}"
-              + (f", labels {t.get('labels', 'split')}" if m["chunks"] > 1 else ""))
+              + (f", labels {t.get('labels', 'split')}" if m["chunks"] > 1 else "")
+              + f", started from {t.get('started_from', 'none')}")
         print(f"  held-out frames (not trained on): {', '.join(map(str, t.get('heldout', []))) or 'none'}")
         auto = t.get("auto")
         if (isinstance(auto, dict) and isinstance(auto.get("kept"), list) and isinstance(auto.get("psnr"), list)

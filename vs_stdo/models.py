@@ -105,6 +105,13 @@ class WDSR(nn.Module):
         return base + self.shuffle(self.tail(self.body(self.head(x))) + self.skip(x))
 
 
+def from_plain(arch: Arch, state: dict[str, torch.Tensor]) -> WDSR:
+    """A model with stored (plain, as in bundles) weights."""
+    model = WDSR(arch)
+    model.load_state_dict(state)
+    return model
+
+
 def convs(model: nn.Module) -> list[nn.Conv2d]:
     return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -10,14 +11,14 @@ import numpy as np
 import torch
 
 from .. import bundle as bundle_io
-from .. import preflight, router
+from .. import generic, preflight, router
 from ..chunking import (auto_summary, bicubic_upscaler, bundle_upscaler, fewest_models, label, model_upscaler,
                         models_psnr, score, split)
 from ..colour import Colour
 from ..dataset import CONTEXT_CAP, Frames, Patches, all_items
 from ..engine import pick_device
 from ..metrics import psnr_to_mse
-from ..models import WDSR, add_weight_norm, plain_state
+from ..models import WDSR, add_weight_norm, from_plain, plain_state
 from .checkpoint import Checkpoint, run_id
 from .loop import fit
 from .phases import Phases
@@ -58,10 +59,15 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     ckpt = Checkpoint(Path(str(out) + ".ckpt"), run_id(s, fingerprints), writer=world.main)
     ckpt.open(resume)
     finished: dict[str, dict] = ckpt.state["finished"]
+    plain, started_from = generic.start(s.init, s.arch())
+    warm = None if plain is None else {"models": [add_weight_norm(from_plain(s.arch(), plain)).state_dict()]}
+    if world.main:
+        print(f"first model starts from: {started_from}", file=sys.stderr)
 
     def trained(stage: Stage) -> list[WDSR]:
         if stage.name not in finished:
-            finished[stage.name] = fit(stage, finished.get(stage.init), patches, s, ckpt, world)
+            init = finished.get(stage.init) if stage.init else warm
+            finished[stage.name] = fit(stage, init, patches, s, ckpt, world)
             ckpt.state["current"] = None
             ckpt.save()
             phases.done(f"train {stage.name}")
@@ -98,7 +104,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         training=asdict(s) | {
             "device": str(device),
             "processes": world.size, "seconds": round(time.time() - started, 1), "phases": phases.rows,
-            "scorer": scorer,
+            "scorer": scorer, "started_from": started_from,
             "thresholds": thresholds,
             "stages": {st.name: {"steps": st.steps,
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}

@@ -9,6 +9,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any, Callable
 
 from .. import bundle as bundle_io
+from .. import generic
 from ..chunking import AUTO_TOLERANCE, SPLITS
 from ..models import PRESETS, SCALES, Arch, preset
 
@@ -77,6 +78,10 @@ class Settings:
     lr: float = option(2e-3, "Adam learning rate at the start of the cosine schedule (default {default:g})",
                        flag="--learning-rate")
     seed: int = option(0, "seed of initialisation and sampling (default {default})")
+    init: str = option("auto", "what the first model starts from: auto (default: the generic model shipped for the "
+                               "preset and scale, where there is one; docs/training.md), none (from scratch: "
+                               "bicubic), or the path of a .stdo bundle (its model of the same architecture, e.g. "
+                               "the last episode's)")
     patch_width: int = 48            # LR patch size; the CLI sets both with --patch WxH
     patch_height: int = 54
     pretrain: float = option(0.25, "chunks and joint modes: share of the steps spent on a shared model first "
@@ -137,6 +142,7 @@ class Settings:
             if self.mode != "chunks" or not 1 <= self.easy_chunks < self.k():
                 raise ValueError(f"--easy-preset needs --mode chunks and 1 <= --easy-chunks < --chunks "
                                  f"(got mode {self.mode}, {self.easy_chunks} easy of {self.k()} chunks)")
+        generic.check(self.init, self.arch())
         if self.labels not in LABELS:
             raise ValueError(f"unknown --labels {self.labels!r}; choose one of {', '.join(LABELS)}")
         if self.score == "shared" and not self.has_shared():
