@@ -251,8 +251,10 @@ def test_ctrl_c_exits_130(files):
     """Ctrl-C while the user's script runs (before training): status 130, one line."""
     started = files / "started"
     (files / "slow.vpy").write_text(f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(60)\n")
+    # as from a terminal: a job started in the background by a non-interactive shell inherits SIGINT ignored
     p = subprocess.Popen([*STDO, "train", str(files / "slow.vpy"), "-o", str(files / "x.stdo")],
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
