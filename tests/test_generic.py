@@ -60,6 +60,8 @@ def test_a_run_starts_from_the_model_init_names(init, bikes, tiny_bundle, tmp_pa
         for k, v in b.weights[0].items():
             torch.testing.assert_close(v, start.weights[kept][k], rtol=2e-3, atol=2e-4)  # float16 storage
     assert b.training["started_from"] in capsys.readouterr().err
+    assert main(["info", str(out)]) == 0
+    assert f"started from {b.training['started_from']}" in capsys.readouterr().out
 
 
 @pytest.mark.slow
