@@ -1,6 +1,6 @@
 """The main job: train a bundle on a real clip, upscale its LR through `vspipe | ffmpeg`, report PSNR.
 
-    .venv/bin/python scripts/demo.py [--clip bigbuckbunny.mp4] [--frames 0:30] [--steps 800] [--out out/demo]
+    .venv/bin/python scripts/demo.py [--clip bigbuckbunny.mp4] [--frames 0:30] [--steps 1200] [--out out/demo]
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def main() -> int:
     p.add_argument("--clip", default=clips.DEFAULT, help="a clip name from scripts/clips.py or a video path")
     p.add_argument("--frames", default="0:30")
     p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--out", default="out/demo", help="output prefix")
     a = p.parse_args()
 
