@@ -20,9 +20,9 @@ from .world import World
 def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
         world: World) -> dict[str, list]:
     """Train a stage's models: L1 loss, Adam, resumable. `init`: the finished stage of one model of the main
-    preset (the shared model) that models of that preset start from, with its Adam state where it has one. `patches` cuts
-    this rank's frames (world.py). Returns {"models": [...], "opts": [...]}: their (weight-normed) states
-    and Adam states, on the CPU."""
+    preset (the shared model, or a generic start without Adam state) that models of that preset start from,
+    with its Adam state where it has one. `patches` cuts this rank's frames (world.py). Returns
+    {"models": [...], "opts": [...]}: their (weight-normed) states and Adam states, on the CPU."""
     device = world.device
     seed = stage_seed(s.seed, stage.name)
     torch.manual_seed(seed)
@@ -34,7 +34,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
             model.load_state_dict(init["models"][0])
         model.to(device).train()
         opt = torch.optim.Adam(model.parameters(), lr=s.lr)
-        if start_from and "opts" in init:  # a copy: loading does not copy CPU tensors, and the models must not share their state
+        if start_from and "opts" in init:  # a copy: loading does not copy CPU tensors; models must not share state
             opt.load_state_dict(copy.deepcopy(init["opts"][0]))
         models.append(model)
         opts.append(opt)
