@@ -33,14 +33,9 @@ def shipped(arch: Arch) -> Path | None:
 
 
 def check(init: str, arch: Arch) -> None:
-    """Raise a clear error where `--init` names a bundle whose models cannot start `arch`."""
-    if init in INITS:
-        return
-    b = bundle_io.load(init)  # FileNotFoundError / BundleError name the problem
-    if arch not in b.archs:
-        raise ValueError(f"--init bundle {init} has no model of the run's architecture ({arch.to_dict()}); its "
-                         f"models are {[a.to_dict() for a in b.archs]}. Give a bundle of the same --preset, --scale "
-                         f"and --planes, or --init auto / none")
+    """Raise a clear error where `--init` names a bundle that cannot start `arch` (before any data is read)."""
+    if init not in INITS:
+        start(init, arch)
 
 
 def start(init: str, arch: Arch) -> tuple[dict[str, torch.Tensor] | None, str]:
@@ -53,7 +48,12 @@ def start(init: str, arch: Arch) -> tuple[dict[str, torch.Tensor] | None, str]:
     path = shipped(arch) if init == "auto" else Path(init)
     if path is None:
         return None, "none (no generic model for this preset, scale and planes)"
-    b = bundle_io.load(path)
+    b = bundle_io.load(path)  # FileNotFoundError / BundleError name the problem
+    fitting = [i for i, a in enumerate(b.archs) if a == arch]
+    if not fitting:
+        raise ValueError(f"--init bundle {init} has no model of the run's architecture ({arch.to_dict()}); its "
+                         f"models are {[a.to_dict() for a in b.archs]}. Give a bundle of the same --preset, --scale "
+                         f"and --planes, or --init auto / none")
     routed = np.bincount(b.labels.ravel(), minlength=b.chunks)
-    best = max((i for i, a in enumerate(b.archs) if a == arch), key=lambda i: routed[i])
+    best = max(fitting, key=lambda i: routed[i])
     return b.weights[best], f"{path.name} model {best}" if b.chunks > 1 else path.name
