@@ -20,16 +20,16 @@ from .conftest import random_model
 FRAMES, ROWS, COLS = 5, 2, 3
 
 
-def bundle(weights: str = "float16") -> bundle_io.Bundle:
-    """A k=2, x2 bundle of random models on a 48x24 LR clip (16x12 patches), stored as `weights`."""
-    models = [random_model(2, seed) for seed in (1, 2)]
+def bundle(weights: str = "float16", k: int = 2) -> bundle_io.Bundle:
+    """A x2 bundle of k random models on a 48x24 LR clip (16x12 patches), stored as `weights`."""
+    models = [random_model(2, seed) for seed in range(1, k + 1)]
     rng = np.random.default_rng(0)
     return bundle_io.Bundle(
         scale=2, patch_width=16, patch_height=12, archs=[m.arch for m in models],
         weights=[{n: t.detach().clone() for n, t in m.state_dict().items()} for m in models],
-        labels=rng.integers(0, 2, (FRAMES, ROWS, COLS)).astype(np.uint8),
+        labels=rng.integers(0, k, (FRAMES, ROWS, COLS)).astype(np.uint8),
         psnr=rng.uniform(20, 50, (FRAMES, ROWS, COLS)).astype(np.float32),
-        fingerprints=rng.uniform(0, 1, (FRAMES, CELLS * CELLS)).astype(np.float32), thresholds=[30.0],
+        fingerprints=rng.uniform(0, 1, (FRAMES, CELLS * CELLS)).astype(np.float32), thresholds=[30.0] * (k - 1),
         clip={"width": 48, "height": 24, "frames": FRAMES, "fps_num": 25, "fps_den": 1, "source": "test"},
         weight_storage=weights)
 
@@ -95,6 +95,28 @@ def test_labels_are_deflated(tmp_path):
     assert bundle_io.part_bytes(saved(b, tmp_path))["labels"] < b.labels.size
 
 
+def test_one_model_bundles_store_no_routing_data(tmp_path):
+    b = bundle(k=1)
+    data = saved(b, tmp_path)
+    parts = bundle_io.part_bytes(data)
+    assert parts["labels"] == parts["psnr"] == parts["fingerprints"] == 0 and sum(parts.values()) == len(data)
+    assert len(data) < len(saved(bundle(k=2), tmp_path, "two.stdo")) / 2 + 1000  # half the weights, no routing data
+    loaded = bundle_io.from_bytes(data)
+    assert loaded.labels.shape == (0, ROWS, COLS) and loaded.psnr.shape == (0, ROWS, COLS)
+    assert loaded.fingerprints.shape == (0, CELLS * CELLS) and loaded.clip["frames"] == FRAMES
+    assert all(torch.equal(loaded.weights[0][n], t.half().float()) for n, t in b.weights[0].items())
+
+
+def test_one_model_bundles_written_with_routing_data_still_load(tmp_path):
+    b = bundle(k=1)
+    older = edited(saved(b, tmp_path), lambda m: m.update(storage=bundle_io.storage("float16")),
+                   lambda t: t.update(labels=deflated(b.labels), psnr=b.psnr, fingerprints=deflated(np.zeros(
+                       (FRAMES, CELLS * CELLS), np.uint8))))
+    loaded = bundle_io.from_bytes(older)
+    assert loaded.labels.shape == (FRAMES, ROWS, COLS) and (loaded.labels == 0).all()
+    np.testing.assert_array_equal(loaded.psnr, b.psnr)
+
+
 def format2(b: bundle_io.Bundle) -> bytes:
     """The bytes the format-2 writer produced: every part uncompressed, weights float32, no storage entry."""
     m = b.manifest() | {"version": 2}
@@ -149,6 +171,9 @@ HOSTILE = {
     "fingerprints inflate short": (None, None, lambda t: t.update(fingerprints=deflated(np.zeros(9, np.uint8))),
                                    "exactly"),
     "unknown fingerprint storage": (None, lambda m: m["storage"].update(fingerprints="float8"), None, "storage"),
+    "two models, no labels": (None, lambda m: m["storage"].update(labels="none", psnr="none", fingerprints="none"),
+                              lambda t: [t.pop(n) for n in ("labels", "psnr", "fingerprints")], "no labels"),
+    "no labels but scores": (None, lambda m: m["storage"].update(labels="none"), None, "storage"),
 }
 
 

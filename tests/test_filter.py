@@ -90,7 +90,7 @@ def test_every_format_round_trips_with_size_format_props_and_values(red_bundle, 
     out = core.stdo.Upscale(clip, str(red_bundle))
     assert (out.format.id, out.width, out.height, out.num_frames) == (fmt.id, 128, 96, 2)
     got = out.get_frame(1)
-    routing = {"STDORoute": "auto->fallback", "STDOFrame": -1, "STDOChunkShare": 1.0}   # tests/test_props.py
+    routing = {"STDORoute": "auto->single", "STDOFrame": -1, "STDOChunkShare": 1.0}  # one model: nothing to route
     assert dict(got.props) == dict(clip.get_frame(1).props) | routing
     # The same edit done by hand: to RGB by the clip's props, R + 0.2, back with the same props.
     hand = clip.resize.Point(format=vs.RGBS).std.Expr(["x 0.2 +", "", ""])

@@ -13,6 +13,9 @@ Tensors (format 3; the manifest's "storage" entry names how each part is stored)
                       frame minus the one before (mod 256), zlib-deflated into a 1-dim uint8 tensor;
                       "float16" (format-3 bundles written before delta8): float16 (frames, 256)
   router.{name}       float32 tensors of the blind router (when the bundle has one)
+A bundle of one model has nothing to route, so it stores no labels, psnr or fingerprints (its storage
+entry says "none" for the three; they load as arrays of zero frames): for one model they were most of
+the bytes beside the weights, and on a whole film they would be megabytes.
 Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`); its "colour" (absent in bundles
 made before it) is how the training pair's YUV was read, which the filter uses for untagged clips.
 Nothing in the file is code:
@@ -51,6 +54,7 @@ ROUTER = "router."         # prefix of the router's tensors
 QSCALE = "qscale."         # prefix of the per-output-channel scales of int8 weights
 WEIGHTS = ("float16", "float32", "int8")  # how weights can be stored; the first is the default
 FINGERPRINTS = ("delta8", "float16")  # how fingerprints can be stored in format 3; the first is written
+PER_FRAME = ("labels", "psnr", "fingerprints")  # the routing data, one entry per stored frame
 PLAIN = {"weights": "float32", "labels": "raw", "psnr": "float32", "fingerprints": "float32"}  # formats 1, 2
 MAX_BYTES = 1 << 30        # no honest bundle comes near this; refuse before reading it
 MAX_HEADER = 16 << 20      # safetensors header (JSON) limit; ours are a few kB
@@ -106,7 +110,7 @@ class Bundle:
             "fingerprint": {"kind": "luma-block-mean", "cells": CELLS},
             "training": self.training,
             "router": self.router.manifest() if self.router else None,
-            "storage": storage(self.weight_storage),
+            "storage": storage(self.weight_storage, per_frame=self.chunks > 1),
         } | ({"colour": self.colour.to_manifest()} if self.colour else {})
 
     def build_models(self) -> list[WDSR]:
@@ -121,12 +125,12 @@ def save(bundle: Bundle, path: str | Path) -> None:
 def to_bytes(bundle: Bundle) -> bytes:
     """The bundle file's bytes."""
     manifest = bundle.manifest()  # checks weight_storage first
-    labels = zlib.compress(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes(), 9)
-    tensors: dict[str, np.ndarray] = {
-        "labels": np.frombuffer(labels, np.uint8),
-        "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
-        "fingerprints": _delta8(bundle.fingerprints),
-    }
+    tensors: dict[str, np.ndarray] = {}
+    if bundle.chunks > 1:
+        labels = zlib.compress(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes(), 9)
+        tensors = {"labels": np.frombuffer(labels, np.uint8),
+                   "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
+                   "fingerprints": _delta8(bundle.fingerprints)}
     for i, state in enumerate(bundle.weights):
         for name, t in state.items():
             tensors |= _stored_weight(f"model.{i}.{name}", f"{QSCALE}{i}.{name}", t.detach().cpu().float().numpy(),
@@ -136,10 +140,13 @@ def to_bytes(bundle: Bundle) -> bytes:
     return st_save(tensors, metadata={"stdo": json.dumps(manifest)})
 
 
-def storage(weights: str, fingerprints: str = FINGERPRINTS[0]) -> dict[str, str]:
-    """The manifest's "storage" entry of a format-3 bundle whose weights and fingerprints are stored so."""
+def storage(weights: str, fingerprints: str = FINGERPRINTS[0], per_frame: bool = True) -> dict[str, str]:
+    """The manifest's "storage" entry of a format-3 bundle whose weights and fingerprints are stored so;
+    without `per_frame` (one model) the routing data is not stored at all."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights can be stored as {', '.join(WEIGHTS)}, not {weights!r}")
+    if not per_frame:
+        return {"weights": weights} | dict.fromkeys(PER_FRAME, "none")
     return {"weights": weights, "labels": "zlib", "psnr": "float32", "fingerprints": fingerprints}
 
 
@@ -168,7 +175,7 @@ def part_bytes(data: bytes) -> dict[str, int]:
     (the safetensors header with the JSON manifest); they add up to the file's size."""
     read_manifest(data)  # checks the header is there and sane
     n = int.from_bytes(data[:8], "little")
-    parts = dict.fromkeys(("weights", "labels", "psnr", "fingerprints", "router"), 0) | {"manifest": 8 + n}
+    parts = dict.fromkeys(("weights", *PER_FRAME, "router"), 0) | {"manifest": 8 + n}
     for name, entry in json.loads(data[8:8 + n]).items():
         if name != "__metadata__":
             start, end = entry["data_offsets"]
@@ -281,28 +288,16 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
 
     if m["version"] >= 3:
         weights_as = m["storage"]["weights"] if isinstance(m["storage"], dict) else None
-        known = [storage(weights_as, f) for f in FINGERPRINTS] if weights_as in WEIGHTS else []
+        known = ([storage(weights_as, f) for f in FINGERPRINTS] + [storage(weights_as, per_frame=False)]
+                 if weights_as in WEIGHTS else [])
         if m["storage"] not in known:
             raise BundleError(f"manifest field storage {m['storage']!r} is not one this vs-stdo reads "
                               f"(weights {', '.join(WEIGHTS)}; labels zlib; psnr float32; fingerprints "
-                              f"{' or '.join(FINGERPRINTS)})")
+                              f"{' or '.join(FINGERPRINTS)}; or, with one model, none of the three)")
         st = m["storage"]
     else:
         st = PLAIN
-    shape = (frames, grid.rows, grid.cols)
-    if st["labels"] == "zlib":
-        labels = _inflated(tensors.get("labels"), shape, "labels")
-    else:
-        labels = _tensor(tensors, "labels", np.uint8, shape)
-    if labels.size and labels.max() >= k:
-        raise BundleError(f"labels name chunk {int(labels.max())} but the bundle has {k} chunks")
-    psnr = _tensor(tensors, "psnr", np.dtype(st["psnr"]), shape).astype(np.float32)
-    if st["fingerprints"] == "delta8":
-        diff = _inflated(tensors.get("fingerprints"), (frames, CELLS * CELLS), "fingerprints")
-        prints = np.cumsum(diff, axis=0, dtype=np.uint8).astype(np.float32) / 255  # the sum wraps mod 256 too
-    else:
-        prints = _tensor(tensors, "fingerprints", np.dtype(st["fingerprints"]),
-                         (frames, CELLS * CELLS)).astype(np.float32)
+    labels, psnr, prints = _per_frame(tensors, st, frames, grid, k)
 
     archs, weights = [], []
     for i, spec in enumerate(m["models"]):
@@ -331,7 +326,7 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
                                                           if n.startswith(ROUTER)}, scale, k)
         except ValueError as e:
             raise BundleError(f"blind router: {e}") from None
-    known = {"labels", "psnr", "fingerprints"} | {f"model.{i}.{n}" for i, w in enumerate(weights) for n in w}
+    known = set(PER_FRAME if st["labels"] != "none" else ()) | {f"model.{i}.{n}" for i, w in enumerate(weights) for n in w}
     if st["weights"] == "int8":
         known |= {f"{QSCALE}{i}.{n}" for i, w in enumerate(weights) for n, t in w.items() if t.ndim > 1}
     known |= {f"{ROUTER}{n}" for n in (router.tensors if router else ())}
@@ -346,6 +341,32 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
     return Bundle(scale, pw, ph, archs, weights, labels, psnr, prints, [float(t) for t in thresholds],
                   clip, training if isinstance(training, dict) else {}, router, colour=colour,
                   weight_storage=st["weights"])
+
+
+def _per_frame(tensors: dict[str, np.ndarray], st: dict[str, str], frames: int, grid: Grid,
+               k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The routing data (labels, psnr, fingerprints) as stored by `st`; zero frames where none is stored."""
+    if st["labels"] == "none":
+        if k > 1:
+            raise BundleError(f"the bundle has {k} models but stores no labels to route between them")
+        frames = 0
+    shape = (frames, grid.rows, grid.cols)
+    if st["labels"] == "none":
+        return np.zeros(shape, np.uint8), np.zeros(shape, np.float32), np.zeros((0, CELLS * CELLS), np.float32)
+    if st["labels"] == "zlib":
+        labels = _inflated(tensors.get("labels"), shape, "labels")
+    else:
+        labels = _tensor(tensors, "labels", np.uint8, shape)
+    if labels.size and labels.max() >= k:
+        raise BundleError(f"labels name chunk {int(labels.max())} but the bundle has {k} chunks")
+    psnr = _tensor(tensors, "psnr", np.dtype(st["psnr"]), shape).astype(np.float32)
+    if st["fingerprints"] == "delta8":
+        diff = _inflated(tensors.get("fingerprints"), (frames, CELLS * CELLS), "fingerprints")
+        prints = np.cumsum(diff, axis=0, dtype=np.uint8).astype(np.float32) / 255  # the sum wraps mod 256 too
+    else:
+        prints = _tensor(tensors, "fingerprints", np.dtype(st["fingerprints"]),
+                         (frames, CELLS * CELLS)).astype(np.float32)
+    return labels, psnr, prints
 
 
 def _inflated(t: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:

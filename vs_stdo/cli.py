@@ -94,7 +94,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     b = train(frames, settings, Path(a.output), clip, resume=a.resume, world=world, count=len(positions),
               phases=phases, colour=p.colour)
     if world.main:
-        print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {len(b.labels)} frames "
+        print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {b.clip['frames']} frames "
               f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
 
 

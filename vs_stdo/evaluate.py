@@ -51,7 +51,7 @@ def bundle_frames(bundle: Bundle, source: str, total: int, frames: str | None, l
     sample = bundle.clip.get("sample")
     if sample is not None:
         trained = [trained[p] for p in sample if p < len(trained)]
-    if (source != bundle.clip.get("source") or len(trained) != len(bundle.labels)
+    if (source != bundle.clip.get("source") or len(trained) != bundle.clip["frames"]
             or (lr.width, lr.height) != (bundle.clip["width"], bundle.clip["height"])):
         return [None] * len(picked)
     index = {f: i for i, f in enumerate(trained)}

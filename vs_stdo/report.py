@@ -52,18 +52,20 @@ def overlay(ax: Axes, hr: torch.Tensor, values: np.ndarray, bundle: Bundle, fmt:
 def write_report(path: Path, bundle: Bundle, bundle_frame: int, images: dict[str, torch.Tensor], title: str) -> None:
     """images: "hr", "stdo", "bicubic" (CHW in [0, 1]) of the frame that is `bundle_frame` in the bundle."""
     g, s = bundle.grid, bundle.scale
-    f0 = bundle.psnr[bundle_frame]
-    chunks = (bundle.labels[bundle_frame] if bundle.chunks > 1
-              else label(f0, bundle.training.get("thresholds", [])))
-    k = bundle.chunks if bundle.chunks > 1 else len(bundle.training.get("thresholds", [])) + 1  # the split's k
     hr = images["hr"]
-    gain = (patch_psnr(images["stdo"], hr, g, s) - patch_psnr(images["bicubic"], hr, g, s)).numpy()
-    gain = gain.reshape(g.rows, g.cols)
+    each = {name: patch_psnr(images[name], hr, g, s).numpy().reshape(g.rows, g.cols) for name in ("stdo", "bicubic")}
+    scorer, thresholds = bundle.training.get("scorer", "reference"), bundle.training.get("thresholds", [])
+    if len(bundle.psnr):
+        f0 = bundle.psnr[bundle_frame]
+    else:  # a one-model bundle stores no scores: show bicubic's, measured here, and no split
+        f0, scorer, thresholds = each["bicubic"], "bicubic", []
+    chunks = bundle.labels[bundle_frame] if bundle.chunks > 1 else label(f0, thresholds)
+    k = bundle.chunks if bundle.chunks > 1 else len(thresholds) + 1  # the split's k
+    gain = each["stdo"] - each["bicubic"]
 
     fig = Figure(figsize=(18, 10.5), layout="constrained")  # no pyplot: PNG through Agg, no global state
     axes = fig.subplots(2, 3)
     fig.suptitle(title)
-    scorer = bundle.training.get("scorer", "reference")
     overlay(axes[0, 0], hr, f0, bundle, ".1f", cmap="magma")
     axes[0, 0].set_title(f"per-patch PSNR of f0 ({scorer}), dB")
     overlay(axes[0, 1], hr, chunks.astype(np.float32), bundle, ".0f", list(range(k)), cmap="viridis",

@@ -9,6 +9,8 @@ Route modes (the filter's `route` argument):
   blind     the bundle's blind router (router.py) for every frame: decides from the LR patch alone,
             so any clip at any size works. A bundle without one is an error (one model: chunk 0).
   chunk:K   every patch to chunk K, for diagnosis.
+A bundle of one model has nothing to route (and stores no labels): every patch goes to it, whatever the
+mode but chunk:K.
 
 Each frame's decision (`Router.decide`) also says how it was made; the filter puts that on the output
 frame as props (docs/filter.md): STDORoute, STDOFrame and STDOChunkShare.
@@ -69,7 +71,7 @@ class Router:
 
     def __init__(self, bundle: Bundle, grid: Grid, route: Route) -> None:
         self.route, self.grid, self.chunks = route, grid, bundle.chunks
-        self.labels = torch.from_numpy(bundle.labels.reshape(len(bundle.labels), -1).astype(np.int64))
+        self.labels = torch.from_numpy(bundle.labels.reshape(len(bundle.labels), bundle.grid.count).astype(np.int64))
         self.same_grid = grid == bundle.grid
         self.matcher = FrameMatcher(bundle.fingerprints)
         # LR patches (N, 3, h, w) in [0, 1] -> N chunks; bundles of format 2 may carry one (router.py)
@@ -94,6 +96,8 @@ class Router:
         prefix = "auto->" if mode == "auto" else ""
         if mode == "chunk":
             return Decision(torch.full((self.grid.count,), self.route.chunk, dtype=torch.long), "chunk")
+        if self.chunks == 1:
+            return Decision(torch.zeros(self.grid.count, dtype=torch.long), prefix + "single")
         if self.same_grid and mode != "blind":
             found, distance = self.matcher.match(fingerprint(frame))
             if found is not None:
