@@ -326,7 +326,8 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
                                                           if n.startswith(ROUTER)}, scale, k)
         except ValueError as e:
             raise BundleError(f"blind router: {e}") from None
-    known = set(PER_FRAME if st["labels"] != "none" else ()) | {f"model.{i}.{n}" for i, w in enumerate(weights) for n in w}
+    known = {f"model.{i}.{n}" for i, w in enumerate(weights) for n in w}
+    known |= set(PER_FRAME if st["labels"] != "none" else ())
     if st["weights"] == "int8":
         known |= {f"{QSCALE}{i}.{n}" for i, w in enumerate(weights) for n, t in w.items() if t.ndim > 1}
     known |= {f"{ROUTER}{n}" for n in (router.tensors if router else ())}
@@ -349,10 +350,9 @@ def _per_frame(tensors: dict[str, np.ndarray], st: dict[str, str], frames: int, 
     if st["labels"] == "none":
         if k > 1:
             raise BundleError(f"the bundle has {k} models but stores no labels to route between them")
-        frames = 0
+        none = (0, grid.rows, grid.cols)
+        return np.zeros(none, np.uint8), np.zeros(none, np.float32), np.zeros((0, CELLS * CELLS), np.float32)
     shape = (frames, grid.rows, grid.cols)
-    if st["labels"] == "none":
-        return np.zeros(shape, np.uint8), np.zeros(shape, np.float32), np.zeros((0, CELLS * CELLS), np.float32)
     if st["labels"] == "zlib":
         labels = _inflated(tensors.get("labels"), shape, "labels")
     else:
