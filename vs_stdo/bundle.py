@@ -124,9 +124,9 @@ def save(bundle: Bundle, path: str | Path) -> None:
 
 def to_bytes(bundle: Bundle) -> bytes:
     """The bundle file's bytes."""
-    manifest = bundle.manifest()  # checks weight_storage first
+    manifest = bundle.manifest()  # checks weight_storage first, and says whether routing data is stored
     tensors: dict[str, np.ndarray] = {}
-    if bundle.chunks > 1:
+    if manifest["storage"]["labels"] != "none":
         labels = zlib.compress(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes(), 9)
         tensors = {"labels": np.frombuffer(labels, np.uint8),
                    "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
