@@ -60,6 +60,15 @@ def test_a_world_of_one_holds_every_frame_and_gathers_nothing():
 
 
 def test_settings_refuse_what_cannot_work():
-    for bad in (dict(steps=0), dict(batch=0), dict(time=-1), dict(frame_memory=0), dict(train_frames=-2)):
+    for bad in (dict(steps=0), dict(batch=0), dict(time=-1), dict(frame_memory=0), dict(train_frames=-2),
+                dict(context=-1)):
         with pytest.raises(ValueError):
             Settings(**bad).check()
+
+
+def test_training_context_is_capped_at_the_largest_models_receptive_radius():
+    assert Settings(context=4).train_context() == 4
+    assert Settings(context=50).train_context() == 10                       # tiny's radius
+    assert Settings(context=50, preset="nano", mode="single").train_context() == 4
+    assert Settings(context=50, preset="nano", easy_preset="nano").train_context() == 4
+    assert Settings(context=50, preset="small", easy_preset="nano").train_context() == 18

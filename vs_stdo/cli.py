@@ -25,7 +25,7 @@ def parse_patch(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
         return w, h
     except ValueError:
-        raise ValueError(f"patch size must look like WIDTHxHEIGHT (e.g. 48x54), got {text!r}") from None
+        raise ValueError(f"patch size must look like WIDTHxHEIGHT (e.g. 24x27), got {text!r}") from None
 
 
 def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:

@@ -20,7 +20,6 @@ from .grid import Grid
 from .video import arrays
 
 READ_CACHE_MB = 256  # VapourSynth's frame cache while decoding training frames
-CONTEXT_CAP = 4  # LR pixels of real context around each training patch: 8 cost 1.25x the time, not dB (docs/scale.md)
 
 
 @dataclass

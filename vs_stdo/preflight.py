@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import torch
 
 from . import bundle as bundle_io
-from .dataset import CONTEXT_CAP
 from .engine import pick_device
 from .fingerprint import CELLS
 from .models import WDSR, Arch
@@ -153,8 +152,7 @@ def check_training(s: Settings, patches: int, width: int, height: int, frames: i
               file=sys.stderr)
         s.batch = patches
     archs = [s.arch()] + [s.arch(k) for k in range(s.k())]
-    context = min(max(a.radius for a in archs), CONTEXT_CAP)
-    step = SAFETY * max(step_bytes(a, s.batch, s.patch_width, s.patch_height, context) for a in archs)
+    step = SAFETY * max(step_bytes(a, s.batch, s.patch_width, s.patch_height, s.train_context()) for a in archs)
     host = 0 if decoded else frames_bytes(width, height, frames, s.scale) + LIBRARIES
     device = pick_device(s.device)
     require(host, torch.device("cpu"), f"decoding the {frames} frames", "lower --frame-memory or --train-frames, or select fewer --frames")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..dataset import CONTEXT_CAP
 from ..models import WDSR, add_weight_norm
 from .checkpoint import out_of_memory_is_an_error
 from .settings import Settings
@@ -62,7 +61,7 @@ def timed(s: Settings, lr_width: int, lr_height: int, device: torch.device) -> R
     from ..chunking import model_upscaler  # the scorer's own whole-frame path
 
     arch = s.arch()
-    c = min(arch.radius, CONTEXT_CAP)
+    c = s.train_context()
     model = add_weight_norm(WDSR(arch)).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
     x = torch.rand(s.batch, arch.planes, s.patch_height + 2 * c, s.patch_width + 2 * c, device=device)

@@ -15,7 +15,7 @@ from .. import generic, preflight, router
 from ..chunking import (auto_summary, bicubic_upscaler, bundle_upscaler, fewest_models, label, model_upscaler,
                         models_psnr, score, split)
 from ..colour import Colour
-from ..dataset import CONTEXT_CAP, Frames, Patches, all_items
+from ..dataset import Frames, Patches, all_items
 from ..engine import pick_device
 from ..metrics import psnr_to_mse
 from ..models import WDSR, add_weight_norm, from_plain, plain_state
@@ -52,8 +52,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     train_frames = [f for f in range(count) if f not in set(heldout)]
     items = all_items(count, grid.count)
     items = items[torch.isin(items[:, 0], torch.tensor(train_frames))]
-    radius = max(s.arch(k).radius for k in range(s.k()))
-    patches = Patches(frames, grid, min(radius, CONTEXT_CAP))
+    patches = Patches(frames, grid, s.train_context())
     fingerprints = world.gather(frames.fingerprints, count)
     preflight.check_writable(out, {}, "-o")  # before its checkpoint is written next to it
     ckpt = Checkpoint(Path(str(out) + ".ckpt"), run_id(s, fingerprints), writer=world.main)

@@ -74,7 +74,7 @@ class Settings:
                                 "(default 0: use --steps)")
     time: float = option(0.0, "time budget of the whole run, e.g. 10m or 1h30m: the steps are planned from a "
                               "step timed on this machine (default 0: use --steps)", parse=parse_duration)
-    batch: int = option(16, "patches per step (default {default})")
+    batch: int = option(64, "patches per step (default {default})")
     lr: float = option(2e-3, "Adam learning rate at the start of the cosine schedule (default {default:g})",
                        flag="--learning-rate")
     seed: int = option(0, "seed of initialisation and sampling (default {default})")
@@ -82,8 +82,12 @@ class Settings:
                                "generic model shipped for the preset and scale, where there is one: +0.4 to +1.4 dB "
                                "on some clips, -0.3 to -4 dB on others; docs/training.md), or the path of a .stdo "
                                "bundle (its model of the same architecture, e.g. the last episode's)")
-    patch_width: int = 48            # LR patch size; the CLI sets both with --patch WxH
-    patch_height: int = 54
+    context: int = option(8, "LR pixels of real context cut around each training patch, at most the model's "
+                             "receptive radius (10 for tiny): less trains the patch borders on zero padding the "
+                             "filter never shows; 4 was 1.3x faster per step but cost 2.4-2.7 dB on film footage "
+                             "(docs/results.md) (default {default})")
+    patch_width: int = 24            # LR patch size; the CLI sets both with --patch WxH
+    patch_height: int = 27
     pretrain: float = option(0.25, "chunks and joint modes: share of the steps spent on a shared model first "
                                    "(default {default})")
     split: str = option("error", "chunks mode: how patches are split into chunks, hardest first: error "
@@ -127,6 +131,8 @@ class Settings:
         for name in ("steps", "batch", "score_steps", "checkpoint_every", "patch_width", "patch_height"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.context < 0:
+            raise ValueError(f"--context must not be negative, got {self.context}")
         if self.epochs < 0 or self.train_frames < 0 or self.time < 0 or self.frame_memory <= 0:
             raise ValueError("--epochs, --train-frames and --time must not be negative, --frame-memory must be positive")
         if not 0 <= self.pretrain < 1:
@@ -176,6 +182,11 @@ class Settings:
         if self.score == "auto":
             return "shared" if self.has_shared() else "bicubic"
         return self.score
+
+    def train_context(self) -> int:
+        """LR pixels of context cut around each training patch: --context, capped at the receptive radius of the
+        run's largest model (more would be cut and never seen)."""
+        return min(self.context, max(self.arch(k).radius for k in (None, *range(self.k()))))
 
     def arch(self, chunk: int | None = None) -> Arch:
         """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""
