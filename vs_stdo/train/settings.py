@@ -84,7 +84,7 @@ class Settings:
                                "bundle (its model of the same architecture, e.g. the last episode's)")
     context: int = option(8, "LR pixels of real context cut around each training patch, at most the model's "
                              "receptive radius (10 for tiny): less trains the patch borders on zero padding the "
-                             "filter never shows; 4 was 1.3x faster per step but cost 2.4-2.7 dB on film footage "
+                             "filter never shows; 4 was 1.3-1.7x faster per step but cost 2.4-2.7 dB on film footage "
                              "(docs/results.md) (default {default})")
     patch_width: int = 24            # LR patch size; the CLI sets both with --patch WxH
     patch_height: int = 27
