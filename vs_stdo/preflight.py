@@ -151,8 +151,7 @@ def check_training(s: Settings, patches: int, width: int, height: int, frames: i
         print(f"--batch {s.batch} is more than the {patches} training patches; using --batch {patches}",
               file=sys.stderr)
         s.batch = patches
-    archs = [s.arch()] + [s.arch(k) for k in range(s.k())]
-    step = SAFETY * max(step_bytes(a, s.batch, s.patch_width, s.patch_height, s.train_context()) for a in archs)
+    step = SAFETY * max(step_bytes(a, s.batch, s.patch_width, s.patch_height, s.train_context()) for a in s.archs())
     host = 0 if decoded else frames_bytes(width, height, frames, s.scale) + LIBRARIES
     device = pick_device(s.device)
     require(host, torch.device("cpu"), f"decoding the {frames} frames", "lower --frame-memory or --train-frames, or select fewer --frames")

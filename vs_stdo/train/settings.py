@@ -186,7 +186,12 @@ class Settings:
     def train_context(self) -> int:
         """LR pixels of context cut around each training patch: --context, capped at the receptive radius of the
         run's largest model (more would be cut and never seen)."""
-        return min(self.context, max(self.arch(k).radius for k in (None, *range(self.k()))))
+        return min(self.context, max(a.radius for a in self.archs()))
+
+    def archs(self) -> list[Arch]:
+        """The architectures of every model the run trains: the main preset (shared and scorer models), then each
+        chunk's."""
+        return [self.arch()] + [self.arch(k) for k in range(self.k())]
 
     def arch(self, chunk: int | None = None) -> Arch:
         """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""
