@@ -166,7 +166,7 @@ def check_disk(s: Settings, output: str | Path, frames: int, cells: int) -> int:
     weights and two Adam moments of every model, written next to the previous one before it replaces it)
     and the bundle (weights, and per frame its labels, PSNR and fingerprint). Returns the bytes needed."""
     with torch.device("meta"):
-        params = [sum(p.numel() for p in WDSR(s.arch(k)).parameters()) for k in range(s.k())]
+        params = [sum(p.numel() for p in WDSR(arch).parameters()) for arch in s.chunk_archs()]
     checkpoint = 2 * 3 * 4 * (sum(params) + params[0])
     bundle = 4 * sum(params) + frames * (cells * 5 + CELLS * CELLS * 2) + (1 << 20)
     folder = Path(output).resolve().parent

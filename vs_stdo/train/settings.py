@@ -191,7 +191,11 @@ class Settings:
     def archs(self) -> list[Arch]:
         """The architectures of every model the run trains: the main preset (shared and scorer models), then each
         chunk's."""
-        return [self.arch()] + [self.arch(k) for k in range(self.k())]
+        return [self.arch()] + self.chunk_archs()
+
+    def chunk_archs(self) -> list[Arch]:
+        """The architectures of the models that go into the bundle, in chunk order (one outside chunks mode)."""
+        return [self.arch(k) for k in range(self.k())]
 
     def arch(self, chunk: int | None = None) -> Arch:
         """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""

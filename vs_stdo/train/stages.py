@@ -86,7 +86,7 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor, mse: torc
         return [Stage.one(s.mode, items, s.arch(), total)]
     shared = shared_stage(s, items)
     first = shared.steps if shared else 0
-    archs = [s.arch(k) for k in range(s.k())]  # joint: k is 1, every item in chunk 0
+    archs = s.chunk_archs()  # joint: one, every item in chunk 0
     focus = s.focus if s.mode == "joint" else 0.0
     last = Stage(s.mode, items, chunk, archs, total - first, first, total, "shared" if shared else None,
                  draw_weights(chunk, mse, focus))
