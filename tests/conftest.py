@@ -17,6 +17,7 @@ from vs_stdo.dataset import load_frames
 from vs_stdo.fingerprint import fingerprint
 from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, Arch, preset
+from vs_stdo.runner import bf16_runs
 from vs_stdo.train import Settings, train
 from vs_stdo.video import hr_lr_pair, open_clip, select_frames
 
@@ -59,6 +60,10 @@ def gray_clip(values: list[float], width: int, height: int) -> vs.VideoNode:
     """An RGBS clip of flat frames, one value per frame."""
     return core.std.Splice([core.std.BlankClip(format=vs.RGBS, width=width, height=height, length=1,
                                                color=[v] * 3) for v in values])
+
+
+needs_bf16 = pytest.mark.skipif(not bf16_runs(), reason="this CPU cannot run bfloat16 convolutions (it has no "
+                                                            "AVX-512, AVX-NE-CONVERT or AMX)")
 
 
 def write_bundle(path: Path, models: list[WDSR], labels: np.ndarray, frames: list[torch.Tensor],

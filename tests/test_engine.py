@@ -19,10 +19,10 @@ from vs_stdo.grid import Grid
 from vs_stdo.models import WDSR, Arch, preset
 from vs_stdo.regions import owned_box, plan
 from vs_stdo.routing import Route, Router
-from vs_stdo.runner import Runner, bicubic_stencil, native_bf16
+from vs_stdo.runner import Runner, bf16_runs, bicubic_stencil, native_bf16
 from vs_stdo.video import frame_array
 
-from .conftest import random_model, write_bundle
+from .conftest import needs_bf16, random_model, write_bundle
 
 core = vs.core
 
@@ -108,6 +108,7 @@ def test_a_pad_between_the_radii_mixes_exact_and_per_patch_models(mixed):
     assert (got[~small] - want[~small]).abs().max() > 1e-3            # chunk 1 saw only 6 pixels of context
 
 
+@needs_bf16
 def test_bf16_keeps_the_bicubic_skip_in_float32(mixed):
     b, frame, _, labels = mixed
     fresh = WDSR(preset("tiny", 4)).eval()                              # equals bicubic exactly
@@ -119,6 +120,7 @@ def test_bf16_keeps_the_bicubic_skip_in_float32(mixed):
     torch.testing.assert_close(got, want, atol=2e-6, rtol=0)
 
 
+@needs_bf16
 def test_bf16_output_is_close_to_float32(mixed):
     b, frame, _, labels = mixed
     fp32 = Engine(b, 100, 70, device="cpu", bf16=False).upscale(frame, labels)
@@ -144,18 +146,22 @@ class Cramped:
 
 
 def test_bf16_is_off_where_onednn_is_capped_below_it(mixed, tmp_path):
-    """A CPU that lists avx512_bf16 while oneDNN may not use it (ONEDNN_MAX_CPU_ISA, some VMs) gets float32 by
-    default: the engine upscales instead of failing on its first frame."""
+    """A CPU that lists avx512_bf16 while oneDNN may not use it (ONEDNN_MAX_CPU_ISA, some VMs, AVX2-only CPUs) gets
+    float32 by default: the engine upscales instead of failing on its first frame; bf16=True says why it cannot."""
     b, _, _, labels = mixed
     bundle_io.save(b, tmp_path / "mixed.stdo")
     code = ("import json, sys, torch; from vs_stdo import bundle; from vs_stdo.engine import Engine; "
             "from vs_stdo.runner import native_bf16; "
             "e = Engine(bundle.load(sys.argv[1]), 100, 70, device='cpu'); "
-            "e.upscale(torch.rand(3, 70, 100), torch.tensor(json.loads(sys.argv[2]))); print(native_bf16(), e.dtype)")
+            "e.upscale(torch.rand(3, 70, 100), torch.tensor(json.loads(sys.argv[2]))); print(native_bf16(), e.dtype)\n"
+            "try: Engine(bundle.load(sys.argv[1]), 100, 70, device='cpu', bf16=True)\n"
+            "except ValueError as e: print(e)")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "mixed.stdo"), str(labels.tolist())],
                        capture_output=True, text=True, env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"})
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.split() == ["False", "torch.float32"]
+    default, asked = r.stdout.split("\n", 1)
+    assert default.split() == ["False", "torch.float32"]
+    assert asked.startswith("bf16=1 needs a CPU on which torch runs bfloat16")  # asked for, it is a clear error
 
 
 def test_out_of_memory_lowers_the_batch_until_it_fits_then_fails_clearly(mixed, caplog):

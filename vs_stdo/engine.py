@@ -26,7 +26,7 @@ from .bundle import Bundle
 from .grid import Box, Grid, paste, window
 from .regions import Region, owned_box, plan
 from .routing import Route, Router
-from .runner import Runner, native_bf16
+from .runner import Runner, bf16_runs, native_bf16
 
 log = logging.getLogger("vs_stdo")
 MAX_PAD = 64  # LR pixels; context beyond the models' receptive radius changes nothing
@@ -62,6 +62,9 @@ def compute_dtype(device: torch.device, fp16: bool, bf16: bool | None) -> torch.
         return torch.float16
     if bf16 is None:
         bf16 = device.type == "cpu" and native_bf16()
+    elif bf16 and device.type == "cpu" and not bf16_runs():
+        raise ValueError("bf16=1 needs a CPU on which torch runs bfloat16 (AVX-512 BW/VL/DQ, AVX-NE-CONVERT or "
+                         "AMX); this one has none of them: leave bf16 unset, which computes in float32 here")
     return torch.bfloat16 if bf16 else torch.float32
 
 

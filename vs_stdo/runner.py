@@ -24,22 +24,27 @@ CL = torch.channels_last
 
 
 @cache
-def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16; emulated bf16 is slower than fp32)
-    and torch's oneDNN runs it here: ONEDNN_MAX_CPU_ISA or a hypervisor can hide what /proc/cpuinfo lists,
-    and then the first bf16 convolution would fail."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    if "amx_bf16" not in flags and "avx512_bf16" not in flags:
-        return False
+def bf16_runs() -> bool:
+    """Whether torch's oneDNN runs bfloat16 convolutions on this CPU at all, natively or emulated: it needs
+    AVX-512 (BW, VL, DQ), AVX-NE-CONVERT or AMX; an AVX2-only CPU has none of them. ONEDNN_MAX_CPU_ISA or a
+    hypervisor can hide what /proc/cpuinfo lists, so this tries one small convolution."""
     try:
         x = torch.rand(1, 2, 5, 5, dtype=torch.bfloat16).contiguous(memory_format=CL)
         _Conv(torch.nn.Conv2d(2, 2, 3), torch.bfloat16, torch.device("cpu"), fusion_available())(x)
     except RuntimeError:
         return False
     return True
+
+
+@cache
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16; emulated bf16 is slower than fp32)
+    and torch's oneDNN runs it here."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return ("amx_bf16" in flags or "avx512_bf16" in flags) and bf16_runs()
 
 
 def bicubic_stencil(scale: int) -> torch.Tensor:
