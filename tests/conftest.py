@@ -95,6 +95,16 @@ def rebuild(data: bytes, manifest: Callable[[dict], object] | None = None,
     return st_save(t, metadata={"stdo": json.dumps(m)})
 
 
+def per_tensor(packed: bytes) -> bytes:
+    """The bundle as written before models were packed: one tensor per parameter (and int8 scale)."""
+    b, arrays = bundle_io.from_bytes(packed), st_load(packed)
+    for i, state in enumerate(b.weights):
+        arrays |= bundle_io._unpacked(arrays, i, {n: tuple(t.shape) for n, t in state.items()}, b.weight_storage)
+    m = bundle_io.read_manifest(packed)
+    del m["storage"]["models"]
+    return st_save(arrays, metadata={"stdo": json.dumps(m)})
+
+
 def offset_model(scale: int, offset: float) -> WDSR:
     """A model whose output is bicubic + offset everywhere (through the skip conv's bias)."""
     m = WDSR(preset("tiny", scale))

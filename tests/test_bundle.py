@@ -3,6 +3,7 @@ back to what the engine uses, old float32 bundles that still load, and strict ch
 from __future__ import annotations
 
 import json
+import lzma
 import zlib
 
 import numpy as np
@@ -15,7 +16,7 @@ from vs_stdo import bundle as bundle_io
 from vs_stdo.bundle import BundleError
 from vs_stdo.fingerprint import CELLS, FrameMatcher
 
-from .conftest import random_model
+from .conftest import per_tensor, random_model
 
 FRAMES, ROWS, COLS = 5, 2, 3
 
@@ -39,7 +40,8 @@ def saved(b: bundle_io.Bundle, tmp_path, name: str = "b.stdo") -> bytes:
     return (tmp_path / name).read_bytes()
 
 
-@pytest.mark.parametrize("weights, tolerance", [("float32", 0), ("float16", 2 ** -11), ("int8", 1 / 254)])
+@pytest.mark.parametrize("weights, tolerance", [("float32", 0), ("float16", 2 ** -11), ("int8", 1 / 254),
+                                                ("int6", 1 / 62), ("int4", 1 / 14)])  # half a step
 def test_stored_parts_load_back_close_to_the_originals(tmp_path, weights, tolerance):
     b = bundle(weights)
     loaded = bundle_io.from_bytes(saved(b, tmp_path))
@@ -51,7 +53,7 @@ def test_stored_parts_load_back_close_to_the_originals(tmp_path, weights, tolera
             peak = w.abs().flatten(1).amax(1).view(-1, *[1] * (w.dim() - 1)) if w.dim() > 1 else w.abs().max()
             assert ((after[name] - w).abs() <= tolerance * peak + 1e-12).all(), name
     np.testing.assert_array_equal(loaded.labels, b.labels)
-    np.testing.assert_array_equal(loaded.psnr, b.psnr)
+    np.testing.assert_allclose(loaded.psnr, b.psnr, atol=0.005 + 1e-5)  # hundredths of a dB
     np.testing.assert_allclose(loaded.fingerprints, b.fingerprints, atol=1 / 510 + 1e-7)  # 1/255 steps
     assert loaded.labels.dtype == np.uint8 and loaded.fingerprints.dtype == np.float32
 
@@ -84,9 +86,38 @@ def test_part_bytes_add_up_and_shrink_with_the_weight_storage(tmp_path):
         parts[weights] = bundle_io.part_bytes(data)
         assert sum(parts[weights].values()) == len(data)
     params = sum(t.numel() for w in bundle().weights for t in w.values())
-    assert parts["float32"]["weights"] == 4 * params
-    assert parts["float16"]["weights"] == 2 * params
+    slack = 1.001  # deflate's framing on random weights, which do not compress
+    assert parts["float32"]["weights"] <= 4 * params * slack
+    assert parts["float16"]["weights"] <= 2 * params * slack
     assert parts["int8"]["weights"] < 0.6 * parts["float16"]["weights"]
+
+
+@pytest.mark.parametrize("weights", bundle_io.WEIGHTS)
+def test_each_model_is_one_deflated_tensor(tmp_path, weights):
+    b = bundle(weights)
+    for state in b.weights:
+        for name in list(state)[1:]:
+            state[name].zero_()  # all but the first parameter zero: the stream deflates to about that one
+    data = saved(b, tmp_path)
+    assert sorted(n for n in st_load(data) if n.startswith("model.")) == ["model.0", "model.1"]
+    first = sum(next(iter(w.values())).numel() for w in b.weights)
+    assert bundle_io.part_bytes(data)["weights"] < 4 * first + 2000
+    loaded = bundle_io.from_bytes(data)
+    for before, after in zip(b.weights, loaded.weights):
+        assert all((after[n] == 0).all() for n in list(before)[1:])
+
+
+@pytest.mark.parametrize("weights", bundle_io.WEIGHTS)
+def test_bundles_with_one_tensor_per_parameter_still_load(tmp_path, weights):
+    packed = saved(bundle(weights), tmp_path)
+    new, old = bundle_io.from_bytes(packed), bundle_io.from_bytes(per_tensor(packed))
+    for a, c in zip(new.weights, old.weights):
+        assert all(torch.equal(a[n], c[n]) for n in a)
+
+
+def test_scores_take_two_bytes_not_four(tmp_path):
+    b = bundle()
+    assert bundle_io.part_bytes(saved(b, tmp_path))["psnr"] < 2 * b.psnr.size + 20  # hundredths of a dB, uint16
 
 
 def test_labels_are_deflated(tmp_path):
@@ -109,7 +140,7 @@ def test_one_model_bundles_store_no_routing_data(tmp_path):
 
 def test_one_model_bundles_written_with_routing_data_still_load(tmp_path):
     b = bundle(k=1)
-    older = edited(saved(b, tmp_path), lambda m: m.update(storage=bundle_io.storage("float16")),
+    older = edited(saved(b, tmp_path), lambda m: m.update(storage=bundle_io.storage("float16") | {"psnr": "float32"}),
                    lambda t: t.update(labels=deflated(b.labels), psnr=b.psnr, fingerprints=deflated(np.zeros(
                        (FRAMES, CELLS * CELLS), np.uint8))))
     loaded = bundle_io.from_bytes(older)
@@ -148,10 +179,20 @@ def deflated(labels: np.ndarray) -> np.ndarray:
     return np.frombuffer(zlib.compress(labels.tobytes()), np.uint8)
 
 
+def packed(data: np.ndarray) -> np.ndarray:
+    return np.frombuffer(lzma.compress(data.tobytes(), lzma.FORMAT_RAW, filters=[bundle_io.LZMA2]), np.uint8)
+
+
 HOSTILE = {
-    "unknown weight storage": (None, lambda m: m["storage"].update(weights="int4"), None, "storage"),
+    "unknown weight storage": (None, lambda m: m["storage"].update(weights="int3"), None, "storage"),
     "storage not an object": (None, lambda m: m.update(storage="float16"), None, "storage"),
     "format 3 without storage": (None, lambda m: m.pop("storage"), None, "storage"),
+    "scores not deflated": (None, None, lambda t: t.update(psnr=np.zeros((FRAMES, ROWS, COLS), np.float32)),
+                            "'psnr' must be a 1-dim uint8 zlib"),
+    "scores inflate short": (None, None, lambda t: t.update(psnr=deflated(np.zeros(FRAMES * ROWS * COLS, np.uint8))),
+                             "exactly"),
+    "unknown score storage": (None, lambda m: m["storage"].update(psnr="float16"), None, "storage"),
+    "unknown model packing": (None, lambda m: m["storage"].update(models="lzma"), None, "storage"),
     "labels not deflated": (None, None, lambda t: t.update(labels=np.zeros((FRAMES, ROWS, COLS), np.uint8)),
                             "1-dim uint8 zlib"),
     "labels stream damaged": (None, None, lambda t: t.update(labels=t["labels"][::-1].copy()), "zlib"),
@@ -161,6 +202,15 @@ HOSTILE = {
         np.uint8)), "exactly"),
     "label names a missing chunk": (None, None, lambda t: t.update(labels=deflated(np.full(
         (FRAMES, ROWS, COLS), 5, np.uint8))), "chunk 5"),
+    "model stream missing": (None, None, lambda t: t.pop("model.1"), "'model.1' must be"),
+    "model stream short": (None, None, lambda t: t.update({"model.0": packed(np.zeros(99, np.uint8))}), "exactly"),
+    "model stream not lzma2": (None, None, lambda t: t.update({"model.0": deflated(np.zeros(99, np.uint8))}),
+                               "'model.0' is not a valid lzma2"),
+    "model stream damaged": (None, None, lambda t: t.update({"model.0": t["model.0"][::-1].copy()}), "'model.0'"),
+    "parameters beside the stream": (None, None, lambda t: t.update({"model.0.head.weight": np.zeros(1, np.float16)}),
+                                     "unexpected"),
+    "int6 value out of range": ("int6", None, lambda t: t["model.0.head.weight"].flat.__setitem__(0, 32),
+                                "beyond \\+-31"),
     "int8 scale missing": ("int8", None, lambda t: t.pop("qscale.0.head.weight"), "missing"),
     "int8 scale overflows": ("int8", None, lambda t: t["qscale.0.head.weight"].fill(3e38), "overflowing"),
     "int8 scale negative": ("int8", None, lambda t: t["qscale.0.head.weight"].fill(-1), "negative"),
@@ -180,7 +230,10 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_damaged_compact_parts_give_a_clear_error(tmp_path, case):
     weights, manifest, tensors, message = HOSTILE[case]
-    data = edited(saved(bundle(weights or "float16"), tmp_path), manifest, tensors)
+    data = saved(bundle(weights or "float16"), tmp_path)
+    if "int" in case[:4]:  # the checks on integer weights, on the tensors as the per-tensor layout names them
+        data = per_tensor(data)
+    data = edited(data, manifest, tensors)
     with pytest.raises(BundleError, match=message):
         bundle_io.from_bytes(data)
 

@@ -24,7 +24,7 @@ from vs_stdo.files import atomic_write
 
 from scripts.encode import vspipe_exe
 
-from .conftest import offset_model, rebuild, write_bundle
+from .conftest import offset_model, per_tensor, rebuild, write_bundle
 
 W, H = 32, 24
 
@@ -86,14 +86,15 @@ HOSTILE = {
         dict(m["models"][0], blocks=64, channels=256, expansion=16), m["models"][1]])),
     "unknown architecture": lambda g: rebuild(g, lambda m: set_(m, "models", [
         dict(m["models"][0], name="edsr"), m["models"][1]])),
-    "missing tensor": lambda g: rebuild(g, tensors=lambda t: t.pop("model.1.tail.bias")),
+    "missing tensor": lambda g: rebuild(per_tensor(g), tensors=lambda t: t.pop("model.1.tail.bias")),
+    "missing model": lambda g: rebuild(g, tensors=lambda t: t.pop("model.1")),
     "extra tensor": lambda g: rebuild(g, tensors=lambda t: t.update(surprise=np.zeros(3, np.float32))),
     "labels wrong dtype": lambda g: rebuild(g, tensors=lambda t: t.update(labels=t["labels"].astype(np.float32))),
     "label names a missing chunk": lambda g: rebuild(g, tensors=lambda t: t.update(labels=deflated(
         np.frombuffer(zlib.decompress(t["labels"].tobytes()), np.uint8) * 7))),
-    "NaN weight": lambda g: rebuild(g, tensors=nan_weight),
+    "NaN weight": lambda g: rebuild(per_tensor(g), tensors=nan_weight),
     "inf fingerprint": lambda g: rebuild(g, lambda m: m["storage"].update(fingerprints="float16"), lambda t: t.update(
-        fingerprints=np.full((len(t["psnr"]), 256), np.inf, np.float16))),  # as float16 format-3 bundles stored them
+        fingerprints=np.full((2, 256), np.inf, np.float16))),  # as float16 format-3 bundles stored them
     "patch is a list": lambda g: rebuild(g, lambda m: set_(m, "patch", [16, 12])),
     "clip is a string": lambda g: rebuild(g, lambda m: set_(m, "clip", "x")),
     "models not a list": lambda g: rebuild(g, lambda m: set_(m, "models", {"0": 1})),
@@ -110,9 +111,9 @@ SAYS = {
     "no stdo manifest": "no 'stdo' manifest", "unknown version": "version 99 is not supported",
     "version as string": "version '1' is not supported", "labels shape vs grid": "does not match a 8x12 grid",
     "thresholds vs k": "needs 1 finite chunk thresholds", "non-finite threshold": "finite chunk thresholds",
-    "weight shapes vs architecture": "expected float32[17, 3, 3, 3]",
-    "absurd architecture": "expected float32[256, 3, 3, 3]", "unknown architecture": "unknown architecture 'edsr'",
-    "missing tensor": "'model.1.tail.bias' is missing", "extra tensor": "unexpected tensors ['surprise']",
+    "weight shapes vs architecture": "'model.0' does not inflate to exactly",
+    "absurd architecture": "'model.0' would inflate to 4833095280 bytes, more than any bundle holds", "unknown architecture": "unknown architecture 'edsr'",
+    "missing tensor": "'model.1.tail.bias' is missing", "missing model": "'model.1' must be a 1-dim uint8 lzma2", "extra tensor": "unexpected tensors ['surprise']",
     "labels wrong dtype": "'labels' must be a 1-dim uint8 zlib stream", "label names a missing chunk": "labels name chunk 7",
     "NaN weight": "'model.0.head.weight' holds NaN", "inf fingerprint": "'fingerprints' holds NaN or infinite",
     "patch is a list": "manifest is inconsistent", "clip is a string": "clip must be an object",

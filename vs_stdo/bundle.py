@@ -1,13 +1,17 @@
 """The `.stdo` bundle: one safetensors file holding every model, the routing labels and a manifest.
 
 Tensors (format 3; the manifest's "storage" entry names how each part is stored):
-  model.{i}.{param}   weights of chunk model i (weight norm folded in): float16 (default), float32, or
-                      int8 for weights of 2+ dims, each output channel scaled by qscale.{i}.{param}
-                      (float32); 1-dim weights (biases) of an int8 bundle are float16
+  model.{i}           every parameter of chunk model i (weight norm folded in), packed ("models": "lzma2"):
+                      each parameter's values in state-dict order, then each integer weight's scales, as one
+                      raw-LZMA2 1-dim uint8 tensor. Values are float16 (default), float32, or intN (N = 8 to 4) for
+                      weights of 2+ dims with one float32 scale per output channel (biases then float16).
+                      Format-3 bundles written before packing store model.{i}.{param} and qscale.{i}.{param}
+                      as tensors of their own (no "models" entry); they still load
   labels              uint8 (frames, rows, cols), zlib-deflated into a 1-dim uint8 tensor: the model
                       each patch routes to (its best, or its chunk)
-  psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch (kept
-                      exact: with the thresholds it gives each patch's chunk)
+  psnr                the reference scorer's PSNR of each patch, (frames, rows, cols): "centidb" (written
+                      now): hundredths of a dB as uint16, the low bytes then the high bytes, deflated (the
+                      report shows tenths); "float32" (format-3 bundles written before): exact
   fingerprints        per-frame content fingerprints of the LR frames, (frames, 256) values in [0, 1]:
                       "delta8" (written now): quantised to 1/255 (the matcher's tolerance is 0.025), each
                       frame minus the one before (mod 256), zlib-deflated into a 1-dim uint8 tensor;
@@ -28,6 +32,7 @@ part uncompressed in float32) and 3 (compact storage, above); all three load.
 from __future__ import annotations
 
 import json
+import lzma
 import math
 import zlib
 from dataclasses import dataclass, field
@@ -52,8 +57,16 @@ VERSION = 3
 READS = (1, 2, 3)          # format versions this code loads
 ROUTER = "router."         # prefix of the router's tensors
 QSCALE = "qscale."         # prefix of the per-output-channel scales of int8 weights
-WEIGHTS = ("float16", "float32", "int8")  # how weights can be stored; the first is the default
+MODEL = "model."           # prefix of the models' tensors: model.{i} (packed) or model.{i}.{param}
+WEIGHTS = ("float16", "float32", "int8", "int7", "int6", "int5", "int4")  # how weights can be stored; the first is the default
 FINGERPRINTS = ("delta8", "float16")  # how fingerprints can be stored in format 3; the first is written
+PSNR = ("centidb", "float32")  # how the scores can be stored in format 3; the first is written
+LABELS = ("zlib",)
+MODELS = ("lzma2",)        # how each model's parameters are packed; format-3 bundles written before have none
+# Raw LZMA2 (no .xz container): the reader names the dictionary, so a stream cannot make it allocate more.
+# Its range coder spends fractional bits, which deflate's Huffman codes cannot: int6 weights take 4 % less.
+LZMA2 = {"id": lzma.FILTER_LZMA2, "dict_size": 1 << 20}
+READABLE = {"weights": WEIGHTS, "models": MODELS, "labels": LABELS, "psnr": PSNR, "fingerprints": FINGERPRINTS}
 PER_FRAME = ("labels", "psnr", "fingerprints")  # the routing data, one entry per stored frame
 PLAIN = {"weights": "float32", "labels": "raw", "psnr": "float32", "fingerprints": "float32"}  # formats 1, 2
 MAX_BYTES = 1 << 30        # no honest bundle comes near this; refuse before reading it
@@ -127,27 +140,48 @@ def to_bytes(bundle: Bundle) -> bytes:
     manifest = bundle.manifest()  # checks weight_storage first, and says whether routing data is stored
     tensors: dict[str, np.ndarray] = {}
     if manifest["storage"]["labels"] != "none":
-        labels = zlib.compress(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes(), 9)
-        tensors = {"labels": np.frombuffer(labels, np.uint8),
-                   "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
+        tensors = {"labels": _deflated(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes()),
+                   "psnr": _centidb(bundle.psnr),
                    "fingerprints": _delta8(bundle.fingerprints)}
     for i, state in enumerate(bundle.weights):
+        stored: dict[str, np.ndarray] = {}
         for name, t in state.items():
-            tensors |= _stored_weight(f"model.{i}.{name}", f"{QSCALE}{i}.{name}", t.detach().cpu().float().numpy(),
-                                      bundle.weight_storage)
+            stored |= _stored_weight(f"{MODEL}{i}.{name}", f"{QSCALE}{i}.{name}", t.detach().cpu().float().numpy(),
+                                     bundle.weight_storage)
+        layout = _layout(i, {name: tuple(t.shape) for name, t in state.items()}, bundle.weight_storage)
+        stream = b"".join(stored[key].tobytes() for key, _, _ in layout)
+        tensors[f"{MODEL}{i}"] = np.frombuffer(lzma.compress(stream, lzma.FORMAT_RAW, filters=[
+            LZMA2 | {"preset": 9 | lzma.PRESET_EXTREME}]), np.uint8)
     if bundle.router:
         tensors |= {f"{ROUTER}{name}": t for name, t in bundle.router.state().items()}
     return st_save(tensors, metadata={"stdo": json.dumps(manifest)})
 
 
-def storage(weights: str, fingerprints: str = FINGERPRINTS[0], per_frame: bool = True) -> dict[str, str]:
-    """The manifest's "storage" entry of a format-3 bundle whose weights and fingerprints are stored so;
-    without `per_frame` (one model) the routing data is not stored at all."""
+def storage(weights: str, per_frame: bool = True) -> dict[str, str]:
+    """The manifest's "storage" entry of a bundle written now, its weights stored as `weights`; without
+    `per_frame` (one model) the routing data is not stored at all."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights can be stored as {', '.join(WEIGHTS)}, not {weights!r}")
-    if not per_frame:
-        return {"weights": weights} | dict.fromkeys(PER_FRAME, "none")
-    return {"weights": weights, "labels": "zlib", "psnr": "float32", "fingerprints": fingerprints}
+    routing = dict(zip(PER_FRAME, (LABELS[0], PSNR[0], FINGERPRINTS[0]))) if per_frame else dict.fromkeys(PER_FRAME, "none")
+    return {"weights": weights, "models": MODELS[0]} | routing
+
+
+def _read_storage(st: Any) -> dict[str, str]:
+    """A format-3 manifest's storage entry, checked: every part stored in a form this code reads."""
+    if isinstance(st, dict) and set(st) - {"models"} == {"weights", *PER_FRAME}:
+        forms = dict(READABLE) | ({n: ("none",) for n in PER_FRAME} if st["labels"] == "none" else {})
+        if all(st[n] in forms[n] for n in st):
+            return st
+    raise BundleError(f"manifest field storage {st!r} is not one this vs-stdo reads (weights {', '.join(WEIGHTS)}; "
+                      f"models {' or '.join(MODELS)} or absent; labels {' or '.join(LABELS)}; psnr "
+                      f"{' or '.join(PSNR)}; fingerprints {' or '.join(FINGERPRINTS)}; or, with one model, none of "
+                      f"the three)")
+
+
+def _centidb(psnr: np.ndarray) -> np.ndarray:
+    """Scores as stored ("centidb"): hundredths of a dB in uint16, low bytes then high bytes, deflated."""
+    q = np.clip(np.rint(psnr.astype(np.float64) * 100), 0, 65535).astype(np.uint16)
+    return _deflated(np.stack([q & 255, q >> 8]).astype(np.uint8).tobytes())
 
 
 def _delta8(prints: np.ndarray) -> np.ndarray:
@@ -155,18 +189,58 @@ def _delta8(prints: np.ndarray) -> np.ndarray:
     alike, so these are mostly zeros), deflated."""
     q = np.rint(np.clip(prints, 0, 1) * 255).astype(np.uint8)
     diff = np.diff(q, axis=0, prepend=np.zeros((1, q.shape[1]), np.uint8))  # uint8: wraps mod 256
-    return np.frombuffer(zlib.compress(diff.tobytes(), 9), np.uint8)
+    return _deflated(diff.tobytes())
+
+
+def _deflated(data: bytes) -> np.ndarray:
+    """Bytes zlib-deflated into a 1-dim uint8 tensor (see `_inflated`)."""
+    return np.frombuffer(zlib.compress(data, 9), np.uint8)
+
+
+def _layout(i: int, shapes: dict[str, tuple[int, ...]], weights: str) -> list[tuple[str, np.dtype, tuple[int, ...]]]:
+    """The arrays model i's parameters are stored as, in the order of its packed stream: each parameter's
+    values (state-dict order), then, for integer weights, each 2+-dim parameter's scales. Names are those of the
+    per-tensor layout, so both layouts load through `_loaded_weight`."""
+    values = [(f"{MODEL}{i}.{n}", _stored_dtype(weights, len(shape)), shape) for n, shape in shapes.items()]
+    scales = [(f"{QSCALE}{i}.{n}", np.dtype(np.float32), shape[:1]) for n, shape in shapes.items()
+              if weights.startswith("int") and len(shape) > 1]
+    return values + scales
+
+
+def _stored_dtype(weights: str, ndim: int) -> np.dtype:
+    """intN weights of 2+ dims are int8 values within +-(2^(N-1) - 1); everything else of an integer bundle is float16."""
+    return np.dtype(np.int8 if weights.startswith("int") and ndim > 1 else np.float32 if weights == "float32"
+                    else np.float16)
+
+
+def _levels(weights: str) -> int:
+    """The largest magnitude an intN weight is stored as: 127 for int8 ... 7 for int4."""
+    return 2 ** (int(weights[3:]) - 1) - 1
+
+
+def _unpacked(tensors: dict[str, np.ndarray], i: int, shapes: dict[str, tuple[int, ...]],
+              weights: str) -> dict[str, np.ndarray]:
+    """Model i's packed stream (tensor `model.{i}`) as the per-tensor arrays `_layout` names."""
+    layout = _layout(i, shapes, weights)
+    clash = sorted(key for key, _, _ in layout if key in tensors)
+    if clash:
+        raise BundleError(f"unexpected tensors {clash[:5]}; the file does not match its manifest")
+    sizes = [dtype.itemsize * math.prod(shape) for _, dtype, shape in layout]
+    stream = _inflated(tensors.pop(f"{MODEL}{i}", None), (sum(sizes),), f"{MODEL}{i}", "lzma2").tobytes()
+    ends = np.cumsum(sizes)
+    return {key: np.frombuffer(stream[end - size:end], dtype).reshape(shape)
+            for (key, dtype, shape), size, end in zip(layout, sizes, ends)}
 
 
 def _stored_weight(name: str, scale_name: str, w: np.ndarray, weights: str) -> dict[str, np.ndarray]:
-    """One weight tensor as stored: cast, or int8 with one float32 scale per output channel (dim 0)."""
-    if weights == "float32":
-        return {name: w}
-    if weights == "float16" or w.ndim < 2:
-        return {name: w.astype(np.float16)}
+    """One weight tensor as stored: cast, or intN (int8 values) with one float32 scale per output channel (dim 0)."""
+    dtype = _stored_dtype(weights, w.ndim)
+    if dtype != np.int8:
+        return {name: w.astype(dtype)}
+    levels = _levels(weights)
     peak = np.abs(w.reshape(len(w), -1)).max(axis=1)
-    scale = np.where(peak > 0, peak / 127, 1).astype(np.float32)
-    q = np.clip(np.rint(w / scale.reshape(-1, *[1] * (w.ndim - 1))), -127, 127).astype(np.int8)
+    scale = np.where(peak > 0, peak / levels, 1).astype(np.float32)
+    q = np.clip(np.rint(w / scale.reshape(-1, *[1] * (w.ndim - 1))), -levels, levels).astype(np.int8)
     return {name: q, scale_name: scale}
 
 
@@ -179,7 +253,7 @@ def part_bytes(data: bytes) -> dict[str, int]:
     for name, entry in json.loads(data[8:8 + n]).items():
         if name != "__metadata__":
             start, end = entry["data_offsets"]
-            part = ("weights" if name.startswith(("model.", QSCALE)) else "router" if name.startswith(ROUTER)
+            part = ("weights" if name.startswith((MODEL, QSCALE)) else "router" if name.startswith(ROUTER)
                     else name)
             parts[part] = parts.get(part, 0) + end - start
     return parts
@@ -287,14 +361,7 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         raise BundleError(f"manifest needs {k - 1} finite chunk thresholds, got {thresholds!r}")
 
     if m["version"] >= 3:
-        weights_as = m["storage"]["weights"] if isinstance(m["storage"], dict) else None
-        known = ([storage(weights_as, f) for f in FINGERPRINTS] + [storage(weights_as, per_frame=False)]
-                 if weights_as in WEIGHTS else [])
-        if m["storage"] not in known:
-            raise BundleError(f"manifest field storage {m['storage']!r} is not one this vs-stdo reads "
-                              f"(weights {', '.join(WEIGHTS)}; labels zlib; psnr float32; fingerprints "
-                              f"{' or '.join(FINGERPRINTS)}; or, with one model, none of the three)")
-        st = m["storage"]
+        st = _read_storage(m["storage"])
     else:
         st = PLAIN
     labels, psnr, prints = _per_frame(tensors, st, frames, grid, k)
@@ -315,6 +382,8 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         _int(arch.expansion, f"models[{i}].expansion", 1, 16)
         with torch.device("meta"):  # shapes only: a hostile manifest must not make us allocate
             expected = {k_: tuple(v.shape) for k_, v in WDSR(arch).state_dict().items()}
+        if "models" in st:
+            tensors |= _unpacked(tensors, i, expected, st["weights"])
         state = {name: torch.from_numpy(_loaded_weight(tensors, i, name, shape, st["weights"]))
                  for name, shape in expected.items()}
         archs.append(arch)
@@ -326,9 +395,9 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
                                                           if n.startswith(ROUTER)}, scale, k)
         except ValueError as e:
             raise BundleError(f"blind router: {e}") from None
-    known = {f"model.{i}.{n}" for i, w in enumerate(weights) for n in w}
+    known = {f"{MODEL}{i}.{n}" for i, w in enumerate(weights) for n in w}
     known |= set(PER_FRAME if st["labels"] != "none" else ())
-    if st["weights"] == "int8":
+    if st["weights"].startswith("int"):
         known |= {f"{QSCALE}{i}.{n}" for i, w in enumerate(weights) for n, t in w.items() if t.ndim > 1}
     known |= {f"{ROUTER}{n}" for n in (router.tensors if router else ())}
     extra = sorted(set(tensors) - known)
@@ -359,7 +428,11 @@ def _per_frame(tensors: dict[str, np.ndarray], st: dict[str, str], frames: int, 
         labels = _tensor(tensors, "labels", np.uint8, shape)
     if labels.size and labels.max() >= k:
         raise BundleError(f"labels name chunk {int(labels.max())} but the bundle has {k} chunks")
-    psnr = _tensor(tensors, "psnr", np.dtype(st["psnr"]), shape).astype(np.float32)
+    if st["psnr"] == "centidb":
+        planes = _inflated(tensors.get("psnr"), (2, *shape), "psnr").astype(np.float32)
+        psnr = (planes[0] + planes[1] * 256) / 100
+    else:
+        psnr = _tensor(tensors, "psnr", np.float32, shape)
     if st["fingerprints"] == "delta8":
         diff = _inflated(tensors.get("fingerprints"), (frames, CELLS * CELLS), "fingerprints")
         prints = np.cumsum(diff, axis=0, dtype=np.uint8).astype(np.float32) / 255  # the sum wraps mod 256 too
@@ -369,18 +442,19 @@ def _per_frame(tensors: dict[str, np.ndarray], st: dict[str, str], frames: int, 
     return labels, psnr, prints
 
 
-def _inflated(t: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
-    """A zlib-deflated uint8 tensor back to `shape`; the stream must hold exactly that many bytes."""
+def _inflated(t: np.ndarray | None, shape: tuple[int, ...], name: str, codec: str = "zlib") -> np.ndarray:
+    """A compressed uint8 tensor ("zlib" or "lzma2") back to `shape`; the stream must hold exactly that many
+    bytes, and no more is decompressed, so a bomb is refused."""
     if t is None or t.dtype != np.uint8 or t.ndim != 1:
-        raise BundleError(f"tensor {name!r} must be a 1-dim uint8 zlib stream")
+        raise BundleError(f"tensor {name!r} must be a 1-dim uint8 {codec} stream")
     n = math.prod(shape)
     if n > MAX_BYTES:
         raise BundleError(f"tensor {name!r} would inflate to {n} bytes, more than any bundle holds")
-    d = zlib.decompressobj()
+    d = zlib.decompressobj() if codec == "zlib" else lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[LZMA2])
     try:
         out = d.decompress(t.tobytes(), n + 1)
-    except zlib.error as e:
-        raise BundleError(f"tensor {name!r} is not a valid zlib stream: {e}") from None
+    except (zlib.error, lzma.LZMAError) as e:
+        raise BundleError(f"tensor {name!r} is not a valid {codec} stream: {e}") from None
     if len(out) != n or not d.eof or d.unused_data:
         raise BundleError(f"tensor {name!r} does not inflate to exactly {list(shape)} values")
     return np.frombuffer(out, np.uint8).reshape(shape).copy()
@@ -389,14 +463,16 @@ def _inflated(t: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.nda
 def _loaded_weight(tensors: dict[str, np.ndarray], i: int, name: str, shape: tuple[int, ...],
                    weights: str) -> np.ndarray:
     """Weight `name` of model i as float32, from its stored form (see `_stored_weight`)."""
-    key = f"model.{i}.{name}"
-    if weights == "float32":
-        return _tensor(tensors, key, np.float32, shape).copy()
-    if weights == "float16" or len(shape) < 2:
-        return _tensor(tensors, key, np.float16, shape).astype(np.float32)
+    key = f"{MODEL}{i}.{name}"
+    dtype = _stored_dtype(weights, len(shape))
+    if dtype != np.int8:
+        return _tensor(tensors, key, dtype, shape).astype(np.float32)  # a copy: the engine owns it
     scale = _tensor(tensors, f"{QSCALE}{i}.{name}", np.float32, shape[:1])
+    q = _tensor(tensors, key, np.int8, shape)
+    if np.abs(q.astype(np.int16)).max() > _levels(weights):
+        raise BundleError(f"tensor {key} holds values beyond +-{_levels(weights)}, the range of {weights} weights")
     with np.errstate(over="ignore"):  # an absurd scale overflows to inf, refused below
-        w = _tensor(tensors, key, np.int8, shape).astype(np.float32) * scale.reshape(-1, *[1] * (len(shape) - 1))
+        w = q.astype(np.float32) * scale.reshape(-1, *[1] * (len(shape) - 1))
     if (scale < 0).any() or not np.isfinite(w).all():
         raise BundleError(f"tensor {QSCALE}{i}.{name} holds negative or overflowing scales")
     return w
