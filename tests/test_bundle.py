@@ -242,3 +242,11 @@ def test_saving_refuses_an_unknown_weight_storage(tmp_path):
     with pytest.raises(ValueError, match="float16, float32, int8"):
         bundle_io.save(bundle("bfloat16"), tmp_path / "x.stdo")
     assert not (tmp_path / "x.stdo").exists()
+
+
+def test_info_reports_the_storage_of_the_file_not_of_this_writer(tmp_path, capsys):
+    from vs_stdo.cli import main
+    (tmp_path / "old.stdo").write_bytes(per_tensor(saved(bundle("int8"), tmp_path)))
+    assert main(["info", str(tmp_path / "old.stdo"), "--json"]) == 0
+    storage = json.loads(capsys.readouterr().out)["storage"]
+    assert storage["weights"] == "int8" and "models" not in storage  # one tensor per parameter, as written

@@ -133,7 +133,8 @@ def cmd_export_onnx(a: argparse.Namespace) -> None:
 def cmd_info(a: argparse.Namespace) -> None:
     data = bundle_io.read_file(a.bundle)
     b = bundle_io.from_bytes(data)
-    m = b.manifest() | {"version": bundle_io.read_manifest(data)["version"]}  # the file's, not this code's
+    stored = bundle_io.read_manifest(data)
+    m = b.manifest() | {k: stored.get(k) for k in ("version", "storage")}  # the file's, not this code's
     if a.json:
         print(json.dumps(m, indent=2))
         return
