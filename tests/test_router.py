@@ -191,7 +191,7 @@ def test_format_1_bundle_loads_and_blind_on_it_is_a_clear_error(tiny_bundle, for
             m.pop(key, None)
 
     def plain(t: dict) -> None:  # format 1 stores every part uncompressed in float32
-        for n in [n for n in t if n.startswith("router.")]:
+        for n in [n for n in t if n.startswith(("router.", "model."))]:
             t.pop(n)
         t |= {"labels": new.labels, "fingerprints": new.fingerprints.astype(np.float32)}
         t |= {f"model.{i}.{k}": v.numpy() for i, w in enumerate(new.weights) for k, v in w.items()}

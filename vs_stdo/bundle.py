@@ -9,9 +9,8 @@ Tensors (format 3; the manifest's "storage" entry names how each part is stored)
                       as tensors of their own (no "models" entry); they still load
   labels              uint8 (frames, rows, cols), zlib-deflated into a 1-dim uint8 tensor: the model
                       each patch routes to (its best, or its chunk)
-  psnr                the reference scorer's PSNR of each patch, (frames, rows, cols): "centidb" (written
-                      now): hundredths of a dB as uint16, the low bytes then the high bytes, deflated (the
-                      report shows tenths); "float32" (format-3 bundles written before): exact
+  psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch (kept
+                      exact: with the thresholds it gives each patch's chunk)
   fingerprints        per-frame content fingerprints of the LR frames, (frames, 256) values in [0, 1]:
                       "delta8" (written now): quantised to 1/255 (the matcher's tolerance is 0.025), each
                       frame minus the one before (mod 256), zlib-deflated into a 1-dim uint8 tensor;
@@ -56,11 +55,11 @@ FORMAT = "stdo-bundle"
 VERSION = 3
 READS = (1, 2, 3)          # format versions this code loads
 ROUTER = "router."         # prefix of the router's tensors
-QSCALE = "qscale."         # prefix of the per-output-channel scales of int8 weights
+QSCALE = "qscale."         # prefix of the per-output-channel scales of integer weights
 MODEL = "model."           # prefix of the models' tensors: model.{i} (packed) or model.{i}.{param}
-WEIGHTS = ("float16", "float32", "int8", "int7", "int6", "int5", "int4")  # how weights can be stored; the first is the default
+WEIGHTS = ("float16", "float32", "int8", "int7", "int6", "int5", "int4")  # how weights can be stored; first: default
 FINGERPRINTS = ("delta8", "float16")  # how fingerprints can be stored in format 3; the first is written
-PSNR = ("centidb", "float32")  # how the scores can be stored in format 3; the first is written
+PSNR = ("float32",)        # scores stay exact: with the thresholds they give each patch's chunk
 LABELS = ("zlib",)
 MODELS = ("lzma2",)        # how each model's parameters are packed; format-3 bundles written before have none
 # Raw LZMA2 (no .xz container): the reader names the dictionary, so a stream cannot make it allocate more.
@@ -141,15 +140,17 @@ def to_bytes(bundle: Bundle) -> bytes:
     tensors: dict[str, np.ndarray] = {}
     if manifest["storage"]["labels"] != "none":
         tensors = {"labels": _deflated(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes()),
-                   "psnr": _centidb(bundle.psnr),
+                   "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
                    "fingerprints": _delta8(bundle.fingerprints)}
-    for i, state in enumerate(bundle.weights):
+    for i, (arch, state) in enumerate(zip(bundle.archs, bundle.weights)):
+        shapes = param_shapes(arch)
+        if {name: tuple(t.shape) for name, t in state.items()} != shapes:
+            raise ValueError(f"model {i}'s weights do not match its architecture {arch}")
         stored: dict[str, np.ndarray] = {}
         for name, t in state.items():
             stored |= _stored_weight(f"{MODEL}{i}.{name}", f"{QSCALE}{i}.{name}", t.detach().cpu().float().numpy(),
                                      bundle.weight_storage)
-        layout = _layout(i, {name: tuple(t.shape) for name, t in state.items()}, bundle.weight_storage)
-        stream = b"".join(stored[key].tobytes() for key, _, _ in layout)
+        stream = b"".join(stored[key].tobytes() for key, _, _ in _layout(i, shapes, bundle.weight_storage))
         tensors[f"{MODEL}{i}"] = np.frombuffer(lzma.compress(stream, lzma.FORMAT_RAW, filters=[
             LZMA2 | {"preset": 9 | lzma.PRESET_EXTREME}]), np.uint8)
     if bundle.router:
@@ -162,7 +163,7 @@ def storage(weights: str, per_frame: bool = True) -> dict[str, str]:
     `per_frame` (one model) the routing data is not stored at all."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights can be stored as {', '.join(WEIGHTS)}, not {weights!r}")
-    routing = dict(zip(PER_FRAME, (LABELS[0], PSNR[0], FINGERPRINTS[0]))) if per_frame else dict.fromkeys(PER_FRAME, "none")
+    routing = dict(zip(PER_FRAME, (LABELS[0], PSNR[0], FINGERPRINTS[0])) if per_frame else zip(PER_FRAME, ["none"] * 3))
     return {"weights": weights, "models": MODELS[0]} | routing
 
 
@@ -178,12 +179,6 @@ def _read_storage(st: Any) -> dict[str, str]:
                       f"the three)")
 
 
-def _centidb(psnr: np.ndarray) -> np.ndarray:
-    """Scores as stored ("centidb"): hundredths of a dB in uint16, low bytes then high bytes, deflated."""
-    q = np.clip(np.rint(psnr.astype(np.float64) * 100), 0, 65535).astype(np.uint16)
-    return _deflated(np.stack([q & 255, q >> 8]).astype(np.uint8).tobytes())
-
-
 def _delta8(prints: np.ndarray) -> np.ndarray:
     """Fingerprints as stored ("delta8"): 1/255 steps, frame-to-frame differences (consecutive frames are
     alike, so these are mostly zeros), deflated."""
@@ -197,6 +192,13 @@ def _deflated(data: bytes) -> np.ndarray:
     return np.frombuffer(zlib.compress(data, 9), np.uint8)
 
 
+def param_shapes(arch: Arch) -> dict[str, tuple[int, ...]]:
+    """The shape of each parameter of a model of `arch`, in its state-dict order: the order of a packed
+    stream, whatever order the saved state came in (training's folded weights come biases first)."""
+    with torch.device("meta"):  # shapes only: a hostile manifest must not make us allocate
+        return {name: tuple(t.shape) for name, t in WDSR(arch).state_dict().items()}
+
+
 def _layout(i: int, shapes: dict[str, tuple[int, ...]], weights: str) -> list[tuple[str, np.dtype, tuple[int, ...]]]:
     """The arrays model i's parameters are stored as, in the order of its packed stream: each parameter's
     values (state-dict order), then, for integer weights, each 2+-dim parameter's scales. Names are those of the
@@ -208,7 +210,7 @@ def _layout(i: int, shapes: dict[str, tuple[int, ...]], weights: str) -> list[tu
 
 
 def _stored_dtype(weights: str, ndim: int) -> np.dtype:
-    """intN weights of 2+ dims are int8 values within +-(2^(N-1) - 1); everything else of an integer bundle is float16."""
+    """intN weights of 2+ dims are int8 values within +-(2^(N-1) - 1); the rest of an integer bundle is float16."""
     return np.dtype(np.int8 if weights.startswith("int") and ndim > 1 else np.float32 if weights == "float32"
                     else np.float16)
 
@@ -380,8 +382,7 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         _int(arch.blocks, f"models[{i}].blocks", 1, 64)
         _int(arch.channels, f"models[{i}].channels", 1, 256)
         _int(arch.expansion, f"models[{i}].expansion", 1, 16)
-        with torch.device("meta"):  # shapes only: a hostile manifest must not make us allocate
-            expected = {k_: tuple(v.shape) for k_, v in WDSR(arch).state_dict().items()}
+        expected = param_shapes(arch)
         if "models" in st:
             tensors |= _unpacked(tensors, i, expected, st["weights"])
         state = {name: torch.from_numpy(_loaded_weight(tensors, i, name, shape, st["weights"]))
@@ -428,11 +429,7 @@ def _per_frame(tensors: dict[str, np.ndarray], st: dict[str, str], frames: int, 
         labels = _tensor(tensors, "labels", np.uint8, shape)
     if labels.size and labels.max() >= k:
         raise BundleError(f"labels name chunk {int(labels.max())} but the bundle has {k} chunks")
-    if st["psnr"] == "centidb":
-        planes = _inflated(tensors.get("psnr"), (2, *shape), "psnr").astype(np.float32)
-        psnr = (planes[0] + planes[1] * 256) / 100
-    else:
-        psnr = _tensor(tensors, "psnr", np.float32, shape)
+    psnr = _tensor(tensors, "psnr", np.float32, shape).copy()
     if st["fingerprints"] == "delta8":
         diff = _inflated(tensors.get("fingerprints"), (frames, CELLS * CELLS), "fingerprints")
         prints = np.cumsum(diff, axis=0, dtype=np.uint8).astype(np.float32) / 255  # the sum wraps mod 256 too
