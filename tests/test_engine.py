@@ -16,10 +16,10 @@ from vs_stdo import bundle as bundle_io
 from vs_stdo import router
 from vs_stdo.engine import Engine
 from vs_stdo.grid import Grid
-from vs_stdo.models import WDSR, Arch, preset
+from vs_stdo.models import WDSR, Arch, bicubic_stencil, preset
 from vs_stdo.regions import owned_box, plan
 from vs_stdo.routing import Route, Router
-from vs_stdo.runner import Runner, bf16_runs, bicubic_stencil, native_bf16
+from vs_stdo.runner import Runner, bf16_runs, native_bf16
 from vs_stdo.video import frame_array
 
 from .conftest import needs_bf16, random_model, write_bundle
@@ -76,6 +76,19 @@ def test_bicubic_stencil_is_torch_bicubic():
     for s in (2, 3, 4):
         up = F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)[..., 2 * s:-2 * s, 2 * s:-2 * s]
         torch.testing.assert_close(F.pixel_shuffle(F.conv2d(x, bicubic_stencil(s)), s), up, atol=2e-6, rtol=0)
+
+
+def test_a_fresh_model_is_torch_bicubic_up_to_the_border():
+    """The model's bicubic skip is a fixed convolution on replicated borders: torch's bicubic upscaling, border
+    pixels included; `unshuffled` is the same output before the pixel shuffle (the layout training compares)."""
+    for s in (2, 3, 4):
+        for planes in (1, 3):
+            x = torch.rand(2, planes, 11, 14)
+            model = WDSR(Arch(s, 1, 4, 2, planes))
+            up = F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
+            torch.testing.assert_close(model(x), up, atol=2e-6, rtol=0)
+            torch.testing.assert_close(model.unshuffled(x), F.pixel_unshuffle(up, s), atol=2e-6, rtol=0)
+            assert "bicubic" not in model.state_dict()           # fixed: bundles do not store it
 
 
 def test_runner_equals_the_module_with_context():

@@ -111,7 +111,7 @@ def test_training_patches_are_the_grid_cut_and_their_hr():
     assert torch.equal(x, torch.stack([grid.cut(lr[f], 5)[i] for f, i in items.tolist()]))
     for got, (f, i) in zip(y, items.tolist()):
         by, bx, h, w = grid.hr_boxes(s)[i]
-        assert torch.equal(got, hr[f, :, by:by + h, bx:bx + w].float() / 255)
+        assert torch.equal(got, F.pixel_unshuffle(hr[f, :, by:by + h, bx:bx + w].float() / 255, s))
 
 
 def test_report_cells_lie_on_the_pixels_each_patch_owns(tmp_path):

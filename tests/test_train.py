@@ -345,7 +345,7 @@ def test_running_out_of_device_memory_in_training_names_the_fix(bikes, tmp_path,
     def full(self, x):                       # what torch raises on a full GPU (none here to fill)
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
 
-    monkeypatch.setattr("vs_stdo.models.WDSR.forward", full)
+    monkeypatch.setattr("vs_stdo.models.WDSR.unshuffled", full)
     assert stdo("train", bikes, "-o", tmp_path / "oom.stdo", "--frames", "0:2", "--mode", "single", "--steps", "5",
                 *TINY) == 1
     err = capsys.readouterr().err

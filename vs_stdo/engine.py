@@ -185,8 +185,8 @@ class Engine:
                     outs[part] = runner(b.cut(frame, part, runner.radius))
                 else:                  # pad below the model's radius: its own zero padding beyond the cut
                     with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-                        hr = self.models[k](b.cut(frame, part, p)).float()
-                    outs[part] = F.pixel_unshuffle(hr[..., p * s:hr.shape[-2] - p * s, p * s:hr.shape[-1] - p * s], s)
+                        out = self.models[k].unshuffled(b.cut(frame, part, p))
+                    outs[part] = out[..., p:out.shape[-2] - p, p:out.shape[-1] - p]
         b.stitch(outs, planes)
 
     def process(self, n: int, srcs: tuple, dsts: tuple, src_stride: int,

@@ -1,12 +1,15 @@
 """WDSR-style super-resolution backbone (Yu et al., 2018), as used by STDO.
 
-A model is `bicubic(x) + shuffle(tail(body(head(x))) + skip(x))`. The tail and skip convolutions
-start at zero, so a fresh model is exactly bicubic upscaling and training only learns a residual.
+A model is `shuffle(bicubic(x) + tail(body(head(x))) + skip(x))`, where `bicubic` is torch's bicubic
+upscaling written as a fixed 5x5 convolution per output phase (so it adds before the shuffle, like the
+rest). The tail and skip convolutions start at zero, so a fresh model is exactly bicubic upscaling and
+training only learns a residual.
 It maps `planes` channels to as many: 3 (RGB) or 1 (luma, `stdo train --planes luma`).
 """
 from __future__ import annotations
 
 import copy
+from functools import cache
 from dataclasses import asdict, dataclass
 
 import torch
@@ -72,6 +75,30 @@ def preset(name: str, scale: int) -> Arch:
     return Arch(scale=scale, **PRESETS[name])
 
 
+@cache
+def _stencil(scale: int) -> torch.Tensor:
+    # on the CPU whatever the default device (bundle.param_shapes builds models on "meta"), computed once
+    c = 5
+    delta = torch.zeros(1, 1, 2 * c + 1, 2 * c + 1, dtype=torch.float64, device="cpu")
+    delta[..., c, c] = 1
+    up = F.interpolate(delta, scale_factor=scale, mode="bicubic", align_corners=False)[0, 0]
+    s = scale
+    w = torch.empty(s * s, 1, 5, 5, dtype=torch.float64, device="cpu")
+    for i in range(s):
+        for j in range(s):
+            for a in range(5):
+                for b in range(5):
+                    w[i * s + j, 0, a, b] = up[(c - a + 2) * s + i, (c - b + 2) * s + j]
+    return w.float()
+
+
+def bicubic_stencil(scale: int) -> torch.Tensor:
+    """Torch's bicubic upscaling (align_corners=False) as a (scale*scale, 1, 5, 5) convolution: output
+    pixel (i, j) of an LR pixel's scale x scale block is the stencil of channel i*scale+j on its 5x5
+    neighbourhood (exact where the border is replicated, as torch does)."""
+    return _stencil(scale).clone()
+
+
 class ResBlock(nn.Module):
     """WDSR-A block: wide 3x3 expansion, ReLU, 3x3 reduction, identity skip."""
 
@@ -99,10 +126,19 @@ class WDSR(nn.Module):
         for conv in (self.tail, self.skip):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
+        # a buffer, not a parameter: never trained, and not in the state dict (bundles do not store it)
+        self.register_buffer("bicubic", bicubic_stencil(s).repeat(p, 1, 1, 1), persistent=False)
+
+    def unshuffled(self, x: torch.Tensor) -> torch.Tensor:
+        """The output before the pixel shuffle, (N, P*s*s, h, w): channel c*s*s + i*s + j is HR pixel (i, j)
+        of plane c in each LR pixel's s x s block. Training compares it with HR patches in this layout
+        (dataset.Patches), which skips the shuffle and its backward pass."""
+        with torch.autocast(x.device.type, enabled=False):  # the image itself stays float32 under fp16 autocast
+            base = F.conv2d(F.pad(x.float(), (2, 2, 2, 2), mode="replicate"), self.bicubic, groups=self.arch.planes)
+        return base + (self.tail(self.body(self.head(x))) + self.skip(x)).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        base = F.interpolate(x, scale_factor=self.arch.scale, mode="bicubic", align_corners=False)
-        return base + self.shuffle(self.tail(self.body(self.head(x))) + self.skip(x))
+        return self.shuffle(self.unshuffled(x))
 
 
 def from_plain(arch: Arch, state: dict[str, torch.Tensor]) -> WDSR:

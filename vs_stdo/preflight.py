@@ -100,7 +100,7 @@ def step_bytes(arch: Arch, batch: int, patch_width: int, patch_height: int, cont
     lr_pixels = (patch_width + 2 * context) * (patch_height + 2 * context)
     hr_pixels = patch_width * patch_height * s2
     # per LR pixel: head, each block's expansion, ReLU, reduction and sum, one wide gradient; the tail, skip,
-    # their sum, pixel shuffle, bicubic base and output (3*s^2 values each)
+    # bicubic base, two sums and the output (3*s^2 values each)
     per_lr_pixel = c + arch.blocks * (2 * wide + 2 * c) + 2 * wide + 6 * 3 * s2
     per_hr_pixel = 5 * 3  # target, prediction, its copy, the loss gradient, the stitched output
     return 4 * batch * (lr_pixels * per_lr_pixel + hr_pixels * per_hr_pixel)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .models import WDSR
+from .models import WDSR, bicubic_stencil
 
 CL = torch.channels_last
 
@@ -45,24 +45,6 @@ def native_bf16() -> bool:
     except OSError:
         return False
     return ("amx_bf16" in flags or "avx512_bf16" in flags) and bf16_runs()
-
-
-def bicubic_stencil(scale: int) -> torch.Tensor:
-    """Torch's bicubic upscaling (align_corners=False) as a (scale*scale, 1, 5, 5) convolution: output
-    pixel (i, j) of an LR pixel's scale x scale block is the stencil of channel i*scale+j on its 5x5
-    neighbourhood (exact away from the frame border, where torch replicates the border pixel)."""
-    c = 5
-    delta = torch.zeros(1, 1, 2 * c + 1, 2 * c + 1, dtype=torch.float64)
-    delta[..., c, c] = 1
-    up = F.interpolate(delta, scale_factor=scale, mode="bicubic", align_corners=False)[0, 0]
-    s = scale
-    w = torch.empty(s * s, 1, 5, 5, dtype=torch.float64)
-    for i in range(s):
-        for j in range(s):
-            for a in range(5):
-                for b in range(5):
-                    w[i * s + j, 0, a, b] = up[(c - a + 2) * s + i, (c - b + 2) * s + j]
-    return w.float()
 
 
 class _Conv:
