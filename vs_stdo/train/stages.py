@@ -111,7 +111,12 @@ def shared_stage(s: Settings, items: torch.Tensor) -> Stage | None:
     if not s.has_shared():
         return None
     total = budget(s, len(items))
-    return Stage.one("shared", items, s.arch(), max(1, round(total * s.pretrain)), total)
+    return Stage.one("shared", items, s.arch(), shared_steps(s, total), total)
+
+
+def shared_steps(s: Settings, total: int) -> int:
+    """The shared model's steps of a run of `total` steps (0 without one); the rest train the last stage."""
+    return max(1, round(total * s.pretrain)) if s.has_shared() else 0
 
 
 def stage_seed(seed: int, name: str) -> int:
