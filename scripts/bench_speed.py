@@ -117,7 +117,7 @@ def levers(presets: list[str], runs: int) -> list[dict]:
     import torch.nn.functional as F
 
     from vs_stdo.models import WDSR, preset as make
-    from vs_stdo.runner import Runner
+    from vs_stdo.runner import Runner, bf16_runs
 
     rows = []
     for name in presets:
@@ -138,18 +138,21 @@ def levers(presets: list[str], runs: int) -> list[dict]:
         torch.onnx.export(model, (x,), buf, input_names=["input"], output_names=["output"], opset_version=17,
                           dynamic_axes={"input": {2: "h", 3: "w"}}, dynamo=False)
         session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
-        fp32, bf16 = Runner(model, torch.device("cpu")), Runner(model, torch.device("cpu"), torch.bfloat16)
-        compiled = _compiled(cl, x)
+        fp32 = Runner(model, torch.device("cpu"))
         backends = {
             "torch eager fp32": lambda: model(x),
             "channels_last fp32": lambda: cl(x.contiguous(memory_format=torch.channels_last)),
             "TorchScript frozen fp32": lambda: frozen(x),
             "ONNX Runtime fp32 (in process)": lambda: session.run(None, {"input": x.numpy()}),
-            "autocast bf16, channels_last": lambda: _autocast(cl, x),
-            "torch.compile (inductor, frozen) autocast bf16": lambda: _autocast(compiled, x),
             "Runner fp32 (oneDNN fused, valid convs)": lambda: fp32(xr),
-            "Runner bf16 residual (default)": lambda: bf16(xr),
         }
+        if bf16_runs():  # an AVX2-only CPU runs no bf16 convolution at all
+            bf16, compiled = Runner(model, torch.device("cpu"), torch.bfloat16), _compiled(cl, x)
+            backends |= {
+                "autocast bf16, channels_last": lambda: _autocast(cl, x),
+                "torch.compile (inductor, frozen) autocast bf16": lambda: _autocast(compiled, x),
+                "Runner bf16 residual (default where bf16 is native)": lambda: bf16(xr),
+            }
         with torch.inference_mode():
             times = medians(interleaved({k: lambda f=f: seconds(f) for k, f in backends.items()}, runs, warmup=1))
         ort_s = times["ONNX Runtime fp32 (in process)"]
@@ -224,6 +227,7 @@ def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
 
     from vs_stdo import bundle as bundle_io
     from vs_stdo.engine import PATHS, Engine
+    from vs_stdo.runner import bf16_runs
     from vs_stdo.video import frame_array
 
     threads = torch.get_num_threads()
@@ -234,7 +238,7 @@ def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
     out = list(torch.empty(3, lr.height * b.scale, lr.width * b.scale))
     engines = {f"{path}, {'bf16' if bf16 else 'fp32'}": Engine(b, lr.width, lr.height, device="cpu", bf16=bf16,
                                                                path=path)
-               for bf16 in (False, True) for path in PATHS}
+               for bf16 in ((False, True) if bf16_runs() else (False,)) for path in PATHS}
     labels = next(iter(engines.values())).router(0, frame)
     samples = interleaved({k: lambda e=e: seconds(lambda: e.upscale_into(frame, labels, out), time.thread_time)
                            for k, e in engines.items()}, runs, warmup=1)
@@ -333,24 +337,25 @@ def _autocast(model, x):
 def speed_tables(result: dict) -> list[str]:
     """The filter table and the routing-overhead and engine-path tables, for the parts that ran."""
     peak, rows = result["peak"], result["rows"]
-    lines = [f"GEMM peak (2048^3, same run): fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.0f} GFLOP/s. "
-             f"Medians of {result['runs']} interleaved runs of {result['frames']} frames."]
+    ours = "bfloat16" if "bfloat16" in peak else "float32"  # what the filter computes in by default here
+    lines = [f"GEMM peak (2048^3, same run): " + ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak.items())
+             + f". Medians of {result['runs']} interleaved runs of {result['frames']} frames."]
     def filter_row(row: dict) -> list[str]:
         m = row["methods"]
         best = max(("ort", "ort2"), key=lambda k: m[k]["fps"])
-        ours, ort = m["stdo"]["fps"], m[best]["fps"]
-        return [row["preset"], f"{row['size']} x{row['scale']}", f"{ours:.2f}",
+        fps, ort = m["stdo"]["fps"], m[best]["fps"]
+        return [row["preset"], f"{row['size']} x{row['scale']}", f"{fps:.2f}",
                 f"{m['ort']['fps']:.2f} / {m['ort2']['fps']:.2f}", f"{m['bicubic']['fps']:.1f}",
-                f"**{ours / ort:.2f}**",
+                f"**{fps / ort:.2f}**",
                 f"{m['chunk0']['fps']:.2f}", f"{m['stdo']['cpu_s']:.2f} / {m[best]['cpu_s']:.2f}",
-                f"{row['gflop'] * ours:.0f} ({100 * row['gflop'] * ours / peak['bfloat16']:.0f} %)",
+                f"{row['gflop'] * fps:.0f} ({100 * row['gflop'] * fps / peak[ours]:.0f} %)",
                 f"{row['gflop'] * ort:.0f} ({100 * row['gflop'] * ort / peak['float32']:.0f} %)",
                 f"{m['stdo']['rss_mb']:.0f} / {m[best]['rss_mb']:.0f}"]
 
     if rows[0]["methods"]:
         lines += ["", *table(["preset", "LR -> HR", "stdo fps", "ORT fps (1 / 2 streams)", "bicubic fps",
                               "**stdo / best ORT**", "stdo, one model fps", "CPU s/frame stdo / ORT",
-                              "eff. GFLOP/s stdo (% bf16 peak)", "eff. GFLOP/s ORT (% fp32 peak)",
+                              f"eff. GFLOP/s stdo (% {ours} peak)", "eff. GFLOP/s ORT (% float32 peak)",
                               "peak RSS stdo / ORT (MB)"], [filter_row(row) for row in rows])]
     if "overhead" not in rows[0]:
         return lines
@@ -429,8 +434,10 @@ def main() -> None:
         return
     given = dict(item.split("=", 1) for item in a.bundle)
     presets, scales = [n for n in a.presets.split(",") if n], [int(s) for s in a.scales.split(",")]
+    from vs_stdo.runner import native_bf16  # where the filter computes in bf16 (else float32: no bf16 peak to time)
+
     result: dict = {"runs": a.runs, "frames": a.frames, "rows": [], "variants": [],
-                    "peak": {d: gemm_peak(d) for d in ("float32", "bfloat16")}}
+                    "peak": {d: gemm_peak(d) for d in ("float32", "bfloat16") if d == "float32" or native_bf16()}}
     print(f"GEMM peak: {result['peak']}", flush=True)
     from vs_stdo.models import preset as make
 
