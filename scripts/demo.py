@@ -50,7 +50,7 @@ def measure(encoded: Path, hr: vs.VideoNode) -> tuple[float, float]:
 
 
 # The 4-minute recipe (docs/results.md, "The demo in four minutes"): coarser patches with less training context
-# (half the seconds per step of the defaults; on other footage the defaults are worth up to 5 dB more), batches
+# (half the seconds per trained pixel of the defaults; on other footage the defaults are worth up to 5 dB more), batches
 # of 8 (on this clip 14 400 patches in batches of 8 beat 19 200 in batches of 16 by 0.12 dB), and the generic
 # start, worth about 0.4 dB here at equal steps (on film footage it cost 2.5 to 4 dB, so `stdo train` does not
 # start from it by default).

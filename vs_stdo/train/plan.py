@@ -40,7 +40,7 @@ class Rates:
     def seconds(self, s: Settings, steps: int, frames: int) -> float:
         """The run's time after decoding: its steps (and the self scorer's) and its passes over the frames."""
         extra = s.score_steps if s.scorer() == "self" else 0
-        one = steps if s.mode != "chunks" else shared_steps(s, steps) if steps else 0  # steps of one model
+        one = shared_steps(s, steps) if s.mode == "chunks" and steps else steps  # all steps but the chunks stage's
         return ((one + extra) * self.step_s + (steps - one) * self.chunks_s
                 + self.passes(s) * frames * self.frame_s)
 
