@@ -106,7 +106,7 @@ def step_parts(steps: int = 30) -> dict:
     gen = torch.Generator().manual_seed(0)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        loss = F.l1_loss(patches.crop(model.unshuffled(x)), y)
+        loss = F.l1_loss(model.unshuffled(x, crop=patches.context), y)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -342,7 +342,7 @@ def test_scorer_bundle_of_another_scale_and_stale_checkpoints_are_refused(chunks
 @pytest.mark.slow
 @pytest.mark.train
 def test_running_out_of_device_memory_in_training_names_the_fix(bikes, tmp_path, capsys, monkeypatch):
-    def full(self, x):                       # what torch raises on a full GPU (none here to fill)
+    def full(self, x, crop=0):               # what torch raises on a full GPU (none here to fill)
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
 
     monkeypatch.setattr("vs_stdo.models.WDSR.unshuffled", full)

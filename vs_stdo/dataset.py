@@ -80,11 +80,6 @@ class Patches:
             ys.append(self.frames.hr[f, :, y0 * s:y1 * s, x0 * s:x1 * s])
         return torch.stack(xs), F.pixel_unshuffle(torch.stack(ys), s).float().div_(255)
 
-    def crop(self, out: torch.Tensor) -> torch.Tensor:
-        """The part of a model's unshuffled output (WDSR.unshuffled) that belongs to the patch (drops the context)."""
-        c = self.context
-        return out[..., c:out.shape[-2] - c, c:out.shape[-1] - c] if c else out
-
 
 def all_items(frames: int, patches: int) -> torch.Tensor:
     """Every (frame, patch) pair, shape (frames*patches, 2)."""

@@ -19,7 +19,6 @@ import logging
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .batches import PatchBatches
 from .bundle import Bundle
@@ -185,8 +184,7 @@ class Engine:
                     outs[part] = runner(b.cut(frame, part, runner.radius))
                 else:                  # pad below the model's radius: its own zero padding beyond the cut
                     with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-                        out = self.models[k].unshuffled(b.cut(frame, part, p))
-                    outs[part] = out[..., p:out.shape[-2] - p, p:out.shape[-1] - p]
+                        outs[part] = self.models[k].unshuffled(b.cut(frame, part, p), crop=p)
         b.stitch(outs, planes)
 
     def process(self, n: int, srcs: tuple, dsts: tuple, src_stride: int,

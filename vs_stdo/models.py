@@ -129,13 +129,15 @@ class WDSR(nn.Module):
         # a buffer, not a parameter: never trained, and not in the state dict (bundles do not store it)
         self.register_buffer("bicubic", bicubic_stencil(s).repeat(p, 1, 1, 1), persistent=False)
 
-    def unshuffled(self, x: torch.Tensor) -> torch.Tensor:
+    def unshuffled(self, x: torch.Tensor, crop: int = 0) -> torch.Tensor:
         """The output before the pixel shuffle, (N, P*s*s, h, w): channel c*s*s + i*s + j is HR pixel (i, j)
-        of plane c in each LR pixel's s x s block. Training compares it with HR patches in this layout
-        (dataset.Patches), which skips the shuffle and its backward pass."""
+        of plane c in each LR pixel's s x s block, without the `crop` LR pixels of context on every side.
+        Training compares it with HR patches in this layout (dataset.Patches), which skips the shuffle and
+        its backward pass."""
         with torch.autocast(x.device.type, enabled=False):  # the image itself stays float32 under fp16 autocast
             base = F.conv2d(F.pad(x.float(), (2, 2, 2, 2), mode="replicate"), self.bicubic, groups=self.arch.planes)
-        return base + (self.tail(self.body(self.head(x))) + self.skip(x)).float()
+        out = base + (self.tail(self.body(self.head(x))) + self.skip(x)).float()
+        return out[..., crop:out.shape[-2] - crop, crop:out.shape[-1] - crop]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shuffle(self.unshuffled(x))

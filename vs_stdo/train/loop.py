@@ -82,7 +82,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                 opt.zero_grad(set_to_none=True)
                 if len(rows):
                     with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                        pred = patches.crop(model.unshuffled(x[rows]))
+                        pred = model.unshuffled(x[rows], crop=patches.context)
                     # summed over this rank's patches, divided by the whole batch's: all ranks add up to the mean
                     loss = F.l1_loss(pred, y[rows], reduction="sum") / (everywhere * y[0].numel())
                     scaler.scale(loss).backward()

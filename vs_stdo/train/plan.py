@@ -94,8 +94,7 @@ def step_seconds(archs: list[Arch], x: torch.Tensor, y: torch.Tensor, c: int, lr
         start = time.perf_counter()
         for model, opt, rows in zip(models, opts, parts):
             if len(rows):
-                out = model.unshuffled(x[rows])
-                loss = F.l1_loss(out[..., c:out.shape[-2] - c, c:out.shape[-1] - c] if c else out, y[rows])
+                loss = F.l1_loss(model.unshuffled(x[rows], crop=c), y[rows])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
