@@ -118,7 +118,6 @@ def plan_steps(s: Settings, rates: Rates, frames: int, patches: int, spent: floa
         left = rates.seconds(s, steps, frames)
         chunks = f" (chunk models: {rates.chunks_s * 1000:.0f} ms)" if rates.chunks_s != rates.step_s else ""
         print(f"plan: {steps} steps at {rates.step_s * 1000:.0f} ms{chunks} and {rates.passes(s)} model passes over "
-              f"{frames} "
-              f"frames at {rates.frame_s:.2f} s: about {left / 60:.1f} min more"
+              f"{frames} frames at {rates.frame_s:.2f} s: about {left / 60:.1f} min more"
               + (f" (--time {s.time / 60:.1f} min, {spent:.0f} s spent decoding; to resume, use --steps {s.steps})"
                  if s.time else ""), file=sys.stderr)
