@@ -12,7 +12,9 @@ is `single`, `chunks:K` or `joint`, optionally followed by `stdo train` options 
 pairs separated by commas, e.g. `chunks:4:pretrain=0.25,learning-rate=5e-4`. Results are appended to
 results.csv as cells finish and a cell whose result exists is not run again, so an interrupted run
 continues where it stopped; results.md is rewritten after each cell. One PNG report per clip, scale
-and preset (`stdo eval --report`) shows the first chunks method at the largest budget.
+and preset (`stdo eval --report`) shows the first chunks method at the largest budget; where a clip has
+cells at two or more budgets, budgets.png plots each method's PSNR against the steps (training and
+held-out frames).
 """
 from __future__ import annotations
 
@@ -124,6 +126,39 @@ def markdown(rows: list[dict[str, str]]) -> str:
     return "\n".join(out)
 
 
+def plot_budgets(rows: list[dict[str, str]], path: Path) -> bool:
+    """PSNR RGB against total steps, one line per method, one panel per clip/scale/preset with two or more
+    budgets (solid: training frames, dashed: held-out); False (nothing written) when no group has two."""
+    groups: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault(f"{row['clip']}, x{row['scale']}, {row['preset']}", []).append(row)
+    groups = {name: g for name, g in groups.items() if len({r["budget"] for r in g}) > 1}
+    if not groups:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False)
+    for ax, (name, group) in zip(axes[0], groups.items()):
+        for i, method in enumerate(dict.fromkeys(r["method"] for r in group)):
+            cells = sorted((r for r in group if r["method"] == method), key=lambda r: int(r["total_steps"]))
+            steps = [int(r["total_steps"]) for r in cells]
+            for split, style in (("train_rgb", "o-"), ("heldout_rgb", "s--")):
+                ax.plot(steps, [float(r[split]) for r in cells], style, color=f"C{i}",
+                        label=f"{method}, {'training' if split == 'train_rgb' else 'held-out'} frames")
+        ax.set_xlabel("total training steps")
+        ax.set_ylabel("PSNR RGB (dB), whole frames through the filter")
+        ax.set_title(name)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
@@ -171,7 +206,8 @@ def main() -> None:
             append_csv(csv_path, FIELDS, row)
             rows.append({k: str(v) for k, v in row.items()})
             (a.out / "results.md").write_text(markdown(rows))
-    print(f"\n{markdown(rows)}\nwrote {csv_path} and {a.out / 'results.md'}")
+    curve = plot_budgets(rows, a.out / "budgets.png")
+    print(f"\n{markdown(rows)}\nwrote {csv_path}, {a.out / 'results.md'}{' and budgets.png' if curve else ''}")
 
 
 if __name__ == "__main__":
