@@ -103,14 +103,19 @@ def fmt(value: object, base: object = None) -> str:
     return text if base in ("", None) else f"{text} ({float(value) - float(base):+.2f})"
 
 
+def by_clip(rows: list[dict[str, str]]) -> dict[tuple[str, str, str], list[dict[str, str]]]:
+    """The rows grouped by (clip, scale, preset), in order of first appearance."""
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault((row["clip"], str(row["scale"]), row["preset"]), []).append(row)
+    return groups
+
+
 def markdown(rows: list[dict[str, str]]) -> str:
     """One table per clip/scale/preset: bicubic and Lanczos once, then each budget's methods with their
     difference from `single` at the same budget (train and held-out, RGB / Y)."""
     out = []
-    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
-    for row in rows:
-        groups.setdefault((row["clip"], str(row["scale"]), row["preset"]), []).append(row)
-    for (clip, scale, preset), group in groups.items():
+    for (clip, scale, preset), group in by_clip(rows).items():
         first = group[0]
         lines = [["-", name, "-", *(fmt(first[f"{name}_{k}"]) for k in PSNRS), "-", "-"]
                  for name in ("bicubic", "lanczos")]
@@ -129,10 +134,8 @@ def markdown(rows: list[dict[str, str]]) -> str:
 def plot_budgets(rows: list[dict[str, str]], path: Path) -> bool:
     """PSNR RGB against total steps, one line per method, one panel per clip/scale/preset with two or more
     budgets (solid: training frames, dashed: held-out); False (nothing written) when no group has two."""
-    groups: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        groups.setdefault(f"{row['clip']}, x{row['scale']}, {row['preset']}", []).append(row)
-    groups = {name: g for name, g in groups.items() if len({r["budget"] for r in g}) > 1}
+    groups = {f"{clip}, x{scale}, preset {preset}": group for (clip, scale, preset), group in by_clip(rows).items()
+              if len({r["budget"] for r in group}) > 1}
     if not groups:
         return False
     import matplotlib
