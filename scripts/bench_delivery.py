@@ -38,7 +38,7 @@ from vs_stdo.evaluate import tensor
 from vs_stdo.metrics import psnr, psnr_y
 from vs_stdo.video import open_clip
 
-from benchlib import train_bundle
+from benchlib import pyplot, train_bundle
 from encode import encode, ffmpeg_exe
 
 CODECS = {"x264": "libx264", "x265": "libx265"}
@@ -186,10 +186,7 @@ def markdown(points: list[dict], bd: dict, title: str) -> str:
 
 
 def plot(points: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     codecs = sorted({p["codec"] for p in points})
     fig, axes = plt.subplots(len(codecs), 2, figsize=(11, 4.2 * len(codecs)), squeeze=False)

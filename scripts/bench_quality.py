@@ -30,7 +30,7 @@ from pathlib import Path
 from vs_stdo import bundle as bundle_io
 
 import clips
-from benchlib import append_csv, stdo, table, train_bundle
+from benchlib import append_csv, pyplot, stdo, table, train_bundle
 
 QUICK = {"clips": [clips.DEFAULT], "scales": [4], "presets": ["tiny"], "budgets": [100, 200],
          "methods": ["single", "chunks:4", "joint"], "frames": "0:6", "holdout": 3}
@@ -138,10 +138,7 @@ def plot_budgets(rows: list[dict[str, str]], path: Path) -> bool:
               if len({r["budget"] for r in group}) > 1}
     if not groups:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False)
     for ax, (name, group) in zip(axes[0], groups.items()):

@@ -1,5 +1,5 @@
 """What the benchmarks share: running the real `stdo` command (a bundle made by `stdo train`), timing by
-interleaved runs and medians, and Markdown and CSV tables.
+interleaved runs and medians, Markdown and CSV tables, and matplotlib for their PNGs.
 
 Benchmarks run as `.venv/bin/python scripts/bench_NAME.py`, so this folder is on their import path.
 """
@@ -97,3 +97,13 @@ def append_csv(path: Path, fields: Sequence[str], row: Mapping[str, object]) -> 
         if new:
             writer.writeheader()
         writer.writerow(row)
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (benchmarks write PNGs and never open a window)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

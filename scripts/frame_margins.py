@@ -14,7 +14,7 @@ import json
 import statistics
 from pathlib import Path
 
-from benchlib import stdo
+from benchlib import pyplot, stdo
 
 SPLITS = {"train": "training frames", "heldout": "held-out frames", "unseen": "frames the bundle never saw"}
 
@@ -34,10 +34,7 @@ def summary(margins: list[float]) -> str:
 
 
 def plot(rows: list[tuple[int, str, float]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(rows)), 3.8))
     for split, colour in zip(SPLITS, ("C1", "C0", "C2")):
