@@ -61,8 +61,9 @@ def main() -> None:
     p.add_argument("--png", type=Path, help="write the bar chart here")
     a = p.parse_args()
     base, other = (per_frame(b, a.clip, a.frames) for b in (a.base, a.other))
-    if [f["frame"] for f in base] != [f["frame"] for f in other]:
-        raise SystemExit("the two bundles were evaluated on different frames; give --frames")
+    if [(f["frame"], f["split"]) for f in base] != [(f["frame"], f["split"]) for f in other]:
+        raise SystemExit("the two bundles were evaluated on different frames, or hold out different ones; give "
+                         "--frames, and compare bundles trained on the same --frames and --holdout")
     rows = [(b["frame"], b["split"], o["stdo"]["psnr_rgb"] - b["stdo"]["psnr_rgb"]) for b, o in zip(base, other)]
     print(f"{'frame':>5}  {'split':<8} {a.base.stem[:24]:>24} {a.other.stem[:24]:>24}  difference")
     for (n, split, margin), b, o in zip(rows, base, other):
