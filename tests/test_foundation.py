@@ -1,6 +1,7 @@
 """The foundation: plugin, bundle, training run, routing and stitching, vspipe | ffmpeg."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -58,6 +59,9 @@ def test_cli_train_and_info(clip_path, tmp_path):
     assert r.returncode == 0, r.stderr
     info = subprocess.run([*stdo, "info", str(out)], capture_output=True, text=True)
     assert info.returncode == 0 and "2 chunk model(s)" in info.stdout and "x4" in info.stdout
+    sizes = json.loads(subprocess.run([*stdo, "info", str(out), "--json"], capture_output=True,
+                                      text=True).stdout)["training"]["stages"]["chunks"]["patches"]
+    assert f"hardest first): {sizes[0]} ({sizes[0] / sum(sizes):.1%}), {sizes[1]} (" in info.stdout
     bad = subprocess.run([*stdo, "train", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "new.stdo")],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "does not exist" in bad.stderr

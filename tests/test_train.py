@@ -302,6 +302,7 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     (["{bikes}", "--score", "{missing}"], "bundle '{missing}' does not exist"),
     (["{bikes}", "--mode", "single", "--score", "shared"], "--score shared scores with the shared model of --mode"),
     (["{bikes}", "--mode", "joint", "--focus", "-1"], "--focus must not be negative"),
+    (["{bikes}", "--min-chunk", "2"], "--min-chunk is a share of an equal chunk in [0, 1], got 2.0"),
     (["{bikes}", "--frames", "300:400"], "selects no frames of a 250-frame clip"),
     (["{bikes}", "--patch", "200x34"], "smaller than one patch"),
     (["{bikes}", "--mode", "joint", "--easy-preset", "nano"], "--easy-preset needs --mode chunks"),
@@ -394,6 +395,23 @@ def test_split_gives_hardest_first_chunks_of_equal_error_or_equal_size(by):
         error = [10 ** (-c.astype(np.float64) / 10) for c in chunks]
         assert max(abs(e.sum() - sum(map(np.sum, error)) / 4) for e in error) <= max(e.max() for e in error)
         assert len(chunks[0]) < len(chunks[3])      # a few hard patches carry as much error as many easy ones
+
+
+def test_split_floor_keeps_an_outlier_frame_from_taking_chunks_to_itself():
+    """With a few patches far worse than the rest, the error split gives them chunks of their own; a floor
+    of a quarter of an equal chunk makes every chunk at least that big, still hardest first; floor 1 is
+    the equal-size split."""
+    psnr = np.random.default_rng(0).gamma(2.0, 6.0, size=(27, 48)).astype(np.float32) + 20
+    psnr[0, :8] = 5                                            # one outlier frame's 8 patches
+    sizes = lambda labels: [int((labels == c).sum()) for c in range(4)]
+    assert min(sizes(split(psnr, 4, "error")[0])) < 8
+    labels, thresholds = split(psnr, 4, "error", floor=0.25)
+    assert min(sizes(labels)) >= psnr.size // 16
+    assert all(psnr[labels == c].max() <= psnr[labels == c + 1].min() for c in range(3))
+    np.testing.assert_array_equal(label(psnr, thresholds), labels)
+    np.testing.assert_array_equal(split(psnr, 4, "error", floor=1)[0], split(psnr, 4, "count")[0])
+    with pytest.raises(ValueError, match="floor"):
+        split(psnr, 4, "error", floor=1.5)
 
 
 def test_fewest_models_keeps_a_model_only_where_it_pays():

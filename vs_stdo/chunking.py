@@ -81,19 +81,23 @@ def models_psnr(bundle: Bundle, frames: Frames, device: torch.device) -> np.ndar
 SPLITS = ("error", "count")
 
 
-def split(psnr: np.ndarray, k: int, by: str = "error") -> tuple[np.ndarray, list[float]]:
+def split(psnr: np.ndarray, k: int, by: str = "error", floor: float = 0.0) -> tuple[np.ndarray, list[float]]:
     """Labels (uint8, same shape as psnr) for k chunks by PSNR rank, chunk 0 the hardest (lowest PSNR),
     and the k-1 PSNR thresholds between chunks.
 
     by "error": each chunk holds an equal share of the patches' total squared error (so the hard chunks
     are small: a few patches carry most of a clip's error); "count": equal numbers of patches (the paper's).
-    Every chunk gets at least one patch.
+    Every chunk gets at least one patch, and at least `floor` times an equal share (floor 1: "count"), so
+    one outlier frame cannot take a chunk model for a handful of patches.
     """
     flat = psnr.reshape(-1)
     if not 1 <= k <= min(255, flat.size):
         raise ValueError(f"cannot split {flat.size} patches into {k} chunks; use 1 <= k <= {min(255, flat.size)}")
     if by not in SPLITS:
         raise ValueError(f"unknown split {by!r}; choose one of {', '.join(SPLITS)}")
+    if not 0 <= floor <= 1:
+        raise ValueError(f"a chunk's floor is a share of an equal chunk in [0, 1], got {floor}")
+    least = max(1, int(floor * flat.size / k))
     order = np.argsort(flat, kind="stable")
     sorted_psnr = flat[order]
     if by == "count":
@@ -103,7 +107,7 @@ def split(psnr: np.ndarray, k: int, by: str = "error") -> tuple[np.ndarray, list
         starts = [0]
         for i in range(1, k):
             cut = int(np.searchsorted(before, before[-1] * i / k))
-            starts.append(min(max(cut, starts[-1] + 1), flat.size - (k - i)))
+            starts.append(min(max(cut, starts[-1] + least), flat.size - (k - i) * least))
     labels = np.empty(flat.size, dtype=np.uint8)
     labels[order] = np.repeat(np.arange(k, dtype=np.uint8), np.diff(starts + [flat.size]))
     return labels.reshape(psnr.shape), [float(sorted_psnr[i]) for i in starts[1:]]

@@ -151,6 +151,12 @@ def cmd_info(a: argparse.Namespace) -> None:
     if m["thresholds"]:
         print("  chunk PSNR thresholds (dB): " + ", ".join(f"{t:.2f}" for t in m["thresholds"]))
     t = m["training"]
+    stages = t.get("stages") if t else None
+    chunks = stages.get("chunks") if isinstance(stages, dict) else None
+    sizes = chunks.get("patches") if isinstance(chunks, dict) else None
+    if isinstance(sizes, list) and sizes and all(isinstance(n, int) and n > 0 for n in sizes):  # the manifest is data
+        print("  chunks at the split (training patches, hardest first): " + ", ".join(
+            f"{n} ({n / sum(sizes):.1%})" for n in sizes))
     if t:
         print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('total_steps')} steps, "
               f"{t.get('seconds')} s, scorer {t.get('scorer')}"

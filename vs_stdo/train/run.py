@@ -86,7 +86,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
     psnr = world.gather(score(frames, grid, upscale), count)
     phases.done("score")
-    train_labels, thresholds = split(psnr[train_frames], s.k(), s.split)
+    train_labels, thresholds = split(psnr[train_frames], s.k(), s.split, s.min_chunk)
     labels = label(psnr, thresholds)
     labels[train_frames] = train_labels
     at = items[:, 0].numpy(), items[:, 1].numpy()  # each training item's (frame, patch)

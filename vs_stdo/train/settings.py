@@ -93,6 +93,9 @@ class Settings:
     split: str = option("error", "chunks mode: how patches are split into chunks, hardest first: error "
                                  "(default), each chunk an equal share of the squared error, so the hardest chunk "
                                  "is small; count, equal-sized chunks (the paper's)", choices=SPLITS)
+    min_chunk: float = option(0.0, "chunks mode: the fewest patches a chunk holds, as a share of an equal "
+                                   "chunk (0.25: a quarter of 1/k of the patches), so an outlier frame's few "
+                                   "patches cannot take a chunk model to themselves (default {default}: none)")
     focus: float = option(1.5, "joint mode: how much the model's training favours hard patches: after the "
                                "shared model, a patch is drawn in proportion to its squared error under the "
                                "scorer to this power (default {default}; 0: all alike)")
@@ -143,6 +146,8 @@ class Settings:
             raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
         if self.focus < 0:
             raise ValueError(f"--focus must not be negative, got {self.focus}")
+        if not 0 <= self.min_chunk <= 1:
+            raise ValueError(f"--min-chunk is a share of an equal chunk in [0, 1], got {self.min_chunk}")
         if self.split not in SPLITS:
             raise ValueError(f"unknown --split {self.split!r}; choose one of {', '.join(SPLITS)}")
         if self.easy_preset:
