@@ -36,7 +36,7 @@ def summary(margins: list[float]) -> str:
 def plot(rows: list[tuple[int, str, float]], path: Path, title: str) -> None:
     plt = pyplot()
 
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(rows)), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(rows)), 4.0))
     for split, colour in zip(SPLITS, ("C1", "C0", "C2")):
         picked = [(n, m) for n, s, m in rows if s == split]
         if picked:
@@ -44,7 +44,7 @@ def plot(rows: list[tuple[int, str, float]], path: Path, title: str) -> None:
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("frame")
     ax.set_ylabel("PSNR RGB difference (dB)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -73,7 +73,7 @@ def main() -> None:
         if margins:
             print(f"{name} ({len(margins)}): {summary(margins)}")
     if a.png:
-        plot(rows, a.png, f"{a.clip.name}: {a.other.stem} minus {a.base.stem}, per frame")
+        plot(rows, a.png, f"{a.clip.name}, per frame:\n{a.other.stem} minus {a.base.stem}")
         print(f"wrote {a.png}")
 
 
