@@ -38,7 +38,7 @@ from vs_stdo.evaluate import tensor
 from vs_stdo.metrics import psnr, psnr_y
 from vs_stdo.video import open_clip
 
-from benchlib import pyplot, train_bundle
+from benchlib import pyplot, save_png, train_bundle
 from encode import encode, ffmpeg_exe
 
 CODECS = {"x264": "libx264", "x265": "libx265"}
@@ -202,9 +202,7 @@ def plot(points: list[dict], path: Path, title: str) -> None:
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def parse_crfs(text: str) -> list[int]:

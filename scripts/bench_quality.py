@@ -30,7 +30,7 @@ from pathlib import Path
 from vs_stdo import bundle as bundle_io
 
 import clips
-from benchlib import append_csv, pyplot, stdo, table, train_bundle
+from benchlib import append_csv, pyplot, save_png, stdo, table, train_bundle
 
 QUICK = {"clips": [clips.DEFAULT], "scales": [4], "presets": ["tiny"], "budgets": [100, 200],
          "methods": ["single", "chunks:4", "joint"], "frames": "0:6", "holdout": 3}
@@ -153,9 +153,7 @@ def plot_budgets(rows: list[dict[str, str]], path: Path) -> bool:
         ax.set_title(name)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
     return True
 
 

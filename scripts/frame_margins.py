@@ -14,7 +14,7 @@ import json
 import statistics
 from pathlib import Path
 
-from benchlib import pyplot, stdo
+from benchlib import pyplot, save_png, stdo
 
 SPLITS = {"train": "training frames", "heldout": "held-out frames", "unseen": "frames the bundle never saw"}
 
@@ -47,9 +47,7 @@ def plot(rows: list[tuple[int, str, float]], path: Path, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def main() -> None:
@@ -65,9 +63,10 @@ def main() -> None:
         raise SystemExit("the two bundles were evaluated on different frames, or hold out different ones; give "
                          "--frames, and compare bundles trained on the same --frames and --holdout")
     rows = [(b["frame"], b["split"], o["stdo"]["psnr_rgb"] - b["stdo"]["psnr_rgb"]) for b, o in zip(base, other)]
-    print(f"{'frame':>5}  {'split':<8} {a.base.stem[:24]:>24} {a.other.stem[:24]:>24}  difference")
+    print(f"PSNR RGB (dB) of base {a.base.name} and other {a.other.name}")
+    print(f"{'frame':>5}  {'split':<8} {'base':>6} {'other':>6}  difference")
     for (n, split, margin), b, o in zip(rows, base, other):
-        print(f"{n:>5}  {split:<8} {b['stdo']['psnr_rgb']:>24.2f} {o['stdo']['psnr_rgb']:>24.2f}  {margin:+.2f}")
+        print(f"{n:>5}  {split:<8} {b['stdo']['psnr_rgb']:>6.2f} {o['stdo']['psnr_rgb']:>6.2f}  {margin:+.2f}")
     for split, name in SPLITS.items():
         margins = [m for _, s, m in rows if s == split]
         if margins:
