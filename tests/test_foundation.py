@@ -13,7 +13,7 @@ import vapoursynth as vs
 
 import vs_stdo
 from vs_stdo import bundle as bundle_io
-from vs_stdo.chunking import label, models_psnr
+from vs_stdo.chunking import OUTLIER_FLOOR, floor_for, label, models_psnr
 from vs_stdo.dataset import load_frames
 from vs_stdo.grid import Grid
 from vs_stdo.video import frame_array, open_clip
@@ -59,9 +59,13 @@ def test_cli_train_and_info(clip_path, tmp_path):
     assert r.returncode == 0, r.stderr
     info = subprocess.run([*stdo, "info", str(out)], capture_output=True, text=True)
     assert info.returncode == 0 and "2 chunk model(s)" in info.stdout and "x4" in info.stdout
-    sizes = json.loads(subprocess.run([*stdo, "info", str(out), "--json"], capture_output=True,
-                                      text=True).stdout)["training"]["stages"]["chunks"]["patches"]
+    training = json.loads(subprocess.run([*stdo, "info", str(out), "--json"], capture_output=True,
+                                         text=True).stdout)["training"]
+    sizes = training["stages"]["chunks"]["patches"]
     assert f"hardest first): {sizes[0]} ({sizes[0] / sum(sizes):.1%}), {sizes[1]} (" in info.stdout
+    floor = floor_for(bundle_io.load(out).psnr, 2, "error", "auto")  # --min-chunk auto's choice, recorded
+    assert training["min_chunk"] == "auto" and training["floor"] == floor
+    assert ("each at least 0.25 of an equal share" in info.stdout) == (floor == OUTLIER_FLOOR)
     bad = subprocess.run([*stdo, "train", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "new.stdo")],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "does not exist" in bad.stderr

@@ -16,7 +16,8 @@ import torch
 import vapoursynth as vs
 
 from vs_stdo import bundle as bundle_io
-from vs_stdo.chunking import AUTO_TOLERANCE, bicubic_psnr, fewest_models, label, patch_psnr, split
+from vs_stdo.chunking import (AUTO_TOLERANCE, OUTLIER_FLOOR, bicubic_psnr, fewest_models, floor_for, label,
+                              patch_psnr, split)
 from vs_stdo.cli import main
 from vs_stdo.dataset import Patches, all_items, load_frames
 from vs_stdo.train import Checkpoint, Settings, World, check_data, fit, plan_stages
@@ -302,7 +303,7 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     (["{bikes}", "--score", "{missing}"], "bundle '{missing}' does not exist"),
     (["{bikes}", "--mode", "single", "--score", "shared"], "--score shared scores with the shared model of --mode"),
     (["{bikes}", "--mode", "joint", "--focus", "-1"], "--focus must not be negative"),
-    (["{bikes}", "--min-chunk", "2"], "--min-chunk is a share of an equal chunk in [0, 1], got 2.0"),
+    (["{bikes}", "--min-chunk", "2"], "--min-chunk is auto or a share of an equal chunk in [0, 1], got 2.0"),
     (["{bikes}", "--frames", "300:400"], "selects no frames of a 250-frame clip"),
     (["{bikes}", "--patch", "200x34"], "smaller than one patch"),
     (["{bikes}", "--mode", "joint", "--easy-preset", "nano"], "--easy-preset needs --mode chunks"),
@@ -412,6 +413,19 @@ def test_split_floor_keeps_an_outlier_frame_from_taking_chunks_to_itself():
     np.testing.assert_array_equal(split(psnr, 4, "error", floor=1)[0], split(psnr, 4, "count")[0])
     with pytest.raises(ValueError, match="floor"):
         split(psnr, 4, "error", floor=1.5)
+
+
+def test_min_chunk_auto_floors_only_a_split_with_a_chunk_of_one_frame():
+    """--min-chunk auto: 8 bad patches of one frame take chunks to themselves, so the floor applies; the same
+    8 bad patches spread over 8 frames are hard content, not an outlier frame, and the split stays plain."""
+    psnr = np.random.default_rng(0).gamma(2.0, 6.0, size=(27, 48)).astype(np.float32) + 20
+    spread = psnr.copy()
+    psnr[0, :8] = 5
+    spread[np.arange(8), 0] = 5
+    assert floor_for(psnr, 4, "error", "auto") == OUTLIER_FLOOR
+    assert floor_for(spread, 4, "error", "auto") == 0
+    assert floor_for(psnr, 4, "error", 0.0) == 0 and floor_for(spread, 4, "error", 0.5) == 0.5
+    assert floor_for(psnr[:1], 4, "error", "auto") == 0   # one frame: every chunk is that frame's
 
 
 def test_fewest_models_keeps_a_model_only_where_it_pays():

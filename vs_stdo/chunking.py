@@ -113,6 +113,21 @@ def split(psnr: np.ndarray, k: int, by: str = "error", floor: float = 0.0) -> tu
     return labels.reshape(psnr.shape), [float(sorted_psnr[i]) for i in starts[1:]]
 
 
+OUTLIER_FLOOR = 0.25  # --min-chunk auto: the floor used when the error split gives a chunk to one frame
+
+
+def floor_for(psnr: np.ndarray, k: int, by: str, min_chunk: float | str) -> float:
+    """The floor `split` should use: a number is used as given; "auto" is 0 unless the plain split gives some
+    chunk the patches of one frame only (an outlier frame, e.g. a fade or a cut, whose few patches would take
+    chunk models to themselves), and then OUTLIER_FLOOR. psnr is (frames, rows, cols)."""
+    if min_chunk != "auto":
+        return float(min_chunk)
+    labels, _ = split(psnr, k, by)
+    frame_of = np.broadcast_to(np.arange(len(psnr)).reshape(-1, *[1] * (psnr.ndim - 1)), psnr.shape)
+    one_frame = any(np.unique(frame_of[labels == c]).size == 1 for c in range(k))
+    return OUTLIER_FLOOR if len(psnr) > 1 and one_frame else 0.0
+
+
 def label(psnr: np.ndarray, thresholds: list[float]) -> np.ndarray:
     """Chunks of patches by the thresholds of a split: chunk i holds thresholds[i-1] <= PSNR < thresholds[i]."""
     return np.searchsorted(np.asarray(thresholds, dtype=np.float64), psnr, side="right").astype(np.uint8)

@@ -155,8 +155,10 @@ def cmd_info(a: argparse.Namespace) -> None:
     chunks = stages.get("chunks") if isinstance(stages, dict) else None
     sizes = chunks.get("patches") if isinstance(chunks, dict) else None
     if isinstance(sizes, list) and sizes and all(isinstance(n, int) and n > 0 for n in sizes):  # the manifest is data
+        floor = t.get("floor")
         print("  chunks at the split (training patches, hardest first): " + ", ".join(
-            f"{n} ({n / sum(sizes):.1%})" for n in sizes))
+            f"{n} ({n / sum(sizes):.1%})" for n in sizes)
+            + (f"; each at least {floor:g} of an equal share" if isinstance(floor, (int, float)) and floor > 0 else ""))
     if t:
         print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('total_steps')} steps, "
               f"{t.get('seconds')} s, scorer {t.get('scorer')}"

@@ -12,8 +12,8 @@ import torch
 
 from .. import bundle as bundle_io
 from .. import generic, preflight, router
-from ..chunking import (auto_summary, bicubic_upscaler, bundle_upscaler, fewest_models, label, model_upscaler,
-                        models_psnr, score, split)
+from ..chunking import (auto_summary, bicubic_upscaler, bundle_upscaler, fewest_models, floor_for, label,
+                        model_upscaler, models_psnr, score, split)
 from ..colour import Colour
 from ..dataset import Frames, Patches, all_items
 from ..engine import pick_device
@@ -86,7 +86,14 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
     psnr = world.gather(score(frames, grid, upscale), count)
     phases.done("score")
-    train_labels, thresholds = split(psnr[train_frames], s.k(), s.split, s.min_chunk)
+    floor = floor_for(psnr[train_frames], s.k(), s.split, s.min_chunk)
+    train_labels, thresholds = split(psnr[train_frames], s.k(), s.split, floor)
+    if world.main and s.k() > 1:
+        sizes = ", ".join(map(str, np.bincount(train_labels.ravel(), minlength=s.k())))
+        why = " (--min-chunk auto: a chunk of the plain split held one frame's patches only)"
+        print(f"split by {s.split}: chunks of {sizes} training patches, hardest first"
+              + (f"; each at least {floor:g} of an equal share" + why * (s.min_chunk == "auto") if floor else ""),
+              file=sys.stderr)
     labels = label(psnr, thresholds)
     labels[train_frames] = train_labels
     at = items[:, 0].numpy(), items[:, 1].numpy()  # each training item's (frame, patch)
@@ -104,7 +111,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
             "device": str(device),
             "processes": world.size, "seconds": round(time.time() - started, 1), "phases": phases.rows,
             "scorer": scorer, "started_from": started_from,
-            "thresholds": thresholds,
+            "thresholds": thresholds, "floor": floor,
             "stages": {st.name: {"steps": st.steps,
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
                        for st in stages},

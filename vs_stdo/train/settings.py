@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .. import bundle as bundle_io
 from .. import generic
-from ..chunking import AUTO_TOLERANCE, SPLITS
+from ..chunking import AUTO_TOLERANCE, OUTLIER_FLOOR, SPLITS
 from ..models import PRESETS, SCALES, Arch, preset
 
 MODES = ("chunks", "joint", "single")
@@ -32,6 +32,16 @@ def parse_chunks(text: str) -> int:
     if k == AUTO:  # 0 is how auto is stored, not a number of chunks
         raise ValueError(f"expected a number of chunks (1 or more) or 'auto', got {text!r}")
     return k
+
+
+def parse_min_chunk(text: str) -> float | str:
+    """`auto` or a number (the --min-chunk syntax)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"expected auto or a share of an equal chunk in [0, 1], got {text!r}") from None
 
 
 def parse_duration(text: str) -> float:
@@ -93,10 +103,11 @@ class Settings:
     split: str = option("error", "chunks mode: how patches are split into chunks, hardest first: error "
                                  "(default), each chunk an equal share of the squared error, so the hardest chunk "
                                  "is small; count, equal-sized chunks (the paper's)", choices=SPLITS)
-    min_chunk: float = option(0.0, "chunks mode: the fewest patches a chunk holds, as a share of an equal "
-                                   "chunk (0.25: a quarter of 1/k of the patches), so an outlier frame's few "
-                                   "patches cannot take a chunk model to themselves; 0.25 gained 0.13 dB on such a "
-                                   "clip and lost 0.34 on another (docs/results.md) (default {default}: none)")
+    min_chunk: float | str = option("auto", "chunks mode: the fewest patches a chunk holds, as a share of an "
+                                            "equal chunk (0.25: a quarter of 1/k of the patches); auto (default): "
+                                            f"{OUTLIER_FLOOR} where the error split gives a chunk the patches of one "
+                                            "frame only (an outlier frame's few patches would take chunk models to "
+                                            "themselves), else 0 (docs/training.md)", parse=parse_min_chunk)
     focus: float = option(1.5, "joint mode: how much the model's training favours hard patches: after the "
                                "shared model, a patch is drawn in proportion to its squared error under the "
                                "scorer to this power (default {default}; 0: all alike)")
@@ -147,8 +158,8 @@ class Settings:
             raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
         if self.focus < 0:
             raise ValueError(f"--focus must not be negative, got {self.focus}")
-        if not 0 <= self.min_chunk <= 1:
-            raise ValueError(f"--min-chunk is a share of an equal chunk in [0, 1], got {self.min_chunk}")
+        if self.min_chunk != "auto" and not 0 <= self.min_chunk <= 1:
+            raise ValueError(f"--min-chunk is auto or a share of an equal chunk in [0, 1], got {self.min_chunk}")
         if self.split not in SPLITS:
             raise ValueError(f"unknown --split {self.split!r}; choose one of {', '.join(SPLITS)}")
         if self.easy_preset:
