@@ -63,6 +63,7 @@ def test_cli_train_and_info(clip_path, tmp_path):
                                          text=True).stdout)["training"]
     sizes = training["stages"]["chunks"]["patches"]
     assert f"hardest first): {sizes[0]} ({sizes[0] / sum(sizes):.1%}), {sizes[1]} (" in info.stdout
+    assert f"split by error: chunks of {sizes[0]}, {sizes[1]} training patches" in r.stderr  # the run says it too
     floor = floor_for(bundle_io.load(out).psnr, 2, "error", "auto")  # --min-chunk auto's choice, recorded
     assert training["min_chunk"] == "auto" and training["floor"] == floor
     assert ("each at least 0.25 of an equal share" in info.stdout) == (floor == OUTLIER_FLOOR)

@@ -90,10 +90,10 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     train_labels, thresholds = split(psnr[train_frames], s.k(), s.split, floor)
     if world.main and s.k() > 1:
         sizes = ", ".join(map(str, np.bincount(train_labels.ravel(), minlength=s.k())))
-        why = " (--min-chunk auto: a chunk of the plain split held one frame's patches only)"
-        print(f"split by {s.split}: chunks of {sizes} training patches, hardest first"
-              + (f"; each at least {floor:g} of an equal share" + why * (s.min_chunk == "auto") if floor else ""),
-              file=sys.stderr)
+        floored = f"; each at least {floor:g} of an equal share" if floor else ""
+        if floor and s.min_chunk == "auto":
+            floored += " (--min-chunk auto: a chunk of the plain split held one frame's patches only)"
+        print(f"split by {s.split}: chunks of {sizes} training patches, hardest first{floored}", file=sys.stderr)
     labels = label(psnr, thresholds)
     labels[train_frames] = train_labels
     at = items[:, 0].numpy(), items[:, 1].numpy()  # each training item's (frame, patch)
