@@ -123,8 +123,7 @@ def floor_for(psnr: np.ndarray, k: int, by: str, min_chunk: float | str) -> floa
     if min_chunk != "auto":
         return float(min_chunk)
     labels, _ = split(psnr, k, by)
-    frame_of = np.broadcast_to(np.arange(len(psnr)).reshape(-1, *[1] * (psnr.ndim - 1)), psnr.shape)
-    one_frame = any(np.unique(frame_of[labels == c]).size == 1 for c in range(k))
+    one_frame = any(np.unique(np.nonzero(labels == c)[0]).size == 1 for c in range(k))  # axis 0: the frame
     return OUTLIER_FLOOR if len(psnr) > 1 and one_frame else 0.0
 
 
