@@ -127,6 +127,11 @@ def floor_for(psnr: np.ndarray, k: int, by: str, min_chunk: float | str) -> floa
     return OUTLIER_FLOOR if len(psnr) > 1 and one_frame else 0.0
 
 
+def floor_note(floor: float) -> str:
+    """How the training run and `stdo info` name a split's floor after its chunk sizes ("" for none)."""
+    return f"; each at least {floor:g} of an equal share" if floor > 0 else ""
+
+
 def label(psnr: np.ndarray, thresholds: list[float]) -> np.ndarray:
     """Chunks of patches by the thresholds of a split: chunk i holds thresholds[i-1] <= PSNR < thresholds[i]."""
     return np.searchsorted(np.asarray(thresholds, dtype=np.float64), psnr, side="right").astype(np.uint8)

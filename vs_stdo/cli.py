@@ -15,7 +15,7 @@ import vapoursynth as vs
 from . import bundle as bundle_io
 from . import colour, generic
 from . import preflight
-from .chunking import auto_summary
+from .chunking import auto_summary, floor_note
 from .train.settings import SCORERS, Settings, default_of, options
 from .video import KERNELS
 
@@ -158,7 +158,7 @@ def cmd_info(a: argparse.Namespace) -> None:
         floor = t.get("floor")
         print("  chunks at the split (training patches, hardest first): " + ", ".join(
             f"{n} ({n / sum(sizes):.1%})" for n in sizes)
-            + (f"; each at least {floor:g} of an equal share" if isinstance(floor, (int, float)) and floor > 0 else ""))
+            + (floor_note(floor) if isinstance(floor, (int, float)) else ""))
     if t:
         print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('total_steps')} steps, "
               f"{t.get('seconds')} s, scorer {t.get('scorer')}"

@@ -12,8 +12,8 @@ import torch
 
 from .. import bundle as bundle_io
 from .. import generic, preflight, router
-from ..chunking import (auto_summary, bicubic_upscaler, bundle_upscaler, fewest_models, floor_for, label,
-                        model_upscaler, models_psnr, score, split)
+from ..chunking import (auto_summary, bicubic_upscaler, bundle_upscaler, fewest_models, floor_for, floor_note,
+                        label, model_upscaler, models_psnr, score, split)
 from ..colour import Colour
 from ..dataset import Frames, Patches, all_items
 from ..engine import pick_device
@@ -90,7 +90,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     train_labels, thresholds = split(psnr[train_frames], s.k(), s.split, floor)
     if world.main and s.k() > 1:
         sizes = ", ".join(map(str, np.bincount(train_labels.ravel(), minlength=s.k())))
-        floored = f"; each at least {floor:g} of an equal share" if floor else ""
+        floored = floor_note(floor)
         if floor and s.min_chunk == "auto":
             floored += " (--min-chunk auto: a chunk of the plain split held one frame's patches only)"
         print(f"split by {s.split}: chunks of {sizes} training patches, hardest first{floored}", file=sys.stderr)

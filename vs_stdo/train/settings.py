@@ -158,7 +158,8 @@ class Settings:
             raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
         if self.focus < 0:
             raise ValueError(f"--focus must not be negative, got {self.focus}")
-        if self.min_chunk != "auto" and not 0 <= self.min_chunk <= 1:
+        share = isinstance(self.min_chunk, (int, float)) and 0 <= self.min_chunk <= 1
+        if self.min_chunk != "auto" and not share:
             raise ValueError(f"--min-chunk is auto or a share of an equal chunk in [0, 1], got {self.min_chunk}")
         if self.split not in SPLITS:
             raise ValueError(f"unknown --split {self.split!r}; choose one of {', '.join(SPLITS)}")
