@@ -96,7 +96,8 @@ def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path
                 "--score", chunks_bundle, *TINY) == 0
     b = bundle_io.load(out)
     t = b.training
-    assert b.chunks == 1 and t["scorer"] == "bundle:chunks.stdo" and t["focus"] == 1.5
+    assert b.chunks == 1 and t["scorer"] == "bundle:chunks.stdo" and t["focus"] == 0.5
+    assert (t["loss"], t["sampling"]) == ("mse", "unbiased")  # the joint defaults, "auto" loss resolved
     assert len(b.labels) == 0 and b.clip["frames"] == 6 and moved(b.weights[0])  # one model: no labels stored
     # the shared model on all 60 training patches for a quarter of the steps, then the same model on all
     # of them, drawn by the scorer's error
@@ -480,10 +481,37 @@ def test_chunk_phase_draws_every_chunk_equally_whatever_its_size():
 @pytest.mark.parametrize("focus", [0.0, 0.5, 1.0])
 def test_joint_phase_draws_patches_by_their_squared_error_to_the_focus(focus):
     """Joint mode continues the shared model on all patches, each drawn in proportion to mse ** focus."""
-    s = Settings(mode="joint", steps=100, pretrain=0.25, focus=focus)
+    s = Settings(mode="joint", steps=100, pretrain=0.25, focus=focus, sampling="lean")
     mse = torch.tensor([1e-4] * 100 + [4e-4] * 100)
     items = torch.stack([torch.zeros(200, dtype=torch.long), torch.arange(200)], 1)
     shared, joint = plan_stages(s, items, torch.zeros(200, dtype=torch.long), mse)
     assert (shared.steps, joint.steps, joint.first, joint.init, len(joint.items)) == (25, 75, 25, "shared", 200)
     hard = (joint.draw(40000, torch.Generator().manual_seed(1)) >= 100).float().mean().item()
     assert hard == pytest.approx(4 ** focus / (1 + 4 ** focus), abs=0.01)
+
+
+def test_unbiased_joint_sampling_draws_hard_patches_more_but_keeps_the_mean_loss():
+    """--sampling unbiased: half the draws uniform, half by mse ** focus, each loss scaled by 1/(N p), so the
+    expected scaled loss of a draw is the plain mean over the patches."""
+    s = Settings(mode="joint", steps=100, pretrain=0.25, focus=1.0, sampling="unbiased")
+    mse = torch.tensor([1e-4] * 150 + [7e-4] * 50)
+    items = torch.stack([torch.zeros(200, dtype=torch.long), torch.arange(200)], 1)
+    _, joint = plan_stages(s, items, torch.zeros(200, dtype=torch.long), mse)
+    pick = joint.draw(100000, torch.Generator().manual_seed(1))
+    hard = (pick >= 150).float().mean().item()
+    assert hard == pytest.approx(0.5 * 0.25 + 0.5 * 350 / (150 + 350), abs=0.01)
+    scale = joint.loss_scale(pick)
+    assert scale.max().item() <= 2 and (mse[pick] * scale).mean().item() == pytest.approx(mse.mean().item(), rel=0.01)
+    lean = plan_stages(Settings(mode="joint", steps=100, focus=1.0, sampling="lean"), items, torch.zeros(200, dtype=torch.long), mse)
+    assert lean[1].loss_scale(pick).eq(1).all()
+
+
+@pytest.mark.parametrize("name, value", [("loss", "l2"), ("sampling", "biased")])
+def test_settings_refuse_an_unknown_loss_or_sampling(name, value):
+    with pytest.raises(ValueError, match=f"unknown --{name} '{value}'"):
+        Settings(mode="joint", **{name: value}).check()
+
+
+def test_auto_loss_is_mse_in_joint_mode_only():
+    assert [Settings(mode=m).train_loss() for m in ("joint", "single", "chunks")] == ["mse", "l1", "l1"]
+    assert Settings(mode="chunks", loss="mse").train_loss() == "mse"

@@ -8,10 +8,12 @@ Modes
           model of its chunk. The copies keep the shared model's Adam state and the run keeps one
           learning-rate schedule, so the chunk phase continues the shared training instead of
           restarting it. pretrain=0 trains the chunk models from scratch, as the paper does.
-  joint   JSTDO: one model. The shared model (`pretrain` of the budget, all patches alike) goes on
-          training for the rest on patches drawn in proportion to their squared error under the
-          scorer to the power `focus` (default 1.5): the paper's "more of the hard chunks, less of
-          the easy ones", made per patch, so that L1 steps follow the squared error PSNR counts.
+  joint   JSTDO: one model, trained with an MSE loss (the squared error PSNR counts). The shared
+          model (`pretrain` of the budget, all patches alike) goes on for the rest on patches drawn half
+          uniformly and half in proportion to (squared error under the scorer) ** `focus` (0.5: an MSE
+          step's gradient size), each weighted by 1/(N p): importance sampling, so the objective stays
+          the clip's mean error while the hard patches, drawn more often, lower the gradient's variance
+          (`sampling` lean: no weights, training leans to the hard patches, the earlier recipe).
   single  one model on all patches (the NAS-style baseline).
 
 Budget: `steps` (or `epochs`, passes over the run's training patches) is the total for the run,

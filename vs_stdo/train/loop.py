@@ -1,4 +1,4 @@
-"""The training loop: one readable loop that trains a stage's models in lockstep (L1 loss, Adam, one
+"""The training loop: one readable loop that trains a stage's models in lockstep (L1 or MSE loss, Adam, one
 cosine learning-rate schedule, fp16 autocast on CUDA), resumable from the checkpoint at any step."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .world import World
 
 def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
         world: World) -> dict[str, list]:
-    """Train a stage's models: L1 loss, Adam, resumable. `init`: the finished stage of one model of the main
+    """Train a stage's models: --loss (L1 or MSE; each drawn patch's scaled by the stage), Adam, resumable. `init`: the finished stage of one model of the main
     preset (the shared model, or a generic start without Adam state) that models of that preset start from,
     with its Adam state where it has one. `patches` cuts this rank's frames (world.py). Returns
     {"models": [...], "opts": [...]}: their (weight-normed) states and Adam states, on the CPU."""
@@ -68,6 +68,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
             pick = stage.draw(s.batch, gen)
             owner = stage.owner[pick]
             mine, items = world.local(stage.items[pick])
+            scale = stage.loss_scale(pick)[mine].to(device)
             if len(items):  # under torchrun a rank may hold none of a step's patches; it still sums gradients
                 x, y = patches.batch(items)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -84,7 +85,9 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                     with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
                         pred = model.unshuffled(x[rows], crop=patches.context)
                     # summed over this rank's patches, divided by the whole batch's: all ranks add up to the mean
-                    loss = F.l1_loss(pred, y[rows], reduction="sum") / (everywhere * y[0].numel())
+                    err = pred.float() - y[rows]
+                    per_patch = (err.abs() if s.train_loss() == "l1" else err.square()).flatten(1).sum(1)
+                    loss = (per_patch * scale[rows]).sum() / (everywhere * y[0].numel())
                     scaler.scale(loss).backward()
                     out[rows] = pred.detach()
                     step_loss += loss.detach() * everywhere / s.batch

@@ -110,7 +110,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         training=asdict(s) | {
             "device": str(device),
             "processes": world.size, "seconds": round(time.time() - started, 1), "phases": phases.rows,
-            "scorer": scorer, "started_from": started_from,
+            "scorer": scorer, "started_from": started_from, "loss": s.train_loss(),
             "thresholds": thresholds, "floor": floor,
             "stages": {st.name: {"steps": st.steps,
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}

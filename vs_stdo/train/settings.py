@@ -16,6 +16,8 @@ from ..models import PRESETS, SCALES, Arch, preset
 MODES = ("chunks", "joint", "single")
 SCORERS = ("auto", "shared", "bicubic", "self")  # or the path of a bundle
 LABELS = ("best", "split")
+LOSSES = ("auto", "l1", "mse")
+SAMPLINGS = ("unbiased", "lean")
 PLANES = {"rgb": 3, "luma": 1}  # --planes -> the models' input and output channels
 AUTO = 0          # --chunks auto, as stored
 AUTO_CHUNKS = 4   # the chunk models --chunks auto trains before it keeps the fewest that pay
@@ -108,9 +110,17 @@ class Settings:
                                             f"{OUTLIER_FLOOR} where the error split gives a chunk the patches of one "
                                             "frame only (an outlier frame's few patches would take chunk models to "
                                             "themselves), else 0 (docs/training.md)", parse=parse_min_chunk)
-    focus: float = option(1.5, "joint mode: how much the model's training favours hard patches: after the "
+    focus: float = option(0.5, "joint mode: how much the model's training favours hard patches: after the "
                                "shared model, a patch is drawn in proportion to its squared error under the "
-                               "scorer to this power (default {default}; 0: all alike)")
+                               "scorer to this power (default {default}: the root, an MSE step's gradient size; "
+                               "0: all alike)")
+    sampling: str = option("unbiased", "joint mode: what drawing hard patches more often does: unbiased (default), "
+                                       "half the draws uniform and each drawn patch weighted by 1/(N p), so the "
+                                       "objective stays the clip's mean error and the hard draws only lower the "
+                                       "gradient's variance; lean, each drawn patch counts alike, so training leans "
+                                       "to the hard ones (the default before session 22)", choices=SAMPLINGS)
+    loss: str = option("auto", "training loss per pixel: auto (default: mse in joint mode, l1 otherwise), l1, or mse "
+                               "(the squared error PSNR counts)", choices=LOSSES)
     score: str = option("auto", "reference scorer f0 that ranks patches for the split: auto (default: shared "
                                 "where the run has a shared model, else bicubic), shared, bicubic, self, or the "
                                 "path of a .stdo bundle")
@@ -158,6 +168,9 @@ class Settings:
             raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
         if self.focus < 0:
             raise ValueError(f"--focus must not be negative, got {self.focus}")
+        for name, allowed in (("loss", LOSSES), ("sampling", SAMPLINGS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown --{name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         share = isinstance(self.min_chunk, (int, float)) and 0 <= self.min_chunk <= 1
         if self.min_chunk != "auto" and not share:
             raise ValueError(f"--min-chunk is auto or a share of an equal chunk in [0, 1], got {self.min_chunk}")
@@ -202,6 +215,13 @@ class Settings:
         if self.score == "auto":
             return "shared" if self.has_shared() else "bicubic"
         return self.score
+
+    def train_loss(self) -> str:
+        """The per-pixel training loss: --loss, where auto is mse in joint mode (+0.02 to +0.67 dB over its earlier
+        L1 recipe on the four development clips, docs/results.md) and l1 otherwise (mse unmeasured for chunks)."""
+        if self.loss == "auto":
+            return "mse" if self.mode == "joint" else "l1"
+        return self.loss
 
     def train_context(self) -> int:
         """LR pixels of context cut around each training patch: --context, capped at the receptive radius of the

@@ -35,6 +35,7 @@ class Stage:
     horizon: int = 0               # 0: steps
     init: str | None = None
     weight: torch.Tensor | None = None  # (N,) how likely each item is drawn (None: all alike)
+    scale: torch.Tensor | None = None   # (N,) what each drawn item's loss is multiplied by (None: 1)
 
     @staticmethod
     def one(name: str, items: torch.Tensor, arch: Arch, steps: int, horizon: int = 0) -> "Stage":
@@ -44,6 +45,10 @@ class Stage:
     def lr(self, s: Settings, step: int) -> float:
         """The learning rate of a step of this stage (cosine decay from s.lr to 0 over the schedule)."""
         return s.lr * 0.5 * (1 + math.cos(math.pi * (self.first + step) / (self.horizon or self.steps)))
+
+    def loss_scale(self, pick: torch.Tensor) -> torch.Tensor:
+        """What the loss of each drawn item (indices into items) is multiplied by."""
+        return torch.ones(len(pick)) if self.scale is None else self.scale[pick]
 
     def draw(self, batch: int, gen: torch.Generator) -> torch.Tensor:
         """The indices (into items) of one step's batch."""
@@ -87,10 +92,21 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor, mse: torc
     shared = shared_stage(s, items)
     first = shared.steps if shared else 0
     archs = s.chunk_archs()  # joint: one, every item in chunk 0
-    focus = s.focus if s.mode == "joint" else 0.0
+    weight, scale = draw_weights(chunk, mse, 0.0), None
+    if s.mode == "joint":
+        weight = draw_weights(chunk, mse, s.focus)
+        if s.sampling == "unbiased":
+            weight, scale = unbiased(weight)
     last = Stage(s.mode, items, chunk, archs, total - first, first, total, "shared" if shared else None,
-                 draw_weights(chunk, mse, focus))
+                 weight, scale)
     return ([shared] if shared else []) + [last]
+
+
+def unbiased(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Defensive importance sampling (Hesterberg 1995) of one group: half the draws uniform, half by `weight`, and
+    each item's loss scaled by 1/(N p) (at most 2), so the expected loss is the plain mean over the items."""
+    p = 0.5 / len(weight) + 0.5 * weight / weight.sum()
+    return p, (1 / (len(weight) * p)).float()
 
 
 def draw_weights(group: torch.Tensor, mse: torch.Tensor, focus: float) -> torch.Tensor:
