@@ -19,9 +19,9 @@ from .world import World
 
 def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
         world: World) -> dict[str, list]:
-    """Train a stage's models: --loss (L1 or MSE; each drawn patch's scaled by the stage), Adam, resumable. `init`: the finished stage of one model of the main
-    preset (the shared model, or a generic start without Adam state) that models of that preset start from,
-    with its Adam state where it has one. `patches` cuts this rank's frames (world.py). Returns
+    """Train a stage's models: L1 or MSE loss (s.train_loss(), each drawn patch's scaled as the stage says), Adam,
+    resumable. `init`: the finished stage of one model of the main preset (the shared model, or a generic start
+    without Adam state) that models of that preset start from, with its Adam state where it has one. `patches` cuts this rank's frames (world.py). Returns
     {"models": [...], "opts": [...]}: their (weight-normed) states and Adam states, on the CPU."""
     device = world.device
     seed = stage_seed(s.seed, stage.name)
@@ -61,6 +61,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                                  "rng": gen.get_state()}
         ckpt.save()
 
+    squared = s.train_loss() == "mse"
     bar = tqdm(total=stage.steps, initial=start, desc=stage.name, unit="step", disable=not world.main)
     losses: list[torch.Tensor] = []  # since the bar was last updated (read back every 10 steps only)
     with StopRequest() as stop, out_of_memory_is_an_error(device, s.batch, stage.name):
@@ -86,7 +87,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                         pred = model.unshuffled(x[rows], crop=patches.context)
                     # summed over this rank's patches, divided by the whole batch's: all ranks add up to the mean
                     err = pred.float() - y[rows]
-                    per_patch = (err.abs() if s.train_loss() == "l1" else err.square()).flatten(1).sum(1)
+                    per_patch = (err.square() if squared else err.abs()).flatten(1).sum(1)
                     loss = (per_patch * scale[rows]).sum() / (everywhere * y[0].numel())
                     scaler.scale(loss).backward()
                     out[rows] = pred.detach()

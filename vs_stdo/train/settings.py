@@ -219,7 +219,8 @@ class Settings:
 
     def train_loss(self) -> str:
         """The per-pixel training loss: --loss, where auto is mse in joint mode (+0.02 to +0.67 dB over its earlier
-        L1 recipe on the four development clips, docs/results.md) and l1 otherwise (mse unmeasured for chunks)."""
+        L1 recipe on the four development clips, docs/results.md) and l1 otherwise (mse measured there on two clips
+        only)."""
         if self.loss == "auto":
             return "mse" if self.mode == "joint" else "l1"
         return self.loss
