@@ -507,8 +507,9 @@ def test_unbiased_joint_sampling_draws_hard_patches_more_but_keeps_the_mean_loss
     assert lean.loss_scale(pick).eq(1).all()
 
 
-@pytest.mark.parametrize("name, value", [("loss", "l2"), ("sampling", "biased")])
-def test_settings_refuse_an_unknown_loss_or_sampling(name, value):
+@pytest.mark.parametrize("name, value", [("loss", "l2"), ("sampling", "biased"), ("planes", "yuv"), ("split", "size"),
+                                         ("labels", "worst")])
+def test_settings_refuse_an_unknown_choice(name, value):
     with pytest.raises(ValueError, match=f"unknown --{name} '{value}'"):
         Settings(mode="joint", **{name: value}).check()
 

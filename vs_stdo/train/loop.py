@@ -21,8 +21,9 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
         world: World) -> dict[str, list]:
     """Train a stage's models: L1 or MSE loss (s.train_loss(), each drawn patch's scaled as the stage says), Adam,
     resumable. `init`: the finished stage of one model of the main preset (the shared model, or a generic start
-    without Adam state) that models of that preset start from, with its Adam state where it has one. `patches` cuts this rank's frames (world.py). Returns
-    {"models": [...], "opts": [...]}: their (weight-normed) states and Adam states, on the CPU."""
+    without Adam state) that models of that preset start from, with its Adam state where it has one. `patches`
+    cuts this rank's frames (world.py). Returns {"models": [...], "opts": [...]}: their (weight-normed) states
+    and Adam states, on the CPU."""
     device = world.device
     seed = stage_seed(s.seed, stage.name)
     torch.manual_seed(seed)

@@ -150,8 +150,6 @@ class Settings:
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         preset(self.preset, self.scale)  # raises on a bad preset or scale
-        if self.planes not in PLANES:
-            raise ValueError(f"unknown --planes {self.planes!r}; choose one of {', '.join(PLANES)}")
         if not (1 <= self.chunks <= 255 or self.auto()):
             raise ValueError(f"--chunks must be between 1 and 255 or auto, got {self.chunks}")
         if self.auto() and self.mode != "chunks":
@@ -169,22 +167,19 @@ class Settings:
             raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
         if self.focus < 0:
             raise ValueError(f"--focus must not be negative, got {self.focus}")
-        for name, allowed in (("loss", LOSSES), ("sampling", SAMPLINGS)):
+        for name, allowed in (("planes", PLANES), ("split", SPLITS), ("labels", LABELS), ("loss", LOSSES),
+                              ("sampling", SAMPLINGS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown --{name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         share = isinstance(self.min_chunk, (int, float)) and 0 <= self.min_chunk <= 1
         if self.min_chunk != "auto" and not share:
             raise ValueError(f"--min-chunk is auto or a share of an equal chunk in [0, 1], got {self.min_chunk}")
-        if self.split not in SPLITS:
-            raise ValueError(f"unknown --split {self.split!r}; choose one of {', '.join(SPLITS)}")
         if self.easy_preset:
             preset(self.easy_preset, self.scale)
             if self.mode != "chunks" or not 1 <= self.easy_chunks < self.k():
                 raise ValueError(f"--easy-preset needs --mode chunks and 1 <= --easy-chunks < --chunks "
                                  f"(got mode {self.mode}, {self.easy_chunks} easy of {self.k()} chunks)")
         generic.check(self.init, self.arch())
-        if self.labels not in LABELS:
-            raise ValueError(f"unknown --labels {self.labels!r}; choose one of {', '.join(LABELS)}")
         if self.score == "shared" and not self.has_shared():
             raise ValueError("--score shared scores with the shared model of --mode chunks or joint with --pretrain > 0; "
                              "give both, or another --score")

@@ -92,11 +92,9 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor, mse: torc
     shared = shared_stage(s, items)
     first = shared.steps if shared else 0
     archs = s.chunk_archs()  # joint: one, every item in chunk 0
-    weight, scale = draw_weights(chunk, mse, 0.0), None
-    if s.mode == "joint":
-        weight = draw_weights(chunk, mse, s.focus)
-        if s.sampling == "unbiased":
-            weight, scale = unbiased(weight)
+    weight, scale = draw_weights(chunk, mse, s.focus if s.mode == "joint" else 0.0), None
+    if s.mode == "joint" and s.sampling == "unbiased":
+        weight, scale = unbiased(weight)
     last = Stage(s.mode, items, chunk, archs, total - first, first, total, "shared" if shared else None,
                  weight, scale)
     return ([shared] if shared else []) + [last]
