@@ -109,8 +109,9 @@ def unbiased(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def draw_weights(group: torch.Tensor, mse: torch.Tensor, focus: float) -> torch.Tensor:
     """How likely each item is drawn: every group alike whatever its size, and within a group in proportion
-    to the item's squared error to the power `focus` (0: all alike). Drawing by squared error makes an L1
-    step's expected gradient follow the squared error that PSNR counts."""
+    to the item's squared error to the power `focus` (0: all alike). Unweighted (--sampling lean), drawing by
+    squared error makes an L1 step's expected gradient follow the squared error that PSNR counts; `unbiased`
+    reweights the draws so they only lower the gradient's variance."""
     w = mse.double() ** focus
     return w / torch.zeros(int(group.max()) + 1, dtype=torch.double).index_add_(0, group, w)[group]
 
