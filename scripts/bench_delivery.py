@@ -187,6 +187,7 @@ def markdown(points: list[dict], bd: dict, title: str) -> str:
 
 def plot(points: list[dict], path: Path, title: str) -> None:
     plt = pyplot()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     codecs = sorted({p["codec"] for p in points})
     fig, axes = plt.subplots(len(codecs), 2, figsize=(11, 4.2 * len(codecs)), squeeze=False)
@@ -197,6 +198,10 @@ def plot(points: list[dict], path: Path, title: str) -> None:
                 ax.plot(*zip(*curve), style, label={"hr": f"HR {codec}", "stdo": f"LR {codec} + STDO bundle",
                                                     "bicubic": f"LR {codec} + bicubic"}[method])
             ax.set_xscale("log")
+            # plain kbit/s at 1-2-5 steps: the default labels every minor tick as a power of ten and they overlap
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("kbit/s (stream + bundle)")
             ax.set_ylabel(label)
             ax.grid(True, which="both", alpha=0.3)
