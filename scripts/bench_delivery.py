@@ -13,7 +13,9 @@
 4. Quality of every output against the reference: PSNR (RGB and BT.709 Y, `vs_stdo.metrics`, mean
    over frames) and VMAF (ffmpeg's libvmaf), all on the delivered 8-bit 4:2:0 video.
 5. BD-rate (Bjontegaard, cubic fit of log-rate against quality) of STDO and bicubic against the HR
-   ladder, for PSNR (RGB and Y) and VMAF; negative means fewer bytes at equal quality.
+   ladder, for PSNR (RGB and Y) and VMAF; negative means fewer bytes at equal quality. Also what the
+   bundle costs and the models give: STDO's LR stream alone against the HR ladder, STDO against bicubic
+   from the same streams, and the largest bundle that would reach a BD-rate of -20 % on PSNR RGB.
 Every encode and output is tagged BT.709 (matrix, transfer, primaries, limited range), so that the
 HR and LR sides are read with the same matrix whatever their size. Writes points.csv, results.md,
 rd.png and results.json (or --json FILE) in --out. Intermediate files already present are reused.
@@ -47,6 +49,7 @@ LR_CRFS = {"x264": [17, 22, 27, 32], "x265": [19, 24, 29, 34]}
 BT709 = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
 LOSSLESS = ["-c:v", "ffv1", "-pix_fmt", "yuv420p", *BT709]
 METRICS = {"psnr": "psnr_rgb", "psnr_y": "psnr_y", "vmaf": "vmaf"}  # BD-rate name -> point field
+TARGET = -20.0  # BD-rate (%, PSNR RGB, bundle counted) that delivery aims for: `bundle_budget` is the bundle reaching it
 
 # One script for every picture the bench makes; vspipe passes the mode and paths as -a arguments.
 SCRIPT = '''\
@@ -91,6 +94,25 @@ def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) 
         return None
     a, t = (np.polyval(f, hi) - np.polyval(f, lo) for f in fits)
     return float((10 ** ((t - a) / (hi - lo)) - 1) * 100)
+
+
+def bundle_budget(hr: list[tuple[float, float]], stream: list[tuple[float, float]],
+                  target: float = TARGET) -> float | None:
+    """The largest bundle (bytes, added to every point of `stream`) with which `stream` stays at a BD-rate of
+    `target` % or better against `hr`: how big a bundle may be for these models to pay. None where even a free
+    bundle misses the target (or no BD-rate exists)."""
+    def rate(bundle: float) -> float:
+        return bd_rate(hr, [(r + bundle, q) for r, q in stream])
+
+    if bd_rate(hr, stream) is None or rate(0.0) > target:
+        return None
+    lo, hi = 0.0, 1.0
+    while rate(hi) <= target:  # BD-rate grows with the bundle: double until it is past the target, then bisect
+        lo, hi = hi, 2 * hi
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if rate(mid) <= target else (lo, mid)
+    return lo
 
 
 def run_script(out: Path, mode: str, src: Path, ffmpeg_args: list[str], **args: Any) -> Path:
@@ -164,10 +186,24 @@ def bench_codec(codec: str, reference: Path, out: Path, a: argparse.Namespace, s
     return points
 
 
-def bd_rates(points: list[dict], codec: str) -> dict[str, dict[str, float | None]]:
+def bd_rates(points: list[dict], codec: str) -> dict[str, dict[str, float | int | None]]:
+    """BD-rates (%) of one codec's points: STDO and bicubic against the HR encode, bundle counted (the
+    delivery's cost); then what the bundle costs and what the models give: STDO's LR stream alone against
+    the HR encode (`stdo_stream_only`), STDO with its bundle against bicubic from the same streams
+    (`stdo_vs_bicubic`), and the largest bundle reaching TARGET on PSNR RGB (`bundle_budget`, bytes)."""
     curve = {m: [p for p in points if p["codec"] == codec and p["method"] == m] for m in ("hr", "stdo", "bicubic")}
-    return {m: {name: bd_rate([(p["bytes"], p[f]) for p in curve["hr"]], [(p["bytes"], p[f]) for p in curve[m]])
-                for name, f in METRICS.items()} for m in ("stdo", "bicubic")}
+
+    def pts(method: str, f: str, counted: str = "bytes") -> list[tuple[float, float]]:
+        return [(p[counted], p[f]) for p in curve[method]]
+
+    rates = {m: {name: bd_rate(pts("hr", f), pts(m, f)) for name, f in METRICS.items()} for m in ("stdo", "bicubic")}
+    rates["stdo_stream_only"] = {name: bd_rate(pts("hr", f), pts("stdo", f, "stream_bytes"))
+                                 for name, f in METRICS.items()}
+    rates["stdo_vs_bicubic"] = {name: bd_rate(pts("bicubic", f), pts("stdo", f)) for name, f in METRICS.items()}
+    budget = bundle_budget(pts("hr", "psnr_rgb"), pts("stdo", "psnr_rgb", "stream_bytes"))
+    rates["bundle_budget"] = {"bytes": None if budget is None else round(budget),
+                              "bundle_bytes": max((p["bundle_bytes"] for p in curve["stdo"]), default=0)}
+    return rates
 
 
 def markdown(points: list[dict], bd: dict, title: str) -> str:
@@ -178,10 +214,18 @@ def markdown(points: list[dict], bd: dict, title: str) -> str:
              "PSNR Y | VMAF |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {p['codec']} | {p['method']} | {p['crf']} | {p['stream_bytes']} | {p['bundle_bytes']} | "
               f"{p['kbps']} | {p['psnr_rgb']:.2f} | {p['psnr_y']:.2f} | {p['vmaf']:.2f} |" for p in points]
-    lines += ["", "BD-rate against the HR encode of the same codec (negative: fewer bytes at equal quality):", "",
-              "| codec | method | PSNR RGB | PSNR Y | VMAF |", "|---|---|---:|---:|---:|"]
-    lines += [f"| {codec} | {m} | {pct(r['psnr'])} | {pct(r['psnr_y'])} | {pct(r['vmaf'])} |"
-              for codec, by in bd.items() for m, r in by.items()]
+    rows = {"stdo": "stdo (bundle counted) | the HR encode", "bicubic": "bicubic | the HR encode",
+            "stdo_stream_only": "stdo, LR stream alone (bundle free) | the HR encode",
+            "stdo_vs_bicubic": "stdo (bundle counted) | bicubic from the same LR streams"}
+    lines += ["", "BD-rate (negative: fewer bytes at equal quality):", "",
+              "| codec | method | against | PSNR RGB | PSNR Y | VMAF |", "|---|---|---|---:|---:|---:|"]
+    lines += [f"| {codec} | {row} | {pct(by[m]['psnr'])} | {pct(by[m]['psnr_y'])} | {pct(by[m]['vmaf'])} |"
+              for codec, by in bd.items() for m, row in rows.items()]
+    lines += [""] + [f"{codec}: the largest bundle for {TARGET:+.0f} % on PSNR RGB against the HR encode is "
+                     + ("out of reach (the LR stream alone misses it)" if by["bundle_budget"]["bytes"] is None
+                        else f"{by['bundle_budget']['bytes']} bytes")
+                     + f"; the largest bundle here is {by['bundle_budget']['bundle_bytes']} bytes."
+                     for codec, by in bd.items()]
     return "\n".join(lines) + "\n"
 
 

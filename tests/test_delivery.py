@@ -42,6 +42,31 @@ def test_bd_rate_is_none_without_four_points_or_overlap():
     assert bench.bd_rate(ANCHOR, [(r, q + 20) for r, q in ANCHOR]) is None
 
 
+def test_bundle_budget_is_the_bundle_that_brings_the_bd_rate_to_the_target():
+    stream = [(r * 0.5, q) for r, q in ANCHOR]  # -50 % with a free bundle
+    budget = bench.bundle_budget(ANCHOR, stream, target=-20.0)
+    assert 0 < budget < 1000
+    assert bench.bd_rate(ANCHOR, [(r + budget, q) for r, q in stream]) == pytest.approx(-20.0, abs=1e-6)
+    assert bench.bd_rate(ANCHOR, [(r + budget * 1.01, q) for r, q in stream]) > -20.0
+    assert bench.bundle_budget(ANCHOR, [(r * 0.9, q) for r, q in ANCHOR], target=-20.0) is None  # -10 % alone
+    assert bench.bundle_budget(ANCHOR, stream[:3]) is None  # no BD-rate without four points
+
+
+def test_bd_rates_count_the_bundle_except_for_the_stream_alone():
+    def point(method: str, stream: float, quality: float, bundle: int = 0) -> dict:
+        return {"codec": "x264", "method": method, "stream_bytes": stream, "bundle_bytes": bundle,
+                "bytes": stream + bundle, "psnr_rgb": quality, "psnr_y": quality, "vmaf": quality}
+
+    points = ([point("hr", r, q) for r, q in ANCHOR] + [point("stdo", r * 0.5, q, 200) for r, q in ANCHOR]
+              + [point("bicubic", r * 0.5, q - 3) for r, q in ANCHOR])
+    bd = bench.bd_rates(points, "x264")
+    assert bd["stdo_stream_only"]["psnr"] == pytest.approx(-50.0, abs=1e-9)
+    assert bd["stdo"]["psnr"] > -50.0  # the 200-byte bundle counts
+    assert bd["stdo_vs_bicubic"]["psnr"] < 0  # 3 dB better from the same streams
+    assert bd["bundle_budget"] == {"bytes": round(bench.bundle_budget(ANCHOR, [(r * 0.5, q) for r, q in ANCHOR])),
+                                   "bundle_bytes": 200}
+
+
 @pytest.mark.slow
 def test_bench_runs_end_to_end_on_a_tiny_input(bikes, tmp_path):
     """4 frames of a real 640x272 clip at x4, two CRFs per ladder, 6 training steps of k=2: every point has its
@@ -65,4 +90,6 @@ def test_bench_runs_end_to_end_on_a_tiny_input(bikes, tmp_path):
     assert by["hr", 30]["bytes"] > by["hr", 45]["bytes"] and by["hr", 30]["psnr_y"] > by["hr", 45]["psnr_y"]
     assert by["stdo", 25]["stream_bytes"] == by["bicubic", 25]["stream_bytes"]
     assert result["bd_rate"]["stdo"] == {"psnr": None, "psnr_y": None, "vmaf": None}  # 2 points: no BD-rate
+    assert result["bd_rate"]["bundle_budget"] == {
+        "bytes": None, "bundle_bytes": max(p["bundle_bytes"] for p in points if p["method"] == "stdo")}
     assert {f.name for f in out.iterdir()} >= {"points.csv", "results.md", "rd.png", "reference.mkv"}
