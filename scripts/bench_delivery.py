@@ -101,10 +101,11 @@ def bundle_budget(hr: list[tuple[float, float]], stream: list[tuple[float, float
     """The largest bundle (bytes, added to every point of `stream`) with which `stream` stays at a BD-rate of
     `target` % or better against `hr`: how big a bundle may be for these models to pay. None where even a free
     bundle misses the target (or no BD-rate exists)."""
-    def rate(bundle: float) -> float:
+    def rate(bundle: float) -> float | None:
         return bd_rate(hr, [(r + bundle, q) for r, q in stream])
 
-    if bd_rate(hr, stream) is None or rate(0.0) > target:
+    free = rate(0.0)
+    if free is None or free > target:
         return None
     lo, hi = 0.0, 1.0
     while rate(hi) <= target:  # BD-rate grows with the bundle: double until it is past the target, then bisect
