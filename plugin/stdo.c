@@ -4,7 +4,7 @@
  * VapourSynth namespaces can only be added by native plugins, so this file registers
  * `stdo.Upscale` and `stdo.Version` and hands everything else to the Python package `vs_stdo`:
  *
- *   create   -> vs_stdo.vsplugin.prepare(...) returns an engine plus the resize calls that bring
+ *   create   -> vs_stdo.filter.plugin.prepare(...) returns an engine plus the resize calls that bring
  *               the clip to RGBS (GRAYS for a luma bundle) and back; we invoke those calls and put
  *               our filter between them.
  *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame
@@ -32,7 +32,7 @@
 typedef struct {
     VSNode *node;      /* RGBS (or GRAYS) input, already converted */
     VSVideoInfo vi;    /* the same format, scaled */
-    PyObject *engine;  /* vs_stdo.engine.Engine */
+    PyObject *engine;  /* vs_stdo.filter.engine.Engine */
 } UpscaleData;
 
 /* Clear the current Python exception; copy its text into buf unless buf already holds an earlier
@@ -400,13 +400,13 @@ static int read_calls(PyObject *list, PlannedCall *calls, int *count, VSNode *in
     return 1;
 }
 
-/* Ask vs_stdo.vsplugin.prepare for the plan. Holds the GIL inside; fills err on failure. */
+/* Ask vs_stdo.filter.plugin.prepare for the plan. Holds the GIL inside; fills err on failure. */
 static int python_plan(VSNode *input, const VSMap *props0, const VSMap *in, Plan *plan, VSCore *core,
                        const VSAPI *vsapi, char *err) {
     const VSVideoInfo *vi = vsapi->getVideoInfo(input);
     int ok = 0;
     PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *module = PyImport_ImportModule("vs_stdo.vsplugin");
+    PyObject *module = PyImport_ImportModule("vs_stdo.filter.plugin");
     PyObject *props = module ? props_to_dict(props0, vsapi) : NULL;
     PyObject *args = props ? args_to_dict(in, vsapi) : NULL;
     PyObject *bundle = args ? utf8_to_str(vsapi->mapGetData(in, "bundle", 0, NULL),

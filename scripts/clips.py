@@ -20,7 +20,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from vs_stdo.files import atomic_write
+from vs_stdo.core.files import atomic_write
 
 # Debian unstable's packages come from the archive's pool (apt here lists stable only), pinned by SHA-256:
 # a pool file is fixed once published and disappears when its package moves on.

@@ -9,21 +9,20 @@ import sys
 import time
 from pathlib import Path
 
+import clips
 import torch
 import vapoursynth as vs
-
-from vs_stdo import colour
-from vs_stdo.cli import main as stdo
-from vs_stdo.metrics import psnr, psnr_y
-from vs_stdo.video import frame_array, hr_lr_pair, open_clip, select_frames
-
-import clips
 from encode import encode
+
+from vs_stdo.cli import main as stdo
+from vs_stdo.core import colour
+from vs_stdo.core.metrics import psnr, psnr_y
+from vs_stdo.core.video import frame_array, hr_lr_pair, open_clip, select_frames
 
 VPY = """\
 # Upscale the LR version of a clip with an STDO bundle (written by scripts/demo.py).
 import vapoursynth as vs
-from vs_stdo.video import hr_lr_pair, open_clip, select_frames
+from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames
 
 core = vs.core
 hr, lr = hr_lr_pair(select_frames(open_clip({clip!r}), {frames!r}), {scale})

@@ -12,16 +12,16 @@ import vapoursynth as vs
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo.dataset import load_frames
-from vs_stdo.fingerprint import fingerprint
-from vs_stdo.grid import Grid
-from vs_stdo.models import WDSR, Arch, preset
-from vs_stdo.runner import bf16_runs
-from vs_stdo.train import Settings, train
-from vs_stdo.video import hr_lr_pair, open_clip, select_frames
-
 from scripts import clips
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.fingerprint import fingerprint
+from vs_stdo.core.grid import Grid
+from vs_stdo.core.models import WDSR, Arch, preset
+from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames
+from vs_stdo.filter.runner import bf16_runs
+from vs_stdo.train.data import load_frames
+from vs_stdo.train.run import train
+from vs_stdo.train.settings import Settings
 
 core = vs.core
 

@@ -12,9 +12,9 @@ import torch
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo.bundle import BundleError
-from vs_stdo.fingerprint import CELLS, FrameMatcher
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.bundle import BundleError
+from vs_stdo.core.fingerprint import CELLS, FrameMatcher
 
 from .conftest import per_tensor, random_model
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from vs_stdo import bundle as bundle_io
 from vs_stdo.cli import main
+from vs_stdo.core import bundle as bundle_io
 
 from .conftest import offset_model, write_bundle
 

@@ -14,16 +14,15 @@ import vapoursynth as vs
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from tests.conftest import write_bundle
-from tests.test_filter import micro
-from vs_stdo import bundle as bundle_io
-from vs_stdo import colour
-from vs_stdo.bundle import BundleError
-from vs_stdo.cli import main
-from vs_stdo.video import frame_array, hr_lr_pair
-
 from scripts import clips
 from scripts.encode import ffmpeg_exe
+from tests.conftest import write_bundle
+from tests.test_filter import micro
+from vs_stdo.cli import main
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core import colour
+from vs_stdo.core.bundle import BundleError
+from vs_stdo.core.video import frame_array, hr_lr_pair
 
 core = vs.core
 UNTAGGED = {"_Matrix": colour.MATRIX_UNSPECIFIED}

@@ -1,7 +1,6 @@
 """The delivery benchmark: the BD-rate integration on known curves, and one tiny real run end to end."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,11 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scripts.bench import delivery as bench
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))  # as when it runs as a script: its neighbours import by name
-_spec = importlib.util.spec_from_file_location("bench_delivery", ROOT / "scripts" / "bench_delivery.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
 
 ANCHOR = [(1000.0, 30.0), (2000.0, 33.0), (4000.0, 36.0), (8000.0, 39.0)]
 
@@ -72,11 +69,11 @@ def test_bench_runs_end_to_end_on_a_tiny_input(bikes, tmp_path):
     """4 frames of a real 640x272 clip at x4, two CRFs per ladder, 6 training steps of k=2: every point has its
     bytes and quality, STDO's bytes include the bundle, and the outputs are written."""
     out = tmp_path / "bench"
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_delivery.py"), str(bikes), "--scale", "4",
+    r = subprocess.run([sys.executable, "-m", "scripts.bench.delivery", str(bikes), "--scale", "4",
                         "--frames", "0:4", "--steps", "6", "--hr-crfs", "30,45", "--lr-crfs", "25,40",
                         "--test-ladder", "--train-args", "--chunks 2", "--out", str(out),
                         "--json", str(tmp_path / "r.json")],
-                       capture_output=True, text=True, timeout=900)
+                       capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads((tmp_path / "r.json").read_text())
     points = result["points"]

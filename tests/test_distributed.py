@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from vs_stdo import bundle as bundle_io
+from vs_stdo.core import bundle as bundle_io
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "vs_stdo"]
 ARGS = ["--frames", "0:6", "--chunks", "2", "--steps", "40", "--checkpoint-every", "4", "--seed", "3", "--scale", "4",

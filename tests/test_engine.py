@@ -12,15 +12,15 @@ import torch
 import torch.nn.functional as F
 import vapoursynth as vs
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo import router
-from vs_stdo.engine import Engine
-from vs_stdo.grid import Grid
-from vs_stdo.models import WDSR, Arch, bicubic_stencil, preset
-from vs_stdo.regions import owned_box, plan
-from vs_stdo.routing import Route, Router
-from vs_stdo.runner import Runner, bf16_runs, native_bf16
-from vs_stdo.video import frame_array
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.grid import Grid
+from vs_stdo.core.models import WDSR, Arch, bicubic_stencil, preset
+from vs_stdo.core.video import frame_array
+from vs_stdo.filter.engine import Engine
+from vs_stdo.filter.regions import owned_box, plan
+from vs_stdo.filter.routing import Route, Router
+from vs_stdo.filter.runner import Runner, native_bf16
+from vs_stdo.train import router_fit
 
 from .conftest import needs_bf16, random_model, write_bundle
 
@@ -163,8 +163,8 @@ def test_bf16_is_off_where_onednn_is_capped_below_it(mixed, tmp_path):
     float32 by default: the engine upscales instead of failing on its first frame; bf16=True says why it cannot."""
     b, _, _, labels = mixed
     bundle_io.save(b, tmp_path / "mixed.stdo")
-    code = ("import json, sys, torch; from vs_stdo import bundle; from vs_stdo.engine import Engine; "
-            "from vs_stdo.runner import native_bf16; "
+    code = ("import json, sys, torch; from vs_stdo.core import bundle; from vs_stdo.filter.engine import Engine; "
+            "from vs_stdo.filter.runner import native_bf16; "
             "e = Engine(bundle.load(sys.argv[1]), 100, 70, device='cpu'); "
             "e.upscale(torch.rand(3, 70, 100), torch.tensor(json.loads(sys.argv[2]))); print(native_bf16(), e.dtype)\n"
             "try: Engine(bundle.load(sys.argv[1]), 100, 70, device='cpu', bf16=True)\n"
@@ -194,7 +194,7 @@ def test_out_of_memory_lowers_the_batch_until_it_fits_then_fails_clearly(mixed, 
 
 
 def test_gpu_patch_batches_give_the_same_pixels_as_regions(mixed):
-    """The CUDA path (batches.py), run on the CPU here: no GPU in CI; the device checks run scripts/bench_gpu.py."""
+    """The CUDA path (batches.py), run on the CPU here: no GPU in CI; the device checks run scripts/bench/gpu.py."""
     b, frame, _, labels = mixed
     regions = Engine(b, 100, 70, device="cpu", bf16=False, path="regions")
     batched = Engine(b, 100, 70, device="cpu", bf16=False, batch=5, path="batches")
@@ -223,7 +223,7 @@ def routed(pair, tmp_path_factory):
     path = write_bundle(tmp_path_factory.mktemp("routed") / "routed.stdo", models, labels, [frame], patch=(48, 54))
     b = bundle_io.load(path)
     psnr = rng.uniform(20, 40, (2, 1, grid.rows, grid.cols)).astype(np.float32)
-    b.router = router.fit(frame[None], grid, 4, psnr, labels, steps=20)
+    b.router = router_fit.fit(frame[None], grid, 4, psnr, labels, steps=20)
     bundle_io.save(b, path)
     return path, models, lr
 

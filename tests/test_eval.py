@@ -10,11 +10,10 @@ import torch
 import vapoursynth as vs
 from matplotlib.image import imread
 
-from vs_stdo.cli import main
-from vs_stdo.metrics import psnr
-from vs_stdo.video import frame_array, open_pair
-
 from scripts.encode import ffmpeg_exe
+from vs_stdo.cli import main
+from vs_stdo.core.metrics import psnr
+from vs_stdo.core.video import frame_array, open_pair
 
 pytestmark = [pytest.mark.slow, pytest.mark.train]   # every test here evaluates the bundle a fixture trains
 

@@ -12,14 +12,13 @@ import pytest
 import torch
 import vapoursynth as vs
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo import colour
-from vs_stdo.grid import Grid
-from vs_stdo.models import WDSR, Arch
-from vs_stdo.routing import Route, Router
-from vs_stdo.video import hr_lr_pair, open_clip
-
 from scripts.encode import encode
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core import colour
+from vs_stdo.core.grid import Grid
+from vs_stdo.core.models import WDSR, Arch
+from vs_stdo.core.video import hr_lr_pair, open_clip
+from vs_stdo.filter.routing import Route, Router
 
 from .conftest import gray_clip, write_bundle
 
@@ -214,7 +213,7 @@ def test_trims_splices_drops_and_reordering_find_their_labels(spaced):
 def test_lossy_x264_reencode_still_finds_every_frame(spaced, clip_path, tmp_path):
     lr, path, labels, grid = spaced
     vpy = tmp_path / "lr.vpy"
-    vpy.write_text("import vapoursynth as vs\nfrom vs_stdo.video import hr_lr_pair, open_clip\n"
+    vpy.write_text("import vapoursynth as vs\nfrom vs_stdo.core.video import hr_lr_pair, open_clip\n"
                    f"lr = hr_lr_pair(open_clip({str(clip_path)!r})[::8][:6], 4)[1].std.Crop(right=160, bottom=72)\n"
                    "lr.resize.Bicubic(format=vs.YUV420P8, matrix_s='709').set_output()\n")
     mp4 = tmp_path / "lr.mp4"
@@ -248,23 +247,24 @@ def test_auto_hands_unknown_frames_to_a_bundles_blind_router(tmp_path):
     path = write_bundle(tmp_path / "k2.stdo", [micro(2), micro(2)], np.zeros((1, 4, 4), np.uint8),
                         [torch.full((3, h, w), 0.5)])
     b = bundle_io.load(path)
-    b.router = lambda patches: (patches.mean(dim=(1, 2, 3)) > 0.5).long()   # bright patches -> chunk 1
+
+    def auto(grid: Grid, blind) -> Router:  # route auto with a stand-in for the bundle's blind router
+        return Router(b, grid, Route.parse("auto", 2), blind)
+
+    bright = lambda patches: (patches.mean(dim=(1, 2, 3)) > 0.5).long()   # noqa: E731  bright patches -> chunk 1
     grid = Grid(w, h, 16, 12)
     frame = torch.full((3, h, w), 0.2)
     frame[:, :12] = 0.9                                                      # first patch row bright
     want = torch.tensor([1] * 4 + [0] * 12)
-    assert torch.equal(Router(b, grid, Route.parse("auto", 2))(0, frame), want)
-    assert torch.equal(Router(b, grid, Route.parse("auto", 2))(0, torch.full((3, h, w), 0.5)), torch.zeros(16).long())
-    assert torch.equal(Router(b, Grid(80, 48, 16, 12), Route.parse("auto", 2))(0, torch.full((3, 48, 80), 0.9)),
-                       torch.ones(20).long())
+    assert torch.equal(auto(grid, bright)(0, frame), want)
+    assert torch.equal(auto(grid, bright)(0, torch.full((3, h, w), 0.5)), torch.zeros(16).long())
+    assert torch.equal(auto(Grid(80, 48, 16, 12), bright)(0, torch.full((3, 48, 80), 0.9)), torch.ones(20).long())
     with pytest.raises(ValueError, match="not a frame of the training clip"):
         Router(b, grid, Route.parse("labels", 2))(0, frame)
-    b.router = lambda patches: torch.full((len(patches),), 5)
     with pytest.raises(ValueError, match=r"router gave chunk indices in \[5, 5\] but the bundle has 2 chunks"):
-        Router(b, grid, Route.parse("auto", 2))(0, frame)
-    b.router = lambda patches: torch.zeros(3)
+        auto(grid, lambda patches: torch.full((len(patches),), 5))(0, frame)
     with pytest.raises(ValueError, match="router gave 3 chunk indices for 16 patches"):
-        Router(b, grid, Route.parse("auto", 2))(0, frame)
+        auto(grid, lambda patches: torch.zeros(3))(0, frame)
 
 
 # ---------- scheduling ----------
@@ -288,7 +288,7 @@ def test_output_is_identical_for_1_and_n_threads_and_any_request_order(tiny_bund
 
 @pytest.mark.slow
 def test_memory_is_stable_over_thousands_of_frames():
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_memory.py"), "--frames", "2500", "--warmup",
+    r = subprocess.run([sys.executable, "-m", "scripts.bench.memory", "--frames", "2500", "--warmup",
                         "300", "--json"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
@@ -301,7 +301,7 @@ def test_memory_is_stable_over_thousands_of_frames():
 @pytest.mark.train
 @pytest.mark.vspipe
 def test_vspipe_ffmpeg_of_a_trimmed_yuv420p10_script_equals_in_process_output(tiny_bundle, clip_path, tmp_path):
-    script = ("import vapoursynth as vs\nfrom vs_stdo.video import hr_lr_pair, open_clip, select_frames\n"
+    script = ("import vapoursynth as vs\nfrom vs_stdo.core.video import hr_lr_pair, open_clip, select_frames\n"
               f"lr = hr_lr_pair(select_frames(open_clip({str(clip_path)!r}), '0:6'), 4)[1]\n"
               "lr = lr.resize.Bicubic(format=vs.YUV420P10, matrix_s='709')[1:5]\n"
               f"vs.core.stdo.Upscale(lr, {str(tiny_bundle)!r}, route='labels').set_output()\n")

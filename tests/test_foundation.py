@@ -12,13 +12,13 @@ import torch.nn.functional as F
 import vapoursynth as vs
 
 import vs_stdo
-from vs_stdo import bundle as bundle_io
-from vs_stdo.chunking import OUTLIER_FLOOR, floor_for, label, models_psnr
-from vs_stdo.dataset import load_frames
-from vs_stdo.grid import Grid
-from vs_stdo.video import frame_array, open_clip
-
 from scripts.encode import encode
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.grid import Grid
+from vs_stdo.core.video import frame_array, open_clip
+from vs_stdo.train.chunks import OUTLIER_FLOOR, floor_for, label
+from vs_stdo.train.data import load_frames
+from vs_stdo.train.scoring import models_psnr
 
 from .conftest import gray_clip, needs_bf16, offset_model, random_model, write_bundle
 
@@ -162,7 +162,7 @@ def test_vspipe_ffmpeg_encode_of_a_vpy(tiny_bundle, clip_path, tmp_path):
     vpy = tmp_path / "enc.vpy"
     vpy.write_text(
         "import vapoursynth as vs\n"
-        "from vs_stdo.video import hr_lr_pair, open_clip, select_frames\n"
+        "from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames\n"
         f"hr, lr = hr_lr_pair(select_frames(open_clip({str(clip_path)!r}), '0:6'), 4)\n"
         "lr = lr.resize.Bicubic(format=vs.YUV420P10, matrix_s='709')\n"
         f"vs.core.stdo.Upscale(lr, {str(tiny_bundle)!r}).set_output()\n")

@@ -10,12 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo import generic
 from vs_stdo.cli import main
-from vs_stdo.metrics import psnr
-from vs_stdo.models import SCALES, from_plain, preset
-from vs_stdo.video import frame_array, hr_lr_pair, open_clip
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.metrics import psnr
+from vs_stdo.core.models import SCALES, from_plain, preset
+from vs_stdo.core.video import frame_array, hr_lr_pair, open_clip
+from vs_stdo.train import generic
 
 TINY = ["--batch", "8", "--patch", "32x34", "--checkpoint-every", "1000"]
 
@@ -80,7 +80,7 @@ def test_an_init_bundle_of_another_architecture_is_refused(bikes, tiny_bundle, t
 @pytest.mark.train
 def test_the_generic_models_are_trained_by_their_script(tmp_path):
     root = Path(__file__).parents[1]
-    subprocess.run([sys.executable, "scripts/train_generic.py", "--scales", "3", "--steps", "3", "--out",
+    subprocess.run([sys.executable, "scripts/tools/train_generic.py", "--scales", "3", "--steps", "3", "--out",
                     str(tmp_path)], cwd=root, check=True, capture_output=True)
     b = bundle_io.load(tmp_path / generic.file_name(generic.PRESET, 3))
     assert b.archs == [preset(generic.PRESET, 3)] and b.clip["source"].startswith("scikit-image")

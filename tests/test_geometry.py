@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo.batches import PatchBatches
-from vs_stdo.dataset import Frames, Patches
-from vs_stdo.grid import Grid, paste, window
-from vs_stdo.models import WDSR, Arch
-from vs_stdo.report import overlay
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.grid import Grid, paste, window
+from vs_stdo.core.models import WDSR, Arch
+from vs_stdo.filter.batches import PatchBatches
+from vs_stdo.tools.report import overlay
+from vs_stdo.train.data import Frames, Patches
 
 from .conftest import write_bundle
 

@@ -9,21 +9,21 @@ import pytest
 import vapoursynth as vs
 
 import vs_stdo
-from vs_stdo.metrics import mse_to_psnr
+from vs_stdo.core.metrics import mse_to_psnr
 
 core = vs.core
 
 
 def test_missing_vsjetpack_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "vskernels", None)      # what Python does for a package that is not there
-    monkeypatch.delitem(sys.modules, "vs_stdo.jetpack", raising=False)
+    monkeypatch.delitem(sys.modules, "vs_stdo.filter.jetpack", raising=False)
     with pytest.raises(ImportError, match=r"pip install vs-stdo\[jetpack\]"):
         vs_stdo.STDOScaler
 
 
 @pytest.mark.slow
 def test_import_vs_stdo_does_not_import_vsjetpack():
-    code = "import sys, vs_stdo; assert not {'vskernels', 'vs_stdo.jetpack'} & set(sys.modules), sorted(sys.modules)"
+    code = "import sys, vs_stdo; assert not {'vskernels', 'vs_stdo.filter.jetpack'} & set(sys.modules), sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

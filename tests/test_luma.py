@@ -12,11 +12,11 @@ import torch
 import vapoursynth as vs
 from vsutil import get_y, plane
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo.cli import main
 from scripts.encode import vspipe_exe
-from vs_stdo.models import WDSR, Arch
-from vs_stdo.video import run_script
+from vs_stdo.cli import main
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.models import WDSR, Arch
+from vs_stdo.core.video import run_script
 
 from .conftest import write_bundle
 from .test_filter import micro
@@ -105,8 +105,8 @@ def test_stdo_train_planes_luma_upscales_yuv420p10_and_grays_through_vspipe(bike
     for fmt, frame_bytes in raw.items():
         vpy = tmp_path / f"{fmt}.vpy"
         vpy.write_text(
-            "import vapoursynth as vs\nfrom vs_stdo import colour\nfrom vs_stdo.bundle import load\n"
-            "from vs_stdo.video import hr_lr_pair, open_clip, select_frames\n"
+            "import vapoursynth as vs\nfrom vs_stdo.core import colour\nfrom vs_stdo.core.bundle import load\n"
+            "from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames\n"
             f"c = load({str(out)!r}).colour\n"
             f"lr = hr_lr_pair(select_frames(open_clip({str(bikes)!r}), '0:6'), 4, pair_colour=c)[1]\n"
             f"clip = colour.luma_of(lr, c) if {fmt!r} == 'GRAYS' else lr.resize.Bicubic(format=vs.{fmt}, matrix=c.matrix)\n"

@@ -6,8 +6,8 @@ import torch
 import vapoursynth as vs
 
 from vs_stdo.cli import main
-from vs_stdo.models import preset
-from vs_stdo.video import frame_array
+from vs_stdo.core.models import preset
+from vs_stdo.core.video import frame_array
 
 from .conftest import random_model, write_bundle
 

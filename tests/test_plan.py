@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vs_stdo import preflight
-from vs_stdo.train import Settings, World
+from vs_stdo.train import preflight
 from vs_stdo.train.frames import choose
 from vs_stdo.train.plan import Rates
-from vs_stdo.train.settings import parse_duration
+from vs_stdo.train.settings import Settings, parse_duration
+from vs_stdo.train.world import World
 
 
 def test_short_inputs_keep_every_frame_and_long_ones_an_even_spread_within_the_budget():

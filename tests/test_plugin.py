@@ -19,9 +19,9 @@ import torch
 import vapoursynth as vs
 
 import vs_stdo
-from vs_stdo import vsplugin
 from scripts.encode import vspipe_exe
-from vs_stdo.engine import Engine
+from vs_stdo.filter import plugin
+from vs_stdo.filter.engine import Engine
 
 from .conftest import offset_model, write_bundle
 
@@ -132,7 +132,7 @@ def test_a_frame_view_kept_by_python_is_a_frame_error_and_every_other_view_is_re
             self.kept = struct.iter_unpack("f", srcs[1])  # never read: the frame is freed after this call
             return props
 
-    monkeypatch.setattr(vsplugin, "Engine", KeepsAView)
+    monkeypatch.setattr(plugin, "Engine", KeepsAView)
     with pytest.raises(vs.Error, match=r"^Upscale: memoryview has 1 exported buffer"):
         vs.core.stdo.Upscale(blank(), bundle).get_frame(0)
     for i, view in enumerate(views):

@@ -8,11 +8,11 @@ import torch
 import vapoursynth as vs
 from matplotlib.image import imread
 
-from vs_stdo import bundle as bundle_io
 from vs_stdo.cli import main
-from vs_stdo.grid import Grid
-from vs_stdo.routing import Route, Router
-from vs_stdo.video import frame_array, hr_lr_pair, open_clip, select_frames
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.grid import Grid
+from vs_stdo.core.video import frame_array, hr_lr_pair, open_clip, select_frames
+from vs_stdo.filter.routing import Route, Router
 
 from .conftest import gray_clip, write_bundle
 from .test_filter import micro
@@ -36,10 +36,10 @@ def props(frame: vs.VideoFrame) -> tuple:
 
 def test_decisions_name_route_frame_and_shares(two_frames):
     b = bundle_io.load(two_frames)
-    b.router = lambda patches: (patches.mean(dim=(1, 2, 3)) > 0.6).long()   # bright patches -> chunk 1
+    bright = lambda patches: (patches.mean(dim=(1, 2, 3)) > 0.6).long()   # noqa: E731  bright patches -> chunk 1
     grid = Grid(W, H, 16, 12)
     known, unknown = torch.full((3, H, W), 0.3), torch.full((3, H, W), 0.9)
-    decide = {r: Router(b, grid, Route.parse(r, 2)).decide for r in ("auto", "labels", "blind", "chunk:1")}
+    decide = {r: Router(b, grid, Route.parse(r, 2), bright).decide for r in ("auto", "labels", "blind", "chunk:1")}
     d = decide["labels"](0, known)
     assert (d.route, d.frame, d.props(2)["STDOChunkShare"]) == ("labels", 1, [0.0, 1.0])
     assert torch.equal(d.chunks, torch.ones(16).long())
@@ -50,7 +50,7 @@ def test_decisions_name_route_frame_and_shares(two_frames):
     assert decide["blind"](0, known).props(2) == {"STDORoute": "blind", "STDOFrame": -1, "STDOChunkShare": [1.0, 0.0]}
     assert decide["chunk:1"](0, known).props(2) == {"STDORoute": "chunk", "STDOFrame": -1,
                                                     "STDOChunkShare": [0.0, 1.0]}
-    b.router = None
+    assert b.router is None
     assert Router(b, grid, Route.parse("auto", 2)).decide(0, unknown).props(2) == {
         "STDORoute": "auto->fallback", "STDOFrame": -1, "STDOChunkShare": [1.0, 0.0]}
 

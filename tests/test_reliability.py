@@ -18,11 +18,10 @@ from hypothesis import strategies as st
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo.bundle import BundleError
-from vs_stdo.files import atomic_write
-
 from scripts.encode import vspipe_exe
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.bundle import BundleError
+from vs_stdo.core.files import atomic_write
 
 from .conftest import offset_model, per_tensor, rebuild, write_bundle
 
@@ -256,7 +255,7 @@ FULL_DISK = """\
 import resource, signal, sys
 sys.path.insert(0, {root!r})
 import numpy as np, torch
-from vs_stdo import bundle as bundle_io
+from vs_stdo.core import bundle as bundle_io
 b = bundle_io.load({path!r})
 b.fingerprints = np.random.rand(20000, 256).astype(np.float32)   # ~20 MB: more than the disk allows
 b.labels = np.zeros((20000,) + b.labels.shape[1:], np.uint8)

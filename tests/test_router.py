@@ -8,16 +8,16 @@ import torch
 import vapoursynth as vs
 from safetensors.numpy import load as st_load
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo.bundle import BundleError
-from vs_stdo.cli import main
-from vs_stdo.fingerprint import FrameMatcher, fingerprint
-from vs_stdo.grid import Grid
-from vs_stdo.metrics import psnr
-from vs_stdo.router import FEATURES, features
-from vs_stdo.video import frame_array, hr_lr_pair, open_clip, select_frames
-
 from scripts.encode import encode
+from vs_stdo.cli import main
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.bundle import BundleError
+from vs_stdo.core.fingerprint import FrameMatcher, fingerprint
+from vs_stdo.core.grid import Grid
+from vs_stdo.core.metrics import psnr
+from vs_stdo.core.router_state import FEATURES
+from vs_stdo.core.video import frame_array, hr_lr_pair, open_clip, select_frames
+from vs_stdo.filter.blind import BlindRouter, features
 
 from .conftest import rebuild
 
@@ -75,8 +75,8 @@ def test_training_stores_a_router_that_round_trips(tiny_bundle, pair, tmp_path, 
     again = bundle_io.load(tmp_path / "again.stdo")
     assert all(torch.equal(again.router.tensors[n], t) for n, t in b.router.tensors.items())
     patches = torch.cat([b.grid.cut(f, 0) for f in frames_of(pair[1])])
-    chosen = b.router(patches)
-    assert torch.equal(again.router(patches), chosen) and set(chosen.tolist()) <= {0, 1}
+    chosen = BlindRouter(b.router, b.scale)(patches)
+    assert torch.equal(BlindRouter(again.router, b.scale)(patches), chosen) and set(chosen.tolist()) <= {0, 1}
     assert main(["info", str(tiny_bundle)]) == 0
     out = capsys.readouterr().out
     assert f"STDO bundle v{bundle_io.VERSION}" in out and "blind router: MLP on grad, lap, var, mean, self2, selfs" in out
@@ -113,7 +113,7 @@ def test_blind_on_a_clip_with_no_matching_frames(tiny_bundle, foreign):
     auto = core.stdo.Upscale(lr, str(tiny_bundle))
     picks = []
     for n, frame in enumerate(frames):
-        want = b.router(b.grid.cut(frame, 0)).numpy()
+        want = BlindRouter(b.router, b.scale)(b.grid.cut(frame, 0)).numpy()
         got, off = routed(blind, forced, b.grid, n, b.scale)
         assert np.array_equal(got, want) and off < 1e-4       # every patch is its routed model's output
         assert np.array_equal(frame_array(auto.get_frame(n)), frame_array(blind.get_frame(n)))
@@ -136,7 +136,7 @@ def test_blind_works_at_another_size(tiny_bundle, foreign):
     assert (blind.width, blind.height) == (1024, 576)
     forced = [core.stdo.Upscale(lr, str(tiny_bundle), route=f"chunk:{k}") for k in range(b.chunks)]
     got, off = routed(blind, forced, grid, 0, b.scale)
-    assert np.array_equal(got, b.router(grid.cut(frames_of(lr[0])[0], 0)).numpy()) and off < 1e-4
+    assert np.array_equal(got, BlindRouter(b.router, b.scale)(grid.cut(frames_of(lr[0])[0], 0)).numpy()) and off < 1e-4
     with pytest.raises(vs.Error, match="route='labels' needs the training clip's LR size"):
         core.stdo.Upscale(lr, str(tiny_bundle), route="labels")
 
@@ -164,7 +164,7 @@ def test_auto_switches_per_frame_on_a_splice_also_in_vspipe(tiny_bundle, pair, f
     with pytest.raises(vs.Error, match="frame 2 is not a frame of the training clip"):
         labels.get_frame(2)
 
-    script = ("import vapoursynth as vs\nfrom vs_stdo.video import hr_lr_pair, open_clip, select_frames\n"
+    script = ("import vapoursynth as vs\nfrom vs_stdo.core.video import hr_lr_pair, open_clip, select_frames\n"
               f"src = open_clip({str(clip_path)!r})\n"
               "train = hr_lr_pair(select_frames(src, '0:6'), 4)[1]\n"
               "other = hr_lr_pair(select_frames(src, '100:103'), 4)[1]\n"

@@ -16,16 +16,18 @@ import pytest
 import torch
 import vapoursynth as vs
 
-from vs_stdo import bundle as bundle_io
-from vs_stdo.chunking import (AUTO_TOLERANCE, OUTLIER_FLOOR, bicubic_psnr, fewest_models, floor_for, label,
-                              patch_psnr, split)
-from vs_stdo.cli import main
-from vs_stdo.dataset import Patches, all_items, load_frames
-from vs_stdo.train import Checkpoint, Settings, World, check_data, fit, plan_stages
-from vs_stdo.train.settings import AUTO, parse_chunks
-from vs_stdo.video import frame_array, open_pair
-
 from scripts.encode import ffmpeg_exe
+from vs_stdo.cli import main
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.video import frame_array, open_pair
+from vs_stdo.train.checkpoint import Checkpoint
+from vs_stdo.train.chunks import AUTO_TOLERANCE, OUTLIER_FLOOR, fewest_models, floor_for, label, split
+from vs_stdo.train.data import Patches, all_items, load_frames
+from vs_stdo.train.loop import fit
+from vs_stdo.train.scoring import bicubic_psnr, patch_psnr
+from vs_stdo.train.settings import AUTO, Settings, parse_chunks
+from vs_stdo.train.stages import check_data, plan_stages
+from vs_stdo.train.world import World
 
 # bikes.mp4 is 640x272: at x4 the LR is 160x68, a 5x2 grid of 32x34 patches.
 TINY = ["--scale", "4", "--patch", "32x34", "--batch", "8", "--device", "cpu"]
@@ -349,7 +351,7 @@ def test_running_out_of_device_memory_in_training_names_the_fix(bikes, tmp_path,
     def full(self, x, crop=0):               # what torch raises on a full GPU (none here to fill)
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.50 GiB")
 
-    monkeypatch.setattr("vs_stdo.models.WDSR.unshuffled", full)
+    monkeypatch.setattr("vs_stdo.core.models.WDSR.unshuffled", full)
     assert stdo("train", bikes, "-o", tmp_path / "oom.stdo", "--frames", "0:2", "--mode", "single", "--steps", "5",
                 *TINY) == 1
     err = capsys.readouterr().err

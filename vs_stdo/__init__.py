@@ -2,7 +2,7 @@
 from importlib.metadata import version
 from typing import Any
 
-from .vsplugin import upscale
+from .filter.plugin import upscale
 
 __version__ = version("vs-stdo")  # pyproject.toml's, the same string as core.stdo.Version()
 __all__ = ["upscale", "__version__"]
@@ -13,7 +13,7 @@ def __getattr__(name: str) -> Any:
     if name != "STDOScaler":
         raise AttributeError(f"module 'vs_stdo' has no attribute {name!r}")
     try:
-        from .jetpack import STDOScaler
+        from .filter.jetpack import STDOScaler
     except ModuleNotFoundError as e:
         if (e.name or "").startswith("vs_stdo"):
             raise

@@ -12,12 +12,11 @@ from typing import Any, Callable
 
 import vapoursynth as vs
 
-from . import bundle as bundle_io
-from . import colour, generic
-from . import preflight
-from .chunking import auto_summary, floor_note
+from .core import bundle as bundle_io
+from .core import colour
+from .core.video import KERNELS
+from .train import generic, preflight
 from .train.settings import SCORERS, Settings, default_of, options
-from .video import KERNELS
 
 
 def parse_patch(text: str) -> tuple[int, int]:
@@ -41,13 +40,15 @@ def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from .dataset import load_frames
-    from .engine import pick_device
-    from .train import World, check_data, heldout_frames, train
+    from .core.device import pick_device
+    from .core.video import open_pair
+    from .train.data import load_frames
     from .train.frames import choose
     from .train.phases import Phases
     from .train.plan import measure, plan_steps
-    from .video import open_pair
+    from .train.run import train
+    from .train.stages import check_data, heldout_frames
+    from .train.world import World
 
     settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
                         patch_height=a.patch[1])
@@ -99,8 +100,8 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
-    from .evaluate import bundle_frames, evaluate, table
-    from .video import open_pair
+    from .core.video import open_pair
+    from .tools.evaluate import bundle_frames, evaluate, table
 
     b = bundle_io.load(a.bundle)
     if a.report:
@@ -123,7 +124,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 
 def cmd_export_onnx(a: argparse.Namespace) -> None:
-    from .onnx_export import export
+    from .tools.onnx_export import export
 
     b = bundle_io.load(a.bundle)
     for path, arch in zip(export(a.bundle, a.outdir), b.archs):
@@ -131,51 +132,9 @@ def cmd_export_onnx(a: argparse.Namespace) -> None:
 
 
 def cmd_info(a: argparse.Namespace) -> None:
-    data = bundle_io.read_file(a.bundle)
-    b = bundle_io.from_bytes(data)
-    stored = bundle_io.read_manifest(data)
-    m = b.manifest() | {k: stored.get(k) for k in ("version", "storage")}  # the file's, not this code's
-    if a.json:
-        print(json.dumps(m, indent=2))
-        return
-    c = m["clip"]
-    print(f"{a.bundle}: STDO bundle v{m['version']}, {len(data)} bytes, weights {b.weight_storage}")
-    print("  bytes: " + ", ".join(f"{part} {n}" for part, n in bundle_io.part_bytes(data).items()))
-    print(f"  scale x{m['scale']}, LR {c['width']}x{c['height']}, {c['frames']} frames from {c.get('source')}")
-    print(f"  patches {m['patch']['width']}x{m['patch']['height']}, grid {m['grid']['cols']}x{m['grid']['rows']}")
-    print(f"  colour of untagged YUV clips: {b.colour.describe()} (as trained)" if b.colour else
-          "  colour of untagged YUV clips: by frame size (BT709 above 1024x576, else BT601); the bundle predates "
-          "recorded colour")
-    print(f"  {m['chunks']} chunk model(s) on {'luma (Y)' if b.planes == 1 else 'RGB'}: " + ", ".join(
-        f"wdsr {a_['blocks']}x{a_['channels']}x{a_['expansion']}" for a_ in m["models"]))
-    if m["thresholds"]:
-        print("  chunk PSNR thresholds (dB): " + ", ".join(f"{t:.2f}" for t in m["thresholds"]))
-    t = m["training"]
-    stages = t.get("stages") if t else None
-    chunks = stages.get("chunks") if isinstance(stages, dict) else None
-    sizes = chunks.get("patches") if isinstance(chunks, dict) else None
-    if isinstance(sizes, list) and sizes and all(isinstance(n, int) and n > 0 for n in sizes):  # the manifest is data
-        floor = t.get("floor")
-        print("  chunks at the split (training patches, hardest first): " + ", ".join(
-            f"{n} ({n / sum(sizes):.1%})" for n in sizes)
-            + (floor_note(floor) if isinstance(floor, (int, float)) else ""))
-    if t:
-        print(f"  trained: mode {t.get('mode')}, preset {t.get('preset')}, {t.get('total_steps')} steps, "
-              f"{t.get('seconds')} s, scorer {t.get('scorer')}"
-              + (f", labels {t.get('labels', 'split')}" if m["chunks"] > 1 else "")
-              + f", started from {t.get('started_from', 'none')}")
-        print(f"  held-out frames (not trained on): {', '.join(map(str, t.get('heldout', []))) or 'none'}")
-        auto = t.get("auto")
-        if (isinstance(auto, dict) and isinstance(auto.get("kept"), list) and isinstance(auto.get("psnr"), list)
-                and auto["psnr"] and all(isinstance(v, (int, float)) for v in auto["psnr"])):  # the manifest is data
-            print(f"  {auto_summary(auto)}")
-    r = m["router"]
-    if r:
-        fit = {k: r["fit"][k] for k in ("accuracy_vs_labels", "accuracy_vs_best", "psnr") if k in r["fit"]}
-        print(f"  blind router: MLP on {', '.join(r['features'])} ({r['hidden']} hidden); on the training "
-              f"patches: {json.dumps(fit)}")
-    elif m["chunks"] > 1:
-        print("  blind router: none (route='blind' needs one; 'auto' sends frames it cannot find to chunk 0)")
+    from .tools.info import describe
+
+    print(describe(a.bundle, as_json=a.json))
 
 
 def build_parser() -> argparse.ArgumentParser:

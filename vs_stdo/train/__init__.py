@@ -35,16 +35,8 @@ The bundle's blind router is fitted on (at most ROUTER_FRAMES of) the training f
 Long inputs: only `train_frames` frames, evenly spread over the input, are decoded (frames.py picks
 them; by default as many as fit `frame_memory`); frames not among them are routed by the blind router.
 
-The modules, in the order a run uses them: settings (every default), frames (which frames), world
-(torchrun), stages (what trains when), loop (the training loop), checkpoint (resume, Ctrl-C, OOM),
-run (the whole job).
+The modules, in the order a run uses them: settings (every default), preflight (checks before the work), frames
+(which frames), data (decoded frames and patches), world (torchrun), chunks (scoring and the split), stages (what
+trains when), loop (the training loop), checkpoint (resume, Ctrl-C, OOM), router_fit (the blind router), run (the
+whole job); generic/ holds the shipped generic start models.
 """
-from .checkpoint import Checkpoint
-from .loop import fit
-from .run import ROUTER_FRAMES, train
-from .settings import LABELS, MODES, SCORERS, Settings
-from .stages import Stage, check_data, heldout_frames, plan_stages
-from .world import World
-
-__all__ = ["Checkpoint", "fit", "ROUTER_FRAMES", "train", "LABELS", "MODES", "SCORERS", "Settings", "Stage",
-           "check_data", "heldout_frames", "plan_stages", "World"]

@@ -8,7 +8,7 @@ not decoded are routed by the blind router at playback (route "auto").
 """
 from __future__ import annotations
 
-from ..preflight import GB, frames_bytes
+from .preflight import GB, frames_bytes
 
 
 def choose(total: int, wanted: int, memory_gib: float, lr_width: int, lr_height: int, scale: int) -> range:

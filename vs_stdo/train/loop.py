@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..dataset import Patches
-from ..metrics import mse_to_psnr
-from ..models import WDSR, add_weight_norm
+from ..core.metrics import mse_to_psnr
+from ..core.models import WDSR, add_weight_norm
 from .checkpoint import Checkpoint, StopRequest, out_of_memory_is_an_error
+from .data import Patches
 from .settings import Settings
 from .stages import Stage, stage_seed
 from .world import World

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..models import WDSR, Arch, add_weight_norm
+from ..core.models import WDSR, Arch, add_weight_norm
 from .checkpoint import out_of_memory_is_an_error
 from .settings import Settings
 from .stages import budget, shared_steps
@@ -66,7 +66,7 @@ def measure(s: Settings, lr_width: int, lr_height: int, device: torch.device) ->
 
 
 def timed(s: Settings, lr_width: int, lr_height: int, device: torch.device) -> Rates:
-    from ..chunking import model_upscaler  # the scorer's own whole-frame path
+    from .scoring import model_upscaler  # the scorer's own whole-frame path
 
     arch = s.arch()
     c = s.train_context()

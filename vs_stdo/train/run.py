@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import bundle as bundle_io
-from .. import generic, preflight, router
-from ..chunking import (auto_summary, bicubic_upscaler, bundle_upscaler, fewest_models, floor_for, floor_note,
-                        label, model_upscaler, models_psnr, score, split)
-from ..colour import Colour
-from ..dataset import Frames, Patches, all_items
-from ..engine import pick_device
-from ..metrics import psnr_to_mse
-from ..models import WDSR, add_weight_norm, from_plain, plain_state
+from ..core import bundle as bundle_io
+from ..core.colour import Colour
+from ..core.device import pick_device
+from ..core.metrics import psnr_to_mse
+from ..core.models import WDSR, add_weight_norm, from_plain, plain_state
+from . import generic, preflight, router_fit
 from .checkpoint import Checkpoint, run_id
+from .chunks import auto_summary, fewest_models, floor_for, floor_note, label, split
+from .data import Frames, Patches, all_items
 from .loop import fit
 from .phases import Phases
+from .scoring import bicubic_upscaler, bundle_upscaler, model_upscaler, models_psnr, score
 from .settings import Settings
 from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage
 from .world import World
@@ -156,7 +156,7 @@ def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Setti
     elif world.main:  # only the router's frames (a copy of them, not of the clip)
         each = models_psnr(b, Frames(frames.lr[local], frames.hr[local], frames.fingerprints[local]), world.device)
     if world.main and b.chunks > 1:
-        b.router = router.fit(frames.lr[local], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
+        b.router = router_fit.fit(frames.lr[local], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
         phases.done("router")
 
 

@@ -8,10 +8,10 @@ import re
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any, Callable
 
-from .. import bundle as bundle_io
-from .. import generic
-from ..chunking import AUTO_TOLERANCE, OUTLIER_FLOOR, SPLITS
-from ..models import PRESETS, SCALES, Arch, preset
+from ..core import bundle as bundle_io
+from ..core.models import PRESETS, SCALES, Arch, preset
+from . import generic
+from .chunks import AUTO_TOLERANCE, OUTLIER_FLOOR, SPLITS
 
 MODES = ("chunks", "joint", "single")
 SCORERS = ("auto", "shared", "bicubic", "self")  # or the path of a bundle

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import preflight
-from ..grid import Grid
-from ..models import Arch
+from ..core.grid import Grid
+from ..core.models import Arch
+from . import preflight
 from .settings import Settings
 
 

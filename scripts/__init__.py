@@ -1,0 +1,1 @@
+"""Helpers shared by the demo, the benchmarks and the tests: real clips (clips.py), vspipe/ffmpeg (encode.py)."""

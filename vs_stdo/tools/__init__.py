@@ -1,0 +1,1 @@
+"""Tools around bundles: evaluation with pictures, `stdo info`, ONNX export. They may use every other part."""
