@@ -230,22 +230,26 @@ static PyObject *props_to_dict(const VSMap *props, const VSAPI *vsapi) {
     return dict;
 }
 
-/* The optional user arguments, as a dict of only those that were given; NULL with an exception set
- * on the first failure. */
+/* The optional arguments that were given, as a dict {name: int | float | str}, for Python to check
+ * (vs_stdo/filter/options.py owns their names, defaults and checks). NULL with an exception set on the
+ * first failure. */
 static PyObject *args_to_dict(const VSMap *in, const VSAPI *vsapi) {
-    static const char *data_args[] = {"route", "device", NULL};
-    static const char *int_args[] = {"fp16", "pad", "batch", "bf16", NULL};
     PyObject *dict = PyDict_New();
-    int err;
-    for (int i = 0; dict && data_args[i]; i++) {
-        const char *v = vsapi->mapGetData(in, data_args[i], 0, &err);
-        if (!err && !dict_take(dict, data_args[i], utf8_to_str(v, vsapi->mapGetDataSize(in, data_args[i], 0, NULL),
-                                                               data_args[i])))
-            Py_CLEAR(dict);
-    }
-    for (int i = 0; dict && int_args[i]; i++) {
-        int64_t v = vsapi->mapGetInt(in, int_args[i], 0, &err);
-        if (!err && !dict_take(dict, int_args[i], PyLong_FromLongLong(v)))
+    int keys = vsapi->mapNumKeys(in);
+    for (int i = 0; dict && i < keys; i++) {
+        const char *key = vsapi->mapGetKey(in, i);
+        PyObject *value;
+        if (!strcmp(key, "clip") || !strcmp(key, "bundle"))
+            continue;
+        switch (vsapi->mapGetType(in, key)) {
+        case ptInt: value = PyLong_FromLongLong(vsapi->mapGetInt(in, key, 0, NULL)); break;
+        case ptFloat: value = PyFloat_FromDouble(vsapi->mapGetFloat(in, key, 0, NULL)); break;
+        case ptData:
+            value = utf8_to_str(vsapi->mapGetData(in, key, 0, NULL), vsapi->mapGetDataSize(in, key, 0, NULL), key);
+            break;
+        default: continue;
+        }
+        if (!dict_take(dict, key, value))
             Py_CLEAR(dict);
     }
     return dict;
@@ -512,15 +516,8 @@ static void VS_CC versionCreate(const VSMap *in, VSMap *out, void *userData, VSC
 VS_EXTERNAL_API(void) VapourSynthPluginInit2(VSPlugin *plugin, const VSPLUGINAPI *vspapi) {
     vspapi->configPlugin("com.vs-stdo.stdo", "stdo", "STDO content-overfitted video super-resolution",
                          VS_MAKE_VERSION(STDO_VERSION_MAJOR, STDO_VERSION_MINOR), VAPOURSYNTH_API_VERSION, 0, plugin);
-    /* Upscale(clip, bundle[, route, device, fp16, pad, batch, bf16]), documented in docs/filter.md:
-     *   clip    constant-format YUV/RGB/GRAY, 8-16 bit integer or half/single float
-     *   bundle  path of a .stdo file
-     *   route   "auto" (default), "labels", "blind" or "chunk:K"
-     *   device  "auto" (default), "cpu", "cuda" or "cuda:N"
-     *   fp16    0/1: half precision, CUDA only (default 0)
-     *   pad     LR pixels of context around each patch, 0..64 (default: the models' receptive radius)
-     *   batch   at most this many patches per model call (default 0: a chunk's patches of a frame at once)
-     *   bf16    0/1: bfloat16 residual branch (default: on where the CPU computes bf16 natively) */
+    /* Upscale(clip, bundle[, route, device, fp16, pad, batch, bf16]): the names and types that
+     * vs_stdo/filter/options.py owns (a test compares them); docs/filter.md has the table. */
     vspapi->registerFunction("Upscale",
                              "clip:vnode;bundle:data;route:data:opt;device:data:opt;fp16:int:opt;pad:int:opt;batch:int:opt;"
                              "bf16:int:opt;",

@@ -172,3 +172,20 @@ def test_the_wheel_is_tagged_abi3_and_carries_the_plugin(tmp_path):
     assert re.fullmatch(rf"vs_stdo-{re.escape(version)}-cp312-abi3-\w+\.whl", wheel.name), wheel.name
     names = zipfile.ZipFile(wheel).namelist()
     assert {"vapoursynth/plugins/stdo/libstdo.so", "vapoursynth/plugins/stdo/manifest.vs"} <= set(names)
+
+
+def test_the_plugin_registers_the_arguments_options_owns():
+    from vs_stdo.filter.options import signature
+
+    assert vs.core.stdo.Upscale.signature.replace(" ", "") == signature()
+
+
+def test_upscale_refuses_unknown_and_mistyped_arguments(tmp_path):
+    b = str(write_bundle(tmp_path / "one.stdo", [offset_model(2, 0.0)], np.zeros((1, 2, 2), np.uint8),
+                         [torch.zeros(3, 24, 32)]))
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=32, height=24, length=1)
+    with pytest.raises(vs.Error, match="unknown argument"):
+        vs_stdo.upscale(clip, b, routes="auto")
+    with pytest.raises(vs.Error, match="route must be a string"):
+        vs_stdo.upscale(clip, b, route=3)
+    assert vs_stdo.upscale(clip, b, bf16=False, batch=2).width == 64

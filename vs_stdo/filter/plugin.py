@@ -17,6 +17,7 @@ from ..core import bundle as bundle_io
 from ..core import colour
 from ..core.video import KERNELS
 from .engine import Engine
+from .options import UpscaleOptions
 
 CHROMA_KERNEL = "bicubic"  # luma bundles on YUV: how chroma is resized (Catmull-Rom, as the trainer's downscale)
 
@@ -29,21 +30,16 @@ def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, h
     """Plan one `stdo.Upscale` call: (engine, calls to the engine's format, calls back, output width, output height).
 
     `fmt` is (colour family, sample type, bits, subsampling_w, subsampling_h); `props` are the first
-    frame's; `args` holds the optional arguments that were given.
+    frame's; `args` holds the optional arguments that were given, as the plugin received them (options.py).
     """
     f = colour.Format(*fmt)
     f.check()
-    fp16, bf16 = args.get("fp16", 0), args.get("bf16")
-    for name, value in (("fp16", fp16), ("bf16", bf16)):
-        if value not in (0, 1, None):
-            raise ValueError(f"{name} must be 0 or 1, got {value}")
+    options = UpscaleOptions.from_args(args)
     b = bundle_io.load(bundle_path)
     c = colour.colour_of(f, width, height, props, b.colour)
     if b.colour:
         warn_conflicts(bundle_path, colour.conflicts(f, props, b.colour))
-    engine = Engine(b, width, height, route=args.get("route", "auto"),
-                    device=args.get("device", "auto"), fp16=bool(fp16), pad=args.get("pad"),
-                    batch=args.get("batch", 0), bf16=None if bf16 is None else bool(bf16))
+    engine = Engine(b, width, height, **options.engine_args())
     out_w, out_h = width * engine.scale, height * engine.scale
     return engine, *conversions(b, f, c, out_w, out_h), out_w, out_h
 
@@ -68,23 +64,16 @@ def warn_conflicts(bundle_path: str, conflicts: dict[str, tuple[int, int]]) -> N
                     ", ".join(colour.show(name, v) for name, (_, v) in conflicts.items()))
 
 
-def upscale(clip: vs.VideoNode, bundle: str | Path, route: str = "auto", device: str = "auto", fp16: bool = False,
-            pad: int | None = None, batch: int = 0, bf16: bool | None = None) -> vs.VideoNode:
-    """Super-resolve `clip` with a `.stdo` bundle; the same as `core.stdo.Upscale` (docs/filter.md).
-
-    route: "auto", "labels", "blind" or "chunk:K"; device: "auto", "cpu", "cuda" or "cuda:N"; fp16: half precision
-    (CUDA only); pad: LR context pixels around each patch (default: the models' receptive radius);
-    batch: at most this many patches per model call (0: all of a chunk's patches of a frame at once);
-    bf16: bfloat16 residual branch (None: where the CPU computes bf16 natively; False: float32).
-    """
+def upscale(clip: vs.VideoNode, bundle: str | Path, **options: Any) -> vs.VideoNode:
+    """Super-resolve `clip` with a `.stdo` bundle; the same as `core.stdo.Upscale(clip, bundle, **options)`, whose
+    arguments (route, device, fp16, pad, batch, bf16) options.py lists with their defaults (docs/filter.md)."""
     if not isinstance(clip, vs.VideoNode):
         raise vs.Error("stdo.upscale: clip must be a vs.VideoNode")
     if not hasattr(vs.core, "stdo"):
         raise vs.Error("stdo.upscale: the stdo plugin is not installed in this VapourSynth; run scripts/setup.sh "
                        "(or `pip install .`) in this environment")
-    kwargs: dict[str, Any] = {"route": route, "device": device, "fp16": int(fp16), "batch": batch}
-    if pad is not None:
-        kwargs["pad"] = pad
-    if bf16 is not None:
-        kwargs["bf16"] = int(bf16)
-    return vs.core.stdo.Upscale(clip, str(bundle), **kwargs)
+    try:
+        given = UpscaleOptions.from_args({k: int(v) if isinstance(v, bool) else v for k, v in options.items()}).given()
+    except ValueError as e:
+        raise vs.Error(f"stdo.upscale: {e}") from None
+    return vs.core.stdo.Upscale(clip, str(bundle), **given)
