@@ -90,7 +90,7 @@ def nothing_new(tmp: Path, before: dict[str, bytes]) -> None:
 
 # id: (arguments, exit status, what stderr must say (all of), check of the files afterwards)
 CASES = {
-    # issue 19, Why: the run would destroy its input or a finished result
+    # the run would destroy its input or a finished result
     "-o is the input video": (["train", "video.mp4", "-o", "video.mp4", *TRAIN], 1,
                               ["-o", "is the input", "choose another"], unchanged("video.mp4")),
     "-o is the input .vpy": (["train", "small.vpy", "-o", "small.vpy", *TRAIN], 1,
@@ -143,7 +143,7 @@ CASES = {
                                      ["is the input"], unchanged("video.mp4")),
     "eval with a wrong-size --lr": (["eval", "b.stdo", "small.vpy", "--lr", "video.mp4"], 1,
                                     ["640x272", "100x112", "give an LR encode of that size"], nothing_new),
-    # issue 17 item 7: exit status 1 for runtime errors
+    # exit status 1 for runtime errors
     "a missing bundle is a runtime error": (["info", "missing.stdo"], 1, ["does not exist"], nothing_new),
     "a bad value is a runtime error": (["train", "small.vpy", "-o", "x.stdo", "--chunks", "300"], 1, ["--chunks"],
                                        nothing_new),

@@ -1,4 +1,4 @@
-"""The filter (issue 4): signature, format matrix, colour props, errors, content matching, threads,
+"""The filter: signature, format matrix, colour props, errors, content matching, threads,
 vspipe | ffmpeg, memory. Real cores, real clips, real encodes; no mocks."""
 from __future__ import annotations
 

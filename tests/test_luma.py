@@ -1,4 +1,4 @@
-"""Luma-only bundles (issue 18): one-plane models in the bundle, `stdo train --planes luma`, and stdo.Upscale
+"""Luma-only bundles: one-plane models in the bundle, `stdo train --planes luma`, and stdo.Upscale
 on GRAY (any depth) and YUV (Y through the models, chroma a kernel resize sited as the clip says), RGB refused.
 Real cores, real clips, a real training run and real vspipe."""
 from __future__ import annotations

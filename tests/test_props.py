@@ -1,4 +1,4 @@
-"""Routing you can see (issue 18): the STDORoute / STDOFrame / STDOChunkShare props on every output frame
+"""Routing you can see: the STDORoute / STDOFrame / STDOChunkShare props on every output frame
 of stdo.Upscale, and `stdo eval --frames-out`'s aligned comparison PNGs. Real cores, a real tiny bundle."""
 from __future__ import annotations
 

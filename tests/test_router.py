@@ -1,4 +1,4 @@
-"""Blind routing (issue 6): the router a real training run stores, blind output on frames the bundle
+"""Blind routing: the router a real training run stores, blind output on frames the bundle
 does not know, auto switching per frame on a splice, format-1 bundles. Real clips, real cores, vspipe."""
 from __future__ import annotations
 

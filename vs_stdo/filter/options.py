@@ -20,16 +20,18 @@ def arg(default: Any, kind: str, meaning: str, shown: str | None = None) -> Any:
 
 @dataclass(frozen=True)
 class UpscaleOptions:
-    route: str = arg("auto", "data", 'which chunk model each patch goes to: "auto", "labels", "blind" or "chunk:K" '
-                                     "(docs/filter.md, Routes)")
-    device: str = arg("auto", "data", '"cpu", "cuda" or "cuda:N"; "auto" is cuda when torch sees a GPU, else cpu')
-    fp16: int = arg(0, "int", "1: run the models in half precision; CUDA only")
+    route: str = arg("auto", "data", '`"labels"`: the bundle\'s per-patch labels, frames found by content; `"auto"`: '
+                                     'labels where a frame is found, else the blind router; `"blind"`: the router for '
+                                     'every frame, any clip and size; `"chunk:K"`: every patch to model K')
+    device: str = arg("auto", "data", '`"cpu"`, `"cuda"` or `"cuda:N"`; `"auto"` is CUDA when torch sees a GPU, '
+                                      "else the CPU")
+    fp16: int = arg(0, "int", "1: half precision on CUDA (an error on the CPU)")
     pad: int | None = arg(None, "int", f"LR pixels of real context around each patch, 0-{MAX_PAD}; at the default "
                                        "the stitched frame equals whole-frame inference", "the models' receptive radius")
-    batch: int = arg(0, "int", "at most this many patches per model call; 0: all of a chunk's patches of a frame at "
-                               "once (lower it when GPU memory is short)")
+    batch: int = arg(0, "int", "at most this many patches per model call (0: a chunk's patches of a frame at once); "
+                               "halved by itself when the GPU runs out of memory")
     bf16: int | None = arg(None, "int", "1: the models' residual branch in bfloat16 (the bicubic skip stays float32); "
-                                        "0: all float32", "1 where the CPU computes bfloat16 natively, else 0")
+                                        "0: all float32", "1 where the CPU computes bfloat16 natively (AMX, AVX512-BF16), else 0")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -75,8 +77,8 @@ def signature() -> str:
 def table() -> str:
     """The arguments as a Markdown table (the docs' copy is checked against it)."""
     rows = ["| argument | type | default | meaning |", "|---|---|---|---|",
-            "| `clip` | clip | | the LR clip: any constant format VapourSynth's resizers read |",
-            "| `bundle` | string | | the `.stdo` file |"]
+            "| `clip` | clip | | constant-format YUV, RGB or GRAY, integer 8-16 bit or half/single float |",
+            "| `bundle` | string | | path of a `.stdo` file written by `stdo train` |"]
     for f in fields(UpscaleOptions):
         shown = f.metadata["shown"] or (f'`"{f.default}"`' if isinstance(f.default, str) else f"`{f.default}`")
         rows.append(f"| `{f.name}` | {'string' if f.metadata['kind'] == 'data' else 'int'} | {shown} | "

@@ -247,3 +247,15 @@ def options() -> list[Field]:
 
 def default_of(f: Field) -> Any:
     return f.default_factory() if f.default is MISSING else f.default
+
+
+def table() -> str:
+    """`stdo train`'s options as a Markdown table, from the fields above (docs/training.md's copy is checked)."""
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    for f in options():
+        default, m = default_of(f), f.metadata
+        meaning = re.sub(r"\s*\(default \{default[^}]*\}\)", "", m["help"]).replace("{default}", str(default))
+        rows.append(f"| `{m['flag'] or '--' + f.name.replace('_', '-')}` | {default if default != '' else 'none'} "
+                    f"| {meaning} |")
+    rows.append(f"| `--patch` | {Settings.patch_width}x{Settings.patch_height} | LR patch WIDTHxHEIGHT |")
+    return "\n".join(rows)

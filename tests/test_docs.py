@@ -1,0 +1,41 @@
+"""The docs a user reads stay true to the code and short: generated tables current, links alive, no diary."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from scripts.tools import docs_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SOURCES = [p for d in ("vs_stdo", "scripts", "tests") for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".sh", ".c")]
+
+
+def test_generated_tables_match_the_code():
+    assert docs_tables.stale() == [], "run .venv/bin/python -m scripts.tools.docs_tables"
+
+
+def test_the_readme_is_a_page_not_a_notebook():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 160
+    prose = [p for p in re.split(r"\n\s*\n", re.sub(r"```.*?```", "", text, flags=re.S))
+             if not p.lstrip().startswith(("|", "#", "<!--"))]
+    long = [p[:60] for p in prose if len(p.split()) > 120]
+    assert not long, f"paragraphs over 120 words: {long}"
+    assert "bash scripts/setup.sh && .venv/bin/python scripts/demo.py" in text and "bash scripts/test.sh" in text
+
+
+def test_no_doc_or_source_names_how_the_work_was_organised():
+    pattern = re.compile(r"sessions? [0-9]+|prereg|issue #?[0-9]+", re.I)
+    hits = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in DOCS + SOURCES if p.name != "test_docs.py"
+            for m in pattern.finditer(p.read_text(errors="replace"))]
+    assert not hits, hits
+
+
+def test_relative_links_point_at_files_that_exist():
+    dead = []
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+            if not re.match(r"[a-z]+:", target) and not (doc.parent / target).exists():
+                dead.append(f"{doc.relative_to(ROOT)} -> {target}")
+    assert not dead, dead
