@@ -1,24 +1,13 @@
-"""Shared fixtures: a real clip, a tiny trained bundle, and hand-built bundles with known models."""
+"""Shared fixtures: a real clip and a tiny trained bundle (hand-built bundles: tests/support/bundles.py)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import pytest
-import torch
 import vapoursynth as vs
-from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 
 from scripts import clips
-from vs_stdo.core import bundle as bundle_io
-from vs_stdo.core.fingerprint import fingerprint
-from vs_stdo.core.grid import Grid
-from vs_stdo.core.models import WDSR, Arch, preset
 from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames
-from vs_stdo.filter.runner import bf16_runs
 from vs_stdo.train.data import load_frames
 from vs_stdo.train.run import train
 from vs_stdo.train.settings import Settings
@@ -54,71 +43,3 @@ def tiny_bundle(pair, tmp_path_factory) -> Path:
             "source": "bigbuckbunny.mp4"}
     train(load_frames(hr, lr), settings, out, clip)
     return out
-
-
-def gray_clip(values: list[float], width: int, height: int) -> vs.VideoNode:
-    """An RGBS clip of flat frames, one value per frame."""
-    return core.std.Splice([core.std.BlankClip(format=vs.RGBS, width=width, height=height, length=1,
-                                               color=[v] * 3) for v in values])
-
-
-needs_bf16 = pytest.mark.skipif(not bf16_runs(), reason="this CPU cannot run bfloat16 convolutions (it has no "
-                                                            "AVX-512, AVX-NE-CONVERT or AMX)")
-
-
-def write_bundle(path: Path, models: list[WDSR], labels: np.ndarray, frames: list[torch.Tensor],
-                 patch: tuple[int, int] = (16, 12)) -> Path:
-    """A bundle around given models, labels (frames, rows, cols) and the LR frames they belong to."""
-    h, w = frames[0].shape[-2:]
-    grid = Grid(w, h, *patch)
-    assert labels.shape == (len(frames), grid.rows, grid.cols)
-    k = len(models)
-    b = bundle_io.Bundle(
-        scale=models[0].arch.scale, patch_width=patch[0], patch_height=patch[1], archs=[m.arch for m in models],
-        weights=[{n: t.detach().clone() for n, t in m.state_dict().items()} for m in models],
-        labels=labels.astype(np.uint8), psnr=np.zeros(labels.shape, np.float32),
-        fingerprints=np.stack([fingerprint(f) for f in frames]), thresholds=[float(i) for i in range(k - 1)],
-        clip={"width": w, "height": h, "frames": len(frames), "fps_num": 25, "fps_den": 1, "source": "test"},
-        weight_storage="float32")  # the given models exactly, so that tests can compare with them
-    bundle_io.save(b, path)
-    return path
-
-
-def rebuild(data: bytes, manifest: Callable[[dict], object] | None = None,
-            tensors: Callable[[dict], object] | None = None) -> bytes:
-    """A bundle's bytes re-saved after editing its manifest and/or its tensors in place."""
-    m, t = bundle_io.read_manifest(data), st_load(data)
-    if manifest:
-        manifest(m)
-    if tensors:
-        tensors(t)
-    return st_save(t, metadata={"stdo": json.dumps(m)})
-
-
-def per_tensor(packed: bytes) -> bytes:
-    """The bundle as written before models were packed: one tensor per parameter (and int8 scale)."""
-    b, arrays = bundle_io.from_bytes(packed), st_load(packed)
-    for i, state in enumerate(b.weights):
-        arrays |= bundle_io._unpacked(arrays, i, {n: tuple(t.shape) for n, t in state.items()}, b.weight_storage)
-    m = bundle_io.read_manifest(packed)
-    del m["storage"]["models"]
-    return st_save(arrays, metadata={"stdo": json.dumps(m)})
-
-
-def offset_model(scale: int, offset: float) -> WDSR:
-    """A model whose output is bicubic + offset everywhere (through the skip conv's bias)."""
-    m = WDSR(preset("tiny", scale))
-    with torch.no_grad():
-        m.skip.bias.fill_(offset)
-    return m
-
-
-def random_model(arch: Arch | int, seed: int = 0) -> WDSR:
-    """A model with every weight random (no zero layers), so it really mixes its receptive field; `arch` is an
-    architecture or a scale (the tiny preset)."""
-    torch.manual_seed(seed)
-    m = WDSR(preset("tiny", arch) if isinstance(arch, int) else arch)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn_like(p) * 0.05)
-    return m.eval()

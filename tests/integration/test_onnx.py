@@ -5,11 +5,10 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
+from tests.support.bundles import random_model, write_bundle
 from vs_stdo.cli import main
 from vs_stdo.core.models import preset
 from vs_stdo.core.video import frame_array
-
-from .conftest import random_model, write_bundle
 
 
 def test_exported_models_match_torch_in_vs_mlrt(pair, tmp_path, capsys):

@@ -12,11 +12,10 @@ import torch
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from tests.support.bundles import per_tensor, random_model
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.bundle import BundleError
 from vs_stdo.core.fingerprint import CELLS, FrameMatcher
-
-from .conftest import per_tensor, random_model
 
 FRAMES, ROWS, COLS = 5, 2, 3
 

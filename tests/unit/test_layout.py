@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "vs_stdo"
+PACKAGE = Path(__file__).resolve().parents[2] / "vs_stdo"
 LAYERS = ("core", "filter", "train", "tools")  # each may import the ones before it, never those after
 
 

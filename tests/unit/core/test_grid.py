@@ -11,14 +11,13 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
+from tests.support.bundles import write_bundle
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.grid import Grid, paste, window
 from vs_stdo.core.models import WDSR, Arch
 from vs_stdo.filter.batches import PatchBatches
 from vs_stdo.tools.report import overlay
 from vs_stdo.train.data import Frames, Patches
-
-from .conftest import write_bundle
 
 # covered with a shifted last row and column; exact; narrower, shorter and smaller than a patch
 GRIDS = [Grid(100, 70, 16, 12), Grid(64, 48, 16, 12), Grid(7, 5, 16, 12), Grid(1, 1, 16, 12),

@@ -11,7 +11,7 @@ import pytest
 
 from scripts.bench import delivery as bench
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 ANCHOR = [(1000.0, 30.0), (2000.0, 33.0), (4000.0, 36.0), (8000.0, 39.0)]
 

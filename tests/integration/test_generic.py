@@ -79,7 +79,7 @@ def test_an_init_bundle_of_another_architecture_is_refused(bikes, tiny_bundle, t
 @pytest.mark.slow
 @pytest.mark.train
 def test_the_generic_models_are_trained_by_their_script(tmp_path):
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     subprocess.run([sys.executable, "scripts/tools/train_generic.py", "--scales", "3", "--steps", "3", "--out",
                     str(tmp_path)], cwd=root, check=True, capture_output=True)
     b = bundle_io.load(tmp_path / generic.file_name(generic.PRESET, 3))

@@ -13,28 +13,17 @@ import torch
 import vapoursynth as vs
 
 from scripts.encode import encode
+from tests.support.bundles import gray_clip, micro, write_bundle
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core import colour
 from vs_stdo.core.grid import Grid
-from vs_stdo.core.models import WDSR, Arch
 from vs_stdo.core.video import hr_lr_pair, open_clip
 from vs_stdo.filter.routing import Route, Router
 
-from .conftest import gray_clip, write_bundle
-
 core = vs.core
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "filter.md"
 TAG_709 = ["-vf", "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv"]
-
-
-def micro(scale: int, offset: float = 0.0, channel: int | None = None) -> WDSR:
-    """A cheap model whose output is bicubic + offset, on one RGB channel or on all three."""
-    m = WDSR(Arch(scale=scale, blocks=1, channels=4, expansion=1))
-    with torch.no_grad():
-        bias = m.skip.bias.view(3, scale * scale)
-        (bias if channel is None else bias[channel]).fill_(offset)
-    return m
 
 
 def planes(frame: vs.VideoFrame) -> list[np.ndarray]:

@@ -16,8 +16,7 @@ from safetensors.numpy import save as st_save
 
 from scripts import clips
 from scripts.encode import ffmpeg_exe
-from tests.conftest import write_bundle
-from tests.test_filter import micro
+from tests.support.bundles import micro, write_bundle
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core import colour

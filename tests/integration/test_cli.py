@@ -19,10 +19,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.support.bundles import offset_model, write_bundle
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
-
-from .conftest import offset_model, write_bundle
 
 SMALL = """\
 import vapoursynth as vs

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from scripts.tools import docs_tables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SOURCES = [p for d in ("vs_stdo", "scripts", "tests") for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".sh", ".c")]
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 import vapoursynth as vs
 
+from tests.support.bundles import needs_bf16, random_model, write_bundle
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.grid import Grid
 from vs_stdo.core.models import WDSR, Arch, bicubic_stencil, preset
@@ -21,8 +22,6 @@ from vs_stdo.filter.regions import owned_box, plan
 from vs_stdo.filter.routing import Route, Router
 from vs_stdo.filter.runner import Runner, native_bf16
 from vs_stdo.train import router_fit
-
-from .conftest import needs_bf16, random_model, write_bundle
 
 core = vs.core
 

@@ -13,13 +13,11 @@ import vapoursynth as vs
 from vsutil import get_y, plane
 
 from scripts.encode import vspipe_exe
+from tests.support.bundles import micro, write_bundle
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.models import WDSR, Arch
 from vs_stdo.core.video import run_script
-
-from .conftest import write_bundle
-from .test_filter import micro
 
 core = vs.core
 KERNEL = {"filter_param_a": 0, "filter_param_b": 0.5}   # Catmull-Rom: the filter's chroma kernel

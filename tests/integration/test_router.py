@@ -9,6 +9,7 @@ import vapoursynth as vs
 from safetensors.numpy import load as st_load
 
 from scripts.encode import encode
+from tests.support.bundles import rebuild
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.bundle import BundleError
@@ -18,8 +19,6 @@ from vs_stdo.core.metrics import psnr
 from vs_stdo.core.router_state import FEATURES
 from vs_stdo.core.video import frame_array, hr_lr_pair, open_clip, select_frames
 from vs_stdo.filter.blind import BlindRouter, features
-
-from .conftest import rebuild
 
 core = vs.core
 

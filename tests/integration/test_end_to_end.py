@@ -13,14 +13,13 @@ import vapoursynth as vs
 
 import vs_stdo
 from scripts.encode import encode
+from tests.support.bundles import gray_clip, needs_bf16, offset_model, random_model, write_bundle
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.grid import Grid
 from vs_stdo.core.video import frame_array, open_clip
 from vs_stdo.train.chunks import OUTLIER_FLOOR, floor_for, label
 from vs_stdo.train.data import load_frames
 from vs_stdo.train.scoring import models_psnr
-
-from .conftest import gray_clip, needs_bf16, offset_model, random_model, write_bundle
 
 core = vs.core
 

@@ -8,14 +8,12 @@ import torch
 import vapoursynth as vs
 from matplotlib.image import imread
 
+from tests.support.bundles import gray_clip, micro, write_bundle
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.grid import Grid
 from vs_stdo.core.video import frame_array, hr_lr_pair, open_clip, select_frames
 from vs_stdo.filter.routing import Route, Router
-
-from .conftest import gray_clip, write_bundle
-from .test_filter import micro
 
 core = vs.core
 W, H = 64, 48

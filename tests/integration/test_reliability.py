@@ -19,11 +19,10 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from scripts.encode import vspipe_exe
+from tests.support.bundles import offset_model, per_tensor, rebuild, write_bundle
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.bundle import BundleError
 from vs_stdo.core.files import atomic_write
-
-from .conftest import offset_model, per_tensor, rebuild, write_bundle
 
 W, H = 32, 24
 
@@ -275,7 +274,7 @@ except OSError as e:
 def test_failed_bundle_write_leaves_the_previous_bundle_intact(good, tmp_path):
     path = tmp_path / "keep.stdo"
     path.write_bytes(good)
-    script = FULL_DISK.format(root=str(Path(__file__).parents[1]), path=str(path))
+    script = FULL_DISK.format(root=str(Path(__file__).parents[2]), path=str(path))
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert r.returncode == 3, r.stderr
     assert "write failed" in r.stdout

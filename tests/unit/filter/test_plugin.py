@@ -20,12 +20,11 @@ import vapoursynth as vs
 
 import vs_stdo
 from scripts.encode import vspipe_exe
+from tests.support.bundles import offset_model, write_bundle
 from vs_stdo.filter import plugin
 from vs_stdo.filter.engine import Engine
 
-from .conftest import offset_model, write_bundle
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 DT_UTF8, MA_APPEND = 1, 1  # VSDataTypeHint.dtUtf8, VSMapAppendMode.maAppend in VapourSynth4.h
 
 
