@@ -1,0 +1,27 @@
+"""The settings of a run: parsing and refusing values before any data is read."""
+from __future__ import annotations
+
+import pytest
+
+from vs_stdo.train.settings import AUTO, Settings, parse_chunks
+
+
+def test_chunks_auto_is_parsed_and_checked():
+    assert parse_chunks("auto") == AUTO and parse_chunks("3") == 3
+    with pytest.raises(ValueError, match="1 or more"):
+        parse_chunks("0")
+    assert Settings(chunks=AUTO).k() == 4
+    with pytest.raises(ValueError, match="--mode chunks"):
+        Settings(chunks=AUTO, mode="single").check()
+
+
+@pytest.mark.parametrize("name, value", [("loss", "l2"), ("sampling", "biased"), ("planes", "yuv"), ("split", "size"),
+                                         ("labels", "worst")])
+def test_settings_refuse_an_unknown_choice(name, value):
+    with pytest.raises(ValueError, match=f"unknown --{name} '{value}'"):
+        Settings(mode="joint", **{name: value}).check()
+
+
+def test_auto_loss_is_mse_in_joint_mode_only():
+    assert [Settings(mode=m).train_loss() for m in ("joint", "single", "chunks")] == ["mse", "l1", "l1"]
+    assert Settings(mode="chunks", loss="mse").train_loss() == "mse"
