@@ -15,9 +15,9 @@ GRAY goes in as luma with neutral chroma and comes back as the BT.709 luma of th
 Transfer and primaries are not converted: models work on gamma-encoded RGB, and `_Transfer`,
 `_Primaries` and every other prop pass through unchanged.
 
-Luma bundles (`stdo train --planes luma`) see GRAYS instead: the trainer takes Y of the pair's RGB
-with the pair's matrix (`luma_of`); the filter takes the Y plane of a YUV or GRAY clip (`to_luma`) and
-puts the upscaled Y back next to the clip's chroma resized by a kernel, sited as the clip says
+Luma bundles (`stdo train --planes luma`) see GRAYS instead: the filter takes the Y plane of a YUV or GRAY
+clip (`to_luma`), the trainer the same calls on the pair's RGB made YUV with the pair's matrix (`luma_of`).
+The filter puts the upscaled Y back next to the clip's chroma resized by a kernel, sited as the clip says
 (`from_luma`). RGB is refused: which luma to take is the user's choice (convert to YUV first).
 """
 from __future__ import annotations
@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import vapoursynth as vs
-from vsutil import get_y
 
 Call = tuple[str, str, str, dict[str, Any]]
 
@@ -240,12 +239,21 @@ def from_rgbs(fmt: Format, c: Colour) -> list[Call]:
     return [("resize", kernel(fmt), "clip", args), ("std", "SetFrameProps", "clip", stamp(fmt, c))]
 
 
-def apply(clip: vs.VideoNode, calls: list[Call]) -> vs.VideoNode:
-    """Run a list of calls in Python, the way the plugin runs them in C (plain arguments only: `from_luma`'s
-    clip arguments are the plugin's)."""
+def apply(clip: vs.VideoNode, calls: list[Call], source: vs.VideoNode | None = None) -> vs.VideoNode:
+    """Run a list of calls in Python exactly as the plugin runs them in C: an argument that is a list of calls is
+    `source` (default `clip`: the clip as it came in) after those calls, and the clip being converted goes first
+    under its own argument when that argument is such a list (std.ShufflePlanes(clips=[luma, chroma]))."""
+    source = clip if source is None else source
     for namespace, name, clip_key, kwargs in calls:
-        clip = getattr(getattr(vs.core, namespace), name)(**{clip_key: clip}, **kwargs)
+        args = {k: apply(source, v) if is_calls(v) else v for k, v in kwargs.items()}
+        args[clip_key] = [clip, args[clip_key]] if clip_key in args else clip
+        clip = getattr(getattr(vs.core, namespace), name)(**args)
     return clip
+
+
+def is_calls(value: Any) -> bool:
+    """Whether a call argument is itself a list of calls (a clip, for the plugin)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, tuple) and len(v) == 4 for v in value)
 
 
 def clip_to_rgbs(clip: vs.VideoNode, default: Colour | None = None) -> vs.VideoNode:
@@ -255,9 +263,11 @@ def clip_to_rgbs(clip: vs.VideoNode, default: Colour | None = None) -> vs.VideoN
 
 
 def luma_of(rgbs: vs.VideoNode, c: Colour) -> vs.VideoNode:
-    """Y (GRAYS) of an RGBS clip read with colour `c`: the luma of `c`'s matrix, in [0, 1] as a YUV clip's
-    Y plane reads in float. What a luma bundle trains on, for HR and LR alike."""
-    return get_y(rgbs.resize.Point(format=vs.YUV444PS, matrix=c.matrix))
+    """Y (GRAYS) of an RGBS clip read with colour `c`: the clip as YUV 4:4:4 float with `c`'s matrix, then the Y
+    plane taken by the very calls the filter runs on a YUV clip (`to_luma`). What a luma bundle trains on, for HR
+    and LR alike."""
+    yuv = Format(vs.YUV, vs.FLOAT, 32, 0, 0)
+    return apply(rgbs, from_rgbs(yuv, c) + to_luma(yuv, c))
 
 
 def to_luma(fmt: Format, c: Colour) -> list[Call]:
