@@ -1,0 +1,1 @@
+"""Shared core: the geometry and maths both training and the filter rely on."""
