@@ -155,11 +155,11 @@ def weights(ratio: torch.Tensor | float, offset: torch.Tensor | float, s: float,
     ratio = torch.as_tensor(ratio, dtype=torch.float64)
     offset = torch.as_tensor(offset, dtype=torch.float64)
     width = torch.clamp(s / ratio, min=1.0)  # antialias: the kernel widens when the destination is coarser
-    margin = math.ceil(4 * float(width)) + 2
+    margin = math.ceil(4 * float(width.detach())) + 2
     j = torch.arange(dst_start, dst_start + dst_len, dtype=torch.float64)
     pos = s * (j + 0.5 - offset) / ratio  # destination centres on the source grid
     # a centre beyond the window by more than the kernel's reach takes the edge pixel alone (replicate)
-    reach = 2 * float(width)
+    reach = 2 * float(width.detach())
     pos = torch.clamp(pos, src_start - reach, src_start + src_len + reach)
     src = torch.arange(src_start - margin, src_start + src_len + margin, dtype=torch.float64)
     w = cubic((src[None, :] + 0.5 - pos[:, None]) / width)
