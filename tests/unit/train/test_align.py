@@ -1,5 +1,5 @@
 """Estimating how an LR clip maps onto an HR clip: frames paired in time and the mapping in space, on
-synthetic pairs with a known mapping made from a real clip (tests/pairs.py), one of them through a real
+synthetic pairs with a known mapping made from a real clip (tests/support/pairs.py), one of them through a real
 MPEG-2 encode like a DVD's."""
 from __future__ import annotations
 
