@@ -343,7 +343,7 @@ def speed_tables(result: dict) -> list[str]:
     """The filter table and the routing-overhead and engine-path tables, for the parts that ran."""
     peak, rows = result["peak"], result["rows"]
     ours = "bfloat16" if "bfloat16" in peak else "float32"  # what the filter computes in by default here
-    lines = [f"GEMM peak (2048^3, same run): " + ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak.items())
+    lines = ["GEMM peak (2048^3, same run): " + ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak.items())
              + f". Medians of {result['runs']} interleaved runs of {result['frames']} frames."]
     def filter_row(row: dict) -> list[str]:
         m = row["methods"]

@@ -91,7 +91,7 @@ HOSTILE = {
     "label names a missing chunk": lambda g: rebuild(g, tensors=lambda t: t.update(labels=deflated(
         np.frombuffer(zlib.decompress(t["labels"].tobytes()), np.uint8) * 7))),
     "NaN weight": lambda g: rebuild(per_tensor(g), tensors=nan_weight),
-    "inf fingerprint": lambda g: rebuild(g, lambda m: m["storage"].update(fingerprints="float16"), lambda t: t.update(
+    "inf fingerprint": lambda g: rebuild(g, lambda m: m.update(version=3) or m["storage"].update(fingerprints="float16"), lambda t: t.update(
         fingerprints=np.full((2, 256), np.inf, np.float16))),  # as float16 format-3 bundles stored them
     "patch is a list": lambda g: rebuild(g, lambda m: set_(m, "patch", [16, 12])),
     "clip is a string": lambda g: rebuild(g, lambda m: set_(m, "clip", "x")),

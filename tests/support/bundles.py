@@ -14,6 +14,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core import packing
 from vs_stdo.core.fingerprint import fingerprint
 from vs_stdo.core.grid import Grid
 from vs_stdo.core.models import WDSR, Arch, preset
@@ -62,11 +63,13 @@ def rebuild(data: bytes, manifest: Callable[[dict], object] | None = None,
 
 
 def per_tensor(packed: bytes) -> bytes:
-    """The bundle as written before models were packed: one tensor per parameter (and int8 scale)."""
+    """The bundle as format 3's pre-releases wrote it before models were packed: one tensor per parameter (and
+    int8 scale)."""
     b, arrays = bundle_io.from_bytes(packed), st_load(packed)
     for i, state in enumerate(b.weights):
-        arrays |= bundle_io._unpacked(arrays, i, {n: tuple(t.shape) for n, t in state.items()}, b.weight_storage)
+        arrays |= packing.unpacked(arrays, i, {n: tuple(t.shape) for n, t in state.items()}, b.weight_storage)
     m = bundle_io.read_manifest(packed)
+    m["version"] = 3
     del m["storage"]["models"]
     return st_save(arrays, metadata={"stdo": json.dumps(m)})
 

@@ -1,39 +1,33 @@
 """The `.stdo` bundle: one safetensors file holding every model, the routing labels and a manifest.
 
-Tensors (format 3; the manifest's "storage" entry names how each part is stored):
+Tensors (format 4, written now; the manifest's "storage" entry names how each part is stored, packing.py encodes
+them):
   model.{i}           every parameter of chunk model i (weight norm folded in), packed ("models": "lzma2"):
                       each parameter's values in state-dict order, then each integer weight's scales, as one
                       raw-LZMA2 1-dim uint8 tensor. Values are float16 (default), float32, or intN (N = 8 to 4) for
-                      weights of 2+ dims with one float32 scale per output channel (biases then float16).
-                      Format-3 bundles written before packing store model.{i}.{param} and qscale.{i}.{param}
-                      as tensors of their own (no "models" entry); they still load
+                      weights of 2+ dims with one float32 scale per output channel (biases then float16)
   labels              uint8 (frames, rows, cols), zlib-deflated into a 1-dim uint8 tensor: the model
                       each patch routes to (its best, or its chunk)
   psnr                float32 (frames, rows, cols): the reference scorer's PSNR of each patch (kept
                       exact: with the thresholds it gives each patch's chunk)
-  fingerprints        per-frame content fingerprints of the LR frames, (frames, 256) values in [0, 1]:
-                      "delta8" (written now): quantised to 1/255 (the matcher's tolerance is 0.025), each
-                      frame minus the one before (mod 256), zlib-deflated into a 1-dim uint8 tensor;
-                      "float16" (format-3 bundles written before delta8): float16 (frames, 256)
-  router.{name}       float32 tensors of the blind router (when the bundle has one)
+  fingerprints        per-frame content fingerprints of the LR frames, (frames, 256) values in [0, 1],
+                      "delta8": quantised to 1/255 (the matcher's tolerance is 0.025), each frame minus the one
+                      before (mod 256), zlib-deflated into a 1-dim uint8 tensor
+  router.{name}       float32 tensors of the blind router (when the bundle has one; router_state.py)
 A bundle of one model has nothing to route, so it stores no labels, psnr or fingerprints (its storage
 entry says "none" for the three; they load as arrays of zero frames): for one model they were most of
 the bytes beside the weights, and on a whole film they would be megabytes.
 Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`); its "colour" (absent in bundles
 made before it) is how the training pair's YUV was read, which the filter uses for untagged clips.
-Nothing in the file is code:
-safetensors stores raw arrays, and the loader checks every field before anything uses it. Loading
-turns every part back into the float32 / uint8 arrays the engine uses.
-
-Format versions: 1 (no router), 2 (adds the optional blind router, `router_state.py`; both store every
-part uncompressed in float32) and 3 (compact storage, above); all three load.
+Nothing in the file is code: safetensors stores raw arrays, and the loader checks every field before anything
+uses it, then runs each model once on a probe patch. Loading turns every part back into the float32 / uint8
+arrays the engine uses. Earlier format versions (1 to 3) load through bundle_legacy.py, which says what each
+stored.
 """
 from __future__ import annotations
 
 import json
-import lzma
 import math
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,36 +38,21 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from . import bundle_legacy, packing
 from .colour import Colour
 from .files import write_atomic
 from .fingerprint import CELLS
 from .grid import Grid
 from .models import WDSR, Arch, from_plain
+from .packing import MAX_BYTES, MODEL, QSCALE, WEIGHTS, BundleError
 from .router_state import RouterState
 
 FORMAT = "stdo-bundle"
-VERSION = 3
-READS = (1, 2, 3)          # format versions this code loads
+VERSION = 4
 ROUTER = "router."         # prefix of the router's tensors
-QSCALE = "qscale."         # prefix of the per-output-channel scales of integer weights
-MODEL = "model."           # prefix of the models' tensors: model.{i} (packed) or model.{i}.{param}
-WEIGHTS = ("float16", "float32", "int8", "int7", "int6", "int5", "int4")  # how weights can be stored; first: default
-FINGERPRINTS = ("delta8", "float16")  # how fingerprints can be stored in format 3; the first is written
-PSNR = ("float32",)        # scores stay exact: with the thresholds they give each patch's chunk
-LABELS = ("zlib",)
-MODELS = ("lzma2",)        # how each model's parameters are packed; format-3 bundles written before have none
-# Raw LZMA2 (no .xz container): the reader names the dictionary, so a stream cannot make it allocate more.
-# Its range coder spends fractional bits, which deflate's Huffman codes cannot: int6 weights take 4 % less.
-LZMA2 = {"id": lzma.FILTER_LZMA2, "dict_size": 1 << 20}
-READABLE = {"weights": WEIGHTS, "models": MODELS, "labels": LABELS, "psnr": PSNR, "fingerprints": FINGERPRINTS}
 PER_FRAME = ("labels", "psnr", "fingerprints")  # the routing data, one entry per stored frame
-PLAIN = {"weights": "float32", "labels": "raw", "psnr": "float32", "fingerprints": "float32"}  # formats 1, 2
-MAX_BYTES = 1 << 30        # no honest bundle comes near this; refuse before reading it
+ROUTING = {"labels": "zlib", "psnr": "float32", "fingerprints": "delta8"}  # how format 4 stores it
 MAX_HEADER = 16 << 20      # safetensors header (JSON) limit; ours are a few kB
-
-
-class BundleError(ValueError):
-    """A bundle file that cannot be used, with the reason."""
 
 
 @dataclass
@@ -139,20 +118,11 @@ def to_bytes(bundle: Bundle) -> bytes:
     manifest = bundle.manifest()  # checks weight_storage first, and says whether routing data is stored
     tensors: dict[str, np.ndarray] = {}
     if manifest["storage"]["labels"] != "none":
-        tensors = {"labels": _deflated(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes()),
+        tensors = {"labels": packing.deflated(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes()),
                    "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
-                   "fingerprints": _delta8(bundle.fingerprints)}
+                   "fingerprints": packing.delta8(bundle.fingerprints)}
     for i, (arch, state) in enumerate(zip(bundle.archs, bundle.weights)):
-        shapes = param_shapes(arch)
-        if {name: tuple(t.shape) for name, t in state.items()} != shapes:
-            raise ValueError(f"model {i}'s weights do not match its architecture {arch}")
-        stored: dict[str, np.ndarray] = {}
-        for name, t in state.items():
-            stored |= _stored_weight(f"{MODEL}{i}.{name}", f"{QSCALE}{i}.{name}", t.detach().cpu().float().numpy(),
-                                     bundle.weight_storage)
-        stream = b"".join(stored[key].tobytes() for key, _, _ in _layout(i, shapes, bundle.weight_storage))
-        tensors[f"{MODEL}{i}"] = np.frombuffer(lzma.compress(stream, lzma.FORMAT_RAW, filters=[
-            LZMA2 | {"preset": 9 | lzma.PRESET_EXTREME}]), np.uint8)
+        tensors[f"{MODEL}{i}"] = packing.packed(i, arch, state, bundle.weight_storage)
     if bundle.router:
         tensors |= {f"{ROUTER}{name}": t for name, t in bundle.router.state().items()}
     return st_save(tensors, metadata={"stdo": json.dumps(manifest)})
@@ -163,87 +133,16 @@ def storage(weights: str, per_frame: bool = True) -> dict[str, str]:
     `per_frame` (one model) the routing data is not stored at all."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights can be stored as {', '.join(WEIGHTS)}, not {weights!r}")
-    routing = dict(zip(PER_FRAME, (LABELS[0], PSNR[0], FINGERPRINTS[0])) if per_frame else zip(PER_FRAME, ["none"] * 3))
-    return {"weights": weights, "models": MODELS[0]} | routing
+    return {"weights": weights, "models": "lzma2"} | (ROUTING if per_frame else dict.fromkeys(PER_FRAME, "none"))
 
 
-def _read_storage(st: Any) -> dict[str, str]:
-    """A format-3 manifest's storage entry, checked: every part stored in a form this code reads."""
-    if isinstance(st, dict) and set(st) - {"models"} == {"weights", *PER_FRAME}:
-        forms = dict(READABLE) | ({n: ("none",) for n in PER_FRAME} if st["labels"] == "none" else {})
-        if all(st[n] in forms[n] for n in st):
-            return st
-    raise BundleError(f"manifest field storage {st!r} is not one this vs-stdo reads (weights {', '.join(WEIGHTS)}; "
-                      f"models {' or '.join(MODELS)} or absent; labels {' or '.join(LABELS)}; psnr "
-                      f"{' or '.join(PSNR)}; fingerprints {' or '.join(FINGERPRINTS)}; or, with one model, none of "
-                      f"the three)")
-
-
-def _delta8(prints: np.ndarray) -> np.ndarray:
-    """Fingerprints as stored ("delta8"): 1/255 steps, frame-to-frame differences (consecutive frames are
-    alike, so these are mostly zeros), deflated."""
-    q = np.rint(np.clip(prints, 0, 1) * 255).astype(np.uint8)
-    diff = np.diff(q, axis=0, prepend=np.zeros((1, q.shape[1]), np.uint8))  # uint8: wraps mod 256
-    return _deflated(diff.tobytes())
-
-
-def _deflated(data: bytes) -> np.ndarray:
-    """Bytes zlib-deflated into a 1-dim uint8 tensor (see `_inflated`)."""
-    return np.frombuffer(zlib.compress(data, 9), np.uint8)
-
-
-def param_shapes(arch: Arch) -> dict[str, tuple[int, ...]]:
-    """The shape of each parameter of a model of `arch`, in its state-dict order: the order of a packed
-    stream, whatever order the saved state came in (training's folded weights come biases first)."""
-    with torch.device("meta"):  # shapes only: a hostile manifest must not make us allocate
-        return {name: tuple(t.shape) for name, t in WDSR(arch).state_dict().items()}
-
-
-def _layout(i: int, shapes: dict[str, tuple[int, ...]], weights: str) -> list[tuple[str, np.dtype, tuple[int, ...]]]:
-    """The arrays model i's parameters are stored as, in the order of its packed stream: each parameter's
-    values (state-dict order), then, for integer weights, each 2+-dim parameter's scales. Names are those of the
-    per-tensor layout, so both layouts load through `_loaded_weight`."""
-    values = [(f"{MODEL}{i}.{n}", _stored_dtype(weights, len(shape)), shape) for n, shape in shapes.items()]
-    scales = [(f"{QSCALE}{i}.{n}", np.dtype(np.float32), shape[:1]) for n, shape in shapes.items()
-              if weights.startswith("int") and len(shape) > 1]
-    return values + scales
-
-
-def _stored_dtype(weights: str, ndim: int) -> np.dtype:
-    """intN weights of 2+ dims are int8 values within +-(2^(N-1) - 1); the rest of an integer bundle is float16."""
-    return np.dtype(np.int8 if weights.startswith("int") and ndim > 1 else np.float32 if weights == "float32"
-                    else np.float16)
-
-
-def _levels(weights: str) -> int:
-    """The largest magnitude an intN weight is stored as: 127 for int8 ... 7 for int4."""
-    return 2 ** (int(weights[3:]) - 1) - 1
-
-
-def _unpacked(tensors: dict[str, np.ndarray], i: int, shapes: dict[str, tuple[int, ...]],
-              weights: str) -> dict[str, np.ndarray]:
-    """Model i's packed stream (tensor `model.{i}`) as the per-tensor arrays `_layout` names."""
-    layout = _layout(i, shapes, weights)
-    clash = sorted(key for key, _, _ in layout if key in tensors)
-    if clash:
-        raise BundleError(f"unexpected tensors {clash[:5]}; the file does not match its manifest")
-    sizes = [dtype.itemsize * math.prod(shape) for _, dtype, shape in layout]
-    stream = _inflated(tensors.pop(f"{MODEL}{i}", None), (sum(sizes),), f"{MODEL}{i}", "lzma2").tobytes()
-    ends = np.cumsum(sizes)
-    return {key: np.frombuffer(stream[end - size:end], dtype).reshape(shape)
-            for (key, dtype, shape), size, end in zip(layout, sizes, ends)}
-
-
-def _stored_weight(name: str, scale_name: str, w: np.ndarray, weights: str) -> dict[str, np.ndarray]:
-    """One weight tensor as stored: cast, or intN (int8 values) with one float32 scale per output channel (dim 0)."""
-    dtype = _stored_dtype(weights, w.ndim)
-    if dtype != np.int8:
-        return {name: w.astype(dtype)}
-    levels = _levels(weights)
-    peak = np.abs(w.reshape(len(w), -1)).max(axis=1)
-    scale = np.where(peak > 0, peak / levels, 1).astype(np.float32)
-    q = np.clip(np.rint(w / scale.reshape(-1, *[1] * (w.ndim - 1))), -levels, levels).astype(np.int8)
-    return {name: q, scale_name: scale}
+def read_storage(st: Any) -> dict[str, str]:
+    """A format-4 manifest's storage entry, checked: exactly what `storage` writes."""
+    if isinstance(st, dict) and st.get("weights") in WEIGHTS and st in (storage(st["weights"]),
+                                                                        storage(st["weights"], per_frame=False)):
+        return st
+    raise BundleError(f"manifest field storage {st!r} is not format 4's (weights {', '.join(WEIGHTS)}; models "
+                      f"lzma2; labels zlib, psnr float32, fingerprints delta8, or none of the three)")
 
 
 def part_bytes(data: bytes) -> dict[str, int]:
@@ -304,9 +203,9 @@ def load(path: str | Path) -> Bundle:
 def from_bytes(data: bytes) -> Bundle:
     m = read_manifest(data)
     version = m.get("version")
-    if type(version) is not int or version not in READS:
+    if type(version) is not int or not 1 <= version <= VERSION:
         raise BundleError(f"bundle format version {version!r} is not supported by this vs-stdo "
-                          f"(it reads versions {', '.join(map(str, READS))}); update vs-stdo or retrain the bundle")
+                          f"(it reads versions 1 to {VERSION}); update vs-stdo or retrain the bundle")
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError, TypeError) as e:
@@ -325,17 +224,6 @@ def _int(value: Any, name: str, lo: int = 1, hi: int = 1 << 20) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise BundleError(f"manifest field {name} must be an integer in [{lo}, {hi}], got {value!r}")
     return value
-
-
-def _tensor(tensors: dict[str, np.ndarray], name: str, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
-    if name not in tensors:
-        raise BundleError(f"tensor {name!r} is missing")
-    t = tensors[name]
-    if t.dtype != dtype or t.shape != shape:
-        raise BundleError(f"tensor {name!r} is {t.dtype}{list(t.shape)}, expected {np.dtype(dtype)}{list(shape)}")
-    if t.dtype.kind == "f" and not np.isfinite(t).all():
-        raise BundleError(f"tensor {name!r} holds NaN or infinite values")
-    return t
 
 
 def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
@@ -362,10 +250,7 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
             or not all(isinstance(t, (int, float)) and math.isfinite(t) for t in thresholds)):
         raise BundleError(f"manifest needs {k - 1} finite chunk thresholds, got {thresholds!r}")
 
-    if m["version"] >= 3:
-        st = _read_storage(m["storage"])
-    else:
-        st = PLAIN
+    st = read_storage(m["storage"]) if m["version"] == VERSION else bundle_legacy.storage(m)
     labels, psnr, prints = _per_frame(tensors, st, frames, grid, k)
 
     archs, weights = [], []
@@ -382,10 +267,10 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         _int(arch.blocks, f"models[{i}].blocks", 1, 64)
         _int(arch.channels, f"models[{i}].channels", 1, 256)
         _int(arch.expansion, f"models[{i}].expansion", 1, 16)
-        expected = param_shapes(arch)
+        expected = packing.param_shapes(arch)
         if "models" in st:
-            tensors |= _unpacked(tensors, i, expected, st["weights"])
-        state = {name: torch.from_numpy(_loaded_weight(tensors, i, name, shape, st["weights"]))
+            tensors |= packing.unpacked(tensors, i, expected, st["weights"])
+        state = {name: torch.from_numpy(packing.loaded_weight(tensors, i, name, shape, st["weights"]))
                  for name, shape in expected.items()}
         archs.append(arch)
         weights.append(state)
@@ -424,52 +309,17 @@ def _per_frame(tensors: dict[str, np.ndarray], st: dict[str, str], frames: int, 
         return np.zeros(none, np.uint8), np.zeros(none, np.float32), np.zeros((0, CELLS * CELLS), np.float32)
     shape = (frames, grid.rows, grid.cols)
     if st["labels"] == "zlib":
-        labels = _inflated(tensors.get("labels"), shape, "labels")
+        labels = packing.inflated(tensors.get("labels"), shape, "labels")
     else:
-        labels = _tensor(tensors, "labels", np.uint8, shape)
+        labels = packing.tensor(tensors, "labels", np.uint8, shape)
     if labels.size and labels.max() >= k:
         raise BundleError(f"labels name chunk {int(labels.max())} but the bundle has {k} chunks")
-    psnr = _tensor(tensors, "psnr", np.float32, shape).copy()
+    psnr = packing.tensor(tensors, "psnr", np.float32, shape).copy()
     if st["fingerprints"] == "delta8":
-        diff = _inflated(tensors.get("fingerprints"), (frames, CELLS * CELLS), "fingerprints")
-        prints = np.cumsum(diff, axis=0, dtype=np.uint8).astype(np.float32) / 255  # the sum wraps mod 256 too
+        prints = packing.undelta8(packing.inflated(tensors.get("fingerprints"), (frames, CELLS * CELLS), "fingerprints"))
     else:
-        prints = _tensor(tensors, "fingerprints", np.dtype(st["fingerprints"]),
+        prints = packing.tensor(tensors, "fingerprints", np.dtype(st["fingerprints"]),
                          (frames, CELLS * CELLS)).astype(np.float32)
     return labels, psnr, prints
 
 
-def _inflated(t: np.ndarray | None, shape: tuple[int, ...], name: str, codec: str = "zlib") -> np.ndarray:
-    """A compressed uint8 tensor ("zlib" or "lzma2") back to `shape`; the stream must hold exactly that many
-    bytes, and no more is decompressed, so a bomb is refused."""
-    if t is None or t.dtype != np.uint8 or t.ndim != 1:
-        raise BundleError(f"tensor {name!r} must be a 1-dim uint8 {codec} stream")
-    n = math.prod(shape)
-    if n > MAX_BYTES:
-        raise BundleError(f"tensor {name!r} would inflate to {n} bytes, more than any bundle holds")
-    d = zlib.decompressobj() if codec == "zlib" else lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[LZMA2])
-    try:
-        out = d.decompress(t.tobytes(), n + 1)
-    except (zlib.error, lzma.LZMAError) as e:
-        raise BundleError(f"tensor {name!r} is not a valid {codec} stream: {e}") from None
-    if len(out) != n or not d.eof or d.unused_data:
-        raise BundleError(f"tensor {name!r} does not inflate to exactly {list(shape)} values")
-    return np.frombuffer(out, np.uint8).reshape(shape).copy()
-
-
-def _loaded_weight(tensors: dict[str, np.ndarray], i: int, name: str, shape: tuple[int, ...],
-                   weights: str) -> np.ndarray:
-    """Weight `name` of model i as float32, from its stored form (see `_stored_weight`)."""
-    key = f"{MODEL}{i}.{name}"
-    dtype = _stored_dtype(weights, len(shape))
-    if dtype != np.int8:
-        return _tensor(tensors, key, dtype, shape).astype(np.float32)  # a copy: the engine owns it
-    scale = _tensor(tensors, f"{QSCALE}{i}.{name}", np.float32, shape[:1])
-    q = _tensor(tensors, key, np.int8, shape)
-    if np.abs(q.astype(np.int16)).max() > _levels(weights):
-        raise BundleError(f"tensor {key} holds values beyond +-{_levels(weights)}, the range of {weights} weights")
-    with np.errstate(over="ignore"):  # an absurd scale overflows to inf, refused below
-        w = q.astype(np.float32) * scale.reshape(-1, *[1] * (len(shape) - 1))
-    if (scale < 0).any() or not np.isfinite(w).all():
-        raise BundleError(f"tensor {QSCALE}{i}.{name} holds negative or overflowing scales")
-    return w

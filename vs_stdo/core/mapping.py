@@ -13,7 +13,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 _EPS = 1e-6

@@ -14,6 +14,7 @@ from safetensors.numpy import save as st_save
 
 from tests.support.bundles import per_tensor, random_model
 from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core import packing
 from vs_stdo.core.bundle import BundleError
 from vs_stdo.core.fingerprint import CELLS, FrameMatcher
 
@@ -72,7 +73,7 @@ def test_fingerprints_of_alike_frames_deflate(tmp_path):
 
 def test_format_3_bundles_with_float16_fingerprints_still_load(tmp_path):
     b = bundle()
-    older = edited(saved(b, tmp_path), lambda m: m["storage"].update(fingerprints="float16"),
+    older = edited(saved(b, tmp_path), lambda m: m.update(version=3) or m["storage"].update(fingerprints="float16"),
                    lambda t: t.update(fingerprints=b.fingerprints.astype(np.float16)))
     np.testing.assert_array_equal(bundle_io.from_bytes(older).fingerprints,
                                   b.fingerprints.astype(np.float16).astype(np.float32))
@@ -152,7 +153,7 @@ def test_one_model_bundles_store_no_routing_data(tmp_path):
 
 def test_one_model_bundles_written_with_routing_data_still_load(tmp_path):
     b = bundle(k=1)
-    older = edited(saved(b, tmp_path), lambda m: m.update(storage=bundle_io.storage("float16") | {"psnr": "float32"}),
+    older = edited(saved(b, tmp_path), lambda m: m.update(version=3, storage=bundle_io.storage("float16")),
                    lambda t: t.update(labels=deflated(b.labels), psnr=b.psnr, fingerprints=deflated(np.zeros(
                        (FRAMES, CELLS * CELLS), np.uint8))))
     loaded = bundle_io.from_bytes(older)
@@ -192,7 +193,7 @@ def deflated(labels: np.ndarray) -> np.ndarray:
 
 
 def packed(data: np.ndarray) -> np.ndarray:
-    return np.frombuffer(lzma.compress(data.tobytes(), lzma.FORMAT_RAW, filters=[bundle_io.LZMA2]), np.uint8)
+    return np.frombuffer(lzma.compress(data.tobytes(), lzma.FORMAT_RAW, filters=[packing.LZMA2]), np.uint8)
 
 
 HOSTILE = {
@@ -258,3 +259,19 @@ def test_info_reports_the_storage_of_the_file_not_of_this_writer(tmp_path, capsy
     assert main(["info", str(tmp_path / "old.stdo"), "--json"]) == 0
     storage = json.loads(capsys.readouterr().out)["storage"]
     assert storage["weights"] == "int8" and "models" not in storage  # one tensor per parameter, as written
+
+
+def test_each_format_version_has_its_own_reader(tmp_path):
+    """Format 4 reads only what this code writes; format 3's pre-release variants load through the legacy reader
+    and are refused under format 4; a version from the future asks for an update or a retrain."""
+    data = saved(bundle("int8"), tmp_path)
+    assert bundle_io.read_manifest(data)["version"] == bundle_io.VERSION == 4
+    old = per_tensor(data)
+    assert torch.equal(bundle_io.from_bytes(old).weights[0]["head.weight"],
+                       bundle_io.from_bytes(data).weights[0]["head.weight"])
+    with pytest.raises(BundleError, match="not format 4's"):
+        bundle_io.from_bytes(edited(old, lambda m: m.update(version=4)))
+    with pytest.raises(BundleError, match="not one format 3 wrote.*retrain"):
+        bundle_io.from_bytes(edited(old, lambda m: m["storage"].update(fingerprints="int4")))
+    with pytest.raises(BundleError, match="update vs-stdo or retrain"):
+        bundle_io.from_bytes(edited(data, lambda m: m.update(version=5)))

@@ -11,8 +11,16 @@ import vapoursynth as vs
 
 from tests.support import pairs as P
 from vs_stdo.core.mapping import Mapping
-from vs_stdo.train.align import (Alignment, align, default_matrix, match_frames, noise_floor, normalise, outliers,
-                               to_luma)
+from vs_stdo.train.align import (
+    Alignment,
+    align,
+    default_matrix,
+    match_frames,
+    noise_floor,
+    normalise,
+    outliers,
+    to_luma,
+)
 
 core = vs.core
 
