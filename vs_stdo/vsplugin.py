@@ -37,6 +37,10 @@ def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, h
     for name, value in (("fp16", fp16), ("bf16", bf16)):
         if value not in (0, 1, None):
             raise ValueError(f"{name} must be 0 or 1, got {value}")
+    fields = props.get("_FieldBased", 0)
+    if fields in (1, 2):
+        raise ValueError(f"the clip is interlaced (_FieldBased={fields}): the bundle's models upscale whole "
+                         f"progressive frames; deinterlace (or IVTC) first, e.g. with QTGMC or vivtc.VFM + VDecimate")
     b = bundle_io.load(bundle_path)
     c = colour.colour_of(f, width, height, props, b.colour)
     if b.colour:
