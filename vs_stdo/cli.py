@@ -327,7 +327,8 @@ def report(line: str) -> None:
     error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
     if error_file:
         try:
-            Path(error_file).write_text(json.dumps({"message": line, "timestamp": int(time.time())}))
+            extra = {"py_callstack": line, "timestamp": str(int(time.time()))}  # torchrun shows "py_callstack"
+            Path(error_file).write_text(json.dumps({"message": {"message": line, "extraInfo": extra}}))
             return
         except OSError:
             pass

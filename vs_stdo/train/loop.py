@@ -124,7 +124,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                 mse = F.mse_loss(out.clamp(0, 1), y).item()
                 bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}")
                 losses.clear()
-            if deadline and stage.name != "scorer" and (done - mark[0]) >= REPLAN:
+            if deadline and stage.name != "scorer" and done - mark[0] >= min(REPLAN, max(2, s.steps // 20)):
                 planned = deadline.rates.step_s if stage.name in ("shared", "single") else deadline.rates.last_s(s)
                 slow = (time.monotonic() - mark[1]) / (done - mark[0]) / planned
                 stage = replanned(stage, s, world.first(deadline.steps(s, stage.first + done,

@@ -32,10 +32,9 @@ from .settings import Settings
 from .stages import budget, shared_steps
 from .world import World
 
-WARMUP, TIMED = 3, 5   # steps before timing, steps timed
-ROUTER_TIMED = 20      # router fit steps timed (router.STEPS are run)
+WARMUP, TIMED = 2, 3   # steps before timing, steps timed (the --time loop corrects the rates as it goes)
 ROUTER_FRAMES = 64     # training frames (evenly spaced) the blind router is fitted on
-REPLAN = 50            # --time: training steps between re-plans
+REPLAN = 50            # --time: training steps between re-plans (fewer in a short run: a 20th of its steps)
 MARGIN = 2.0           # --time: seconds kept for what no rate counts (writing the bundle, exiting)
 
 
@@ -125,20 +124,29 @@ def timed(s: Settings, lr_width: int, lr_height: int, device: torch.device, fram
 
 
 def router_seconds(s: Settings, lr_width: int, lr_height: int, frames: int) -> float:
-    """The blind router's fit (run.route: router.STEPS full-batch steps on the patches of at most ROUTER_FRAMES
-    frames) estimated from a fit of ROUTER_TIMED steps on random frames of the run's size, less one of none."""
+    """The blind router's fit (run.route): the features of the patches of at most ROUTER_FRAMES frames (timed on
+    one random frame), then router.STEPS full-batch steps of its MLP on them (the median of a few timed steps of
+    an MLP of its shape on random features)."""
     grid = Grid(lr_width, lr_height, s.patch_width, s.patch_height)
-    n, k = min(frames, ROUTER_FRAMES), s.k()
-    lr = torch.rand(n, s.arch().planes, lr_height, lr_width)
-    psnr = np.random.default_rng(0).uniform(20, 40, (k, n, grid.rows, grid.cols)).astype(np.float32)
-    labels = psnr.argmax(0).astype(np.uint8)
-    router.fit(lr[:1], grid, s.scale, psnr[:, :1], labels[:1], steps=1)  # first calls pay for setting up
-    took = []
-    for steps in (0, ROUTER_TIMED):
+    n = min(frames, ROUTER_FRAMES)
+    frame = torch.rand(1, s.arch().planes, lr_height, lr_width)
+    start = time.perf_counter()
+    router.frame_features(frame, grid, s.scale)
+    features_s = (time.perf_counter() - start) * n
+    feats = torch.rand(n * grid.count, len(router.FEATURES))
+    want, stake = torch.randint(s.k(), (len(feats),)), torch.rand(len(feats))
+    mlp = torch.nn.Sequential(torch.nn.Linear(feats.shape[1], router.HIDDEN), torch.nn.ReLU(),
+                              torch.nn.Linear(router.HIDDEN, s.k()))
+    opt = torch.optim.Adam(mlp.parameters(), lr=0.02, weight_decay=1e-4)
+    times = []
+    for _ in range(WARMUP + TIMED):
         start = time.perf_counter()
-        router.fit(lr, grid, s.scale, psnr, labels, steps=steps)
-        took.append(time.perf_counter() - start)
-    return took[0] + max(took[1] - took[0], 0) * router.STEPS / ROUTER_TIMED
+        loss = (F.cross_entropy(mlp(feats), want, reduction="none") * stake).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return features_s + sorted(times[WARMUP:])[TIMED // 2] * router.STEPS
 
 
 def step_seconds(archs: list[Arch], x: torch.Tensor, y: torch.Tensor, c: int, lr: float) -> float:
