@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,6 +43,7 @@ def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 def cmd_train(a: argparse.Namespace) -> None:
     from .core.device import pick_device
     from .core.video import open_pair
+    from .train import checkpoint
     from .train.data import load_frames
     from .train.frames import choose
     from .train.phases import Phases
@@ -63,6 +65,13 @@ def cmd_train(a: argparse.Namespace) -> None:
     grid = check_data(settings, lr.width, lr.height, len(positions), decoded=False)
     patches = grid.count * (len(positions) - len(heldout_frames(len(positions), settings.holdout)))
     disk = preflight.check_disk(settings, a.output, len(positions), grid.count)
+    clip = {"width": lr.width, "height": lr.height, "frames": len(positions), "fps_num": src.fps.numerator,
+            "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
+            "lr": Path(a.lr_file).name if a.lr_file else f"{a.kernel} downscale",
+            "kernel": None if a.lr_file else a.kernel}
+    if len(positions) < lr.num_frames:
+        clip |= {"range_frames": lr.num_frames, "sample": list(positions)}
+    resumed = checkpoint.check(Path(a.output + ".ckpt"), settings, checkpoint.input_of(clip), a.resume, say=False)
     world = World.join(pick_device(settings.device))
     if len(positions) < world.size:
         raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
@@ -84,16 +93,11 @@ def cmd_train(a: argparse.Namespace) -> None:
                   file=sys.stderr)
     frames = load_frames(hr, lr, mine)
     phases.done("decode")
-    plan_steps(settings, measure(settings, lr.width, lr.height, world.device), len(mine), patches, phases.total(),
-               world)
-    clip = {"width": lr.width, "height": lr.height, "frames": len(positions), "fps_num": src.fps.numerator,
-            "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
-            "lr": Path(a.lr_file).name if a.lr_file else f"{a.kernel} downscale",
-            "kernel": None if a.lr_file else a.kernel}
-    if len(positions) < lr.num_frames:
-        clip |= {"range_frames": lr.num_frames, "sample": list(positions)}
+    rates = measure(settings, lr.width, lr.height, world.device, len(mine))
+    phases.done("time steps")
+    deadline = plan_steps(settings, rates, len(mine), patches, world, phases, resumed=resumed is not None)
     b = train(frames, settings, Path(a.output), clip, resume=a.resume, world=world, count=len(positions),
-              phases=phases, colour=p.colour)
+              phases=phases, colour=p.colour, deadline=deadline)
     if world.main:
         print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {b.clip['frames']} frames "
               f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
@@ -101,22 +105,25 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 def cmd_eval(a: argparse.Namespace) -> None:
     from .core.video import open_pair
-    from .tools.evaluate import bundle_frames, evaluate, table
+    from .tools.evaluate import as_taken, bundle_frames, evaluate, table
 
     b = bundle_io.load(a.bundle)
-    if a.report:
-        reads = {"the bundle": a.bundle, "the input": a.input, "the --lr file": a.lr}
-        preflight.check_writable(a.report, reads, "--report")
     frames_out = Path(a.frames_out) if a.frames_out else None
     if frames_out:
         if frames_out.exists() and not frames_out.is_dir():
             raise ValueError(f"--frames-out {frames_out} is a file; give a folder (it is created if missing)")
+        if a.report and preflight.same_file(Path(a.report), frames_out):
+            raise ValueError(f"--report {a.report} is the --frames-out folder; give the report a file name, e.g. "
+                             f"{frames_out / 'report.png'}")
         frames_out.mkdir(parents=True, exist_ok=True)
+    if a.report:
+        reads = {"the bundle": a.bundle, "the input": a.input, "the --lr file": a.lr}
+        preflight.check_writable(a.report, reads, "--report")
     frames = a.frames or b.clip.get("frames_selected")
     kernel = a.kernel or b.clip.get("kernel") or "bicubic"
     p = open_pair(a.input, a.lr, frames, b.scale, kernel, scale_option=None)
     places = bundle_frames(b, Path(a.input).name, p.source.num_frames, frames, p.lr)
-    result = evaluate(Path(a.bundle), b, p.hr, p.lr_clip, places, device=a.device, report=a.report,
+    result = evaluate(Path(a.bundle), b, p.hr, as_taken(b, p.lr_clip, p.colour), places, device=a.device, report=a.report,
                       report_frame=a.report_frame, frames_out=frames_out)
     result |= {"input": Path(a.input).name, "frames": frames or ":",
                "lr": Path(a.lr).name if a.lr else f"{kernel} downscale"}
@@ -137,8 +144,25 @@ def cmd_info(a: argparse.Namespace) -> None:
     print(describe(a.bundle, as_json=a.json))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, silent on every process but the first under torchrun (each would print the same usage error)."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if main_process():
+            super()._print_message(message, file)
+
+
+class Given(argparse.Action):
+    """Stores an option's value and notes that the command line gave it (`namespace.given`)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = getattr(namespace, "given", set()) | {self.dest}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="stdo", description="Content-overfitted video super-resolution (STDO).")
+    p = Parser(prog="stdo", description="Content-overfitted video super-resolution (STDO).")
     p.add_argument("--version", action="version", version=f"stdo {version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
@@ -151,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     for f in options():  # every training setting, with its default from Settings
         default, m = default_of(f), f.metadata
         t.add_argument(m["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, default=default,
-                       type=arg_type(m["parse"] or type(default)), choices=m["choices"],
+                       type=arg_type(m["parse"] or type(default)), choices=m["choices"], action=Given,
                        metavar=(m["flag"] or f.name).strip("-").replace("-", "_").upper() if not m["choices"] else None,
                        help=m["help"].format(default=default))
     t.add_argument("--patch", type=arg_type(parse_patch), default=(Settings.patch_width, Settings.patch_height),
@@ -161,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--kernel", default="bicubic", choices=list(KERNELS),
                    help="downscale kernel for LR (default bicubic: Catmull-Rom, as MATLAB's imresize)")
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, given=set(), usage_error=t.error)
 
     e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos on whole frames", parents=[common])
     e.add_argument("bundle", help="a .stdo bundle")
@@ -226,11 +250,15 @@ def message(e: Exception, command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the `stdo` command; returns the exit status: 0 done, 1 error, 2 usage error, 130 interrupted."""
     a = build_parser().parse_args(argv)
+    budgets = sorted(a.given & {"steps", "epochs"}) if a.command == "train" and a.time else []
+    if budgets:
+        a.usage_error(f"--time and --{budgets[0]} both set the run's length; choose one")
     try:
         a.func(a)
         sys.stdout.flush()
     except KeyboardInterrupt as e:
-        print(f"stdo {a.command}: {e or 'interrupted'}", file=sys.stderr)
+        if main_process():
+            print(f"stdo {a.command}: {e or 'interrupted'}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Whoever read our output stopped (`stdo info B | head`): stop quietly, as tools killed by SIGPIPE do.
@@ -239,9 +267,31 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if a.debug:
             raise
-        print(f"stdo {a.command}: error: {message(e, a.command)}", file=sys.stderr)
+        report(f"stdo {a.command}: error: {message(e, a.command)}")
         return 1
     return 0
+
+
+def main_process() -> bool:
+    """Whether this is the process that speaks: the only one, or rank 0 under torchrun."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def report(line: str) -> None:
+    """Print an error once. Under torchrun, rank 0's goes into torchrun's error file instead, so that torchrun's
+    failure summary (which it prints with its own traceback whenever a process fails) shows this line, not a link
+    to its docs; the other processes, which fail the same way, stay silent."""
+    if not main_process():
+        return
+    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if error_file:
+        try:
+            extra = {"py_callstack": line, "timestamp": str(int(time.time()))}  # torchrun shows "py_callstack"
+            Path(error_file).write_text(json.dumps({"message": {"message": line, "extraInfo": extra}}))
+            return
+        except OSError:
+            pass
+    print(line, file=sys.stderr)
 
 
 if __name__ == "__main__":

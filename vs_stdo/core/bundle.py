@@ -53,6 +53,8 @@ ROUTER = "router."         # prefix of the router's tensors
 PER_FRAME = ("labels", "psnr", "fingerprints")  # the routing data, one entry per stored frame
 ROUTING = {"labels": "zlib", "psnr": "float32", "fingerprints": "delta8"}  # how format 4 stores it
 MAX_HEADER = 16 << 20      # safetensors header (JSON) limit; ours are a few kB
+PROBE = 16                 # side of the test patch every model is run on when a bundle is loaded
+MAX_OUTPUT = 1e4           # a model's output on it beyond this (pixels are 0 to 1) is a broken model
 
 
 @dataclass
@@ -181,9 +183,14 @@ def read_manifest(data: bytes) -> dict[str, Any]:
 
 def read_file(path: str | Path) -> bytes:
     """The bytes of a bundle file; raises BundleError (or FileNotFoundError) when `path` cannot be one."""
+    if not str(path):  # Path("") is ".", the current folder
+        raise BundleError("no bundle path given; give the path of a .stdo file")
     path = Path(path)
     if path.is_dir():
         raise BundleError(f"bundle {str(path)!r} is a directory; give the path of a .stdo file")
+    if path.exists() and not path.is_file():
+        raise BundleError(f"bundle {str(path)!r} is not a regular file (a device, FIFO or socket); give the path "
+                          f"of a .stdo file")
     if not path.is_file():
         raise FileNotFoundError(f"bundle {str(path)!r} does not exist; train one with `stdo train`")
     if path.stat().st_size > MAX_BYTES:
@@ -293,10 +300,30 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
         colour = Colour.from_manifest(m["colour"]) if "colour" in m else None
     except ValueError as e:
         raise BundleError(f"manifest field {e}") from None
+    for i, (arch, state) in enumerate(zip(archs, weights)):
+        check_output(i, arch, state)
     training = m.get("training", {})
     return Bundle(scale, pw, ph, archs, weights, labels, psnr, prints, [float(t) for t in thresholds],
                   clip, training if isinstance(training, dict) else {}, router, colour=colour,
                   weight_storage=st["weights"])
+
+
+def probe(planes: int) -> torch.Tensor:
+    """The patch every loaded model is run on once: mid-grey plus a diagonal ramp, (1, planes, 16, 16)."""
+    ramp = torch.linspace(-0.25, 0.25, PROBE)
+    return (0.5 + ramp[:, None] / 2 + ramp[None, :] / 2).expand(1, planes, PROBE, PROBE).contiguous()
+
+
+def check_output(i: int, arch: Arch, state: dict[str, torch.Tensor]) -> None:
+    """Refuse a model whose output on the probe patch is not finite or absurd (beyond +-MAX_OUTPUT): weights can
+    be finite each and still overflow float32 together (huge values), which would play as black or NaN frames."""
+    with torch.inference_mode():
+        out = from_plain(arch, state).eval()(probe(arch.planes))
+    if not torch.isfinite(out).all() or out.abs().max() > MAX_OUTPUT:
+        peak = out.abs().max().item()
+        raise BundleError(f"model {i} outputs {'non-finite values' if not math.isfinite(peak) else f'{peak:.3g}'} "
+                          f"on a grey test patch (pixel values are 0 to 1): its weights are damaged or its "
+                          f"training diverged; retrain the bundle")
 
 
 def _per_frame(tensors: dict[str, np.ndarray], st: dict[str, str], frames: int, grid: Grid,

@@ -111,6 +111,10 @@ def hr_lr_pair(hr: vs.VideoNode, scale: int, lr: vs.VideoNode | None = None, ker
     """RGBS HR and LR clips, both read with the pair's one colour (`colour.pair_colour`, computed when
     not given). Without `lr`, LR is HR downscaled by `kernel` (the paper's setting). `scale_option`: the
     option an LR of the wrong size may change instead (None: the scale is fixed)."""
+    if hr.width < scale or hr.height < scale:
+        raise ValueError(f"the input ({hr.width}x{hr.height}) is too small for x{scale}: its LR would be "
+                         f"{hr.width // scale}x{hr.height // scale} pixels; give a larger clip"
+                         + (f" or a smaller {scale_option}" if scale_option else ""))
     if lr is not None:
         want = (hr.width // scale, hr.height // scale)
         if (lr.width, lr.height) != want:
@@ -124,6 +128,24 @@ def hr_lr_pair(hr: vs.VideoNode, scale: int, lr: vs.VideoNode | None = None, ker
     if lr is None:
         return hr_rgb, resize(hr_rgb, hr_rgb.width // scale, hr_rgb.height // scale, kernel)
     return hr_rgb, colour.clip_to_rgbs(lr, c)
+
+
+def check_lengths(hr: vs.VideoNode, lr: vs.VideoNode) -> None:
+    """Refuse an HR/LR pair of whole clips whose frame counts differ: frame n of one must be frame n of the
+    other, and a cut (--frames) of both would pair other frames without a word."""
+    if lr.num_frames != hr.num_frames:
+        raise ValueError(f"the LR file has {lr.num_frames} frames and the input has {hr.num_frames}; they must "
+                         f"match frame for frame (trim the longer one, e.g. with std.Trim in a .vpy)")
+
+
+def check_progressive(clip: vs.VideoNode, what: str) -> None:
+    """Refuse a clip whose first frame is tagged interlaced (_FieldBased 1 or 2): its fields would be upscaled
+    as one picture."""
+    fields = clip.get_frame(0).props.get("_FieldBased", 0)
+    if fields in (1, 2):
+        raise ValueError(f"the {what} is interlaced (_FieldBased={fields}, "
+                         f"{'bottom' if fields == 1 else 'top'} field first); deinterlace (or IVTC) it first, e.g. "
+                         f"with QTGMC or vivtc.VFM + VDecimate in a .vpy")
 
 
 @dataclass
@@ -143,10 +165,16 @@ def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scal
               scale_option: str | None = "--scale") -> Pair:
     """The HR/LR pair of a command line: the input and optional LR file cut to `frames`."""
     src = open_clip(input)
+    check_progressive(src, "input")
+    lr_whole = open_clip(lr, "LR file") if lr else None
+    if lr_whole is not None:
+        check_progressive(lr_whole, "LR file")
     hr = select_frames(src, frames)
-    lr_src = select_frames(open_clip(lr, "LR file"), frames) if lr else None
+    lr_src = select_frames(lr_whole, frames) if lr_whole is not None else None
     c = colour.pair_colour(hr, lr_src)
     hr_clip, lr_clip = hr_lr_pair(hr, scale, lr_src, kernel, c, scale_option)
+    if lr_whole is not None:
+        check_lengths(src, lr_whole)  # on the whole clips: a cut of both would pair other frames without a word
     return Pair(src, hr_clip, lr_clip, c, lr_clip if lr_src is None else lr_src)
 
 

@@ -35,6 +35,10 @@ def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, h
     f = colour.Format(*fmt)
     f.check()
     options = UpscaleOptions.from_args(args)
+    fields = props.get("_FieldBased", 0)
+    if fields in (1, 2):
+        raise ValueError(f"the clip is interlaced (_FieldBased={fields}): the bundle's models upscale whole "
+                         f"progressive frames; deinterlace (or IVTC) first, e.g. with QTGMC or vivtc.VFM + VDecimate")
     b = bundle_io.load(bundle_path)
     c = colour.colour_of(f, width, height, props, b.colour)
     if b.colour:

@@ -58,6 +58,15 @@ def bundle_frames(bundle: Bundle, source: str, total: int, frames: str | None, l
     return [index.get(f) for f in picked]
 
 
+def as_taken(bundle: Bundle, lr: vs.VideoNode, c: colour.Colour) -> vs.VideoNode:
+    """The LR clip in a format the bundle takes: a luma bundle upscales Y of YUV (or GRAY), so an RGB LR (the
+    in-script downscale, or an RGB --lr file) goes to it as YUV 4:4:4 float, read with the pair's colour `c`:
+    its Y is the luma the bundle was trained on."""
+    if bundle.planes != 1 or lr.format.color_family != vs.RGB:
+        return lr
+    return colour.apply(lr, colour.from_rgbs(colour.Format(vs.YUV, vs.FLOAT, 32, 0, 0), c))
+
+
 def write_png(path: Path, frame: torch.Tensor) -> None:
     """A CHW RGB tensor in [0, 1] as an 8-bit RGB PNG, written atomically."""
     from PIL import Image  # Pillow comes with matplotlib; its imsave would add an alpha channel

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import pickle
 import signal
 import sys
@@ -19,38 +18,106 @@ import torch
 from ..core.files import atomic_write
 from .settings import Settings
 
+# Settings that do not decide a run's result: how long it may take (the steps it planned are kept instead), how
+# often it saves, where it runs and how the bundle stores the weights. A checkpoint resumes whatever they are.
+NOT_IDENTITY = ("time", "checkpoint_every", "device", "weights")
+INPUT = {"source": "input", "frames_selected": "--frames", "lr": "--lr", "kernel": "--kernel"}  # clip info -> name
 
-def run_id(s: Settings, lr_frames: torch.Tensor | np.ndarray) -> str:
-    """Identifies a run so a checkpoint is only resumed by the same settings and data."""
-    h = hashlib.sha256(json.dumps(asdict(s) | {"device": None, "checkpoint_every": None}, sort_keys=True).encode())
-    h.update(np.asarray(lr_frames).tobytes())
-    return h.hexdigest()[:16]
+
+def run_id(lr_frames: torch.Tensor | np.ndarray) -> str:
+    """Identifies a run's data (its LR frames' fingerprints), so a checkpoint only resumes on the same frames."""
+    return hashlib.sha256(np.asarray(lr_frames).tobytes()).hexdigest()[:16]
+
+
+def input_of(clip_info: dict) -> dict:
+    """What a run reads, as its checkpoint records it: the input's name, the frames, the LR and the kernel."""
+    return {k: clip_info.get(k) for k in INPUT}
+
+
+def differences(stored: dict, s: Settings, inputs: dict) -> list[str]:
+    """The settings and inputs in which a run differs from the one a checkpoint was written by (`stored`: its
+    "settings" and "input"), as "--chunks 4 -> 2". The steps of a --time run are the checkpoint's (see adopt)."""
+    from .settings import flag_of
+
+    now, was = asdict(s), stored["settings"]
+    skip = set(NOT_IDENTITY) | ({"steps", "epochs"} if s.time else set())
+    out = []
+    if (was.get("patch_width"), was.get("patch_height")) != (s.patch_width, s.patch_height):
+        out.append(f"--patch {was.get('patch_width')}x{was.get('patch_height')} -> {s.patch_width}x{s.patch_height}")
+    for name, value in now.items():
+        if name not in skip and not name.startswith("patch_") and was.get(name) != value:
+            out.append(f"{flag_of(name)} {show(was.get(name))} -> {show(value)}")
+    out += [f"{INPUT[k]} {show(stored['input'].get(k))} -> {show(v)}" for k, v in inputs.items()
+            if stored["input"].get(k) != v]
+    return out
+
+
+def show(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def read(path: Path) -> dict:
+    """A checkpoint's state; raises a clear error when the file is not one."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise ValueError(f"cannot read checkpoint {path} ({e}); delete it and start over") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a checkpoint of vs-stdo; delete it and start over")
+    return state
+
+
+def check(path: Path, s: Settings, inputs: dict, resume: bool, say: bool = True) -> dict | None:
+    """Before any frame is decoded: refuse to start over an unfinished run's checkpoint, and refuse to resume
+    one written with other settings or inputs, naming them. Returns the checkpoint's state to resume (None: none).
+    A --time run that resumes takes the steps its checkpoint planned (see adopt)."""
+    if not path.is_file():
+        if resume and say:
+            print(f"no checkpoint at {path}; starting from the beginning", file=sys.stderr)
+        return None
+    if not resume:
+        raise ValueError(f"{path} holds the checkpoint of an unfinished run; add --resume to continue it, "
+                         f"or delete the file to start over")
+    state = read(path)
+    if not isinstance(state.get("settings"), dict) or not isinstance(state.get("input"), dict):
+        raise ValueError(f"checkpoint {path} belongs to a different run (it records no settings: an older "
+                         f"vs-stdo wrote it); delete it or drop --resume")
+    adopt(state, s)
+    changed = differences(state, s, inputs)
+    if changed:
+        raise ValueError(f"checkpoint {path} was written with other settings: {', '.join(changed)}; rerun with "
+                         f"the checkpoint's settings to resume, or delete it to start over")
+    return state
+
+
+def adopt(state: dict, s: Settings) -> None:
+    """A --time run that resumes trains the steps its checkpoint planned (the time already spent is gone)."""
+    if s.time:
+        s.steps, s.epochs = state["settings"]["steps"], state["settings"]["epochs"]
 
 
 class Checkpoint:
-    """Training state on disk: finished stage models and the running stage's full state.
-    Only the main process writes it (`writer`); every process reads it on resume."""
+    """Training state on disk: the settings and input it was started with, finished stage models and the running
+    stage's full state. Only the main process writes it (`writer`); every process reads it on resume."""
 
-    def __init__(self, path: Path, run_id: str, writer: bool = True) -> None:
+    def __init__(self, path: Path, run_id: str, writer: bool = True, settings: Settings | None = None,
+                 inputs: dict | None = None) -> None:
         self.path, self.run_id, self.writer = path, run_id, writer
-        self.state: dict = {"run": run_id, "finished": {}, "current": None}
+        self.settings, self.inputs = settings, inputs or {}
+        self.state: dict = {"run": run_id, "settings": asdict(settings) if settings else {}, "input": self.inputs,
+                            "finished": {}, "current": None}
 
     def open(self, resume: bool) -> None:
-        """Load the checkpoint when resuming; refuse to overwrite one otherwise."""
-        if not self.path.is_file():
-            if resume and self.writer:
-                print(f"no checkpoint at {self.path}; starting from the beginning", file=sys.stderr)
+        """Load the checkpoint when resuming (refusing one of another run); refuse to overwrite one otherwise."""
+        if self.settings is None:  # a checkpoint without settings to compare (the loop's tests): the run id only
+            state = read(self.path) if resume and self.path.is_file() else None
+        else:
+            state = check(self.path, self.settings, self.inputs, resume, say=self.writer)
+        if state is None:
             return
-        if not resume:
-            raise ValueError(f"{self.path} holds the checkpoint of an unfinished run; add --resume to continue it, "
-                             f"or delete the file to start over")
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
-            raise ValueError(f"cannot read checkpoint {self.path} ({e}); delete it and start over") from None
-        if not isinstance(state, dict) or state.get("run") != self.run_id:
-            raise ValueError(f"checkpoint {self.path} belongs to a different run (other settings or input); "
-                             f"delete it or drop --resume")
+        if state.get("run") != self.run_id:
+            raise ValueError(f"checkpoint {self.path} belongs to a different run: the decoded frames differ from "
+                             f"those it was trained on (was the input changed?); delete it or drop --resume")
         self.state = state
         if self.writer:
             print(f"resuming from {self.path}", file=sys.stderr)

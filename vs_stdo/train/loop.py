@@ -3,6 +3,9 @@ cosine learning-rate schedule, fp16 autocast on CUDA), resumable from the checkp
 from __future__ import annotations
 
 import copy
+import itertools
+import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -12,18 +15,21 @@ from ..core.metrics import mse_to_psnr
 from ..core.models import WDSR, add_weight_norm
 from .checkpoint import Checkpoint, StopRequest, out_of_memory_is_an_error
 from .data import Patches
+from .plan import REPLAN, Deadline
 from .settings import Settings
-from .stages import Stage, stage_seed
+from .stages import Stage, shared_steps, stage_seed
 from .world import World
 
 
 def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
-        world: World) -> dict[str, list]:
+        world: World, deadline: Deadline | None = None) -> dict[str, list]:
     """Train a stage's models: L1 or MSE loss (s.train_loss(), each drawn patch's scaled as the stage says), Adam,
     resumable. `init`: the finished stage of one model of the main preset (the shared model, or a generic start
     without Adam state) that models of that preset start from, with its Adam state where it has one. `patches`
-    cuts this rank's frames (world.py). Returns {"models": [...], "opts": [...]}: their (weight-normed) states
-    and Adam states, on the CPU."""
+    cuts this rank's frames (world.py). With a `deadline` (--time), the stages the budget pays for re-plan the
+    run's steps every REPLAN steps (plan.py). A non-finite loss stops the run at once (the checkpoint on disk
+    keeps the last good state). Returns {"models": [...], "opts": [...], "steps": n}: their (weight-normed)
+    states and Adam states, on the CPU, and the steps the stage ran."""
     device = world.device
     seed = stage_seed(s.seed, stage.name)
     torch.manual_seed(seed)
@@ -58,6 +64,8 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                 "opts": [opt.state_dict() for opt in opts]}
 
     def snapshot(done: int) -> None:
+        if world.any(not finite(models)):  # the last step made the weights overflow: keep the checkpoint as it is
+            raise diverged(stage, done, "nan", s, ckpt)
         ckpt.state["current"] = {"stage": stage.name, "step": done, **states(), "scaler": scaler.state_dict(),
                                  "rng": gen.get_state()}
         ckpt.save()
@@ -65,8 +73,11 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     squared = s.train_loss() == "mse"
     bar = tqdm(total=stage.steps, initial=start, desc=stage.name, unit="step", disable=not world.main)
     losses: list[torch.Tensor] = []  # since the bar was last updated (read back every 10 steps only)
+    mark = (start, time.monotonic())  # --time: the step and time the rate is measured from
     with StopRequest() as stop, out_of_memory_is_an_error(device, s.batch, stage.name):
-        for step in range(start, stage.steps):
+        for step in itertools.count(start):
+            if step >= stage.steps:  # a re-plan may move the end
+                break
             pick = stage.draw(s.batch, gen)
             owner = stage.owner[pick]
             mine, items = world.local(stage.items[pick])
@@ -100,16 +111,52 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
             scaler.update()
             losses.append(step_loss)
             done = step + 1
+            bad = not torch.isfinite(step_loss).item() and (not amp or not finite(models))  # AMP skips inf steps
+            if world.any(stop.requested or bad):
+                if world.any(bad):
+                    bar.close()
+                    raise diverged(stage, done, f"{step_loss.item():g}" if bad else "nan", s, ckpt)
+                snapshot(done)
+                bar.close()
+                raise KeyboardInterrupt(f"interrupted; checkpoint saved to {ckpt.path}, rerun with --resume")
             bar.update()
             if world.main and len(items) and (done % 10 == 0 or done == stage.steps):
                 mse = F.mse_loss(out.clamp(0, 1), y).item()
                 bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}")
                 losses.clear()
-            if world.any(stop.requested):
-                snapshot(done)
-                bar.close()
-                raise KeyboardInterrupt(f"interrupted; checkpoint saved to {ckpt.path}, rerun with --resume")
+            if deadline and stage.name != "scorer" and done - mark[0] >= min(REPLAN, max(2, s.steps // 20)):
+                planned = deadline.rates.step_s if stage.name in ("shared", "single") else deadline.rates.last_s(s)
+                slow = (time.monotonic() - mark[1]) / (done - mark[0]) / planned
+                stage = replanned(stage, s, world.first(deadline.steps(s, stage.first + done,
+                                                                       stage.name != "shared", slow)), done)
+                ckpt.state["settings"]["steps"] = s.steps
+                bar.total = stage.steps
+                bar.refresh()
+                mark = (done, time.monotonic())
             if done % s.checkpoint_every == 0 and done < stage.steps:
                 snapshot(done)
     bar.close()
-    return states()
+    if world.any(not finite(models)):
+        raise diverged(stage, stage.steps, "nan", s, ckpt)
+    return states() | {"steps": stage.steps}
+
+
+def finite(models: list[WDSR]) -> bool:
+    """Whether every weight of the models is finite."""
+    return all(bool(torch.isfinite(p).all()) for m in models for p in m.parameters())
+
+
+def diverged(stage: Stage, step: int, loss: str, s: Settings, ckpt: Checkpoint) -> RuntimeError:
+    """The error that stops a run whose loss or weights stopped being finite (the checkpoint keeps the state it
+    last saved, taken while they were)."""
+    kept = f"; {ckpt.path} keeps the last good state: delete it to start over" if ckpt.path.is_file() else ""
+    return RuntimeError(f"training diverged at step {step} of stage {stage.name} (loss {loss}); lower "
+                        f"--learning-rate (now {s.lr:g}){kept}")
+
+
+def replanned(stage: Stage, s: Settings, steps: int, done: int) -> Stage:
+    """The running stage after a --time re-plan set the run's total to `steps`: its own end (not before the
+    `done` steps) and its cosine schedule's length follow."""
+    s.steps, s.epochs = steps, 0
+    own = shared_steps(s, steps) if stage.name == "shared" else steps - stage.first
+    return replace(stage, steps=max(done, own), horizon=steps if stage.horizon else 0)

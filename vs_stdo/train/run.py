@@ -16,28 +16,28 @@ from ..core.device import pick_device
 from ..core.metrics import psnr_to_mse
 from ..core.models import WDSR, add_weight_norm, from_plain, plain_state
 from . import generic, preflight, router_fit
-from .checkpoint import Checkpoint, run_id
+from .checkpoint import Checkpoint, input_of, run_id
 from .chunks import auto_summary, fewest_models, floor_for, floor_note, label, split
 from .data import Frames, Patches, all_items
 from .loop import fit
 from .phases import Phases
+from .plan import ROUTER_FRAMES, Deadline
 from .scoring import bicubic_upscaler, bundle_upscaler, model_upscaler, models_psnr, score
 from .settings import Settings
 from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage
 from .world import World
 
-ROUTER_FRAMES = 64  # training frames (evenly spaced) the blind router is fitted on
-
 
 def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool = False,
           world: World | None = None, count: int | None = None, phases: Phases | None = None,
-          colour: Colour | None = None) -> bundle_io.Bundle:
+          colour: Colour | None = None, deadline: Deadline | None = None) -> bundle_io.Bundle:
     """Run a whole training job on decoded frames and write the bundle to `out` (which records `colour`,
     how the frames' HR/LR pair was read).
 
     Alone, `frames` are all the training frames. Under torchrun (`world`), they are this rank's share of
     the `count` training frames (positions rank, rank + size, ...; see world.py). `phases` records where
-    the time and memory went (the caller may have recorded decoding in it)."""
+    the time and memory went (the caller may have recorded decoding in it). `deadline`: --time's, by which
+    the training loop re-plans the steps (plan.py)."""
     s.check()
     world = world or World(device=pick_device(s.device))
     phases = phases or Phases()
@@ -55,7 +55,8 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     patches = Patches(frames, grid, s.train_context())
     fingerprints = world.gather(frames.fingerprints, count)
     preflight.check_writable(out, {}, "-o")  # before its checkpoint is written next to it
-    ckpt = Checkpoint(Path(str(out) + ".ckpt"), run_id(s, fingerprints), writer=world.main)
+    ckpt = Checkpoint(Path(str(out) + ".ckpt"), run_id(fingerprints), writer=world.main, settings=s,
+                      inputs=input_of(clip_info))
     ckpt.open(resume)
     finished: dict[str, dict] = ckpt.state["finished"]
     plain, started_from = generic.start(s.init, s.arch())
@@ -66,7 +67,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     def trained(stage: Stage) -> list[WDSR]:
         if stage.name not in finished:
             init = finished.get(stage.init) if stage.init else warm
-            finished[stage.name] = fit(stage, init, patches, s, ckpt, world)
+            finished[stage.name] = fit(stage, init, patches, s, ckpt, world, deadline)
             ckpt.state["current"] = None
             ckpt.save()
             phases.done(f"train {stage.name}")
@@ -112,10 +113,10 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
             "processes": world.size, "seconds": round(time.time() - started, 1), "phases": phases.rows,
             "scorer": scorer, "started_from": started_from, "loss": s.train_loss(),
             "thresholds": thresholds, "floor": floor,
-            "stages": {st.name: {"steps": st.steps,
+            "stages": {st.name: {"steps": finished[st.name].get("steps", st.steps),
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
                        for st in stages},
-            "total_steps": sum(st.steps for st in stages), "heldout": heldout, "train_patches": len(items)},
+            "total_steps": sum(finished[st.name].get("steps", st.steps) for st in stages), "heldout": heldout, "train_patches": len(items)},
         colour=colour, weight_storage=s.weights)
     b.weights = bundle_io.from_bytes(bundle_io.to_bytes(b)).weights  # as stored: labels and router see what plays
     if k > 1:

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any, Callable
@@ -157,16 +158,16 @@ class Settings:
         for name in ("steps", "batch", "score_steps", "checkpoint_every", "patch_width", "patch_height"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.context < 0:
-            raise ValueError(f"--context must not be negative, got {self.context}")
-        if self.epochs < 0 or self.train_frames < 0 or self.time < 0 or self.frame_memory <= 0:
-            raise ValueError("--epochs, --train-frames and --time must not be negative, --frame-memory must be positive")
-        if not 0 <= self.pretrain < 1:
+        for name, lo, hi in RANGES:  # NaN fails every comparison, so the test is that the value lies inside
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and lo <= value <= hi and math.isfinite(value)):
+                raise ValueError(f"{flag_of(name)} must be a number from {lo:g} to {hi:g}, got {value}")
+        if self.frame_memory == 0 or self.lr == 0:
+            raise ValueError(f"{'--frame-memory' if self.frame_memory == 0 else '--learning-rate'} must be positive")
+        if self.pretrain == 1:
             raise ValueError(f"--pretrain must be in [0, 1), got {self.pretrain}")
         if self.holdout == 1 or self.holdout < 0:
             raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
-        if self.focus < 0:
-            raise ValueError(f"--focus must not be negative, got {self.focus}")
         for name, allowed in (("planes", PLANES), ("split", SPLITS), ("labels", LABELS), ("loss", LOSSES),
                               ("sampling", SAMPLINGS)):
             if getattr(self, name) not in allowed:
@@ -238,6 +239,19 @@ class Settings:
         """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""
         easy = self.easy_preset and chunk is not None and chunk >= self.k() - self.easy_chunks
         return replace(preset(self.easy_preset if easy else self.preset, self.scale), planes=PLANES[self.planes])
+
+
+# numeric settings and the closed range each must lie in (a finite number; ints are range-checked the same way)
+RANGES = (("epochs", 0, 1e6), ("time", 0, 7 * 86400), ("frame_memory", 0, 65536), ("lr", 0, 1e6),
+          ("pretrain", 0, 1), ("focus", 0, 4), ("context", 0, 64), ("train_frames", 0, 10_000_000))
+
+
+def flag_of(name: str) -> str:
+    """The `stdo train` option of a settings field (--patch for the patch size)."""
+    if name in ("patch_width", "patch_height"):
+        return "--patch"
+    f = next(f for f in fields(Settings) if f.name == name)
+    return f.metadata.get("flag") or "--" + name.replace("_", "-")
 
 
 def options() -> list[Field]:
