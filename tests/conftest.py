@@ -8,8 +8,7 @@ import vapoursynth as vs
 
 from scripts import clips
 from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames
-from vs_stdo.train.data import load_frames
-from vs_stdo.train.run import train
+from vs_stdo.train.job import Job, run_job
 from vs_stdo.train.settings import Settings
 
 core = vs.core
@@ -33,13 +32,10 @@ def pair(clip_path):
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(pair, tmp_path_factory) -> Path:
-    """A real (very short) training run: k=2 chunk models, 40 steps, half of them on the chunk models
-    so that the models differ enough for the routing tests to tell them apart."""
-    hr, lr = pair
+def tiny_bundle(clip_path, tmp_path_factory) -> Path:
+    """A real (very short) training job on the `pair` frames: k=2 chunk models, 40 steps, half of them on the
+    chunk models so that the models differ enough for the routing tests to tell them apart."""
     out = tmp_path_factory.mktemp("bundle") / "tiny.stdo"
     settings = Settings(scale=4, chunks=2, steps=40, pretrain=0.5, checkpoint_every=1000, device="cpu")
-    clip = {"width": lr.width, "height": lr.height, "frames": lr.num_frames, "fps_num": 25, "fps_den": 1,
-            "source": "bigbuckbunny.mp4"}
-    train(load_frames(hr, lr), settings, out, clip)
+    run_job(Job(str(clip_path), str(out), settings, frames="0:6"))
     return out

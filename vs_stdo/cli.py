@@ -14,10 +14,9 @@ from typing import Any, Callable
 import vapoursynth as vs
 
 from .core import bundle as bundle_io
-from .core import colour
 from .core.video import KERNELS
-from .train import generic, preflight
-from .train.settings import SCORERS, Settings, default_of, options
+from .train import preflight
+from .train.settings import Settings, default_of, options
 
 
 def parse_patch(text: str) -> tuple[int, int]:
@@ -41,66 +40,12 @@ def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from .core.device import pick_device
-    from .core.video import open_pair
-    from .train import checkpoint
-    from .train.data import load_frames
-    from .train.frames import choose
-    from .train.phases import Phases
-    from .train.plan import measure, plan_steps
-    from .train.run import train
-    from .train.stages import check_data, heldout_frames
-    from .train.world import World
+    from .train.job import Job, run_job
 
     settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
                         patch_height=a.patch[1])
-    settings.check()
-    reads = {"the input": a.input, "the --lr file": a.lr_file,
-             "the --score bundle": None if a.score in SCORERS else a.score,
-             "the --init bundle": None if a.init in generic.INITS else a.init}
-    preflight.check_bundle_output(a.output, reads, a.force)
-    p = open_pair(a.input, a.lr_file, a.frames, a.scale, a.kernel)
-    src, lr = p.source, p.lr
-    positions = choose(lr.num_frames, settings.train_frames, settings.frame_memory, lr.width, lr.height, a.scale)
-    grid = check_data(settings, lr.width, lr.height, len(positions), decoded=False)
-    patches = grid.count * (len(positions) - len(heldout_frames(len(positions), settings.holdout)))
-    disk = preflight.check_disk(settings, a.output, len(positions), grid.count)
-    clip = {"width": lr.width, "height": lr.height, "frames": len(positions), "fps_num": src.fps.numerator,
-            "fps_den": src.fps.denominator, "source": Path(a.input).name, "frames_selected": a.frames or ":",
-            "lr": Path(a.lr_file).name if a.lr_file else f"{a.kernel} downscale",
-            "kernel": None if a.lr_file else a.kernel}
-    if len(positions) < lr.num_frames:
-        clip |= {"range_frames": lr.num_frames, "sample": list(positions)}
-    resumed = checkpoint.check(Path(a.output + ".ckpt"), settings, checkpoint.input_of(clip), a.resume, say=False)
-    world = World.join(pick_device(settings.device))
-    if len(positions) < world.size:
-        raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
-                         f"least one frame (more --train-frames or fewer processes)")
-    mine = positions[world.rank::world.size]
-    if world.main:
-        held = (f"{len(positions)} of {lr.num_frames} frames, evenly spread" if len(positions) < lr.num_frames
-                else f"all {lr.num_frames} frames")
-        memory = preflight.frames_bytes(lr.width, lr.height, len(mine), a.scale) / preflight.GB
-        print(f"training on {held}: {memory:.2f} GiB of decoded frames"
-              + (f" per process ({world.size} processes)" if world.size > 1 else "")
-              + f", about {disk / (1 << 20):.1f} MB written next to -o", file=sys.stderr)
-    phases = Phases()
-    hr = p.hr
-    if settings.planes == "luma":
-        hr, lr = colour.luma_of(hr, p.colour), colour.luma_of(lr, p.colour)
-        if world.main:
-            print(f"luma: Y of the pair read with matrix {p.colour.matrix} ({colour.matrix_name(p.colour.matrix)})",
-                  file=sys.stderr)
-    frames = load_frames(hr, lr, mine)
-    phases.done("decode")
-    rates = measure(settings, lr.width, lr.height, world.device, len(mine))
-    phases.done("time steps")
-    deadline = plan_steps(settings, rates, len(mine), patches, world, phases, resumed=resumed is not None)
-    b = train(frames, settings, Path(a.output), clip, resume=a.resume, world=world, count=len(positions),
-              phases=phases, colour=p.colour, deadline=deadline)
-    if world.main:
-        print(f"wrote {a.output}: {b.chunks} model(s), x{b.scale}, {b.clip['frames']} frames "
-              f"({len(b.training['heldout'])} held out), {Path(a.output).stat().st_size} bytes")
+    run_job(Job(a.input, a.output, settings, lr_file=a.lr_file, frames=a.frames, kernel=a.kernel, resume=a.resume,
+                force=a.force))
 
 
 def cmd_eval(a: argparse.Namespace) -> None:

@@ -1,0 +1,91 @@
+"""One training job, from what a command line names to a written bundle: the checks before the long work, the
+pair and the frames it decodes, the timing plan, then the run (run.py). `stdo train`, the benchmarks and the tests
+all start training here."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core import colour
+from ..core.bundle import Bundle
+from ..core.device import pick_device
+from ..core.video import open_pair
+from . import checkpoint, generic, preflight
+from .data import load_frames
+from .frames import choose
+from .phases import Phases
+from .plan import measure, plan_steps
+from .run import train
+from .settings import SCORERS, Settings
+from .stages import check_data, heldout_frames
+from .world import World
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a training job reads and writes: the HR `input` (a video file or .vpy), the bundle `output`, the
+    run's settings, and optionally the user's LR encode, a START:END range of the input, the downscale kernel
+    (without an LR file), and whether to resume from the checkpoint or replace an earlier bundle."""
+    input: str
+    output: str
+    settings: Settings
+    lr_file: str | None = None
+    frames: str | None = None
+    kernel: str = "bicubic"
+    resume: bool = False
+    force: bool = False
+
+
+def run_job(job: Job) -> Bundle:
+    """Check everything that can be checked before decoding, decode the training frames, plan the steps, train,
+    and write the bundle (on the main process under torchrun). Returns the bundle."""
+    s = job.settings
+    s.check()
+    reads = {"the input": job.input, "the --lr file": job.lr_file,
+             "the --score bundle": None if s.score in SCORERS else s.score,
+             "the --init bundle": None if s.init in generic.INITS else s.init}
+    preflight.check_bundle_output(job.output, reads, job.force)
+    p = open_pair(job.input, job.lr_file, job.frames, s.scale, job.kernel)
+    src, lr = p.source, p.lr
+    positions = choose(lr.num_frames, s.train_frames, s.frame_memory, lr.width, lr.height, s.scale)
+    grid = check_data(s, lr.width, lr.height, len(positions), decoded=False)
+    patches = grid.count * (len(positions) - len(heldout_frames(len(positions), s.holdout)))
+    disk = preflight.check_disk(s, job.output, len(positions), grid.count)
+    clip = {"width": lr.width, "height": lr.height, "frames": len(positions), "fps_num": src.fps.numerator,
+            "fps_den": src.fps.denominator, "source": Path(job.input).name, "frames_selected": job.frames or ":",
+            "lr": Path(job.lr_file).name if job.lr_file else f"{job.kernel} downscale",
+            "kernel": None if job.lr_file else job.kernel}
+    if len(positions) < lr.num_frames:
+        clip |= {"range_frames": lr.num_frames, "sample": list(positions)}
+    resumed = checkpoint.check(Path(job.output + ".ckpt"), s, checkpoint.input_of(clip), job.resume, say=False)
+    world = World.join(pick_device(s.device))
+    if len(positions) < world.size:
+        raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
+                         f"least one frame (more --train-frames or fewer processes)")
+    mine = positions[world.rank::world.size]
+    if world.main:
+        held = (f"{len(positions)} of {lr.num_frames} frames, evenly spread" if len(positions) < lr.num_frames
+                else f"all {lr.num_frames} frames")
+        memory = preflight.frames_bytes(lr.width, lr.height, len(mine), s.scale) / preflight.GB
+        print(f"training on {held}: {memory:.2f} GiB of decoded frames"
+              + (f" per process ({world.size} processes)" if world.size > 1 else "")
+              + f", about {disk / (1 << 20):.1f} MB written next to -o", file=sys.stderr)
+    phases = Phases()
+    hr = p.hr
+    if s.planes == "luma":
+        hr, lr = colour.luma_of(hr, p.colour), colour.luma_of(lr, p.colour)
+        if world.main:
+            print(f"luma: Y of the pair read with matrix {p.colour.matrix} ({colour.matrix_name(p.colour.matrix)})",
+                  file=sys.stderr)
+    frames = load_frames(hr, lr, mine)
+    phases.done("decode")
+    rates = measure(s, lr.width, lr.height, world.device, len(mine))
+    phases.done("time steps")
+    deadline = plan_steps(s, rates, len(mine), patches, world, phases, resumed=resumed is not None)
+    b = train(frames, s, Path(job.output), clip, resume=job.resume, world=world, count=len(positions),
+              phases=phases, colour=p.colour, deadline=deadline)
+    if world.main:
+        print(f"wrote {job.output}: {b.chunks} model(s), x{b.scale}, {b.clip['frames']} frames "
+              f"({len(b.training['heldout'])} held out), {Path(job.output).stat().st_size} bytes")
+    return b
