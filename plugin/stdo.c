@@ -27,7 +27,7 @@
 #error "build with setup.py (pip install .): it passes STDO_VERSION from pyproject.toml"
 #endif
 #define ERR_LEN 1024
-#define MAX_CLIPS 4    /* clips a plan may put under one call's clip argument */
+#define MAX_CLIPS 4    /* clips a call may get under one call's clip argument */
 
 typedef struct {
     VSNode *node;      /* RGBS (or GRAYS) input, already converted */
@@ -203,7 +203,7 @@ static int dict_take(PyObject *dict, const char *key, PyObject *value) {
     return ok;
 }
 
-/* Frame props of frame 0 as a Python dict of int/float/str (what the colour plan needs); other
+/* Frame props of frame 0 as a Python dict of int/float/str (what the colour calls needs); other
  * types are skipped. NULL with an exception set on the first failure. */
 static PyObject *props_to_dict(const VSMap *props, const VSAPI *vsapi) {
     PyObject *dict = PyDict_New();
@@ -255,15 +255,15 @@ static PyObject *args_to_dict(const VSMap *in, const VSAPI *vsapi) {
     return dict;
 }
 
-/* One call of the plan: (namespace, function, clip_argument_name, {name: int|float|str|[int]|[calls]}).
+/* One call Python prepared: (namespace, function, clip_argument_name, {name: int|float|str|[int]|[calls]}).
  * An argument that is a list of calls is a clip: the input clip after those calls. */
 typedef struct {
     char ns[32], name[64], clip_key[32];
     VSMap *args;
-} PlannedCall;
+} CallSpec;
 
-/* Store one planned argument (int, float, str or list of ints) in map; 0 with an exception set on failure. */
-static int set_plan_arg(VSMap *map, PyObject *key, PyObject *value, const VSAPI *vsapi) {
+/* Store one call argument (int, float, str or list of ints) in map; 0 with an exception set on failure. */
+static int set_call_arg(VSMap *map, PyObject *key, PyObject *value, const VSAPI *vsapi) {
     const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
     if (!k)
         return 0;
@@ -288,17 +288,17 @@ static int set_plan_arg(VSMap *map, PyObject *key, PyObject *value, const VSAPI 
         }
         return 1;
     }
-    PyErr_Format(PyExc_TypeError, "plan argument %s has an unsupported type", k);
+    PyErr_Format(PyExc_TypeError, "call argument %s has an unsupported type", k);
     return 0;
 }
 
-static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const VSAPI *vsapi, char *err);
+static VSNode *apply_call(VSNode *node, CallSpec *call, VSCore *core, const VSAPI *vsapi, char *err);
 
-/* The input clip after a list of planned calls, stored under key k of map; 0 with an exception set on failure. */
-static int set_plan_clip(VSMap *map, const char *k, PyObject *calls, VSNode *input, VSCore *core,
+/* The input clip after a list of calls, stored under key k of map; 0 with an exception set on failure. */
+static int set_call_clip(VSMap *map, const char *k, PyObject *calls, VSNode *input, VSCore *core,
                          const VSAPI *vsapi);
 
-static int plan_call_from_python(PyObject *spec, PlannedCall *call, VSNode *input, VSCore *core,
+static int call_from_python(PyObject *spec, CallSpec *call, VSNode *input, VSCore *core,
                                  const VSAPI *vsapi) {
     PyObject *kwargs;
     const char *ns, *name, *clip_key;
@@ -313,27 +313,27 @@ static int plan_call_from_python(PyObject *spec, PlannedCall *call, VSNode *inpu
     while (PyDict_Next(kwargs, &pos, &key, &value)) {
         if (PyList_Check(value) && PyList_Size(value) && PyTuple_Check(PyList_GetItem(value, 0))) {
             const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
-            if (!k || !set_plan_clip(call->args, k, value, input, core, vsapi))
+            if (!k || !set_call_clip(call->args, k, value, input, core, vsapi))
                 return 0;
-        } else if (!set_plan_arg(call->args, key, value, vsapi)) {
+        } else if (!set_call_arg(call->args, key, value, vsapi)) {
             return 0;
         }
     }
     return 1;
 }
 
-static int set_plan_clip(VSMap *map, const char *k, PyObject *calls, VSNode *input, VSCore *core,
+static int set_call_clip(VSMap *map, const char *k, PyObject *calls, VSNode *input, VSCore *core,
                          const VSAPI *vsapi) {
     VSNode *clip = vsapi->addNodeRef(input);
     char err[ERR_LEN] = "";
     for (Py_ssize_t i = 0; clip && i < PyList_Size(calls); i++) {
-        PlannedCall sub = {0};
-        if (!plan_call_from_python(PyList_GetItem(calls, i), &sub, input, core, vsapi)) {
+        CallSpec sub = {0};
+        if (!call_from_python(PyList_GetItem(calls, i), &sub, input, core, vsapi)) {
             vsapi->freeNode(clip);
             clip = NULL;
         } else {
             clip = apply_call(clip, &sub, core, vsapi, err);
-            if (!clip)  /* the plan's error prefix is added again by the caller */
+            if (!clip)  /* the call error prefix is added again by the caller */
                 PyErr_SetString(PyExc_ValueError, strncmp(err, "Upscale: ", 9) ? err : err + 9);
         }
         if (sub.args)
@@ -345,9 +345,9 @@ static int set_plan_clip(VSMap *map, const char *k, PyObject *calls, VSNode *inp
     return 1;
 }
 
-/* Invoke one planned call on node (consumed); returns the new node or NULL with err filled. The node
- * goes first under its argument, before clips the plan put there. */
-static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const VSAPI *vsapi, char *err) {
+/* Invoke one call on node (consumed); returns the new node or NULL with err filled. The node
+ * goes first under its argument, before clips Python put there. */
+static VSNode *apply_call(VSNode *node, CallSpec *call, VSCore *core, const VSAPI *vsapi, char *err) {
     VSPlugin *plugin = vsapi->getPluginByNamespace(call->ns, core);
     if (!plugin) {
         snprintf(err, ERR_LEN, "Upscale: VapourSynth plugin namespace '%s' is missing", call->ns);
@@ -356,18 +356,18 @@ static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const V
     }
     int others = vsapi->mapNumElements(call->args, call->clip_key);
     if (others > MAX_CLIPS) {
-        snprintf(err, ERR_LEN, "Upscale: internal error: the plan puts %d clips under %s.%s's %s", others,
+        snprintf(err, ERR_LEN, "Upscale: internal error: the calls put %d clips under %s.%s's %s", others,
                  call->ns, call->name, call->clip_key);
         vsapi->freeNode(node);
         return NULL;
     }
-    VSNode *planned[MAX_CLIPS];
+    VSNode *given[MAX_CLIPS];
     for (int i = 0; i < others; i++)
-        planned[i] = vsapi->mapGetNode(call->args, call->clip_key, i, NULL);
+        given[i] = vsapi->mapGetNode(call->args, call->clip_key, i, NULL);
     vsapi->mapDeleteKey(call->args, call->clip_key);
     vsapi->mapConsumeNode(call->args, call->clip_key, node, maAppend);
     for (int i = 0; i < others; i++)
-        vsapi->mapConsumeNode(call->args, call->clip_key, planned[i], maAppend);
+        vsapi->mapConsumeNode(call->args, call->clip_key, given[i], maAppend);
     VSMap *ret = vsapi->invoke(plugin, call->name, call->args);
     VSNode *out = NULL;
     if (vsapi->mapGetError(ret))
@@ -379,33 +379,35 @@ static VSNode *apply_call(VSNode *node, PlannedCall *call, VSCore *core, const V
 }
 
 #define MAX_CALLS 8
+/* What create wires around our filter: the engine, the calls before it and after it, the output size. */
 typedef struct {
     PyObject *engine;
-    PlannedCall pre[MAX_CALLS], post[MAX_CALLS];
+    CallSpec pre[MAX_CALLS], post[MAX_CALLS];
     int npre, npost, out_width, out_height;
-} Plan;
+} Wiring;
 
-static void free_plan_maps(Plan *plan, const VSAPI *vsapi) {
-    for (int i = 0; i < plan->npre; i++) vsapi->freeMap(plan->pre[i].args);
-    for (int i = 0; i < plan->npost; i++) vsapi->freeMap(plan->post[i].args);
+static void free_wiring_maps(Wiring *wiring, const VSAPI *vsapi) {
+    for (int i = 0; i < wiring->npre; i++) vsapi->freeMap(wiring->pre[i].args);
+    for (int i = 0; i < wiring->npost; i++) vsapi->freeMap(wiring->post[i].args);
 }
 
-static int read_calls(PyObject *list, PlannedCall *calls, int *count, VSNode *input, VSCore *core,
+static int read_calls(PyObject *list, CallSpec *calls, int *count, VSNode *input, VSCore *core,
                       const VSAPI *vsapi) {
     if (!PyList_Check(list) || PyList_Size(list) > MAX_CALLS) {
-        PyErr_SetString(PyExc_TypeError, "plan calls must be a short list");
+        PyErr_SetString(PyExc_TypeError, "conversion calls must be a short list");
         return 0;
     }
     for (*count = 0; *count < PyList_Size(list); (*count)++)
-        if (!plan_call_from_python(PyList_GetItem(list, *count), &calls[*count], input, core, vsapi)) {
+        if (!call_from_python(PyList_GetItem(list, *count), &calls[*count], input, core, vsapi)) {
             (*count)++; /* the map was created; free it with the others */
             return 0;
         }
     return 1;
 }
 
-/* Ask vs_stdo.filter.plugin.prepare for the plan. Holds the GIL inside; fills err on failure. */
-static int python_plan(VSNode *input, const VSMap *props0, const VSMap *in, Plan *plan, VSCore *core,
+/* Ask vs_stdo.filter.plugin.prepare for the engine and the conversion calls around it. Holds the GIL
+ * inside; fills err on failure. */
+static int ask_python(VSNode *input, const VSMap *props0, const VSMap *in, Wiring *wiring, VSCore *core,
                        const VSAPI *vsapi, char *err) {
     const VSVideoInfo *vi = vsapi->getVideoInfo(input);
     int ok = 0;
@@ -421,15 +423,15 @@ static int python_plan(VSNode *input, const VSMap *props0, const VSMap *in, Plan
                                 vi->format.sampleType, vi->format.bitsPerSample, vi->format.subSamplingW,
                                 vi->format.subSamplingH, vi->width, vi->height, props, args);
     PyObject *pre, *post;
-    if (r && PyArg_ParseTuple(r, "OOOii", &plan->engine, &pre, &post, &plan->out_width, &plan->out_height) &&
-        read_calls(pre, plan->pre, &plan->npre, input, core, vsapi) &&
-        read_calls(post, plan->post, &plan->npost, input, core, vsapi)) {
-        Py_INCREF(plan->engine);
+    if (r && PyArg_ParseTuple(r, "OOOii", &wiring->engine, &pre, &post, &wiring->out_width, &wiring->out_height) &&
+        read_calls(pre, wiring->pre, &wiring->npre, input, core, vsapi) &&
+        read_calls(post, wiring->post, &wiring->npost, input, core, vsapi)) {
+        Py_INCREF(wiring->engine);
         ok = 1;
     } else {
         take_python_error(err, ERR_LEN, module ? "Upscale: " : "Upscale: cannot import vs_stdo: ");
-        free_plan_maps(plan, vsapi);
-        plan->engine = NULL;
+        free_wiring_maps(wiring, vsapi);
+        wiring->engine = NULL;
     }
     Py_XDECREF(r);
     Py_XDECREF(bundle);
@@ -442,7 +444,7 @@ static int python_plan(VSNode *input, const VSMap *props0, const VSMap *in, Plan
 
 static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSCore *core, const VSAPI *vsapi) {
     char err[ERR_LEN] = "";
-    Plan plan = {0};
+    Wiring wiring = {0};
     VSNode *node = vsapi->mapGetNode(in, "clip", 0, NULL);
     const VSVideoInfo *vi = vsapi->getVideoInfo(node);
 
@@ -462,7 +464,7 @@ static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSC
         vsapi->freeNode(node);
         return;
     }
-    int ok = python_plan(node, vsapi->getFramePropertiesRO(first), in, &plan, core, vsapi, err);
+    int ok = ask_python(node, vsapi->getFramePropertiesRO(first), in, &wiring, core, vsapi, err);
     vsapi->freeFrame(first);
     if (!ok) {
         vsapi->mapSetError(out, err);
@@ -470,12 +472,12 @@ static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSC
         return;
     }
 
-    for (int i = 0; node && i < plan.npre; i++)
-        node = apply_call(node, &plan.pre[i], core, vsapi, err);
+    for (int i = 0; node && i < wiring.npre; i++)
+        node = apply_call(node, &wiring.pre[i], core, vsapi, err);
     if (node) {
         const VSVideoFormat *f = &vsapi->getVideoInfo(node)->format;
         if ((f->colorFamily != cfRGB && f->colorFamily != cfGray) || f->sampleType != stFloat || f->bitsPerSample != 32) {
-            snprintf(err, ERR_LEN, "Upscale: internal error: the colour plan did not produce RGBS or GRAYS");
+            snprintf(err, ERR_LEN, "Upscale: internal error: the colour calls did not produce RGBS or GRAYS");
             vsapi->freeNode(node);
             node = NULL;
         }
@@ -484,23 +486,23 @@ static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSC
         UpscaleData *d = (UpscaleData *)malloc(sizeof *d);
         d->node = node;
         d->vi = *vsapi->getVideoInfo(node);
-        d->vi.width = plan.out_width;
-        d->vi.height = plan.out_height;
-        d->engine = plan.engine;
-        plan.engine = NULL;
+        d->vi.width = wiring.out_width;
+        d->vi.height = wiring.out_height;
+        d->engine = wiring.engine;
+        wiring.engine = NULL;
         VSFilterDependency deps[] = {{d->node, rpStrictSpatial}};
         node = vsapi->createVideoFilter2("Upscale", &d->vi, upscaleGetFrame, upscaleFree, fmParallel, deps, 1, d, core);
         if (!node)
             snprintf(err, ERR_LEN, "Upscale: could not create the filter");
     }
-    for (int i = 0; node && i < plan.npost; i++)
-        node = apply_call(node, &plan.post[i], core, vsapi, err);
+    for (int i = 0; node && i < wiring.npost; i++)
+        node = apply_call(node, &wiring.post[i], core, vsapi, err);
 
     /* apply_call consumed the argument maps' nodes; free what is left of the plan. */
-    free_plan_maps(&plan, vsapi);
-    if (plan.engine) {
+    free_wiring_maps(&wiring, vsapi);
+    if (wiring.engine) {
         PyGILState_STATE gil = PyGILState_Ensure();
-        Py_DECREF(plan.engine);
+        Py_DECREF(wiring.engine);
         PyGILState_Release(gil);
     }
     if (node)

@@ -305,7 +305,7 @@ def test_time_with_steps_is_a_usage_error(tmp_path, capsys):
 def test_the_deadline_replans_from_the_measured_rate():
     """A machine running at half the planned speed gets about half the remaining steps; the plan counts the passes
     and the router fit, so a run whose router alone takes the budget gets none."""
-    from vs_stdo.train.plan import Deadline, Rates
+    from vs_stdo.train.timing import Deadline, Rates
 
     s = Settings(chunks=2)
     rates = Rates(step_s=0.01, frame_s=0.01, chunks_s=0.02, router_s=1.0)

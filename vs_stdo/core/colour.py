@@ -257,7 +257,7 @@ def is_calls(value: Any) -> bool:
 
 
 def clip_to_rgbs(clip: vs.VideoNode, default: Colour | None = None) -> vs.VideoNode:
-    """Convert a clip to RGBS with the same plan the filter uses (`default` as in `colour_of`)."""
+    """Convert a clip to RGBS with the same calls the filter runs (`default` as in `colour_of`)."""
     fmt = Format.of(clip.format)
     return apply(clip, to_rgbs(fmt, colour_of(fmt, clip.width, clip.height, first_props(clip), default)))
 

@@ -27,7 +27,7 @@ _warned: set[tuple[str, tuple]] = set()  # (bundle, conflicts) already warned ab
 
 def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, height: int,
             props: dict[str, Any], args: dict[str, Any]) -> tuple[Engine, list, list, int, int]:
-    """Plan one `stdo.Upscale` call: (engine, calls to the engine's format, calls back, output width, output height).
+    """Prepare one `stdo.Upscale` call: (engine, calls to the engine's format, calls back, output width, output height).
 
     `fmt` is (colour family, sample type, bits, subsampling_w, subsampling_h); `props` are the first
     frame's; `args` holds the optional arguments that were given, as the plugin received them (options.py).

@@ -35,8 +35,10 @@ The bundle's blind router is fitted on (at most ROUTER_FRAMES of) the training f
 Long inputs: only `train_frames` frames, evenly spread over the input, are decoded (frames.py picks
 them; by default as many as fit `frame_memory`); frames not among them are routed by the blind router.
 
-The modules, in the order a run uses them: settings (every default), preflight (checks before the work), frames
-(which frames), data (decoded frames and patches), world (torchrun), chunks (scoring and the split), stages (what
-trains when), loop (the training loop), checkpoint (resume, Ctrl-C, OOM), router_fit (the blind router), run (the
-whole job); generic/ holds the shipped generic start models.
+The modules, in the order a job uses them: job (from a command line to a bundle), settings (every default),
+preflight (checks before the work), align (pairing an LR of another size and timing with the HR), frames
+(which frames), data (decoded frames and patches), timing (how long the run will take, and --time), world
+(torchrun), scoring and chunks (STDO steps 2 and 3), stages (what trains when), loop (the training loop),
+checkpoint (resume, Ctrl-C, OOM), router_fit (the blind router), phases (where the time went), run (the
+training itself); generic/ holds the shipped generic start models.
 """

@@ -15,10 +15,10 @@ from . import checkpoint, generic, preflight
 from .data import load_frames
 from .frames import choose
 from .phases import Phases
-from .plan import measure, plan_steps
 from .run import train
 from .settings import SCORERS, Settings
 from .stages import check_data, heldout_frames
+from .timing import measure, plan_steps
 from .world import World
 
 

@@ -15,9 +15,9 @@ from ..core.metrics import mse_to_psnr
 from ..core.models import WDSR, add_weight_norm
 from .checkpoint import Checkpoint, StopRequest, out_of_memory_is_an_error
 from .data import Patches
-from .plan import REPLAN, Deadline
 from .settings import Settings
 from .stages import Stage, shared_steps, stage_seed
+from .timing import REPLAN, Deadline
 from .world import World
 
 
@@ -27,7 +27,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     resumable. `init`: the finished stage of one model of the main preset (the shared model, or a generic start
     without Adam state) that models of that preset start from, with its Adam state where it has one. `patches`
     cuts this rank's frames (world.py). With a `deadline` (--time), the stages the budget pays for re-plan the
-    run's steps every REPLAN steps (plan.py). A non-finite loss stops the run at once (the checkpoint on disk
+    run's steps every REPLAN steps (timing.py). A non-finite loss stops the run at once (the checkpoint on disk
     keeps the last good state). Returns {"models": [...], "opts": [...], "steps": n}: their (weight-normed)
     states and Adam states, on the CPU, and the steps the stage ran."""
     device = world.device

@@ -21,10 +21,10 @@ from .chunks import auto_summary, fewest_models, floor_for, floor_note, label, s
 from .data import Frames, Patches, all_items
 from .loop import fit
 from .phases import Phases
-from .plan import ROUTER_FRAMES, Deadline
 from .scoring import bicubic_upscaler, bundle_upscaler, model_upscaler, models_psnr, score
 from .settings import Settings
 from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage
+from .timing import ROUTER_FRAMES, Deadline
 from .world import World
 
 
@@ -37,7 +37,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     Alone, `frames` are all the training frames. Under torchrun (`world`), they are this rank's share of
     the `count` training frames (positions rank, rank + size, ...; see world.py). `phases` records where
     the time and memory went (the caller may have recorded decoding in it). `deadline`: --time's, by which
-    the training loop re-plans the steps (plan.py)."""
+    the training loop re-plans the steps (timing.py)."""
     s.check()
     world = world or World(device=pick_device(s.device))
     phases = phases or Phases()

@@ -6,8 +6,8 @@ import torch
 
 from vs_stdo.train import preflight
 from vs_stdo.train.frames import choose
-from vs_stdo.train.plan import Rates
 from vs_stdo.train.settings import Settings, parse_duration
+from vs_stdo.train.timing import Rates
 from vs_stdo.train.world import World
 
 
