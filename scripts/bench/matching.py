@@ -61,8 +61,8 @@ def costs(lrs: list[torch.Tensor], labels: np.ndarray, prints: np.ndarray, grid:
                          [0.0] * 3, {"width": grid.width, "height": grid.height, "frames": len(lrs)})
     engine = Engine(b, grid.width, grid.height, route="labels", device="cpu")
     frame = lrs[len(lrs) // 2]
-    route_ms = per_call_ms(lambda: engine.router(0, frame))
-    infer_ms = per_call_ms(lambda: engine.upscale(frame, engine.router(0, frame)), repeat=3)
+    route_ms = per_call_ms(lambda: engine.routing(0, frame))
+    infer_ms = per_call_ms(lambda: engine.upscale(frame, engine.routing(0, frame)), repeat=3)
     query = fingerprint(frame)
     rng = np.random.default_rng(0)
     distinct = FrameMatcher(np.vstack([prints, rng.random((100_000 - len(prints), prints.shape[1]), np.float32)]))

@@ -206,7 +206,7 @@ def routing_overhead(bundle_path: str, runs: int) -> dict:
             t.seconds = 0.0
 
         def upscale() -> None:
-            labels = e.router(0, frame)
+            labels = e.routing(0, frame)
             cases[case] = labels if case == "routed" else torch.zeros_like(labels)
             e.upscale_into(frame, cases[case], out)
         return seconds(upscale, time.thread_time), sum(t.seconds for t in timed)
@@ -243,7 +243,7 @@ def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
     engines = {f"{path}, {'bf16' if bf16 else 'fp32'}": Engine(b, lr.width, lr.height, device="cpu", bf16=bf16,
                                                                path=path)
                for bf16 in ((False, True) if bf16_runs() else (False,)) for path in PATHS}
-    labels = next(iter(engines.values())).router(0, frame)
+    labels = next(iter(engines.values())).routing(0, frame)
     samples = interleaved({k: lambda e=e: seconds(lambda: e.upscale_into(frame, labels, out), time.thread_time)
                            for k, e in engines.items()}, runs, warmup=1)
     torch.set_num_threads(threads)
@@ -277,7 +277,7 @@ def bundle_psnr(path: str, frames: str, bf16: bool | None = None) -> tuple[float
     for n in range(lr.num_frames):
         x = torch.from_numpy(frame_array(lr.get_frame(n)))
         start = time.thread_time()
-        out = e.upscale(x, e.router(n, x))
+        out = e.upscale(x, e.routing(n, x))
         times.append(time.thread_time() - start)
         scores.append(psnr(out, torch.from_numpy(frame_array(hr.get_frame(n))).clamp(0, 1)))
     torch.set_num_threads(threads)

@@ -18,7 +18,7 @@ from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core import colour
 from vs_stdo.core.grid import Grid
 from vs_stdo.core.video import hr_lr_pair, open_clip
-from vs_stdo.filter.routing import Route, Router
+from vs_stdo.filter.routing import Route, Routing
 
 core = vs.core
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,8 +237,8 @@ def test_auto_hands_unknown_frames_to_a_bundles_blind_router(tmp_path):
                         [torch.full((3, h, w), 0.5)])
     b = bundle_io.load(path)
 
-    def auto(grid: Grid, blind) -> Router:  # route auto with a stand-in for the bundle's blind router
-        return Router(b, grid, Route.parse("auto", 2), blind)
+    def auto(grid: Grid, blind) -> Routing:  # route auto with a stand-in for the bundle's blind router
+        return Routing(b, grid, Route.parse("auto", 2), blind)
 
     bright = lambda patches: (patches.mean(dim=(1, 2, 3)) > 0.5).long()   # noqa: E731  bright patches -> chunk 1
     grid = Grid(w, h, 16, 12)
@@ -249,7 +249,7 @@ def test_auto_hands_unknown_frames_to_a_bundles_blind_router(tmp_path):
     assert torch.equal(auto(grid, bright)(0, torch.full((3, h, w), 0.5)), torch.zeros(16).long())
     assert torch.equal(auto(Grid(80, 48, 16, 12), bright)(0, torch.full((3, 48, 80), 0.9)), torch.ones(20).long())
     with pytest.raises(ValueError, match="not a frame of the training clip"):
-        Router(b, grid, Route.parse("labels", 2))(0, frame)
+        Routing(b, grid, Route.parse("labels", 2))(0, frame)
     with pytest.raises(ValueError, match=r"router gave chunk indices in \[5, 5\] but the bundle has 2 chunks"):
         auto(grid, lambda patches: torch.full((len(patches),), 5))(0, frame)
     with pytest.raises(ValueError, match="router gave 3 chunk indices for 16 patches"):

@@ -13,7 +13,7 @@ from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.grid import Grid
 from vs_stdo.core.video import frame_array, hr_lr_pair, open_clip, select_frames
-from vs_stdo.filter.routing import Route, Router
+from vs_stdo.filter.routing import Route, Routing
 
 core = vs.core
 W, H = 64, 48
@@ -37,7 +37,7 @@ def test_decisions_name_route_frame_and_shares(two_frames):
     bright = lambda patches: (patches.mean(dim=(1, 2, 3)) > 0.6).long()   # noqa: E731  bright patches -> chunk 1
     grid = Grid(W, H, 16, 12)
     known, unknown = torch.full((3, H, W), 0.3), torch.full((3, H, W), 0.9)
-    decide = {r: Router(b, grid, Route.parse(r, 2), bright).decide for r in ("auto", "labels", "blind", "chunk:1")}
+    decide = {r: Routing(b, grid, Route.parse(r, 2), bright).decide for r in ("auto", "labels", "blind", "chunk:1")}
     d = decide["labels"](0, known)
     assert (d.route, d.frame, d.props(2)["STDOChunkShare"]) == ("labels", 1, [0.0, 1.0])
     assert torch.equal(d.chunks, torch.ones(16).long())
@@ -49,7 +49,7 @@ def test_decisions_name_route_frame_and_shares(two_frames):
     assert decide["chunk:1"](0, known).props(2) == {"STDORoute": "chunk", "STDOFrame": -1,
                                                     "STDOChunkShare": [0.0, 1.0]}
     assert b.router is None
-    assert Router(b, grid, Route.parse("auto", 2)).decide(0, unknown).props(2) == {
+    assert Routing(b, grid, Route.parse("auto", 2)).decide(0, unknown).props(2) == {
         "STDORoute": "auto->fallback", "STDOFrame": -1, "STDOChunkShare": [1.0, 0.0]}
 
 
@@ -72,7 +72,7 @@ def test_every_output_frame_carries_the_props_through_the_colour_conversion(two_
 def test_blind_props_match_the_routers_decision(tiny_bundle, pair):
     lr = pair[1]
     b = bundle_io.load(tiny_bundle)
-    router = Router(b, Grid(lr.width, lr.height, b.patch_width, b.patch_height), Route.parse("blind", b.chunks))
+    router = Routing(b, Grid(lr.width, lr.height, b.patch_width, b.patch_height), Route.parse("blind", b.chunks))
     out = core.stdo.Upscale(lr, str(tiny_bundle), route="blind")
     for n, (f, src) in enumerate(zip(out.frames(), lr.frames())):
         want = router.decide(n, torch.from_numpy(frame_array(src)))

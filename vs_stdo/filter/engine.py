@@ -25,7 +25,7 @@ from ..core.device import pick_device
 from ..core.grid import Box, Grid, paste, window
 from .batches import PatchBatches
 from .regions import Region, owned_box, plan
-from .routing import Route, Router
+from .routing import Route, Routing
 from .runner import Runner, bf16_runs, native_bf16
 
 log = logging.getLogger("vs_stdo")
@@ -63,7 +63,7 @@ class Engine:
         self.planes = bundle.planes
         self.width, self.height = width, height
         self.grid = Grid(width, height, bundle.patch_width, bundle.patch_height)
-        self.router = Router(bundle, self.grid, Route.parse(route, bundle.chunks))
+        self.routing = Routing(bundle, self.grid, Route.parse(route, bundle.chunks))
         self.device = pick_device(device)
         self.dtype = compute_dtype(self.device, fp16, bf16)
         radius = max(a.radius for a in bundle.archs)
@@ -178,9 +178,9 @@ class Engine:
         frame = torch.from_numpy(np.stack([plane_array(v, self.height, self.width, src_stride) for v in srcs]))
         planes = [torch.from_numpy(plane_array(v, self.height * self.scale, self.width * self.scale, dst_stride))
                   for v in dsts]
-        decision = self.router.decide(n, frame)
+        decision = self.routing.decide(n, frame)
         self.upscale_into(frame, decision.chunks, planes)
-        return decision.props(self.router.chunks)
+        return decision.props(self.routing.chunks)
 
 
 def plane_array(view: memoryview, height: int, width: int, stride: int) -> np.ndarray:

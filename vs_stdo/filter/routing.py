@@ -12,7 +12,11 @@ Route modes (the filter's `route` argument):
 A bundle of one model has nothing to route (and stores no labels): every patch goes to it, whatever the
 mode but chunk:K.
 
-Each frame's decision (`Router.decide`) also says how it was made; the filter puts that on the output
+"Chunk" here is a chunk model's index: the model a patch runs through. A stored label names that model; with
+`stdo train --labels best` (the default) it is the model that reconstructs the patch best, which need not be the
+model of the chunk the split put the patch in (train/chunks.py).
+
+Each frame's decision (`Routing.decide`) also says how it was made; the filter puts that on the output
 frame as props (docs/filter.md): STDORoute, STDOFrame and STDOChunkShare.
 """
 from __future__ import annotations
@@ -68,8 +72,9 @@ class Decision:
         return {"STDORoute": self.route, "STDOFrame": self.frame, "STDOChunkShare": share.tolist()}
 
 
-class Router:
-    """Gives the chunk of every patch of a frame (a LongTensor of grid.count)."""
+class Routing:
+    """The routing of one clip's frames: the chunk model of every patch of a frame (a LongTensor of grid.count),
+    from the route mode, the bundle's labels and its blind router (filter/blind.py)."""
 
     def __init__(self, bundle: Bundle, grid: Grid, route: Route,
                  blind: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:

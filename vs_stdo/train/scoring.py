@@ -63,7 +63,7 @@ def model_upscaler(model: WDSR, device: torch.device) -> Upscaler:
 def bundle_upscaler(bundle: Bundle, width: int, height: int, device: str) -> Upscaler:
     """A bundle as f0, exactly as the filter runs it (route "auto")."""
     engine = Engine(bundle, width, height, route="auto", device=device)
-    return lambda n, lr: engine.upscale(lr, engine.router(n, lr))
+    return lambda n, lr: engine.upscale(lr, engine.routing(n, lr))
 
 
 def score(frames: Frames, grid: Grid, upscale: Upscaler) -> np.ndarray:

@@ -19,7 +19,7 @@ from vs_stdo.core.models import WDSR, Arch, bicubic_stencil, preset
 from vs_stdo.core.video import frame_array
 from vs_stdo.filter.engine import Engine
 from vs_stdo.filter.regions import owned_box, plan
-from vs_stdo.filter.routing import Route, Router
+from vs_stdo.filter.routing import Route, Routing
 from vs_stdo.filter.runner import Runner, native_bf16
 from vs_stdo.train import router_fit
 
@@ -236,7 +236,7 @@ def test_clips_that_do_not_hold_a_patch_are_upscaled_like_whole_frames(routed, w
     frame = torch.from_numpy(frame_array(clip.get_frame(0)))
     b = bundle_io.load(path)
     grid = Grid(width, height, 48, 54)
-    blind = Router(b, grid, Route.parse("blind", 2))(0, frame)
+    blind = Routing(b, grid, Route.parse("blind", 2))(0, frame)
     for route in ("blind", "auto", "chunk:0", "chunk:1"):
         labels = blind if route in ("blind", "auto") else torch.full((grid.count,), int(route[-1]))
         want = expected(frame, models, labels, grid)
@@ -245,6 +245,6 @@ def test_clips_that_do_not_hold_a_patch_are_upscaled_like_whole_frames(routed, w
         got = torch.from_numpy(frame_array(out.get_frame(0)))
         torch.testing.assert_close(got, want, atol=2e-5, rtol=0)
         batches = Engine(b, width, height, route=route, device="cpu", bf16=False, path="batches")
-        torch.testing.assert_close(batches.upscale(frame, batches.router(0, frame)), want, atol=2e-5, rtol=0)
+        torch.testing.assert_close(batches.upscale(frame, batches.routing(0, frame)), want, atol=2e-5, rtol=0)
     with pytest.raises(vs.Error, match="route='labels' needs the training clip's LR size 100x60"):
         core.stdo.Upscale(clip, str(path), route="labels")
