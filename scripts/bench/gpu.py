@@ -9,7 +9,7 @@
    270p -> 1080p x4): frames per second of `core.stdo.Upscale` on the device in float32, fp16 and
    bf16, and with every patch on one model (`route="chunk:0"`), over `--timed` frames after two
    warm-up frames, plus `core.resize.Bicubic` on the CPU. LR frames are the clip's frames resized
-   to the case's size and served from memory (`video.from_memory`), so decoding is not timed.
+   to the case's size and served from memory (`lib.from_memory`), so decoding is not timed.
 3. Output of the device against the CPU in float32 (max difference), and PSNR of fp16 and bf16
    output against float32 output.
 4. Out of memory, for real: the GPU is filled until only a few hundred MB are free, then a frame
@@ -30,10 +30,10 @@ import torch
 import vapoursynth as vs
 
 from scripts import clips
-from scripts.bench.lib import interleaved, medians, table, train_bundle
+from scripts.bench.lib import from_memory, interleaved, medians, table, train_bundle
 from vs_stdo.core.colour import clip_to_rgbs
 from vs_stdo.core.metrics import psnr
-from vs_stdo.core.video import frame_array, from_memory, open_clip, resize, select_frames
+from vs_stdo.core.video import frame_array, open_clip, resize, select_frames
 
 core = vs.core
 

@@ -17,6 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, TypeVar
 
+import numpy as np
+import vapoursynth as vs
+
+from vs_stdo.core.video import frame_array
+
 T = TypeVar("T")
 STDO = (sys.executable, "-m", "vs_stdo")
 TORCHRUN = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node")
@@ -114,3 +119,18 @@ def save_png(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     pyplot().close(fig)
+
+
+def from_memory(clip: vs.VideoNode, length: int) -> vs.VideoNode:
+    """`length` frames cycling through the frames of an RGBS clip, decoded once and then served from
+    memory, so that a benchmark times the filter and not the decoder."""
+    arrays = [frame_array(clip.get_frame(i)) for i in range(clip.num_frames)]
+    blank = vs.core.std.BlankClip(clip, length=length)
+
+    def serve(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        out = f.copy()
+        for p in range(3):
+            np.copyto(np.asarray(out[p]), arrays[n % len(arrays)][p])
+        return out
+
+    return blank.std.ModifyFrame(blank, serve)

@@ -61,7 +61,9 @@ def patch_study(b: bundle_io.Bundle, clip: Path,
         cuts = torch.quantile(f, torch.tensor([i / b.chunks for i in range(1, b.chunks)]))
         rows.append((f"{name} with thresholds at the labels' quantiles", router_fit.report(mse, torch.bucketize(f, cuts),
                                                                                       labels, b.grid.count)))
-    labelfit = router_fit.fit(data.lr, b.grid, b.scale, scores, b.labels, target="labels")
+    labelfit = router_fit.fit_mlp(feats, labels, torch.ones(len(labels)), b.chunks, b.scale)
+    copied = BlindRouter(labelfit, b.scale).logits(feats).argmax(1)
+    labelfit.info = {"target": "labels"} | router_fit.report(mse, copied, labels, b.grid.count)
     rows.append(("MLP fitted to copy the labels", labelfit.info))
     blind = BlindRouter(b.router, b.scale)
     chosen = torch.cat([blind(b.grid.cut(f, 0)) for f in data.lr])

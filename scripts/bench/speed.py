@@ -37,7 +37,8 @@ def lr_frames(scale: int, count: int):
     """An RGBS LR clip of real frames served from memory (no decoding while timed)."""
     import clips
 
-    from vs_stdo.core.video import from_memory, hr_lr_pair, open_clip, select_frames
+    from scripts.bench.lib import from_memory
+    from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames
 
     _, lr = hr_lr_pair(select_frames(open_clip(clips.fetch("phone1080.mp4")), BASE_FRAMES), scale)
     return from_memory(lr, count)

@@ -178,21 +178,6 @@ def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scal
     return Pair(src, hr_clip, lr_clip, c, lr_clip if lr_src is None else lr_src)
 
 
-def from_memory(clip: vs.VideoNode, length: int) -> vs.VideoNode:
-    """`length` frames cycling through the frames of an RGBS clip, decoded once and then served from
-    memory, so that a benchmark times the filter and not the decoder."""
-    arrays = [frame_array(clip.get_frame(i)) for i in range(clip.num_frames)]
-    blank = vs.core.std.BlankClip(clip, length=length)
-
-    def serve(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        out = f.copy()
-        for p in range(3):
-            np.copyto(np.asarray(out[p]), arrays[n % len(arrays)][p])
-        return out
-
-    return blank.std.ModifyFrame(blank, serve)
-
-
 def frame_array(frame: vs.VideoFrame) -> np.ndarray:
     """A (planes, H, W) float32 copy of an RGBS frame."""
     return np.stack([np.asarray(frame[p]) for p in range(frame.format.num_planes)])

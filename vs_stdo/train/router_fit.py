@@ -21,24 +21,28 @@ STEPS = 1000
 
 
 def fit(lr: torch.Tensor, grid: Grid, scale: int, psnr: np.ndarray, labels: np.ndarray, seed: int = 0,
-        steps: int = STEPS, target: str = "best") -> RouterState:
-    """Fit a router on training frames.
+        steps: int = STEPS) -> RouterState:
+    """Fit a router on training frames for expected quality: each patch's target is its best model, weighted by
+    its stake (the MSE the worst model adds over the best one).
 
     lr: (F, 3, h, w) LR frames; psnr: (k, F, rows, cols) each chunk model's PSNR on each patch;
-    labels: (F, rows, cols) the bundle's labels. target "best": each patch's best model, weighted by
-    its stake (expected quality, the default); "labels": copy the labels, every patch weighted alike.
+    labels: (F, rows, cols) the bundle's labels (the fit's report compares with them).
     """
-    if target not in ("best", "labels"):
-        raise ValueError(f"unknown router target {target!r}; use 'best' or 'labels'")
-    k = psnr.shape[0]
     feats = frame_features(lr, grid, scale)
     mse = patch_mse(psnr)
-    label = torch.from_numpy(labels.reshape(-1).astype(np.int64))
-    if target == "best":
-        want, stake = mse.argmin(1), mse.max(1).values - mse.min(1).values
-    else:
-        want, stake = label, torch.ones(len(label))
-    stake /= stake.sum().clamp_min(1e-12)
+    state = fit_mlp(feats, mse.argmin(1), mse.max(1).values - mse.min(1).values, len(psnr), scale, seed, steps)
+    chosen = BlindRouter(state, scale).logits(feats).argmax(1)
+    state.info = {"target": "best", "steps": steps} | report(
+        mse, chosen, torch.from_numpy(labels.reshape(-1).astype(np.int64)), grid.count)
+    return state
+
+
+@torch.no_grad()
+def fit_mlp(feats: torch.Tensor, want: torch.Tensor, stake: torch.Tensor, k: int, scale: int, seed: int = 0,
+            steps: int = STEPS) -> RouterState:
+    """The router's MLP fitted to send patches with features `feats` (N, len(FEATURES)) to models `want` (N,),
+    each patch's cross-entropy weighted by its `stake` (N,)."""
+    stake = stake / stake.sum().clamp_min(1e-12)
     mean, std = feats.mean(0), feats.std(0).clamp_min(1e-4)
     gen = torch.Generator().manual_seed(seed)
     t = {"mean": mean, "std": std,
@@ -49,15 +53,13 @@ def fit(lr: torch.Tensor, grid: Grid, scale: int, psnr: np.ndarray, labels: np.n
     state = RouterState(FEATURES, t)
     router = BlindRouter(state, scale)
     opt = torch.optim.Adam(params, lr=0.02, weight_decay=1e-4)
-    for _ in range(steps):
-        loss = (F.cross_entropy(router.logits(feats), want, reduction="none") * stake).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = (F.cross_entropy(router.logits(feats), want, reduction="none") * stake).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     state.tensors = {n: v.detach() for n, v in t.items()}
-    with torch.no_grad():
-        chosen = router.logits(feats).argmax(1)
-    state.info = {"target": target, "steps": steps} | report(mse, chosen, label, grid.count)
     return state
 
 
