@@ -39,3 +39,9 @@ def test_relative_links_point_at_files_that_exist():
             if not re.match(r"[a-z]+:", target) and not (doc.parent / target).exists():
                 dead.append(f"{doc.relative_to(ROOT)} -> {target}")
     assert not dead, dead
+
+
+def test_paths_the_docs_and_sources_name_exist():
+    named = {m for p in DOCS + SOURCES for m in re.findall(r"\b(?:vs_stdo|scripts)/[a-z_/]+\.(?:py|sh)\b",
+                                                            p.read_text(errors="replace"))}
+    assert not [n for n in sorted(named) if not (ROOT / n).exists()]

@@ -1,4 +1,4 @@
-"""Patch geometry (vs_stdo/grid.py) and its users: origins, who owns an overlap, cut with context, stitch.
+"""Patch geometry (vs_stdo/core/grid.py) and its users: origins, who owns an overlap, cut with context, stitch.
 
 Each check is against an independent reference: ownership by painting the patches in row-major order
 (the later one wins), context by torch's replicate padding.
