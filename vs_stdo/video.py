@@ -169,11 +169,12 @@ def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scal
     lr_whole = open_clip(lr, "LR file") if lr else None
     if lr_whole is not None:
         check_progressive(lr_whole, "LR file")
-        check_lengths(src, lr_whole)
     hr = select_frames(src, frames)
     lr_src = select_frames(lr_whole, frames) if lr_whole is not None else None
     c = colour.pair_colour(hr, lr_src)
     hr_clip, lr_clip = hr_lr_pair(hr, scale, lr_src, kernel, c, scale_option)
+    if lr_whole is not None:
+        check_lengths(src, lr_whole)  # on the whole clips: a cut of both could pair other frames
     return Pair(src, hr_clip, lr_clip, c, lr_clip if lr_src is None else lr_src)
 
 
