@@ -174,7 +174,7 @@ def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scal
     c = colour.pair_colour(hr, lr_src)
     hr_clip, lr_clip = hr_lr_pair(hr, scale, lr_src, kernel, c, scale_option)
     if lr_whole is not None:
-        check_lengths(src, lr_whole)  # on the whole clips: a cut of both would pair other frames without a word
+        check_lengths(src, lr_whole)  # on the whole clips: a cut of both could pair other frames
     return Pair(src, hr_clip, lr_clip, c, lr_clip if lr_src is None else lr_src)
 
 

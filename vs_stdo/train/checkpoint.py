@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..core.files import atomic_write
-from .settings import Settings
+from .settings import AUTO, Settings, flag_of
 
 # Settings that do not decide a run's result: how long it may take (the steps it planned are kept instead), how
 # often it saves, where it runs and how the bundle stores the weights. A checkpoint resumes whatever they are.
@@ -37,8 +37,6 @@ def input_of(clip_info: dict) -> dict:
 def differences(stored: dict, s: Settings, inputs: dict) -> list[str]:
     """The settings and inputs in which a run differs from the one a checkpoint was written by (`stored`: its
     "settings" and "input"), as "--chunks 4 -> 2". The steps of a --time run are the checkpoint's (see adopt)."""
-    from .settings import flag_of
-
     now, was = asdict(s), stored["settings"]
     skip = set(NOT_IDENTITY) | ({"steps", "epochs"} if s.time else set())
     out = []
@@ -46,13 +44,16 @@ def differences(stored: dict, s: Settings, inputs: dict) -> list[str]:
         out.append(f"--patch {was.get('patch_width')}x{was.get('patch_height')} -> {s.patch_width}x{s.patch_height}")
     for name, value in now.items():
         if name not in skip and not name.startswith("patch_") and was.get(name) != value:
-            out.append(f"{flag_of(name)} {show(was.get(name))} -> {show(value)}")
-    out += [f"{INPUT[k]} {show(stored['input'].get(k))} -> {show(v)}" for k, v in inputs.items()
+            out.append(f"{flag_of(name)} {show(name, was.get(name))} -> {show(name, value)}")
+    out += [f"{INPUT[k]} {show(k, stored['input'].get(k))} -> {show(k, v)}" for k, v in inputs.items()
             if stored["input"].get(k) != v]
     return out
 
 
-def show(value: object) -> str:
+def show(name: str, value: object) -> str:
+    """A setting's value as the command line writes it."""
+    if name == "chunks" and value == AUTO:
+        return "auto"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

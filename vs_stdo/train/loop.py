@@ -27,8 +27,9 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     resumable. `init`: the finished stage of one model of the main preset (the shared model, or a generic start
     without Adam state) that models of that preset start from, with its Adam state where it has one. `patches`
     cuts this rank's frames (world.py). With a `deadline` (--time), the stages the budget pays for re-plan the
-    run's steps every REPLAN steps (timing.py). A non-finite loss stops the run at once (the checkpoint on disk
-    keeps the last good state). Returns {"models": [...], "opts": [...], "steps": n}: their (weight-normed)
+    run's steps every REPLAN steps, or a 20th of a short run's (timing.py). A non-finite loss stops the run at
+    once (the checkpoint on disk keeps the last good state). Returns {"models": [...], "opts": [...],
+    "steps": n}: their (weight-normed)
     states and Adam states, on the CPU, and the steps the stage ran."""
     device = world.device
     seed = stage_seed(s.seed, stage.name)

@@ -15,15 +15,12 @@ def peak_rss_mib() -> float:
 class Phases:
     def __init__(self) -> None:
         self.rows: list[dict] = []
-        self.started = self.last = time.perf_counter()
+        self.last = time.perf_counter()
 
     def done(self, name: str) -> None:
         now = time.perf_counter()
         self.rows.append({"phase": name, "seconds": round(now - self.last, 2), "peak_rss_mib": round(peak_rss_mib())})
         self.last = now
-
-    def total(self) -> float:
-        return round(time.perf_counter() - self.started, 1)
 
     def print(self) -> None:
         print("phases: " + ", ".join(f"{r['phase']} {r['seconds']:.1f} s" for r in self.rows)

@@ -70,12 +70,13 @@ class Rates:
         extra = s.score_steps * self.step_s if s.scorer() == "self" else 0
         return extra + self.rest(s, steps, 0, frames, scored=False)
 
-    def steps_within(self, s: Settings, seconds: float, frames: int) -> int:
-        """The most steps whose run (see `seconds`) fits in `seconds`; raises when not even a few do."""
-        steps = most_steps(lambda n: self.seconds(s, n, frames), 0, seconds, min(self.step_s, self.chunks_s))
+    def steps_within(self, s: Settings, spent: float, frames: int) -> int:
+        """The most steps whose run (see `seconds`) fits what is left of `s.time` after `spent` seconds;
+        raises when not even a few do."""
+        steps = most_steps(lambda n: self.seconds(s, n, frames), 0, s.time - spent, min(self.step_s, self.chunks_s))
         if steps < 10:
             raise ValueError(f"--time {s.time:.0f}s leaves time for {steps} training steps after "
-                             f"{s.time - seconds:.0f} s of start-up, decoding and step timing, with "
+                             f"{spent:.0f} s of start-up, decoding and step timing, with "
                              f"{self.seconds(s, 0, frames):.0f} s for {self.passes(s)} model passes over {frames} "
                              f"frames and the router; give more time, fewer --train-frames, or --steps instead")
         return steps
@@ -183,7 +184,7 @@ def plan_steps(s: Settings, rates: Rates, frames: int, patches: int, world: Worl
     deadline = None
     if s.time and not resumed:
         deadline = Deadline.of(s, rates, frames)
-        s.steps, s.epochs = world.first(rates.steps_within(s, deadline.left(), frames)), 0
+        s.steps, s.epochs = world.first(rates.steps_within(s, s.time - deadline.left(), frames)), 0
     if world.main:
         steps = budget(s, patches)
         left = rates.seconds(s, steps, frames)
