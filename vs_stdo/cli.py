@@ -44,12 +44,14 @@ def cmd_train(a: argparse.Namespace) -> None:
     from .core.video import open_pair
     from .train.data import load_frames
     from .train.frames import choose
+    from .train.pairs import HRGrid, open_remaster
     from .train.phases import Phases
     from .train.plan import measure, plan_steps
     from .train.run import train
     from .train.stages import check_data, heldout_frames
     from .train.world import World
 
+    given_scale, a.scale = a.scale, a.scale or Settings.scale  # --scale given or not (remaster pairs pick one)
     settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
                         patch_height=a.patch[1])
     settings.check()
@@ -57,7 +59,19 @@ def cmd_train(a: argparse.Namespace) -> None:
              "the --score bundle": None if a.score in SCORERS else a.score,
              "the --init bundle": None if a.init in generic.INITS else a.init}
     preflight.check_bundle_output(a.output, reads, a.force)
-    p = open_pair(a.input, a.lr_file, a.frames, a.scale, a.kernel)
+    if a.align_only and not a.lr_file:
+        raise ValueError("--align-only needs --lr: it aligns the LR file to the input")
+    remaster = open_remaster(a.input, a.lr_file, a.frames, a.scale, given_scale is not None,
+                             a.output if a.align_only else None) if a.lr_file else None
+    if a.align_only:
+        return
+    if remaster:
+        if settings.planes == "luma":
+            raise ValueError("--planes luma is not supported on a remaster pair (an LR that is no whole-scale "
+                             "downscale of the input); use --planes rgb")
+        a.scale = settings.scale = remaster.scale
+        settings.check()
+    p = remaster or open_pair(a.input, a.lr_file, a.frames, a.scale, a.kernel)
     src, lr = p.source, p.lr
     positions = choose(lr.num_frames, settings.train_frames, settings.frame_memory, lr.width, lr.height, a.scale)
     grid = check_data(settings, lr.width, lr.height, len(positions), decoded=False)
@@ -83,6 +97,8 @@ def cmd_train(a: argparse.Namespace) -> None:
             print(f"luma: Y of the pair read with matrix {p.colour.matrix} ({colour.matrix_name(p.colour.matrix)})",
                   file=sys.stderr)
     frames = load_frames(hr, lr, mine)
+    if remaster:
+        frames.hr_grid = HRGrid(remaster.mapping, remaster.scale, grid, settings.train_context())
     phases.done("decode")
     plan_steps(settings, measure(settings, lr.width, lr.height, world.device), len(mine), patches, phases.total(),
                world)
@@ -92,6 +108,8 @@ def cmd_train(a: argparse.Namespace) -> None:
             "kernel": None if a.lr_file else a.kernel}
     if len(positions) < lr.num_frames:
         clip |= {"range_frames": lr.num_frames, "sample": list(positions)}
+    if remaster:
+        clip |= remaster.clip_info()
     b = train(frames, settings, Path(a.output), clip, resume=a.resume, world=world, count=len(positions),
               phases=phases, colour=p.colour)
     if world.main:
@@ -104,6 +122,10 @@ def cmd_eval(a: argparse.Namespace) -> None:
     from .tools.evaluate import bundle_frames, evaluate, table
 
     b = bundle_io.load(a.bundle)
+    if b.mapping:
+        raise ValueError(f"{Path(a.bundle).name} was trained on a remaster pair (its output is on the HR grid of a "
+                         f"mapping); stdo eval compares whole-scale bundles only: compare Upscale's output with the HR "
+                         f"inside the area both show (docs/remaster.md)")
     if a.report:
         reads = {"the bundle": a.bundle, "the input": a.input, "the --lr file": a.lr}
         preflight.check_writable(a.report, reads, "--report")
@@ -161,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--kernel", default="bicubic", choices=list(KERNELS),
                    help="downscale kernel for LR (default bicubic: Catmull-Rom, as MATLAB's imresize)")
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
-    t.set_defaults(func=cmd_train)
+    t.add_argument("--align-only", action="store_true",
+                   help="with --lr: align the LR to the input, print the mapping, write <output>.align.png, stop")
+    t.set_defaults(func=cmd_train, scale=None)  # None: not given (a remaster pair's scale follows its ratio)
 
     e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos on whole frames", parents=[common])
     e.add_argument("bundle", help="a .stdo bundle")
