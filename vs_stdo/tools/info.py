@@ -26,9 +26,9 @@ def describe(path: str | Path, as_json: bool = False) -> str:
     if b.mapping:
         say(f"  remaster: output on the HR grid of the training pair: {b.mapping.describe()}")
         alignment = c.get("alignment")
-        lines = alignment.get("lines") if isinstance(alignment, dict) else None
-        if isinstance(lines, list) and all(isinstance(v, str) for v in lines):  # the manifest is data
-            say("  alignment at training: " + "; ".join(lines))
+        report = alignment.get("lines") if isinstance(alignment, dict) else None
+        if isinstance(report, list) and all(isinstance(v, str) for v in report):  # the manifest is data
+            say("  alignment at training: " + "; ".join(report))
     say(f"  colour of untagged YUV clips: {b.colour.describe()} (as trained)" if b.colour else
         "  colour of untagged YUV clips: by frame size (BT709 above 1024x576, else BT601); the bundle predates "
         "recorded colour")
