@@ -29,7 +29,6 @@ from ..core.video import open_clip, frame_range
 from .align import Alignment, align
 
 MARGIN = 2  # LR pixels of model output kept around a patch for the resampling taps (Catmull-Rom reaches 2)
-LR_SLACK = 300  # LR frames either side of the --frames range (scaled to the LR's length) searched for pairs
 
 
 def whole_pair(hr: vs.VideoNode, lr: vs.VideoNode, scale: int) -> bool:
@@ -40,8 +39,9 @@ def whole_pair(hr: vs.VideoNode, lr: vs.VideoNode, scale: int) -> bool:
 
 @dataclass
 class RemasterPair:
-    """An aligned HR/LR pair for training: `hr`, `lr` (RGBS, the kept pairs in order), `colour` (the LR's:
-    what the filter reads an untagged LR clip with), the alignment and the models' scale."""
+    """An aligned HR/LR pair for training: `hr`, `lr` (RGBS, the kept pairs within --frames, in order),
+    `colour` (the LR's: what the filter reads an untagged LR clip with), the alignment of the whole clips and
+    the models' scale."""
 
     source: vs.VideoNode
     hr: vs.VideoNode
@@ -50,6 +50,8 @@ class RemasterPair:
     lr_clip: vs.VideoNode
     alignment: Alignment
     scale: int
+    report: list[str]  # the lines printed before training
+    trained_pairs: int  # the pairs within --frames
 
     @property
     def mapping(self) -> Mapping:
@@ -58,7 +60,7 @@ class RemasterPair:
     def clip_info(self) -> dict[str, Any]:
         """What the bundle's clip entry records beyond today's: the alignment summary (`stdo info` shows it)."""
         a = self.alignment
-        return {"alignment": {"lines": a.lines(), "pairs": len(a.pairs), "dropped": len(a.dropped),
+        return {"alignment": {"lines": self.report, "pairs": len(a.pairs), "trained_pairs": self.trained_pairs, "dropped": len(a.dropped),
                               "frame_offset": a.frame_offset(), "unpaired_hr": a.unpaired[0],
                               "unpaired_lr": a.unpaired[1], "precision_px": a.precision,
                               "residual_median_db": round(float(sorted(a.residuals)[len(a.residuals) // 2]), 2)}}
@@ -74,16 +76,6 @@ def model_scale(mapping: Mapping, given: int | None) -> int:
         raise ValueError(f"--scale {given} is below the LR-to-HR ratio {mapping.ratio_x:.3f} x {mapping.ratio_y:.3f}; "
                          f"give --scale {mapping.scale()} or more, or leave --scale out")
     return given
-
-
-def lr_window(frames: str | None, hr_total: int, lr_total: int) -> range:
-    """The LR frames searched for partners of the HR frames `frames` selects: the same stretch scaled to the
-    LR's length, LR_SLACK frames wider on each side (all of them without --frames)."""
-    if not frames:
-        return range(lr_total)
-    picked = frame_range(frames, hr_total)
-    k = lr_total / hr_total
-    return range(max(0, math.floor(picked.start * k) - LR_SLACK), min(lr_total, math.ceil(picked.stop * k) + LR_SLACK))
 
 
 def pick(clip: vs.VideoNode, frames: list[int]) -> vs.VideoNode:
@@ -103,24 +95,29 @@ def open_remaster(input: str | Path, lr_file: str | Path, frames: str | None, sc
     if whole_pair(src, lr_src, scale) and align_only is None:
         return None
     picked = frame_range(frames, src.num_frames)
-    hr = src[picked.start:picked.stop:picked.step]
-    window = lr_window(frames, src.num_frames, lr_src.num_frames)
-    lr = lr_src[window.start:window.stop]
-    print(f"aligning {Path(lr_file).name} ({lr_src.width}x{lr_src.height}, LR frames {window.start}-{window.stop - 1}) "
-          f"to {Path(input).name} ({src.width}x{src.height}, HR frames {picked.start}-{picked.stop - 1})",
-          file=sys.stderr)
-    a = align(hr, lr)
-    for line in a.lines():
+    print(f"aligning {Path(lr_file).name} ({lr_src.width}x{lr_src.height}, {lr_src.num_frames} frames) to "
+          f"{Path(input).name} ({src.width}x{src.height}, {src.num_frames} frames)", file=sys.stderr)
+    # the whole clips: more frames tell a pan (the picture moving) from another framing apart
+    a = align(src, lr_src)
+    kept = [(h, l) for h, l in a.pairs if h in picked]
+    if not kept:
+        raise ValueError(f"no LR frame pairs with HR frames {picked.start}-{picked.stop - 1} (--frames); widen "
+                         f"--frames or check the LR")
+    report = a.lines()
+    if len(picked) < src.num_frames:
+        report.append(f"--frames {frames}: training on the {len(kept)} pairs of HR frames {picked.start}-{picked.stop - 1}")
+    for line in report:
         print(line, file=sys.stderr)
     if align_only is not None:
-        png = a.save_png(Path(str(align_only) + ".align.png"), hr, lr)
+        png = a.save_png(Path(str(align_only) + ".align.png"), src, lr_src)
         print(f"--align-only: wrote {png}; no bundle (run again without --align-only to train)", file=sys.stderr)
         return None
     s = model_scale(a.mapping, scale if scale_given else None)
-    hr_colour, lr_colour = colour.pair_colour(hr), colour.pair_colour(lr)  # each side read with its own tags
-    hr_rgb = colour.clip_to_rgbs(pick(hr, [h for h, _ in a.pairs]), hr_colour)
-    lr_paired = pick(lr, [l for _, l in a.pairs])
-    return RemasterPair(src, hr_rgb, colour.clip_to_rgbs(lr_paired, lr_colour), lr_colour, lr_paired, a, s)
+    hr_colour, lr_colour = colour.pair_colour(src), colour.pair_colour(lr_src)  # each side with its own tags
+    hr_rgb = colour.clip_to_rgbs(pick(src, [h for h, _ in kept]), hr_colour)
+    lr_paired = pick(lr_src, [l for _, l in kept])
+    return RemasterPair(src, hr_rgb, colour.clip_to_rgbs(lr_paired, lr_colour), lr_colour, lr_paired, a, s, report,
+                        len(kept))
 
 
 class HRGrid:
