@@ -25,6 +25,7 @@ from ..core import colour
 from ..core.grid import Grid
 from ..core.mapping import Mapping, axis_matrix, frame_matrices, resample
 from ..core.metrics import mse_to_psnr
+from ..core.models import SCALES
 from ..core.video import open_clip, frame_range
 from .align import Alignment, align
 
@@ -70,6 +71,9 @@ def model_scale(mapping: Mapping, given: int | None) -> int:
     """The models' whole scale: `given` (--scale) when at or above the larger ratio, else an error; by default
     the mapping's (at least 2, the smallest the models have)."""
     need = max(mapping.ratio_x, mapping.ratio_y)
+    if mapping.scale() > max(SCALES):
+        raise ValueError(f"the LR-to-HR ratio {mapping.ratio_x:.3f} x {mapping.ratio_y:.3f} is beyond x{max(SCALES)}, "
+                         f"the largest scale the models have; give a larger LR")
     if given is None:
         return max(2, mapping.scale())
     if given + 1e-6 < need:

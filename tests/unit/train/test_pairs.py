@@ -81,6 +81,8 @@ def test_scale_follows_the_ratio_unless_given_and_enough():
     assert model_scale(DVD, 4) == 4
     with pytest.raises(ValueError, match="--scale 2 is below the LR-to-HR ratio 2.500 x 2.500; give --scale 3"):
         model_scale(Mapping(100, 100, 250, 250, 2.5, 2.5, 0, 0), 2)
+    with pytest.raises(ValueError, match="ratio 4.500 x 4.500 is beyond x4"):
+        model_scale(Mapping(100, 100, 450, 450, 4.5, 4.5, 0, 0), None)
 
 
 def test_the_bundle_records_and_checks_its_mapping(tmp_path):
