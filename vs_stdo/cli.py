@@ -45,7 +45,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
                         patch_height=a.patch[1])
     run_job(Job(a.input, a.output, settings, lr_file=a.lr_file, frames=a.frames, kernel=a.kernel, resume=a.resume,
-                force=a.force))
+                force=a.force, scale_given="scale" in a.given, align_only=a.align_only))
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
@@ -53,6 +53,10 @@ def cmd_eval(a: argparse.Namespace) -> None:
     from .tools.evaluate import as_taken, bundle_frames, evaluate, table
 
     b = bundle_io.load(a.bundle)
+    if b.mapping:
+        raise ValueError(f"{Path(a.bundle).name} was trained on a remaster pair (its output is on the HR grid of a "
+                         f"mapping); stdo eval compares whole-scale bundles only: compare Upscale's output with the HR "
+                         f"inside the area both show (docs/remaster.md)")
     frames_out = Path(a.frames_out) if a.frames_out else None
     if frames_out:
         if frames_out.exists() and not frames_out.is_dir():
@@ -130,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--kernel", default="bicubic", choices=list(KERNELS),
                    help="downscale kernel for LR (default bicubic: Catmull-Rom, as MATLAB's imresize)")
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
+    t.add_argument("--align-only", action="store_true",
+                   help="with --lr: align the LR to the input, print the mapping, write <output>.align.png, stop")
     t.set_defaults(func=cmd_train, given=set(), usage_error=t.error)
 
     e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos on whole frames", parents=[common])

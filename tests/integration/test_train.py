@@ -299,7 +299,7 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("args, message", [
     (["{missing}"], "input '{missing}' does not exist"),
     (["{bikes}", "--lr", "{missing}"], "LR file '{missing}' does not exist"),
-    (["{bikes}", "--lr", "{wrong_lr}"], "the LR clip is 150x68 but HR 640x272 at x4 needs 160x68"),
+    (["{bikes}", "--lr", "{wrong_lr}"], "is beyond x4, the largest scale the models have"),
     (["{bikes}", "--chunks", "21"], "--chunks 21 is more than the 20 training patches"),
     (["{bikes}", "--holdout", "2", "--chunks", "11"], "--chunks 11 is more than the 10 training patches"),
     (["{bikes}", "--holdout", "1"], "would hold out every frame"),

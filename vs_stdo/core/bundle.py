@@ -19,6 +19,8 @@ entry says "none" for the three; they load as arrays of zero frames): for one mo
 the bytes beside the weights, and on a whole film they would be megabytes.
 Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`); its "colour" (absent in bundles
 made before it) is how the training pair's YUV was read, which the filter uses for untagged clips.
+Its "mapping" (only in bundles trained on a remaster pair, core/mapping.py) is how the training LR sits on
+the HR grid: the filter puts the models' output through it, so it returns the HR's geometry.
 Nothing in the file is code: safetensors stores raw arrays, and the loader checks every field before anything
 uses it, then runs each model once on a probe patch. Loading turns every part back into the float32 / uint8
 arrays the engine uses. Earlier format versions (1 to 3) load through bundle_legacy.py, which says what each
@@ -43,6 +45,7 @@ from .colour import Colour
 from .files import write_atomic
 from .fingerprint import CELLS
 from .grid import Grid
+from .mapping import Mapping
 from .models import WDSR, Arch, from_plain
 from .packing import MAX_BYTES, MODEL, QSCALE, WEIGHTS, BundleError
 from .router_state import RouterState
@@ -75,6 +78,7 @@ class Bundle:
     router: RouterState | None = None
     colour: Colour | None = None  # how the training pair was read; None in bundles made before it was recorded
     weight_storage: str = WEIGHTS[0]  # how `save` stores the weights (one of WEIGHTS)
+    mapping: Mapping | None = None  # remaster bundles: the training LR on the HR grid; None: output = s x LR
 
     @property
     def chunks(self) -> int:
@@ -104,7 +108,8 @@ class Bundle:
             "training": self.training,
             "router": self.router.manifest() if self.router else None,
             "storage": storage(self.weight_storage, per_frame=self.chunks > 1),
-        } | ({"colour": self.colour.to_manifest()} if self.colour else {})
+        } | ({"colour": self.colour.to_manifest()} if self.colour else {}) | (
+            {"mapping": self.mapping.to_dict()} if self.mapping else {})
 
     def build_models(self) -> list[WDSR]:
         return [from_plain(arch, state).eval() for arch, state in zip(self.archs, self.weights)]
@@ -305,7 +310,25 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
     training = m.get("training", {})
     return Bundle(scale, pw, ph, archs, weights, labels, psnr, prints, [float(t) for t in thresholds],
                   clip, training if isinstance(training, dict) else {}, router, colour=colour,
-                  weight_storage=st["weights"])
+                  weight_storage=st["weights"], mapping=_mapping(m, grid, scale))
+
+
+def _mapping(m: dict[str, Any], grid: Grid, scale: int) -> Mapping | None:
+    """The manifest's mapping (None where there is none), checked: for the clip's LR size, ratios the
+    models' scale reaches."""
+    if "mapping" not in m:
+        return None
+    try:
+        mapping = Mapping.from_dict(m["mapping"])
+    except ValueError as e:
+        raise BundleError(f"manifest: {e}") from None
+    if (mapping.lr_width, mapping.lr_height) != (grid.width, grid.height):
+        raise BundleError(f"the mapping is for an LR of {mapping.lr_width}x{mapping.lr_height} but the clip is "
+                          f"{grid.width}x{grid.height}")
+    if mapping.scale() > scale:
+        raise BundleError(f"the mapping's ratios {mapping.ratio_x:.3f} x {mapping.ratio_y:.3f} are beyond the "
+                          f"models' x{scale}")
+    return mapping
 
 
 def probe(planes: int) -> torch.Tensor:

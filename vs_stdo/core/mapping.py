@@ -189,3 +189,11 @@ def resample(x: torch.Tensor, mx_y: torch.Tensor, mx_x: torch.Tensor) -> torch.T
     mx_y = mx_y.to(device=x.device, dtype=x.dtype)
     mx_x = mx_x.to(device=x.device, dtype=x.dtype)
     return mx_y @ x @ mx_x.transpose(0, 1)
+
+
+def frame_matrices(mapping: Mapping, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (rows, columns) matrices that put a whole frame's s-grid output onto the HR grid of `mapping`:
+    the filter's last step, and the scoring's."""
+    (ry, oy), (rx, ox) = mapping.axes()
+    return (axis_matrix(ry, oy, s, 0, mapping.lr_height * s, 0, mapping.hr_height),
+            axis_matrix(rx, ox, s, 0, mapping.lr_width * s, 0, mapping.hr_width))

@@ -31,6 +31,7 @@ class STDOScaler(Scaler):
         loaded = bundle_io.load(bundle)
         self.bundle = str(bundle)
         self.model_scale = loaded.scale
+        self.mapping = loaded.mapping
         self._radius = max(a.radius for a in loaded.archs)
         self.scaler = Scaler.ensure_obj(scaler, self.__class__)
         self.upscale_args = upscale_args
@@ -50,6 +51,11 @@ class STDOScaler(Scaler):
         hr = upscale(clip, self.bundle, **self.upscale_args)
         if (hr.width, hr.height) == (width, height) and not any(shift) and not kwargs:
             return hr
+        if self.mapping:  # a remaster bundle: input x lies at output offset + ratio * x (core/mapping.py)
+            m = self.mapping.for_size(clip.width, clip.height)
+            return self.scaler.scale(hr, width, height, (m.offset_y + shift[0] * m.ratio_y,
+                                                         m.offset_x + shift[1] * m.ratio_x),
+                                     src_width=m.ratio_x * clip.width, src_height=m.ratio_y * clip.height, **kwargs)
         # the model's output pixel X sits at input position (X + 0.5) / s - 0.5, so an input shift is s times
         # as many of its pixels
         s = self.model_scale

@@ -18,6 +18,7 @@ from ..core import colour
 from ..core.video import KERNELS
 from .engine import Engine
 from .options import UpscaleOptions
+from .resampled import Resampled
 
 CHROMA_KERNEL = "bicubic"  # luma bundles on YUV: how chroma is resized (Catmull-Rom, as the trainer's downscale)
 
@@ -26,7 +27,7 @@ _warned: set[tuple[str, tuple]] = set()  # (bundle, conflicts) already warned ab
 
 
 def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, height: int,
-            props: dict[str, Any], args: dict[str, Any]) -> tuple[Engine, list, list, int, int]:
+            props: dict[str, Any], args: dict[str, Any]) -> tuple[Engine | Resampled, list, list, int, int]:
     """Prepare one `stdo.Upscale` call: (engine, calls to the engine's format, calls back, output width, output height).
 
     `fmt` is (colour family, sample type, bits, subsampling_w, subsampling_h); `props` are the first
@@ -45,6 +46,12 @@ def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, h
         warn_conflicts(bundle_path, colour.conflicts(f, props, b.colour))
     engine = Engine(b, width, height, **options.engine_args())
     out_w, out_h = width * engine.scale, height * engine.scale
+    if b.mapping:  # a remaster bundle: the output on the HR grid
+        if b.planes == 1:
+            raise ValueError(f"{Path(bundle_path).name} is a luma bundle with a mapping (a remaster pair), which "
+                             f"this vs-stdo does not play; retrain it with --planes rgb")
+        engine = Resampled(engine, b.mapping.for_size(width, height))
+        out_w, out_h = engine.size
     return engine, *conversions(b, f, c, out_w, out_h), out_w, out_h
 
 

@@ -9,6 +9,7 @@ per patch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from ..core.fingerprint import CELLS, fingerprint
 from ..core.grid import Grid
 from ..core.video import arrays
 
+if TYPE_CHECKING:
+    from .pairs import HRGrid
+
 READ_CACHE_MB = 256  # VapourSynth's frame cache while decoding training frames
 
 
@@ -28,10 +32,15 @@ class Frames:
     lr: torch.Tensor            # (F, P, h, w) float32, about [0, 1]; P = 3 (RGB) or 1 (luma)
     hr: torch.Tensor            # (F, P, h*s, w*s) uint8
     fingerprints: np.ndarray    # (F, CELLS*CELLS) float32
+    hr_grid: HRGrid | None = None  # a remaster pair (HR any size): the loss and scores on its HR grid
 
     @property
     def scale(self) -> int:
-        return self.hr.shape[-1] // self.lr.shape[-1]
+        return self.hr_grid.scale if self.hr_grid else self.hr.shape[-1] // self.lr.shape[-1]
+
+    def subset(self, index: list[int]) -> "Frames":
+        """A copy of some of the frames."""
+        return Frames(self.lr[index], self.hr[index], self.fingerprints[index], self.hr_grid)
 
     def __len__(self) -> int:
         return len(self.lr)
@@ -71,14 +80,24 @@ class Patches:
     def batch(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """items: (B, 2) of (frame, patch index). Returns LR (B,P,ph+2c,pw+2c) for P planes, and HR in the layout
         of the models' output before the pixel shuffle (B,P*s*s,ph,pw) (WDSR.unshuffled).
-        Patch by patch: HR patches are plain slices (one gather of the batch measured 3.7x slower, docs/scale.md)."""
+        Patch by patch: HR patches are plain slices (one gather of the batch measured 3.7x slower, docs/scale.md).
+        For a remaster pair the HR is each patch's window on the HR grid (B,P,Ly,Lx), see `predict`."""
         g, s = self.grid, self.scale
         xs, ys = [], []
         for f, i in items.tolist():
             y0, x0, y1, x1 = g.box(i)
             xs.append(self.frames.lr[f][:, self.rows[i][:, None], self.cols[i]])
-            ys.append(self.frames.hr[f, :, y0 * s:y1 * s, x0 * s:x1 * s])
+            if not self.frames.hr_grid:
+                ys.append(self.frames.hr[f, :, y0 * s:y1 * s, x0 * s:x1 * s])
+        if self.frames.hr_grid:
+            return torch.stack(xs), self.frames.hr_grid.targets(self.frames.hr, items)
         return torch.stack(xs), F.pixel_unshuffle(torch.stack(ys), s).float().div_(255)
+
+    def predict(self, model: torch.nn.Module, x: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """A model's output for a batch's LR patches `x` (of `items`) in the layout of `batch`'s HR."""
+        if self.frames.hr_grid:
+            return self.frames.hr_grid.predict(model, x, items)
+        return model.unshuffled(x, crop=self.context)
 
 
 def all_items(frames: int, patches: int) -> torch.Tensor:

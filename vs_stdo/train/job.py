@@ -14,6 +14,7 @@ from ..core.video import open_pair
 from . import checkpoint, generic, preflight
 from .data import load_frames
 from .frames import choose
+from .pairs import HRGrid, open_remaster
 from .phases import Phases
 from .run import train
 from .settings import SCORERS, Settings
@@ -26,7 +27,8 @@ from .world import World
 class Job:
     """What a training job reads and writes: the HR `input` (a video file or .vpy), the bundle `output`, the
     run's settings, and optionally the user's LR encode, a START:END range of the input, the downscale kernel
-    (without an LR file), and whether to resume from the checkpoint or replace an earlier bundle."""
+    (without an LR file), and whether to resume from the checkpoint or replace an earlier bundle. An LR file that is
+    no whole-scale downscale of the input is a remaster pair (pairs.py): aligned first, trained on the HR grid."""
     input: str
     output: str
     settings: Settings
@@ -35,18 +37,32 @@ class Job:
     kernel: str = "bicubic"
     resume: bool = False
     force: bool = False
+    scale_given: bool = True   # False: a remaster pair's models take the scale its ratio needs
+    align_only: bool = False   # with lr_file: print the alignment, write <output>.align.png, stop
 
 
-def run_job(job: Job) -> Bundle:
+def run_job(job: Job) -> Bundle | None:
     """Check everything that can be checked before decoding, decode the training frames, plan the steps, train,
-    and write the bundle (on the main process under torchrun). Returns the bundle."""
+    and write the bundle (on the main process under torchrun). Returns the bundle (None with `align_only`)."""
     s = job.settings
     s.check()
     reads = {"the input": job.input, "the --lr file": job.lr_file,
              "the --score bundle": None if s.score in SCORERS else s.score,
              "the --init bundle": None if s.init in generic.INITS else s.init}
     preflight.check_bundle_output(job.output, reads, job.force)
-    p = open_pair(job.input, job.lr_file, job.frames, s.scale, job.kernel)
+    if job.align_only and not job.lr_file:
+        raise ValueError("--align-only needs --lr: it aligns the LR file to the input")
+    remaster = open_remaster(job.input, job.lr_file, job.frames, s.scale, job.scale_given,
+                             job.output if job.align_only else None) if job.lr_file else None
+    if job.align_only:
+        return None
+    if remaster:
+        if s.planes == "luma":
+            raise ValueError("--planes luma is not supported on a remaster pair (an LR that is no whole-scale "
+                             "downscale of the input); use --planes rgb")
+        s.scale = remaster.scale
+        s.check()
+    p = remaster or open_pair(job.input, job.lr_file, job.frames, s.scale, job.kernel)
     src, lr = p.source, p.lr
     positions = choose(lr.num_frames, s.train_frames, s.frame_memory, lr.width, lr.height, s.scale)
     grid = check_data(s, lr.width, lr.height, len(positions), decoded=False)
@@ -58,6 +74,8 @@ def run_job(job: Job) -> Bundle:
             "kernel": None if job.lr_file else job.kernel}
     if len(positions) < lr.num_frames:
         clip |= {"range_frames": lr.num_frames, "sample": list(positions)}
+    if remaster:
+        clip |= remaster.clip_info()
     resumed = checkpoint.check(Path(job.output + ".ckpt"), s, checkpoint.input_of(clip), job.resume, say=False)
     world = World.join(pick_device(s.device))
     if len(positions) < world.size:
@@ -79,6 +97,8 @@ def run_job(job: Job) -> Bundle:
             print(f"luma: Y of the pair read with matrix {p.colour.matrix} ({colour.matrix_name(p.colour.matrix)})",
                   file=sys.stderr)
     frames = load_frames(hr, lr, mine)
+    if remaster:
+        frames.hr_grid = HRGrid(remaster.mapping, remaster.scale, grid, s.train_context())
     phases.done("decode")
     rates = measure(s, lr.width, lr.height, world.device, len(mine))
     phases.done("time steps")

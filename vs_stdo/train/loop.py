@@ -97,7 +97,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                 opt.zero_grad(set_to_none=True)
                 if len(rows):
                     with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                        pred = model.unshuffled(x[rows], crop=patches.context)
+                        pred = patches.predict(model, x[rows], items[rows.cpu()])
                     # summed over this rank's patches, divided by the whole batch's: all ranks add up to the mean
                     err = pred.float() - y[rows]
                     per_patch = (err.square() if squared else err.abs()).flatten(1).sum(1)

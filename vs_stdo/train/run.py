@@ -116,8 +116,9 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
             "stages": {st.name: {"steps": finished[st.name].get("steps", st.steps),
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
                        for st in stages},
-            "total_steps": sum(finished[st.name].get("steps", st.steps) for st in stages), "heldout": heldout, "train_patches": len(items)},
-        colour=colour, weight_storage=s.weights)
+            "total_steps": sum(finished[st.name].get("steps", st.steps) for st in stages), "heldout": heldout,
+            "train_patches": len(items)},
+        colour=colour, weight_storage=s.weights, mapping=frames.hr_grid.mapping if frames.hr_grid else None)
     b.weights = bundle_io.from_bytes(bundle_io.to_bytes(b)).weights  # as stored: labels and router see what plays
     if k > 1:
         route(b, frames, train_frames, s, world, count, phases)
@@ -155,7 +156,7 @@ def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Setti
         each = each[:, local]
         phases.done("label")
     elif world.main:  # only the router's frames (a copy of them, not of the clip)
-        each = models_psnr(b, Frames(frames.lr[local], frames.hr[local], frames.fingerprints[local]), world.device)
+        each = models_psnr(b, frames.subset(local), world.device)
     if world.main and b.chunks > 1:
         b.router = router_fit.fit(frames.lr[local], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
         phases.done("router")

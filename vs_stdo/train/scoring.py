@@ -67,8 +67,10 @@ def bundle_upscaler(bundle: Bundle, width: int, height: int, device: str) -> Ups
 
 
 def score(frames: Frames, grid: Grid, upscale: Upscaler) -> np.ndarray:
-    """Per-patch PSNR of an upscaler on every frame, shape (frames, rows, cols)."""
-    out = [patch_psnr(upscale(n, frames.lr[n]), frames.hr[n].float() / 255, grid, frames.scale)
+    """Per-patch PSNR of an upscaler on every frame, shape (frames, rows, cols); for a remaster pair on each
+    patch's HR window of the upscale put on the HR grid (train/pairs.py)."""
+    compare = frames.hr_grid.patch_psnr if frames.hr_grid else lambda sr, hr: patch_psnr(sr, hr, grid, frames.scale)
+    out = [compare(upscale(n, frames.lr[n]), frames.hr[n].float() / 255)
            for n in tqdm(range(len(frames)), desc="scoring patches", unit="frame")]
     return torch.stack(out).numpy().reshape(len(frames), grid.rows, grid.cols).astype(np.float32)
 

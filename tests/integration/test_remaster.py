@@ -1,0 +1,161 @@
+"""Remaster pairs end to end through the real `stdo train`, the real filter and real clips: an LR framed
+differently from its HR (crop, sub-pixel shift, ratios near 1.8, starting 2 frames later) trains, the
+bundle records the mapping, Upscale lands on the HR grid; --align-only writes its PNG and no bundle;
+unrelated content is refused."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import vapoursynth as vs
+
+from tests.support import pairs as P
+from vs_stdo.cli import main
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.mapping import Mapping
+from vs_stdo.core.video import KERNELS
+
+core = vs.core
+TRAIN = 16  # HR frames trained on; the LR frames showing HR frames 16-23 are the test frames
+SCRIPT = """from pathlib import Path
+from tests.support.pairs import hr_clip, make_pair
+hr = hr_clip(Path({path!r}), 256, 144, 0, 24)
+make_pair(hr, 140, 74, (4, 2, 3, 5), (0.37, -0.41), start=2).{side}.set_output()
+"""
+OPTIONS = ["--patch", "24x24", "--batch", "8", "--chunks", "2", "--device", "cpu"]
+
+
+def stdo(*args: object) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def scripts(bikes, tmp_path_factory) -> tuple[Path, Path, P.Pair]:
+    """.vpy scripts of a 256x144 HR (24 frames of bikes) and its 140x74 LR framed otherwise, and the pair."""
+    folder = tmp_path_factory.mktemp("remaster")
+    hr, lr = folder / "hr.vpy", folder / "lr.vpy"
+    hr.write_text(SCRIPT.format(path=str(bikes), side="hr"))
+    lr.write_text(SCRIPT.format(path=str(bikes), side="lr"))
+    pair = P.make_pair(P.hr_clip(bikes, 256, 144, 0, 24), 140, 74, (4, 2, 3, 5), (0.37, -0.41), start=2)
+    return hr, lr, pair
+
+
+def rgb(clip: vs.VideoNode) -> vs.VideoNode:
+    return core.resize.Bicubic(clip, format=vs.RGBS, matrix_in=int(clip.get_frame(0).props["_Matrix"]))
+
+
+def psnr_after(up: vs.VideoNode, pair: P.Pair) -> float:
+    """Mean RGB PSNR of `up` (HR-sized, frames of the LR) against the HR on the frames not trained on, inside
+    the area both clips show less 8 px."""
+    x0, y0, x1, y1 = pair.mapping.overlap()
+    hr = rgb(pair.hr)
+    out = []
+    for l, h in enumerate(pair.shows):
+        if h >= TRAIN:
+            a, b = up.get_frame(l), hr.get_frame(h)
+            d = [np.clip(np.asarray(a[p]), 0, 1) - np.asarray(b[p]) for p in range(3)]
+            out.append(10 * np.log10(1 / np.mean(np.square(np.stack(d)[:, y0 + 8:y1 - 8, x0 + 8:x1 - 8]))))
+    return float(np.mean(out))
+
+
+def through(lr: vs.VideoNode, m: Mapping) -> vs.VideoNode:
+    """Bicubic (Catmull-Rom) from the LR onto the HR grid given the mapping."""
+    name, params = KERNELS["bicubic"]
+    return getattr(core.resize, name)(lr, m.hr_width, m.hr_height, src_left=-m.offset_x / m.ratio_x,
+                                      src_top=-m.offset_y / m.ratio_y, src_width=m.hr_width / m.ratio_x,
+                                      src_height=m.hr_height / m.ratio_y, **params)
+
+
+@pytest.fixture(scope="module")
+def trained(scripts, tmp_path_factory) -> tuple[Path, str]:
+    """A bundle trained on the pair's first TRAIN HR frames through the real `stdo train`, and what it printed."""
+    hr, lr, _ = scripts
+    out = tmp_path_factory.mktemp("trained") / "b.stdo"
+    with pytest.MonkeyPatch.context() as mp:
+        err = io.StringIO()
+        mp.setattr(sys, "stderr", err)
+        assert stdo("train", hr, "--lr", lr, "-o", out, "--frames", f"0:{TRAIN}", "--steps", "150", *OPTIONS) == 0
+    return out, err.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_a_misaligned_pair_trains_and_plays_on_the_hr_grid(scripts, trained, tmp_path, capsys):
+    hr, lr, pair = scripts
+    out, err = trained
+    assert "mapping: 140x74 -> 256x144" in err and "frame offset -2" in err
+    assert err.index("mapping:") < err.index("plan:")  # the alignment is shown before the training
+    b = bundle_io.load(out)
+    assert b.scale == 2 and b.mapping is not None and b.mapping.distance(pair.mapping) < 0.1
+    assert b.clip["alignment"]["frame_offset"] == -2
+    assert stdo("info", out) == 0 and "remaster: output on the HR grid" in capsys.readouterr().out
+
+    lr_rgb = rgb(pair.lr)
+    up = core.stdo.Upscale(lr_rgb, str(out), device="cpu")
+    assert (up.width, up.height) == (256, 144)
+    trained = psnr_after(up, pair)
+    bicubic = psnr_after(through(lr_rgb, pair.mapping), pair)
+    # the same models put on a grid half an HR pixel off: the output's place on the HR grid matters
+    m = b.mapping
+    b.mapping = Mapping(m.lr_width, m.lr_height, m.hr_width, m.hr_height, m.ratio_x, m.ratio_y, m.offset_x + 0.5,
+                        m.offset_y + 0.5)
+    moved = tmp_path / "moved.stdo"
+    bundle_io.save(b, moved)
+    off = psnr_after(core.stdo.Upscale(lr_rgb, str(moved), device="cpu"), pair)
+    print(json.dumps({"stdo": trained, "bicubic_true_mapping": bicubic, "half_px_off": off}))
+    assert trained > bicubic, (trained, bicubic)
+    assert off < trained - 1.0, (off, trained)
+    # other sizes get the same ratios; YUV in, YUV out at the HR size
+    assert core.stdo.Upscale(pair.lr, str(out), device="cpu").get_frame(0).width == 256
+    other = core.std.BlankClip(lr_rgb, width=70, height=37)
+    assert (core.stdo.Upscale(other, str(out), device="cpu").width, b.mapping.for_size(70, 37).hr_width) == (128, 128)
+    assert stdo("eval", out, hr) == 1 and "trained on a remaster pair" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_align_only_writes_the_png_and_no_bundle(scripts, tmp_path, capsys):
+    hr, lr, _ = scripts
+    out = tmp_path / "b.stdo"
+    assert stdo("train", hr, "--lr", lr, "-o", out, "--align-only") == 0
+    err = capsys.readouterr().err
+    png = Path(str(out) + ".align.png")
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {png}" in err
+    assert "mapping: 140x74 -> 256x144" in err and not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_unrelated_content_is_refused(scripts, clip_path, tmp_path, capsys):
+    hr, _, _ = scripts
+    other = tmp_path / "other.vpy"
+    other.write_text(f"from pathlib import Path\nfrom tests.support.pairs import hr_clip\n"
+                     f"hr_clip(Path({str(clip_path)!r}), 140, 74, 0, 22).set_output()\n")
+    out = tmp_path / "b.stdo"
+    assert stdo("train", hr, "--lr", other, "-o", out, *OPTIONS) == 1
+    assert "the LR does not look like the HR" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_stdo_scaler_asks_the_lr_frames_own_area(scripts, trained):
+    """STDOScaler at twice the LR's size gives the LR frame's own area (not the HR's framing): close to a
+    plain bicubic x2 of the LR, far from the HR-framed output merely resized."""
+    jetpack = pytest.importorskip("vs_stdo.filter.jetpack", reason="vs-jetpack is not installed")
+    _, _, pair = scripts
+    lr = rgb(pair.lr)
+    out = jetpack.STDOScaler(str(trained[0]), device="cpu").scale(lr, 280, 148)
+    name, params = KERNELS["bicubic"]
+    plain = getattr(core.resize, name)(lr, 280, 148, **params)
+    framed = getattr(core.resize, name)(core.stdo.Upscale(lr, str(trained[0]), device="cpu"), 280, 148, **params)
+
+    def diff(a: vs.VideoNode, b: vs.VideoNode) -> float:
+        fa, fb = a.get_frame(3), b.get_frame(3)
+        return float(np.mean([np.abs(np.asarray(fa[p]) - np.asarray(fb[p]))[8:-8, 8:-8].mean() for p in range(3)]))
+
+    assert (out.width, out.height) == (280, 148)
+    assert diff(out, plain) < 0.5 * diff(framed, plain)
