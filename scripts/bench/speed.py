@@ -1,8 +1,10 @@
-"""Speed of `core.stdo.Upscale` against vs-mlrt (`core.ort.Model`, ONNX Runtime CPU) running the same
-weights, and against `core.resize.Bicubic`, on real frames (docs/speed.md).
+"""Speed of `core.stdo.Upscale` against vs-mlrt (`core.ort.Model`, ONNX Runtime CPU, and `core.ov.Model`,
+OpenVINO CPU) running the same weights, and against `core.resize.Bicubic`, on real frames (docs/speed.md).
 
     .venv/bin/python -m scripts.bench.speed [--presets tiny,small,paper] [--scales 4,2] [--runs 3]
         [--frames 4] [--workdir out/bench_speed] [--levers] [--markdown out.md]
+    .venv/bin/python scripts/bench_speed.py --parts peers [--clips phone1080.mp4,bigbuckbunny.mp4,cockatoo.mp4]
+        [--peer-steps 2000] [--scales 4,2] [--runs 3] [--frames 8]
 
 Clip: the first frames of phone1080.mp4 (1920x1080 real footage), LR = bicubic downscale: 480x270
 for x4, 960x540 for x2, held in memory so decoding is not timed. For every preset and scale a k=4
@@ -16,6 +18,14 @@ interleaved (run 1 of every method, then run 2, ...) and medians reported, so lo
 processes hits all methods alike. Effective GFLOP/s counts the work of one model on the whole frame
 (what ORT computes), whatever the method really computes, against a GEMM peak measured in the same
 run. `--levers` adds model-level timings of the inference backends on one 480x270 frame.
+
+`--parts peers` is what a user sees: for each clip (its first 30 frames at 1920x1080: a 720p clip is
+upscaled to 1080p with Catmull-Rom first) and scale, a bundle trained the way a user trains one (`stdo
+train CLIP --scale S`, only `--steps` changed by `--peer-steps`; kept in the workdir by clip and settings,
+so reruns reuse it), played on its own LR frames (480x270 for x4, 960x540 for x2): the routed filter,
+one model of the bundle (`route="chunk:0"`), and vs-mlrt's ONNX Runtime and OpenVINO backends (1 and 2
+streams; OpenVINO at its default precision, which is bf16 on a CPU with AMX, and at float32) on that
+model.
 """
 from __future__ import annotations
 
@@ -31,17 +41,33 @@ from pathlib import Path
 from scripts.bench.lib import interleaved, medians, seconds, table, train_bundle
 
 BASE_FRAMES = "0:6"
+PEER_FRAMES = 30          # the first frames of each clip that a peers bundle is trained on
+HD = (1920, 1080)
+# vs-mlrt's CPU backends: method -> (plugin, streams, OpenVINO config: None = its default precision)
+PEERS = {"ort": ("ort", 1, None), "ort2": ("ort", 2, None), "ov": ("ov", 1, None), "ov2": ("ov", 2, None),
+         "ov_f32": ("ov", 1, "f32"), "ov2_f32": ("ov", 2, "f32")}
 
 
-def lr_frames(scale: int, count: int):
-    """An RGBS LR clip of real frames served from memory (no decoding while timed)."""
+def lr_frames(scale: int, count: int, source: str | None = None):
+    """An RGBS LR clip of real frames (the first of phone1080.mp4, or of the `source` file or script)
+    served from memory (no decoding while timed)."""
     import clips
 
     from scripts.bench.lib import from_memory
     from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames
 
-    _, lr = hr_lr_pair(select_frames(open_clip(clips.fetch("phone1080.mp4")), BASE_FRAMES), scale)
+    hr = open_clip(source or clips.fetch("phone1080.mp4"))
+    _, lr = hr_lr_pair(select_frames(hr, BASE_FRAMES), scale)
     return from_memory(lr, count)
+
+
+def vs_peer(core, lr, method: str, onnx: str):
+    """vs-mlrt's `method` (a PEERS key) on the clip `lr` with the network `onnx`."""
+    plugin, streams, precision = PEERS[method]
+    if plugin == "ort":
+        return core.ort.Model(lr, onnx, num_streams=streams)
+    config = {"config": lambda: {"INFERENCE_PRECISION_HINT": precision}} if precision else {}
+    return core.ov.Model(lr, onnx, num_streams=streams, **config)
 
 
 def worker(spec: dict) -> dict:
@@ -54,12 +80,12 @@ def worker(spec: dict) -> dict:
     core = vs.core
     if spec.get("vs_threads"):
         core.num_threads = spec["vs_threads"]
-    lr = lr_frames(spec["scale"], spec["frames"] + 1)
+    lr = lr_frames(spec["scale"], spec["frames"] + 1, spec.get("source"))
     method = spec["method"]
     if method == "stdo":
         out = core.stdo.Upscale(lr, spec["bundle"], **spec.get("args", {}))
-    elif method == "ort":
-        out = core.ort.Model(lr, spec["onnx"], num_streams=spec.get("streams", 1))
+    elif method in PEERS:
+        out = vs_peer(core, lr, method, spec["onnx"])
     else:
         out = core.resize.Bicubic(lr, lr.width * spec["scale"], lr.height * spec["scale"])
     out.get_frame(0)
@@ -110,6 +136,53 @@ def prepare(preset: str, scale: int, workdir: Path, given: dict[str, str]) -> tu
     if not (onnx_dir / "chunk0.onnx").is_file():
         export(bundle, onnx_dir)
     return str(bundle), str(onnx_dir / "chunk0.onnx")
+
+
+def peer_bundle(clip: str, scale: int, steps: int, workdir: Path) -> tuple[str, str, str]:
+    """(HR script, bundle, chunk-0 ONNX file) of a clip trained as a user would (`stdo train HR --scale S`,
+    only --steps given), each made once and kept in workdir under the clip and the settings."""
+    import clips
+    from vs_stdo.onnx_export import export
+
+    folder = workdir / "peers"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(clip).stem
+    script = folder / f"{stem}-1080.vpy"
+    script.write_text(PEER_SCRIPT.format(path=str(clips.fetch(clip)), frames=PEER_FRAMES, w=HD[0], h=HD[1]))
+    bundle = folder / f"{stem}-1080-x{scale}-steps{steps}.stdo"
+    train_bundle(script, bundle, "--scale", scale, "--steps", steps, "--device", "cpu", reuse=True)
+    onnx_dir = folder / f"{bundle.stem}-onnx"
+    if not (onnx_dir / "chunk0.onnx").is_file():
+        export(bundle, onnx_dir)
+    return str(script), str(bundle), str(onnx_dir / "chunk0.onnx")
+
+
+PEER_SCRIPT = """import vapoursynth as vs
+clip = vs.core.bs.VideoSource({path!r})[0:{frames}]
+if (clip.width, clip.height) != ({w}, {h}):  # up to 1080p with Catmull-Rom, in the clip's own format
+    clip = clip.resize.Bicubic({w}, {h}, filter_param_a=0, filter_param_b=0.5)
+clip.set_output()
+"""
+
+
+def regions_per_frame(bundle_path: str, source: str) -> str:
+    """'patches / regions' of the timed frames' labels (regions as the CPU engine plans them)."""
+    from vs_stdo.grid import Grid
+    from vs_stdo.regions import plan
+
+    from vs_stdo import bundle as bundle_io
+
+    b = bundle_io.load(bundle_path)
+    frames = range(*map(int, BASE_FRAMES.split(":")))
+    grid = Grid(b.grid.width, b.grid.height, b.patch_width, b.patch_height)
+    counts = [len(plan(grid, torch_labels(b.labels[n]))) for n in frames]
+    return f"{grid.count} / {statistics.fmean(counts):.0f}"
+
+
+def torch_labels(labels):
+    import torch
+
+    return torch.from_numpy(labels.reshape(-1).astype("int64"))
 
 
 def levers(presets: list[str], runs: int) -> list[dict]:
@@ -171,7 +244,7 @@ class Timed:
     """A runner that adds up the CPU seconds spent inside it."""
 
     def __init__(self, runner) -> None:
-        self.runner, self.radius, self.seconds = runner, runner.radius, 0.0
+        self.runner, self.radius, self.macs, self.seconds = runner, runner.radius, runner.macs, 0.0
 
     def __call__(self, x):
         start = time.thread_time()
@@ -214,7 +287,7 @@ def routing_overhead(bundle_path: str, runs: int) -> dict:
 
     samples = interleaved({k: lambda k=k: frame_seconds(k) for k in cases}, runs, warmup=1)
     torch.set_num_threads(threads)
-    macs = {k: sum(timed[g.chunk].runner.macs(y1 - y0, x1 - x0)
+    macs = {k: sum(timed[g.chunk].macs(y1 - y0, x1 - x0)
                    for g in plan(e.grid, lab) for y0, x0, y1, x1 in [owned_box(e.grid, g)]) for k, lab in cases.items()}
     med = medians({k: [whole for whole, _ in v] for k, v in samples.items()})
     inside = medians({k: [models for _, models in v] for k, v in samples.items()})
@@ -340,6 +413,34 @@ def _autocast(model, x):
         return model(x.contiguous(memory_format=torch.channels_last))
 
 
+PEER_HEADER = ["ORT fps (1 / 2 streams)", "OpenVINO default fps (1 / 2)", "OpenVINO f32 fps (1 / 2)"]
+
+
+def best_peer(methods: dict) -> str:
+    """The fastest of vs-mlrt's backends that ran."""
+    return max((k for k in PEERS if k in methods), key=lambda k: methods[k]["fps"])
+
+
+def peer_cells(m: dict) -> list[str]:
+    """The PEER_HEADER cells: fps of each vs-mlrt backend, 1 / 2 streams."""
+    return [f"{m[a]['fps']:.2f} / {m[b]['fps']:.2f}" for a, b in (("ort", "ort2"), ("ov", "ov2"), ("ov_f32", "ov2_f32"))]
+
+
+def peers_table(rows: list[dict]) -> list[str]:
+    """Routed filter against one model of its bundle and against vs-mlrt's best backend, per clip and scale."""
+    def cells(row: dict) -> list[str]:
+        m = row["methods"]
+        best = best_peer(m)
+        routed, one, peer = m["stdo"]["fps"], m["chunk0"]["fps"], m[best]["fps"]
+        return [row["clip"], f"{row['size']} x{row['scale']}", row["regions"], f"{routed:.2f}", f"{one:.2f}",
+                f"**{one / routed:.2f}**", *peer_cells(m), f"{best} {peer:.2f}", f"**{routed / peer:.2f}**",
+                f"{one / peer:.2f}"]
+
+    return table(["clip", "LR -> HR", "patches / regions per frame", "routed fps", "one model (`chunk:0`) fps",
+                  "**routed time / one model**", *PEER_HEADER, "best peer fps", "**routed / best peer**",
+                  "one model / best peer"], [cells(row) for row in rows])
+
+
 def speed_tables(result: dict) -> list[str]:
     """The filter table and the routing-overhead and engine-path tables, for the parts that ran."""
     peak, rows = result["peak"], result["rows"]
@@ -348,21 +449,22 @@ def speed_tables(result: dict) -> list[str]:
              + f". Medians of {result['runs']} interleaved runs of {result['frames']} frames."]
     def filter_row(row: dict) -> list[str]:
         m = row["methods"]
-        best = max(("ort", "ort2"), key=lambda k: m[k]["fps"])
-        fps, ort = m["stdo"]["fps"], m[best]["fps"]
-        return [row["preset"], f"{row['size']} x{row['scale']}", f"{fps:.2f}",
-                f"{m['ort']['fps']:.2f} / {m['ort2']['fps']:.2f}", f"{m['bicubic']['fps']:.1f}",
-                f"**{fps / ort:.2f}**",
-                f"{m['chunk0']['fps']:.2f}", f"{m['stdo']['cpu_s']:.2f} / {m[best]['cpu_s']:.2f}",
+        best = best_peer(m)
+        fps, peer = m["stdo"]["fps"], m[best]["fps"]
+        return [row["preset"], f"{row['size']} x{row['scale']}", f"{fps:.2f}", *peer_cells(m), f"{best} {peer:.2f}",
+                f"**{fps / peer:.2f}**", f"{m['chunk0']['fps']:.2f}", f"{m['bicubic']['fps']:.1f}",
+                f"{m['stdo']['cpu_s']:.2f} / {m[best]['cpu_s']:.2f}",
                 f"{row['gflop'] * fps:.0f} ({100 * row['gflop'] * fps / peak[ours]:.0f} %)",
-                f"{row['gflop'] * ort:.0f} ({100 * row['gflop'] * ort / peak['float32']:.0f} %)",
-                f"{m['stdo']['rss_mb']:.0f} / {m[best]['rss_mb']:.0f}"]
+                f"{row['gflop'] * peer:.0f}", f"{m['stdo']['rss_mb']:.0f} / {m[best]['rss_mb']:.0f}"]
 
+    if rows[0].get("clip"):
+        return lines + ["", *peers_table(rows)]
     if rows[0]["methods"]:
-        lines += ["", *table(["preset", "LR -> HR", "stdo fps", "ORT fps (1 / 2 streams)", "bicubic fps",
-                              "**stdo / best ORT**", "stdo, one model fps", "CPU s/frame stdo / ORT",
-                              f"eff. GFLOP/s stdo (% {ours} peak)", "eff. GFLOP/s ORT (% float32 peak)",
-                              "peak RSS stdo / ORT (MB)"], [filter_row(row) for row in rows])]
+        lines += ["", *table(["preset", "LR -> HR", "stdo fps", *PEER_HEADER, "best peer fps",
+                              "**stdo / best peer**", "stdo, one model fps", "bicubic fps",
+                              "CPU s/frame stdo / best peer", f"eff. GFLOP/s stdo (% {ours} peak)",
+                              "eff. GFLOP/s best peer", "peak RSS stdo / best peer (MB)"],
+                             [filter_row(row) for row in rows])]
     if "overhead" not in rows[0]:
         return lines
     lines += ["", *table(["preset", "LR -> HR", "regions / patches", "CPU s per frame (1 thread) routed / one model",
@@ -422,7 +524,12 @@ def main() -> None:
                    help="use this bundle for a preset and scale (e.g. paperx4=paper.stdo)")
     p.add_argument("--parts", default="filter,overhead",
                    help="comma-separated: filter (fps of every method through VapourSynth), overhead (routing "
-                        "overhead and engine paths, in process)")
+                        "overhead and engine paths, in process), peers (default-trained bundles on real clips "
+                        "against one of their models and vs-mlrt)")
+    p.add_argument("--clips", default="phone1080.mp4,bigbuckbunny.mp4,cockatoo.mp4",
+                   help="--parts peers: the real clips (scripts/clips.py names) to train bundles on")
+    p.add_argument("--peer-steps", type=int, default=2000,
+                   help="--parts peers: training steps of their bundles (2000: stdo train's default)")
     p.add_argument("--variants", action="store_true", help="also time other thread settings (x4 only)")
     p.add_argument("--levers", action="store_true", help="also time the model-level inference backends")
     p.add_argument("--accuracy", nargs="*", default=[], metavar="BUNDLE",
@@ -450,7 +557,7 @@ def main() -> None:
     from vs_stdo.core.models import preset as make
 
     specs: list[tuple[dict, dict]] = []
-    for name in presets:
+    for name in presets if a.parts & {"filter", "overhead"} else []:
         for scale in scales:
             bundle, onnx = prepare(name, scale, Path(a.workdir), given)
             size = "480x270" if scale == 4 else "960x540"
@@ -459,20 +566,31 @@ def main() -> None:
                    "gflop": 2 * make(name, scale).macs_per_pixel * w * h / 1e9}
             result["rows"].append(row)
             base = {"scale": scale, "frames": a.frames, "bundle": bundle, "onnx": onnx}
-            methods = {"stdo": {"method": "stdo"}, "ort": {"method": "ort"}, "ort2": {"method": "ort", "streams": 2},
+            methods = {"stdo": {"method": "stdo"}, **{k: {"method": k} for k in PEERS},
                        "bicubic": {"method": "bicubic"}, "chunk0": {"method": "stdo", "args": {"route": "chunk:0"}}}
             if a.variants and scale == 4:
                 methods |= {v: {"method": "stdo", **extra} for v, extra in VARIANTS.items()}
             specs += [(row, {**base, **m, "name": k}) for k, m in methods.items()]
+    for clip in a.clips.split(",") if "peers" in a.parts else []:
+        for scale in scales:
+            source, bundle, onnx = peer_bundle(clip, scale, a.peer_steps, Path(a.workdir))
+            row = {"clip": f"{Path(clip).stem} ({a.peer_steps} steps)", "scale": scale,
+                   "size": f"{HD[0] // scale}x{HD[1] // scale}", "methods": {}, "bundle": bundle, "source": source,
+                   "regions": regions_per_frame(bundle, source)}
+            result["rows"].append(row)
+            base = {"scale": scale, "frames": a.frames, "bundle": bundle, "onnx": onnx, "source": source}
+            methods = {"stdo": {"method": "stdo"}, "chunk0": {"method": "stdo", "args": {"route": "chunk:0"}},
+                       **{k: {"method": k} for k in PEERS}}
+            specs += [(row, {**base, **m, "name": k}) for k, m in methods.items()]
     def measure(row: dict, spec: dict) -> dict:
         got = run_worker({k: v for k, v in spec.items() if k != "name"})
-        print(f"{row['preset']} x{row['scale']} {spec['name']}: {got['fps']:.3f} fps, {got['rss_mb']:.0f} MB",
+        print(f"{row.get('preset') or row['clip']} x{row['scale']} {spec['name']}: {got['fps']:.3f} fps, {got['rss_mb']:.0f} MB",
               flush=True)
         return got
 
     samples = interleaved({i: lambda row=row, spec=spec: measure(row, spec) for i, (row, spec) in enumerate(specs)},
-                          a.runs if "filter" in a.parts else 0)
-    for i, (row, spec) in enumerate(specs if "filter" in a.parts else []):
+                          a.runs if a.parts & {"filter", "peers"} else 0)
+    for i, (row, spec) in enumerate(specs if a.parts & {"filter", "peers"} else []):
         row["methods"][spec["name"]] = {"fps": statistics.median(s["fps"] for s in samples[i]),
                                         "cpu_s": statistics.median(s["cpu_s"] for s in samples[i]),
                                         "rss_mb": max(s["rss_mb"] for s in samples[i])}
@@ -482,7 +600,7 @@ def main() -> None:
                 result["variants"].append({"preset": row["preset"], "size": row["size"], "scale": row["scale"],
                                            "variant": v, "fps": row["methods"][v]["fps"],
                                            "default_fps": row["methods"]["stdo"]["fps"]})
-    for row in result["rows"] if "overhead" in a.parts else []:
+    for row in result["rows"] if "overhead" in a.parts and "preset" in result["rows"][0] else []:
         row["overhead"] = routing_overhead(row["bundle"], a.runs)
         print(f"routing overhead {row['preset']} x{row['scale']}: {row['overhead']}", flush=True)
         row["paths"] = engine_paths(row["bundle"], a.runs)

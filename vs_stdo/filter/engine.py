@@ -19,10 +19,11 @@ import logging
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..core.bundle import Bundle
 from ..core.device import pick_device
-from ..core.grid import Box, Grid, paste, window
+from ..core.grid import Box, Grid, paste
 from .batches import PatchBatches
 from .regions import Region, owned_box, plan
 from .routing import Route, Routing
@@ -126,10 +127,15 @@ class Engine:
         return self.run_regions(frame, labels, planes)
 
     def run_regions(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
-        """Each region of one chunk with exactly its model's radius of context, written where it is owned."""
+        """Each region of one chunk with exactly its model's radius of context, written where it is owned.
+        The frame is padded once (replicated border), so that every region's window is a view of it."""
+        p = self.pad
+        padded = F.pad(frame[None], (p, p, p, p), mode="replicate")[0] if p else frame
         for k, boxes in self.same_shape_batches(plan(self.grid, labels, self.batch)):
             runner = self.runners[k]
-            res = runner(torch.stack([window(frame, box, runner.radius) for box in boxes]))
+            c = p - runner.radius
+            res = runner(torch.stack([padded[:, y0 + c:y1 + p + runner.radius, x0 + c:x1 + p + runner.radius]
+                                      for y0, x0, y1, x1 in boxes]))
             for out, box in zip(res, boxes):
                 paste(out, box, planes, self.scale)
 
