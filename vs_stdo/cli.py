@@ -68,8 +68,8 @@ def cmd_eval(a: argparse.Namespace) -> None:
     if a.report:
         reads = {"the bundle": a.bundle, "the input": a.input, "the --lr file": a.lr}
         preflight.check_writable(a.report, reads, "--report")
-    frames = a.frames or b.clip.get("frames_selected")
-    kernel = a.kernel or b.clip.get("kernel") or "bicubic"
+    frames = a.frames or b.clip.frames_selected
+    kernel = a.kernel or b.clip.kernel or "bicubic"
     p = open_pair(a.input, a.lr, frames, b.scale, kernel, scale_option=None)
     places = bundle_frames(b, Path(a.input).name, p.source.num_frames, frames, p.lr)
     result = evaluate(Path(a.bundle), b, p.hr, as_taken(b, p.lr_clip, p.colour), places, device=a.device, report=a.report,

@@ -25,6 +25,7 @@ import vapoursynth as vs
 from scripts import clips
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core import colour
+from vs_stdo.core.clip_record import ClipRecord
 from vs_stdo.core.fingerprint import fingerprint
 from vs_stdo.core.grid import Grid
 from vs_stdo.core.models import WDSR, Arch, plain_state
@@ -61,8 +62,7 @@ def make_bundle(clip: vs.VideoNode, path: Path) -> Path:
         scale=SCALE, patch_width=PATCH[0], patch_height=PATCH[1], archs=[m.arch for m in models],
         weights=[plain_state(m) for m in models], labels=labels, psnr=np.zeros(labels.shape, np.float32),
         fingerprints=np.stack([fingerprint(f) for f in frames]), thresholds=[0.0],
-        clip={"width": WIDTH, "height": HEIGHT, "frames": FRAMES, "fps_num": 25, "fps_den": 1,
-              "source": "bench_memory"}), path)
+        clip=ClipRecord(WIDTH, HEIGHT, FRAMES, 25, 1, "bench_memory")), path)
     return path
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from scripts import clips
 from scripts.bench.lib import stdo, table, train_bundle
 from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.clip_record import ClipRecord
 
 QUALITY_CLIPS = ["bigbuckbunny.mp4", "bikes.mp4", "cockatoo.mp4", "city.mpg"]
 
@@ -173,8 +174,7 @@ def long_bundle(a: argparse.Namespace) -> dict:
                          weights=[plain_state(model)] * 4,
                          labels=rng.integers(0, 4, (n, grid.rows, grid.cols), dtype=np.uint8),
                          psnr=rng.normal(35, 3, (n, grid.rows, grid.cols)).astype(np.float32), fingerprints=prints,
-                         thresholds=[30.0, 35.0, 40.0], clip={"width": 480, "height": 270, "frames": n, "fps_num": 24,
-                                                             "fps_den": 1, "source": "synthetic"})
+                         thresholds=[30.0, 35.0, 40.0], clip=ClipRecord(480, 270, n, 24, 1, "synthetic"))
     path = a.out / "long_bundle.stdo"
     bundle_io.save(b, path)
     loads = []

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vs_stdo.core.clip_record import ClipRecord
 from vs_stdo.core.fingerprint import fingerprint
 from vs_stdo.core.video import frame_array, hr_lr_pair, open_clip
 from vs_stdo.train import generic
@@ -72,9 +73,9 @@ def main() -> int:
         s = Settings(scale=scale, mode="single", preset=a.preset, steps=a.steps, init="none")
         frames = tiles(scale, (s.patch_width, s.patch_height))
         print(f"x{scale}: {len(frames)} tiles of {len(IMAGES)} images")
-        clip = {"width": s.patch_width, "height": s.patch_height, "frames": len(frames), "fps_num": 1, "fps_den": 1,
-                "source": "scikit-image sample images: " + "; ".join(f"{k} {v}" for k, v in IMAGES.items()),
-                "frames_selected": ":", "lr": "bicubic downscale", "kernel": "bicubic"}
+        clip = ClipRecord(s.patch_width, s.patch_height, len(frames),
+                          source="scikit-image sample images: " + "; ".join(f"{k} {v}" for k, v in IMAGES.items()),
+                          lr="bicubic downscale", kernel="bicubic")
         train(frames, s, out / generic.file_name(a.preset, scale), clip)
     return 0
 

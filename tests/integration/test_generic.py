@@ -83,4 +83,4 @@ def test_the_generic_models_are_trained_by_their_script(tmp_path):
     subprocess.run([sys.executable, "scripts/tools/train_generic.py", "--scales", "3", "--steps", "3", "--out",
                     str(tmp_path)], cwd=root, check=True, capture_output=True)
     b = bundle_io.load(tmp_path / generic.file_name(generic.PRESET, 3))
-    assert b.archs == [preset(generic.PRESET, 3)] and b.clip["source"].startswith("scikit-image")
+    assert b.archs == [preset(generic.PRESET, 3)] and b.clip.source.startswith("scikit-image")

@@ -100,7 +100,7 @@ def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path
     t = b.training
     assert b.chunks == 1 and t["scorer"] == "bundle:chunks.stdo" and t["focus"] == 0.5
     assert (t["loss"], t["sampling"]) == ("mse", "unbiased")  # the joint defaults, "auto" loss resolved
-    assert len(b.labels) == 0 and b.clip["frames"] == 6 and moved(b.weights[0])  # one model: no labels stored
+    assert len(b.labels) == 0 and b.clip.frames == 6 and moved(b.weights[0])  # one model: no labels stored
     # the shared model on all 60 training patches for a quarter of the steps, then the same model on all
     # of them, drawn by the scorer's error
     assert t["stages"] == {"shared": {"steps": 2, "patches": [60]}, "joint": {"steps": 8, "patches": [60]}}
@@ -126,7 +126,7 @@ def test_single_mode_on_a_real_lr_encode(bikes, lr_encode, tmp_path):
     assert stdo("train", bikes, "-o", out, "--lr", lr_encode, "--frames", "0:4", "--mode", "single",
                 "--epochs", "2", "--init", "none", *TINY) == 0   # 10 steps: learnt from bicubic, not the generic start
     b = bundle_io.load(out)
-    assert b.chunks == 1 and b.training["scorer"] == "bicubic" and b.clip["lr"] == "bikes_lr.mp4"
+    assert b.chunks == 1 and b.training["scorer"] == "bicubic" and b.clip.lr == "bikes_lr.mp4"
     assert b.training["stages"] == {"single": {"steps": 10, "patches": [40]}}    # 2 epochs of 40 patches, batch 8
     # it learnt the encode: on those frames it beats bicubic through the filter
     pair = open_pair(bikes, lr_encode, "0:4", 4)
@@ -143,7 +143,7 @@ def test_scale_3_on_a_source_that_does_not_divide(bikes, tmp_path):
     assert stdo("train", bikes, "-o", out, "--frames", "0:2", "--steps", "4", "--chunks", "3", "--scale", "3",
                 "--patch", "40x30", "--batch", "4", "--device", "cpu") == 0
     b = bundle_io.load(out)
-    assert (b.scale, b.clip["width"], b.clip["height"], b.labels.shape) == (3, 213, 90, (2, 3, 6))
+    assert (b.scale, b.clip.width, b.clip.height, b.labels.shape) == (3, 213, 90, (2, 3, 6))
     lr = open_pair(bikes, None, "0:2", 3).lr
     up = vs.core.stdo.Upscale(lr, str(out))
     assert (up.width, up.height) == (639, 270)       # 640x272 cropped to a multiple of 3

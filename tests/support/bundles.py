@@ -15,6 +15,7 @@ from safetensors.numpy import save as st_save
 
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core import packing
+from vs_stdo.core.clip_record import ClipRecord
 from vs_stdo.core.fingerprint import fingerprint
 from vs_stdo.core.grid import Grid
 from vs_stdo.core.models import WDSR, Arch, preset
@@ -45,7 +46,7 @@ def write_bundle(path: Path, models: list[WDSR], labels: np.ndarray, frames: lis
         weights=[{n: t.detach().clone() for n, t in m.state_dict().items()} for m in models],
         labels=labels.astype(np.uint8), psnr=np.zeros(labels.shape, np.float32),
         fingerprints=np.stack([fingerprint(f) for f in frames]), thresholds=[float(i) for i in range(k - 1)],
-        clip={"width": w, "height": h, "frames": len(frames), "fps_num": 25, "fps_den": 1, "source": "test"},
+        clip=ClipRecord(w, h, len(frames), 25, 1, "test"),
         weight_storage="float32")  # the given models exactly, so that tests can compare with them
     bundle_io.save(b, path)
     return path

@@ -41,6 +41,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from . import bundle_legacy, packing
+from .clip_record import ClipRecord
 from .colour import Colour
 from .files import write_atomic
 from .fingerprint import CELLS
@@ -73,7 +74,7 @@ class Bundle:
     psnr: np.ndarray            # (frames, rows, cols) float32
     fingerprints: np.ndarray    # (frames, CELLS*CELLS) float32
     thresholds: list[float]
-    clip: dict[str, Any]        # LR width/height, frames, fps, source name
+    clip: ClipRecord            # the training clip: LR size, frames, fps, source
     training: dict[str, Any] = field(default_factory=dict)
     router: RouterState | None = None
     colour: Colour | None = None  # how the training pair was read; None in bundles made before it was recorded
@@ -91,7 +92,7 @@ class Bundle:
 
     @property
     def grid(self) -> Grid:
-        return Grid(self.clip["width"], self.clip["height"], self.patch_width, self.patch_height)
+        return Grid(self.clip.width, self.clip.height, self.patch_width, self.patch_height)
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -103,7 +104,7 @@ class Bundle:
             "chunks": self.chunks,
             "models": [a.to_dict() for a in self.archs],
             "thresholds": self.thresholds,
-            "clip": self.clip,
+            "clip": self.clip.to_manifest(),
             "fingerprint": {"kind": "luma-block-mean", "cells": CELLS},
             "training": self.training,
             "router": self.router.manifest() if self.router else None,
@@ -242,15 +243,12 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
     scale = _int(m["scale"], "scale", 2, 4)
     pw = _int(m["patch"]["width"], "patch.width", 1, 4096)
     ph = _int(m["patch"]["height"], "patch.height", 1, 4096)
-    clip = m["clip"]
-    if not isinstance(clip, dict):
-        raise BundleError("manifest field clip must be an object")
-    frames = _int(clip["frames"], "clip.frames", 1, 10_000_000)
-    sample = clip.get("sample")  # the stored frames' numbers in the training range, when the run sampled
-    if sample is not None and (not isinstance(sample, list) or len(sample) != frames
-                               or not all(type(v) is int and v >= 0 for v in sample) or sample != sorted(set(sample))):
-        raise BundleError(f"manifest field clip.sample must list {frames} increasing frame numbers")
-    grid = Grid(_int(clip["width"], "clip.width", 1, 65536), _int(clip["height"], "clip.height", 1, 65536), pw, ph)
+    try:
+        clip = ClipRecord.from_manifest(m["clip"])
+    except (ValueError, TypeError) as e:
+        raise BundleError(f"manifest field {e}") from None
+    frames = clip.frames
+    grid = Grid(clip.width, clip.height, pw, ph)
     if (m["grid"]["rows"], m["grid"]["cols"]) != (grid.rows, grid.cols):
         raise BundleError(f"manifest grid {m['grid']} does not match a {pw}x{ph} grid on "
                           f"{grid.width}x{grid.height} ({grid.rows} rows, {grid.cols} cols)")

@@ -47,12 +47,12 @@ def bundle_frames(bundle: Bundle, source: str, total: int, frames: str | None, l
     """For each evaluated frame of `source` (`total` frames, cut to `frames`), its index among the
     bundle's frames, or None where it is not one of them."""
     picked = frame_range(frames, total)
-    trained = range(total)[parse_frames(bundle.clip.get("frames_selected"))]
-    sample = bundle.clip.get("sample")
+    trained = range(total)[parse_frames(bundle.clip.frames_selected)]
+    sample = bundle.clip.sample
     if sample is not None:
         trained = [trained[p] for p in sample if p < len(trained)]
-    if (source != bundle.clip.get("source") or len(trained) != bundle.clip["frames"]
-            or (lr.width, lr.height) != (bundle.clip["width"], bundle.clip["height"])):
+    if (source != bundle.clip.source or len(trained) != bundle.clip.frames
+            or (lr.width, lr.height) != (bundle.clip.width, bundle.clip.height)):
         return [None] * len(picked)
     index = {f: i for i, f in enumerate(trained)}
     return [index.get(f) for f in picked]

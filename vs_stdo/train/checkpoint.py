@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.clip_record import ClipRecord
 from ..core.files import atomic_write
 from .settings import AUTO, Settings, flag_of
 
@@ -29,9 +30,9 @@ def run_id(lr_frames: torch.Tensor | np.ndarray) -> str:
     return hashlib.sha256(np.asarray(lr_frames).tobytes()).hexdigest()[:16]
 
 
-def input_of(clip_info: dict) -> dict:
+def input_of(clip: ClipRecord) -> dict:
     """What a run reads, as its checkpoint records it: the input's name, the frames, the LR and the kernel."""
-    return {k: clip_info.get(k) for k in INPUT}
+    return {k: getattr(clip, k) for k in INPUT}
 
 
 def differences(stored: dict, s: Settings, inputs: dict) -> list[str]:

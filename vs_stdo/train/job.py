@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..core import colour
 from ..core.bundle import Bundle
+from ..core.clip_record import ClipRecord
 from ..core.device import pick_device
 from ..core.video import open_pair
 from . import checkpoint, generic, preflight
@@ -68,14 +69,12 @@ def run_job(job: Job) -> Bundle | None:
     grid = check_data(s, lr.width, lr.height, len(positions), decoded=False)
     patches = grid.count * (len(positions) - len(heldout_frames(len(positions), s.holdout)))
     disk = preflight.check_disk(s, job.output, len(positions), grid.count)
-    clip = {"width": lr.width, "height": lr.height, "frames": len(positions), "fps_num": src.fps.numerator,
-            "fps_den": src.fps.denominator, "source": Path(job.input).name, "frames_selected": job.frames or ":",
-            "lr": Path(job.lr_file).name if job.lr_file else f"{job.kernel} downscale",
-            "kernel": None if job.lr_file else job.kernel}
-    if len(positions) < lr.num_frames:
-        clip |= {"range_frames": lr.num_frames, "sample": list(positions)}
-    if remaster:
-        clip |= remaster.clip_info()
+    sampled = len(positions) < lr.num_frames
+    clip = ClipRecord(lr.width, lr.height, len(positions), src.fps.numerator, src.fps.denominator,
+                      Path(job.input).name, job.frames or ":",
+                      lr=Path(job.lr_file).name if job.lr_file else f"{job.kernel} downscale",
+                      kernel=None if job.lr_file else job.kernel, range_frames=lr.num_frames if sampled else None,
+                      sample=list(positions) if sampled else None, **(remaster.clip_info() if remaster else {}))
     resumed = checkpoint.check(Path(job.output + ".ckpt"), s, checkpoint.input_of(clip), job.resume, say=False)
     world = World.join(pick_device(s.device))
     if len(positions) < world.size:
@@ -106,6 +105,6 @@ def run_job(job: Job) -> Bundle | None:
     b = train(frames, s, Path(job.output), clip, resume=job.resume, world=world, count=len(positions),
               phases=phases, colour=p.colour, deadline=deadline)
     if world.main:
-        print(f"wrote {job.output}: {b.chunks} model(s), x{b.scale}, {b.clip['frames']} frames "
+        print(f"wrote {job.output}: {b.chunks} model(s), x{b.scale}, {b.clip.frames} frames "
               f"({len(b.training['heldout'])} held out), {Path(job.output).stat().st_size} bytes")
     return b

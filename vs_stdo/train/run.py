@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..core import bundle as bundle_io
+from ..core.clip_record import ClipRecord
 from ..core.colour import Colour
 from ..core.device import pick_device
 from ..core.metrics import psnr_to_mse
@@ -28,7 +29,7 @@ from .timing import ROUTER_FRAMES, Deadline
 from .world import World
 
 
-def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool = False,
+def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool = False,
           world: World | None = None, count: int | None = None, phases: Phases | None = None,
           colour: Colour | None = None, deadline: Deadline | None = None) -> bundle_io.Bundle:
     """Run a whole training job on decoded frames and write the bundle to `out` (which records `colour`,
@@ -56,7 +57,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
     fingerprints = world.gather(frames.fingerprints, count)
     preflight.check_writable(out, {}, "-o")  # before its checkpoint is written next to it
     ckpt = Checkpoint(Path(str(out) + ".ckpt"), run_id(fingerprints), writer=world.main, settings=s,
-                      inputs=input_of(clip_info))
+                      inputs=input_of(clip))
     ckpt.open(resume)
     finished: dict[str, dict] = ckpt.state["finished"]
     plain, started_from = generic.start(s.init, s.arch())
@@ -107,7 +108,7 @@ def train(frames: Frames, s: Settings, out: Path, clip_info: dict, resume: bool 
         scale=s.scale, patch_width=s.patch_width, patch_height=s.patch_height, archs=stages[-1].archs,
         weights=[plain_state(model) for model in models],
         labels=labels if k > 1 else np.zeros_like(labels), psnr=psnr, fingerprints=fingerprints,
-        thresholds=thresholds if k > 1 else [], clip=clip_info,
+        thresholds=thresholds if k > 1 else [], clip=clip,
         training=asdict(s) | {
             "device": str(device),
             "processes": world.size, "seconds": round(time.time() - started, 1), "phases": phases.rows,

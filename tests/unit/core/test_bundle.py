@@ -16,6 +16,7 @@ from tests.support.bundles import per_tensor, random_model
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core import packing
 from vs_stdo.core.bundle import BundleError
+from vs_stdo.core.clip_record import ClipRecord
 from vs_stdo.core.fingerprint import CELLS, FrameMatcher
 
 FRAMES, ROWS, COLS = 5, 2, 3
@@ -31,7 +32,7 @@ def bundle(weights: str = "float16", k: int = 2) -> bundle_io.Bundle:
         labels=rng.integers(0, k, (FRAMES, ROWS, COLS)).astype(np.uint8),
         psnr=rng.uniform(20, 50, (FRAMES, ROWS, COLS)).astype(np.float32),
         fingerprints=rng.uniform(0, 1, (FRAMES, CELLS * CELLS)).astype(np.float32), thresholds=[30.0] * (k - 1),
-        clip={"width": 48, "height": 24, "frames": FRAMES, "fps_num": 25, "fps_den": 1, "source": "test"},
+        clip=ClipRecord(48, 24, FRAMES, 25, 1, "test"),
         weight_storage=weights)
 
 
@@ -147,7 +148,7 @@ def test_one_model_bundles_store_no_routing_data(tmp_path):
     assert len(data) < len(saved(bundle(k=2), tmp_path, "two.stdo")) / 2 + 1000  # half the weights, no routing data
     loaded = bundle_io.from_bytes(data)
     assert loaded.labels.shape == (0, ROWS, COLS) and loaded.psnr.shape == (0, ROWS, COLS)
-    assert loaded.fingerprints.shape == (0, CELLS * CELLS) and loaded.clip["frames"] == FRAMES
+    assert loaded.fingerprints.shape == (0, CELLS * CELLS) and loaded.clip.frames == FRAMES
     assert all(torch.equal(loaded.weights[0][n], t.half().float()) for n, t in b.weights[0].items())
 
 
