@@ -11,6 +11,7 @@ out and listed.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,8 +36,9 @@ FULL_DP = 4_000_000  # up to this many frame pairs the time alignment considers 
 MIN_PAIRED = 0.5  # below this share of the shorter clip's frames paired, the clips are not the same show
 MIN_CORRELATION = 0.6  # nor when the median paired thumbnails correlate less than this
 REFINE_PAIRS = 6
-TILE = 96  # LR pixels per side of a refinement tile (3 x 3 tiles per pair, spread over the overlap)
+TILE = 64  # LR pixels per side of a refinement tile (3 x 3 tiles per pair, spread over the overlap)
 SEARCH = 0.04  # the coarse search covers ratios within +-4 % of "the frames cover each other"
+SHIFT_REACH = 16  # frames either way the full-size check of the frame offset looks
 DROP_MADS = 5.0  # a pair is left out when its residual is this many MADs (and 3 dB) below the median
 
 
@@ -266,19 +268,27 @@ def _tiles(lo: int, hi: int, n: int = 3, tile: int = TILE) -> list[tuple[int, in
     return [(round(lo + k * (hi - lo - t) / (n - 1)), round(lo + k * (hi - lo - t) / (n - 1)) + t) for k in range(n)]
 
 
+@functools.lru_cache(maxsize=64)
+def _blur_matrix(n: int, sigma: float) -> torch.Tensor:
+    """(n, n) Gaussian blur of one axis, edges replicated; rows sum to 1."""
+    r = math.ceil(3 * sigma)
+    taps = torch.arange(-r, r + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (taps / sigma) ** 2)
+    k = k / k.sum()
+    out = torch.zeros(n, n, dtype=torch.float64)
+    rows = torch.arange(n)
+    for t, w in zip(taps.long().tolist(), k.tolist()):
+        out[rows, (rows + t).clamp(0, n - 1)] += w
+    return out
+
+
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (..., H, W) with replicated edges (no blur for sigma 0)."""
+    """Separable Gaussian blur of (..., H, W) with replicated edges (no blur for sigma 0): two small
+    matmuls, cheaper here than convolutions and as differentiable."""
     if sigma <= 0:
         return x
-    r = math.ceil(3 * sigma)
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma) ** 2)
-    k = k / k.sum()
-    shape = x.shape
-    y = x.reshape(-1, 1, shape[-1])
-    y = torch.nn.functional.conv1d(torch.nn.functional.pad(y, (r, r), mode="replicate"), k.view(1, 1, -1))
-    y = y.reshape(shape).transpose(-1, -2).reshape(-1, 1, shape[-2])
-    y = torch.nn.functional.conv1d(torch.nn.functional.pad(y, (r, r), mode="replicate"), k.view(1, 1, -1))
-    return y.reshape(*shape[:-2], shape[-1], shape[-2]).transpose(-1, -2)
+    by, bx = _blur_matrix(x.shape[-2], sigma).to(x.dtype), _blur_matrix(x.shape[-1], sigma).to(x.dtype)
+    return by @ x @ bx.T
 
 
 class _Problem:
@@ -293,8 +303,9 @@ class _Problem:
         # LR tiles and the HR window each needs (room for the kernel and for the refinement's moves)
         self.rows = [(lo, hi, self._window(m.ratio_y, m.offset_y, lo, hi, m.hr_height)) for lo, hi in _tiles(ylo, yhi)]
         self.cols = [(lo, hi, self._window(m.ratio_x, m.offset_x, lo, hi, m.hr_width)) for lo, hi in _tiles(xlo, xhi)]
-        self.hr = [torch.from_numpy(x).double() for x in hr_frames]
-        self.lr = [torch.from_numpy(x).double() for x in lr_frames]
+        self.hr = [torch.from_numpy(x).float() for x in hr_frames]  # float32 matmuls: twice as fast
+        self.lr = [torch.from_numpy(x).float() for x in lr_frames]
+        self._cache: dict[tuple[float, tuple[int, ...]], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @staticmethod
     def _window(ratio: float, offset: float, lo: int, hi: int, hr_len: int) -> tuple[int, int]:
@@ -303,23 +314,30 @@ class _Problem:
         b = min(hr_len, math.ceil(offset + ratio * hi + pad))
         return a, b - a
 
+    def _targets(self, sigma: float, pairs: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The LR tiles of `pairs`, blurred and centred (tiles, pixels), and their variances; cached."""
+        key = (sigma, pairs)
+        if key not in self._cache:
+            tiles = torch.stack([self.lr[k][ylo:yhi, xlo:xhi] for k in pairs for ylo, yhi, _ in self.rows
+                                 for xlo, xhi, _ in self.cols])
+            t = _blur(tiles, sigma).flatten(1)
+            t = t - t.mean(1, keepdim=True)
+            self._cache[key] = (t, t.pow(2).mean(1).clamp_min(1e-12))
+        return self._cache[key]
+
     def loss(self, p: torch.Tensor, sigma: float, pairs: Iterable[int] | None = None) -> torch.Tensor:
         """Mean normalised squared error over tiles and pairs for parameters p = (rx, ry, ox, oy)."""
+        pairs = tuple(range(len(self.hr)) if pairs is None else pairs)
         rx, ry, ox, oy = p
-        mys = [(lo, hi, weights(1 / ry, -oy / ry, 1, *win, lo, hi - lo), win) for lo, hi, win in self.rows]
-        mxs = [(lo, hi, weights(1 / rx, -ox / rx, 1, *win, lo, hi - lo), win) for lo, hi, win in self.cols]
-        total, count = 0, 0
-        for k in range(len(self.hr)) if pairs is None else pairs:
-            h, l = self.hr[k], self.lr[k]
-            for ylo, yhi, my, (ya, yn) in mys:
-                for xlo, xhi, mx, (xa, xn) in mxs:
-                    pred = _blur(my @ h[ya:ya + yn, xa:xa + xn] @ mx.T, sigma).flatten()
-                    target = _blur(l[ylo:yhi, xlo:xhi], sigma).flatten()
-                    pc, tc = pred - pred.mean(), target - target.mean()
-                    gain = (pc @ tc) / (pc @ pc).clamp_min(1e-12)
-                    total = total + ((tc - gain * pc) ** 2).mean() / (tc @ tc / len(tc)).clamp_min(1e-12)
-                    count += 1
-        return total / count
+        mys = [(weights(1 / ry, -oy / ry, 1, *win, lo, hi - lo).float(), win) for lo, hi, win in self.rows]
+        mxs = [(weights(1 / rx, -ox / rx, 1, *win, lo, hi - lo).float(), win) for lo, hi, win in self.cols]
+        pred = torch.stack([my @ self.hr[k][ya:ya + yn, xa:xa + xn] @ mx.T for k in pairs
+                            for my, (ya, yn) in mys for mx, (xa, xn) in mxs])
+        pred = _blur(pred, sigma).flatten(1)
+        pred = pred - pred.mean(1, keepdim=True)
+        target, variance = self._targets(sigma, pairs)
+        gain = (pred * target).sum(1) / pred.pow(2).sum(1).clamp_min(1e-12)
+        return ((target - gain[:, None] * pred).pow(2).mean(1) / variance).mean()
 
 
 def _params(m: Mapping) -> torch.Tensor:
@@ -379,6 +397,39 @@ def aligned_thumbnails(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, mapping: Ma
     hr = np.concatenate([normalise(resample(torch.from_numpy(hr_thumbs[k:k + 512].astype(np.float32)), my, mx).numpy())
                          for k in range(0, len(hr_thumbs), 512)]).astype(np.float16)
     return hr, normalise(lr_thumbs[:, ylo:yhi, xlo:xhi]).astype(np.float16)
+
+
+def best_shift(hr_frames: list[np.ndarray], lr_frame: Callable[[int], np.ndarray], lr_index: list[int],
+               lr_count: int, mapping: Mapping, reach: int = SHIFT_REACH) -> tuple[int, Mapping]:
+    """The time shift d (LR frame l + d instead of l, for every given pair) whose pairs fit best at full
+    size after a quick refinement, with that refinement's mapping; d = 0 unless another fits better.
+
+    Framing-blind thumbnails can pair frames a few apart when the shot zooms or pans: the HR a few frames
+    on is framed like the LR. The mapping then absorbs the motion, and only the full-size error tells
+    the true twins (coding noise alone) from the near ones (parallax, motion, new content at the edges).
+    Shifts are tried at 0, +-2, +-4, ..., +-reach, then one frame at a time around the best."""
+    def loss(d: int) -> tuple[float, Mapping]:
+        lrs = [lr_frame(l + d) for l in lr_index]
+        m = mapping
+        for sigma in (3.0, 0.0):
+            m = _solve(_Problem(hr_frames, lrs, m), m, sigma, iterations=20)
+        return float(_Problem(hr_frames, lrs, m).loss(_params(m), 0.0)), m
+
+    ok = lambda d: all(0 <= l + d < lr_count for l in lr_index)  # noqa: E731
+    tried: dict[int, tuple[float, Mapping]] = {}
+    steps = [0] + [k * sign for k in (2, 4, 8, 16, 32) if k <= reach for sign in (1, -1)]
+    for d in steps:
+        if ok(d):
+            tried[d] = loss(d)
+    best = min(tried, key=lambda d: tried[d][0])
+    while True:
+        for d in (best - 1, best + 1):
+            if d not in tried and ok(d) and abs(d) <= reach:
+                tried[d] = loss(d)
+        new = min(tried, key=lambda d: tried[d][0])
+        if new == best:
+            return best, tried[best][1]
+        best = new
 
 
 def thumb_residuals(hr_aligned: np.ndarray, lr_aligned: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -513,11 +564,10 @@ class Alignment:
         return path
 
 
-def estimate(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray,
-             frames: Callable[[int, int], tuple[np.ndarray, np.ndarray]], hr_size: tuple[int, int],
-             lr_size: tuple[int, int]) -> Alignment:
+def estimate(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, hr_frame: Callable[[int], np.ndarray],
+             lr_frame: Callable[[int], np.ndarray]) -> Alignment:
     """The whole estimate from thumbnails (normalised, the same size on both sides) and a way to get the
-    full-size luma of a pair: frames(hr_frame, lr_frame) -> (hr array, lr array). Sizes are (width, height)."""
+    full-size luma of a frame of each clip (hr_frame(n), lr_frame(n) -> 2-D float32 array)."""
     pairs, corr = match_frames(hr_thumbs, lr_thumbs)
     shorter = min(len(hr_thumbs), len(lr_thumbs))
     median = float(np.median(corr)) if len(corr) else 0.0
@@ -532,12 +582,16 @@ def estimate(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray,
         picked = [pairs[i] for i in pick_pairs(hr_thumbs, pairs, corr)]
         if picked != chosen:
             chosen = picked
-            full = [frames(h, l) for h, l in chosen]
-            hr_frames, lr_frames = [f[0] for f in full], [f[1] for f in full]
-            if hr_frames[0].shape != (hr_size[1], hr_size[0]) or lr_frames[0].shape != (lr_size[1], lr_size[0]):
-                raise ValueError("the frames read do not have the clips' sizes")
+            hr_frames, lr_frames = [hr_frame(h) for h, _ in chosen], [lr_frame(l) for _, l in chosen]
+            first = mapping is None
             mapping, precision = refine(hr_frames, lr_frames, mapping or coarse_mapping(hr_frames, lr_frames),
                                         sigmas)
+            if first:
+                check = np.argsort([-float(np.abs(np.diff(h, axis=1)).mean()) for h in hr_frames])[:2]
+                shift, mapping = best_shift([hr_frames[k] for k in check], lr_frame, [chosen[k][1] for k in check],
+                                            len(lr_thumbs), mapping)
+                if shift:  # refine again on the shifted pairs
+                    pairs, chosen = [(h, l + shift) for h, l in pairs if 0 <= l + shift < len(lr_thumbs)], []
         hr_aligned, lr_aligned = aligned_thumbnails(hr_thumbs, lr_thumbs, mapping)
         pairs, corr = match_frames(hr_aligned, lr_aligned, noise_floor(hr_aligned, lr_aligned, pairs))
         if len(pairs) < max(1, MIN_PAIRED * shorter):
@@ -560,5 +614,4 @@ def align(hr: vs.VideoNode, lr: vs.VideoNode, thumb_width: int = THUMB_WIDTH) ->
     th = max(8, round(tw * hr.height / hr.width))
     hr_thumbs = read_thumbnails(hr, tw, th, "HR thumbnails")
     lr_thumbs = read_thumbnails(lr, tw, th, "LR thumbnails")
-    return estimate(hr_thumbs, lr_thumbs, lambda h, l: (read_frame(hr, h), read_frame(lr, l)),
-                    (hr.width, hr.height), (lr.width, lr.height))
+    return estimate(hr_thumbs, lr_thumbs, lambda n: read_frame(hr, n), lambda n: read_frame(lr, n))
