@@ -4,11 +4,14 @@ MPEG-2 encode like a DVD's."""
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import vapoursynth as vs
 
+from scripts import clips
 from tests import pairs as P
 from vs_stdo.core.mapping import Mapping
 from vs_stdo.train.align import (Alignment, align, default_matrix, match_frames, noise_floor, normalise, outliers,
@@ -107,6 +110,15 @@ def test_dvd_like_pair_within_a_tenth_of_a_pixel(dvd):
     _check(result, pair)
     assert len(result.pairs) == 88 and result.unpaired == (2, 0) and result.dropped == []
     assert result.precision is not None and result.precision < TOLERANCE_PX
+
+
+@pytest.mark.slow
+def test_dvd_like_pair_of_a_zooming_shot():
+    """city.mpg moves forward through the scene: framing-blind thumbnails prefer an HR frame a few frames
+    on (framed like the cropped LR); the full-size check of the offset must undo that."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pair = P.dvd_like(clips.fetch("city.mpg"), Path(tmp), first=20, name="city")
+        _check(align(pair.hr, pair.lr), pair)
 
 
 @pytest.mark.slow

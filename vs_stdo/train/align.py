@@ -97,9 +97,19 @@ def _flat(thumbs: np.ndarray) -> np.ndarray:
     return f / math.sqrt(f.shape[1])
 
 
-def _band_starts(hr: np.ndarray, lr: np.ndarray, band: int) -> np.ndarray:
+def _pooled(thumbs: np.ndarray, k: int = 4) -> np.ndarray:
+    """Thumbnails averaged over k x k blocks, as rows whose dot products are correlations."""
+    n, h, w = thumbs.shape
+    k = max(1, min(k, h, w))
+    small = thumbs[:, :h - h % k, :w - w % k].astype(np.float32).reshape(n, h // k, k, w // k, k).mean((2, 4))
+    return _flat(normalise(small))
+
+
+def _band_starts(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, band: int) -> np.ndarray:
     """Per HR frame, the first LR frame of its band: centred on the offset that nearest-neighbour
-    matches of every 8th HR frame agree on locally (a running median, so cuts move it)."""
+    matches of every 8th HR frame agree on locally (a running median, so cuts move it). On thumbnails
+    pooled 4 x 4, so that a whole episode against another takes seconds."""
+    hr, lr = _pooled(hr_thumbs), _pooled(lr_thumbs)
     probe = np.arange(0, len(hr), 8)
     sims = np.concatenate([hr[probe[i:i + 256]] @ lr.T for i in range(0, len(probe), 256)])
     shifts = sims.argmax(1) - probe
@@ -131,7 +141,7 @@ def match_frames(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, floor: float | No
         width, starts = nl + 1, np.zeros(nh + 1, int)
     else:
         width = 2 * band + 1
-        s = _band_starts(hr, lr, band)
+        s = _band_starts(hr_thumbs, lr_thumbs, band)
         starts = np.concatenate([s[:1], s])  # row i (i HR frames used) covers LR prefix counts [start, start+width)
     if floor is not None and nh > 1:
         step = 1.0 - (hr[1:] * hr[:-1]).sum(1)
@@ -367,14 +377,16 @@ def _solve(problem: _Problem, start: Mapping, sigma: float, pairs: Iterable[int]
 
 
 def refine(hr_frames: list[np.ndarray], lr_frames: list[np.ndarray], start: Mapping,
-           sigmas: tuple[float, ...] = (4.0, 2.0, 0.8, 0.0)) -> tuple[Mapping, float | None]:
+           sigmas: tuple[float, ...] = (4.0, 2.0, 0.8, 0.0), spread: bool = True
+           ) -> tuple[Mapping, float | None]:
     """Refine `start` to a fraction of a pixel over the given frame pairs (full-size luma), coarse to fine
     (Gaussian blurs of `sigmas` LR pixels widen the basin first). Returns the mapping and its precision:
-    the spread (HR px, standard error) of the estimates from each pair alone, or None for a single pair."""
+    the spread (HR px, standard error) of the estimates from each pair alone, or None for a single pair
+    or without `spread`."""
     m = start
     for sigma in sigmas:
         m = _solve(_Problem(hr_frames, lr_frames, m), m, sigma)
-    if len(hr_frames) < 2:
+    if len(hr_frames) < 2 or not spread:
         return m, None
     problem = _Problem(hr_frames, lr_frames, m)
     alone = [m.distance(_solve(problem, m, 0.0, [k], iterations=15)) for k in range(len(hr_frames))]
@@ -407,29 +419,26 @@ def best_shift(hr_frames: list[np.ndarray], lr_frame: Callable[[int], np.ndarray
     Framing-blind thumbnails can pair frames a few apart when the shot zooms or pans: the HR a few frames
     on is framed like the LR. The mapping then absorbs the motion, and only the full-size error tells
     the true twins (coding noise alone) from the near ones (parallax, motion, new content at the edges).
-    Shifts are tried at 0, +-2, +-4, ..., +-reach, then one frame at a time around the best."""
-    def loss(d: int) -> tuple[float, Mapping]:
+    Shifts are tried at 0, +-2, +-4, ... up to +-reach, then one frame at a time around the best."""
+    def fit(d: int, m: Mapping, sigma: float) -> tuple[float, Mapping]:
         lrs = [lr_frame(l + d) for l in lr_index]
-        m = mapping
-        for sigma in (3.0, 0.0):
-            m = _solve(_Problem(hr_frames, lrs, m), m, sigma, iterations=20)
-        return float(_Problem(hr_frames, lrs, m).loss(_params(m), 0.0)), m
+        m = _solve(_Problem(hr_frames, lrs, m), m, sigma, iterations=15)
+        return float(_Problem(hr_frames, lrs, m).loss(_params(m), sigma)), m
 
-    ok = lambda d: all(0 <= l + d < lr_count for l in lr_index)  # noqa: E731
-    tried: dict[int, tuple[float, Mapping]] = {}
-    steps = [0] + [k * sign for k in (2, 4, 8, 16, 32) if k <= reach for sign in (1, -1)]
-    for d in steps:
+    ok = lambda d: all(0 <= l + d < lr_count for l in lr_index) and abs(d) <= reach  # noqa: E731
+    # screen blurred (a wide basin, cheap), one frame at a time around the best, then the best few sharp
+    coarse: dict[int, tuple[float, Mapping]] = {}
+    for d in [0] + [k * sign for k in (2, 4, 8, 16, 32) for sign in (1, -1)]:
         if ok(d):
-            tried[d] = loss(d)
-    best = min(tried, key=lambda d: tried[d][0])
-    while True:
+            coarse[d] = fit(d, mapping, 3.0)
+    best = None
+    while best != (best := min(coarse, key=lambda d: coarse[d][0])):
         for d in (best - 1, best + 1):
-            if d not in tried and ok(d) and abs(d) <= reach:
-                tried[d] = loss(d)
-        new = min(tried, key=lambda d: tried[d][0])
-        if new == best:
-            return best, tried[best][1]
-        best = new
+            if d not in coarse and ok(d):
+                coarse[d] = fit(d, mapping, 3.0)
+    sharp = {d: fit(d, coarse[d][1], 0.0) for d in sorted(coarse, key=lambda d: coarse[d][0])[:3]}
+    best = min(sharp, key=lambda d: sharp[d][0])
+    return best, sharp[best][1]
 
 
 def thumb_residuals(hr_aligned: np.ndarray, lr_aligned: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -575,28 +584,31 @@ def estimate(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, hr_frame: Callable[[i
         raise ValueError(f"the LR does not look like the HR: {len(pairs)} of {shorter} frames pair up, their "
                          f"thumbnails correlate {median:.2f} (same content: 0.9 or more); check that both are "
                          f"the same episode")
-    # pairs from framing-blind thumbnails can be a frame or two off in slow motion: refine on them, pair
-    # again on thumbnails aligned through the result, and refine once more on the better pairs
-    mapping, chosen = None, []
-    for sigmas in ((4.0, 2.0, 0.8, 0.0), (0.8, 0.0)):
-        picked = [pairs[i] for i in pick_pairs(hr_thumbs, pairs, corr)]
-        if picked != chosen:
-            chosen = picked
-            hr_frames, lr_frames = [hr_frame(h) for h, _ in chosen], [lr_frame(l) for _, l in chosen]
-            first = mapping is None
-            mapping, precision = refine(hr_frames, lr_frames, mapping or coarse_mapping(hr_frames, lr_frames),
-                                        sigmas)
-            if first:
-                check = np.argsort([-float(np.abs(np.diff(h, axis=1)).mean()) for h in hr_frames])[:2]
-                shift, mapping = best_shift([hr_frames[k] for k in check], lr_frame, [chosen[k][1] for k in check],
-                                            len(lr_thumbs), mapping)
-                if shift:  # refine again on the shifted pairs
-                    pairs, chosen = [(h, l + shift) for h, l in pairs if 0 <= l + shift < len(lr_thumbs)], []
+    # pairs from framing-blind thumbnails can be a frame or two off in slow motion (or more in a zoom or
+    # pan): refine on them, check the offset at full size, pair again on thumbnails aligned through the
+    # result, and refine once more on the better pairs
+    def rematch(mapping: Mapping, pairs: list[tuple[int, int]]):
         hr_aligned, lr_aligned = aligned_thumbnails(hr_thumbs, lr_thumbs, mapping)
         pairs, corr = match_frames(hr_aligned, lr_aligned, noise_floor(hr_aligned, lr_aligned, pairs))
         if len(pairs) < max(1, MIN_PAIRED * shorter):
             raise ValueError(f"the LR does not look like the HR: once aligned, only {len(pairs)} of {shorter} "
                              f"frames pair up; check that both are the same episode")
+        return pairs, corr, hr_aligned, lr_aligned
+
+    chosen = [pairs[i] for i in pick_pairs(hr_thumbs, pairs, corr)]
+    hr_frames, lr_frames = [hr_frame(h) for h, _ in chosen], [lr_frame(l) for _, l in chosen]
+    mapping, _ = refine(hr_frames, lr_frames, coarse_mapping(hr_frames, lr_frames), spread=False)
+    check = np.argsort([-float(np.abs(np.diff(h, axis=1)).mean()) for h in hr_frames])[:2]
+    shift, mapping = best_shift([hr_frames[k] for k in check], lr_frame, [chosen[k][1] for k in check],
+                                len(lr_thumbs), mapping)
+    pairs = [(h, l + shift) for h, l in pairs if 0 <= l + shift < len(lr_thumbs)]
+    pairs, corr, _, _ = rematch(mapping, pairs)
+    picked = [pairs[i] for i in pick_pairs(hr_thumbs, pairs, corr)]
+    if picked != chosen:
+        chosen = picked
+        hr_frames, lr_frames = [hr_frame(h) for h, _ in chosen], [lr_frame(l) for _, l in chosen]
+    mapping, precision = refine(hr_frames, lr_frames, mapping, (0.8, 0.0))
+    pairs, corr, hr_aligned, lr_aligned = rematch(mapping, pairs)
     res = thumb_residuals(hr_aligned, lr_aligned, pairs)
     bad = set(outliers(res).tolist())
     med = float(np.median(res))
