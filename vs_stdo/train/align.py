@@ -35,7 +35,7 @@ BAND = 160  # frames either side of the coarse offset the time alignment conside
 FULL_DP = 4_000_000  # up to this many frame pairs the time alignment considers all of them
 MIN_PAIRED = 0.5  # below this share of the shorter clip's frames paired, the clips are not the same show
 MIN_CORRELATION = 0.6  # nor when the median paired thumbnails correlate less than this
-REFINE_PAIRS = 6
+REFINE_PAIRS = 6  # pairs the refinement fits at full size
 TILE = 64  # LR pixels per side of a refinement tile (3 x 3 tiles per pair, spread over the overlap)
 SEARCH = 0.04  # the coarse search covers ratios within +-4 % of "the frames cover each other"
 SHIFT_REACH = 16  # frames either way the full-size check of the frame offset looks
@@ -559,7 +559,8 @@ class Alignment:
         grey = {"cmap": "gray", "vmin": 0, "vmax": 1}
         for ax, img, name, kw in ((axes[0], ref, f"HR frame {h_n}", grey),
                                   (axes[1], fitted, f"LR frame {l_n} on the HR grid", grey),
-                                  (axes[2], diff, "difference", {"cmap": "coolwarm", "vmin": -0.25, "vmax": 0.25})):
+                                  (axes[2], diff, "difference (scale +-0.1)",
+                                   {"cmap": "coolwarm", "vmin": -0.1, "vmax": 0.1})):
             ax.imshow(img, interpolation="nearest", **kw)
             ax.set_title(name)
             ax.axis("off")
