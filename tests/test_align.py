@@ -126,6 +126,7 @@ def test_exact_one_and_a_half_pair(clip_path):
     pair = P.exact_15(clip_path, first=20)
     result = align(pair.hr, pair.lr)
     assert _check(result, pair) < 0.01
+    assert len(result.pairs) == 90 and result.dropped == []  # lossless: every frame pairs, none looks worse
     assert result.mapping.scale() == 2 and not result.mapping.whole()
 
 

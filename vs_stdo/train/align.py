@@ -30,6 +30,7 @@ core = vs.core
 THUMB_WIDTH = 64  # thumbnails: plenty to tell frames apart, small enough for a whole episode in memory
 GAP = 0.4  # cost of leaving a frame unpaired; a pair costs 1 - correlation (so unrelated frames stay apart)
 GAP_RELATIVE = 1.0  # the same once thumbnails are aligned, in units of an HR frame's step to its neighbour
+MIN_UNIT = 1e-3  # the least unit (1 - correlation): frames closer than this are alike even when lossless
 COST_CAP = 4.0  # there a pair never costs more than this (an unrelated one: as much as two gaps and more)
 BAND = 160  # frames either side of the coarse offset the time alignment considers on long clips
 FULL_DP = 4_000_000  # up to this many frame pairs the time alignment considers all of them
@@ -146,7 +147,7 @@ def match_frames(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, floor: float | No
     if floor is not None and nh > 1:
         step = 1.0 - (hr[1:] * hr[:-1]).sum(1)
         nearest = np.minimum(np.concatenate([[np.inf], step]), np.concatenate([step, [np.inf]]))
-        unit, gap, cap = np.maximum(nearest, max(floor, 1e-6)), GAP_RELATIVE, COST_CAP
+        unit, gap, cap = np.maximum(nearest, max(floor, MIN_UNIT)), GAP_RELATIVE, COST_CAP
     else:
         unit, gap, cap = np.ones(nh, np.float32), GAP, np.inf
     inf = np.inf
@@ -588,7 +589,8 @@ def estimate(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, hr_frame: Callable[[i
     # pairs from framing-blind thumbnails can be a frame or two off in slow motion (or more in a zoom or
     # pan): refine on them, check the offset at full size, pair again on thumbnails aligned through the
     # result, and refine once more on the better pairs
-    def rematch(mapping: Mapping, pairs: list[tuple[int, int]]):
+    def rematch(mapping: Mapping, pairs: list[tuple[int, int]]
+                ) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]:
         hr_aligned, lr_aligned = aligned_thumbnails(hr_thumbs, lr_thumbs, mapping)
         pairs, corr = match_frames(hr_aligned, lr_aligned, noise_floor(hr_aligned, lr_aligned, pairs))
         if len(pairs) < max(1, MIN_PAIRED * shorter):
