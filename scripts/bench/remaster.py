@@ -4,7 +4,7 @@ table in docs/remaster.md).
 
     .venv/bin/python -m scripts.bench.remaster [--clips cockatoo.mp4 city.mpg] [--steps N] [--out out/bench_remaster]
 
-Per clip, two pairs (tests/support/pairs.py): "dvd", a 640x480 HR and a 352x240 LR of it (ratios 1.80 x
+Per clip, two pairs (scripts/pairs.py): "dvd", a 640x480 HR and a 352x240 LR of it (ratios 1.80 x
 1.95, 6/2/4/8 HR px cropped at left/right/top/bottom, shifted +0.37/-0.41 px, BT.601, MPEG-2 at 1.5 Mb/s
 GOP 15, starting 2 frames later), and "exact-1.5x", a 768x576 HR and its lossless 512x384 bicubic LR. The
 HR is a .vpy, the DVD's LR the real MPEG-2 file. PSNR is RGB, the mean over frames, inside the area both
@@ -22,8 +22,8 @@ import numpy as np
 import vapoursynth as vs
 
 from scripts import clips
+from scripts import pairs as P
 from scripts.bench.lib import table, train_bundle
-from tests.support import pairs as P
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.mapping import Mapping
 from vs_stdo.core.video import KERNELS
@@ -33,11 +33,11 @@ TRAIN = 60      # HR frames trained on (--frames 0:60)
 FRAMES = 80     # HR frames of each pair: the LR frames showing HR frames 60-79 are the test frames
 MARGIN = 8      # HR pixels left out inside the overlap
 HR_SCRIPT = """import vapoursynth as vs
-from tests.support.pairs import hr_clip
+from scripts.pairs import hr_clip
 hr_clip({path!r}, {width}, {height}, 0, {frames}).set_output()
 """
 LR_SCRIPT = """import vapoursynth as vs
-from tests.support.pairs import exact_15
+from scripts.pairs import exact_15
 exact_15({path!r}, 0, {frames}).lr.set_output()
 """
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import vapoursynth as vs
 
-from tests.support import pairs as P
+from scripts import pairs as P
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.mapping import Mapping
@@ -22,7 +22,7 @@ from vs_stdo.core.video import KERNELS
 core = vs.core
 TRAIN = 16  # HR frames trained on; the LR frames showing HR frames 16-23 are the test frames
 SCRIPT = """from pathlib import Path
-from tests.support.pairs import hr_clip, make_pair
+from scripts.pairs import hr_clip, make_pair
 hr = hr_clip(Path({path!r}), 256, 144, 0, 24)
 make_pair(hr, 140, 74, (4, 2, 3, 5), (0.37, -0.41), start=2).{side}.set_output()
 """
@@ -133,7 +133,7 @@ def test_align_only_writes_the_png_and_no_bundle(scripts, tmp_path, capsys):
 def test_unrelated_content_is_refused(scripts, clip_path, tmp_path, capsys):
     hr, _, _ = scripts
     other = tmp_path / "other.vpy"
-    other.write_text(f"from pathlib import Path\nfrom tests.support.pairs import hr_clip\n"
+    other.write_text(f"from pathlib import Path\nfrom scripts.pairs import hr_clip\n"
                      f"hr_clip(Path({str(clip_path)!r}), 140, 74, 0, 22).set_output()\n")
     out = tmp_path / "b.stdo"
     assert stdo("train", hr, "--lr", other, "-o", out, *OPTIONS) == 1

@@ -11,6 +11,7 @@ out and listed.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,14 +30,16 @@ core = vs.core
 THUMB_WIDTH = 64  # thumbnails: plenty to tell frames apart, small enough for a whole episode in memory
 GAP = 0.4  # cost of leaving a frame unpaired; a pair costs 1 - correlation (so unrelated frames stay apart)
 GAP_RELATIVE = 1.0  # the same once thumbnails are aligned, in units of an HR frame's step to its neighbour
+MIN_UNIT = 1e-3  # the least unit (1 - correlation): frames closer than this are alike even when lossless
 COST_CAP = 4.0  # there a pair never costs more than this (an unrelated one: as much as two gaps and more)
 BAND = 160  # frames either side of the coarse offset the time alignment considers on long clips
 FULL_DP = 4_000_000  # up to this many frame pairs the time alignment considers all of them
 MIN_PAIRED = 0.5  # below this share of the shorter clip's frames paired, the clips are not the same show
 MIN_CORRELATION = 0.6  # nor when the median paired thumbnails correlate less than this
-REFINE_PAIRS = 6
-TILE = 96  # LR pixels per side of a refinement tile (3 x 3 tiles per pair, spread over the overlap)
+REFINE_PAIRS = 6  # pairs the refinement fits at full size
+TILE = 64  # LR pixels per side of a refinement tile (3 x 3 tiles per pair, spread over the overlap)
 SEARCH = 0.04  # the coarse search covers ratios within +-4 % of "the frames cover each other"
+SHIFT_REACH = 16  # frames either way the full-size check of the frame offset looks
 DROP_MADS = 5.0  # a pair is left out when its residual is this many MADs (and 3 dB) below the median
 
 
@@ -95,9 +98,19 @@ def _flat(thumbs: np.ndarray) -> np.ndarray:
     return f / math.sqrt(f.shape[1])
 
 
-def _band_starts(hr: np.ndarray, lr: np.ndarray, band: int) -> np.ndarray:
+def _pooled(thumbs: np.ndarray, k: int = 4) -> np.ndarray:
+    """Thumbnails averaged over k x k blocks, as rows whose dot products are correlations."""
+    n, h, w = thumbs.shape
+    k = max(1, min(k, h, w))
+    small = thumbs[:, :h - h % k, :w - w % k].astype(np.float32).reshape(n, h // k, k, w // k, k).mean((2, 4))
+    return _flat(normalise(small))
+
+
+def _band_starts(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, band: int) -> np.ndarray:
     """Per HR frame, the first LR frame of its band: centred on the offset that nearest-neighbour
-    matches of every 8th HR frame agree on locally (a running median, so cuts move it)."""
+    matches of every 8th HR frame agree on locally (a running median, so cuts move it). On thumbnails
+    pooled 4 x 4, so that a whole episode against another takes seconds."""
+    hr, lr = _pooled(hr_thumbs), _pooled(lr_thumbs)
     probe = np.arange(0, len(hr), 8)
     sims = np.concatenate([hr[probe[i:i + 256]] @ lr.T for i in range(0, len(probe), 256)])
     shifts = sims.argmax(1) - probe
@@ -129,12 +142,12 @@ def match_frames(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, floor: float | No
         width, starts = nl + 1, np.zeros(nh + 1, int)
     else:
         width = 2 * band + 1
-        s = _band_starts(hr, lr, band)
+        s = _band_starts(hr_thumbs, lr_thumbs, band)
         starts = np.concatenate([s[:1], s])  # row i (i HR frames used) covers LR prefix counts [start, start+width)
     if floor is not None and nh > 1:
         step = 1.0 - (hr[1:] * hr[:-1]).sum(1)
         nearest = np.minimum(np.concatenate([[np.inf], step]), np.concatenate([step, [np.inf]]))
-        unit, gap, cap = np.maximum(nearest, max(floor, 1e-6)), GAP_RELATIVE, COST_CAP
+        unit, gap, cap = np.maximum(nearest, max(floor, MIN_UNIT)), GAP_RELATIVE, COST_CAP
     else:
         unit, gap, cap = np.ones(nh, np.float32), GAP, np.inf
     inf = np.inf
@@ -266,19 +279,27 @@ def _tiles(lo: int, hi: int, n: int = 3, tile: int = TILE) -> list[tuple[int, in
     return [(round(lo + k * (hi - lo - t) / (n - 1)), round(lo + k * (hi - lo - t) / (n - 1)) + t) for k in range(n)]
 
 
+@functools.lru_cache(maxsize=64)
+def _blur_matrix(n: int, sigma: float) -> torch.Tensor:
+    """(n, n) Gaussian blur of one axis, edges replicated; rows sum to 1."""
+    r = math.ceil(3 * sigma)
+    taps = torch.arange(-r, r + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (taps / sigma) ** 2)
+    k = k / k.sum()
+    out = torch.zeros(n, n, dtype=torch.float64)
+    rows = torch.arange(n)
+    for t, w in zip(taps.long().tolist(), k.tolist()):
+        out[rows, (rows + t).clamp(0, n - 1)] += w
+    return out
+
+
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (..., H, W) with replicated edges (no blur for sigma 0)."""
+    """Separable Gaussian blur of (..., H, W) with replicated edges (no blur for sigma 0): two small
+    matmuls, cheaper here than convolutions and as differentiable."""
     if sigma <= 0:
         return x
-    r = math.ceil(3 * sigma)
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma) ** 2)
-    k = k / k.sum()
-    shape = x.shape
-    y = x.reshape(-1, 1, shape[-1])
-    y = torch.nn.functional.conv1d(torch.nn.functional.pad(y, (r, r), mode="replicate"), k.view(1, 1, -1))
-    y = y.reshape(shape).transpose(-1, -2).reshape(-1, 1, shape[-2])
-    y = torch.nn.functional.conv1d(torch.nn.functional.pad(y, (r, r), mode="replicate"), k.view(1, 1, -1))
-    return y.reshape(*shape[:-2], shape[-1], shape[-2]).transpose(-1, -2)
+    by, bx = _blur_matrix(x.shape[-2], sigma).to(x.dtype), _blur_matrix(x.shape[-1], sigma).to(x.dtype)
+    return by @ x @ bx.T
 
 
 class _Problem:
@@ -293,8 +314,9 @@ class _Problem:
         # LR tiles and the HR window each needs (room for the kernel and for the refinement's moves)
         self.rows = [(lo, hi, self._window(m.ratio_y, m.offset_y, lo, hi, m.hr_height)) for lo, hi in _tiles(ylo, yhi)]
         self.cols = [(lo, hi, self._window(m.ratio_x, m.offset_x, lo, hi, m.hr_width)) for lo, hi in _tiles(xlo, xhi)]
-        self.hr = [torch.from_numpy(x).double() for x in hr_frames]
-        self.lr = [torch.from_numpy(x).double() for x in lr_frames]
+        self.hr = [torch.from_numpy(x).float() for x in hr_frames]  # float32 matmuls: twice as fast
+        self.lr = [torch.from_numpy(x).float() for x in lr_frames]
+        self._cache: dict[tuple[float, tuple[int, ...]], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @staticmethod
     def _window(ratio: float, offset: float, lo: int, hi: int, hr_len: int) -> tuple[int, int]:
@@ -303,23 +325,30 @@ class _Problem:
         b = min(hr_len, math.ceil(offset + ratio * hi + pad))
         return a, b - a
 
+    def _targets(self, sigma: float, pairs: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The LR tiles of `pairs`, blurred and centred (tiles, pixels), and their variances; cached."""
+        key = (sigma, pairs)
+        if key not in self._cache:
+            tiles = torch.stack([self.lr[k][ylo:yhi, xlo:xhi] for k in pairs for ylo, yhi, _ in self.rows
+                                 for xlo, xhi, _ in self.cols])
+            t = _blur(tiles, sigma).flatten(1)
+            t = t - t.mean(1, keepdim=True)
+            self._cache[key] = (t, t.pow(2).mean(1).clamp_min(1e-12))
+        return self._cache[key]
+
     def loss(self, p: torch.Tensor, sigma: float, pairs: Iterable[int] | None = None) -> torch.Tensor:
         """Mean normalised squared error over tiles and pairs for parameters p = (rx, ry, ox, oy)."""
+        pairs = tuple(range(len(self.hr)) if pairs is None else pairs)
         rx, ry, ox, oy = p
-        mys = [(lo, hi, weights(1 / ry, -oy / ry, 1, *win, lo, hi - lo), win) for lo, hi, win in self.rows]
-        mxs = [(lo, hi, weights(1 / rx, -ox / rx, 1, *win, lo, hi - lo), win) for lo, hi, win in self.cols]
-        total, count = 0, 0
-        for k in range(len(self.hr)) if pairs is None else pairs:
-            h, l = self.hr[k], self.lr[k]
-            for ylo, yhi, my, (ya, yn) in mys:
-                for xlo, xhi, mx, (xa, xn) in mxs:
-                    pred = _blur(my @ h[ya:ya + yn, xa:xa + xn] @ mx.T, sigma).flatten()
-                    target = _blur(l[ylo:yhi, xlo:xhi], sigma).flatten()
-                    pc, tc = pred - pred.mean(), target - target.mean()
-                    gain = (pc @ tc) / (pc @ pc).clamp_min(1e-12)
-                    total = total + ((tc - gain * pc) ** 2).mean() / (tc @ tc / len(tc)).clamp_min(1e-12)
-                    count += 1
-        return total / count
+        mys = [(weights(1 / ry, -oy / ry, 1, *win, lo, hi - lo).float(), win) for lo, hi, win in self.rows]
+        mxs = [(weights(1 / rx, -ox / rx, 1, *win, lo, hi - lo).float(), win) for lo, hi, win in self.cols]
+        pred = torch.stack([my @ self.hr[k][ya:ya + yn, xa:xa + xn] @ mx.T for k in pairs
+                            for my, (ya, yn) in mys for mx, (xa, xn) in mxs])
+        pred = _blur(pred, sigma).flatten(1)
+        pred = pred - pred.mean(1, keepdim=True)
+        target, variance = self._targets(sigma, pairs)
+        gain = (pred * target).sum(1) / pred.pow(2).sum(1).clamp_min(1e-12)
+        return ((target - gain[:, None] * pred).pow(2).mean(1) / variance).mean()
 
 
 def _params(m: Mapping) -> torch.Tensor:
@@ -349,14 +378,16 @@ def _solve(problem: _Problem, start: Mapping, sigma: float, pairs: Iterable[int]
 
 
 def refine(hr_frames: list[np.ndarray], lr_frames: list[np.ndarray], start: Mapping,
-           sigmas: tuple[float, ...] = (4.0, 2.0, 0.8, 0.0)) -> tuple[Mapping, float | None]:
+           sigmas: tuple[float, ...] = (4.0, 2.0, 0.8, 0.0), spread: bool = True
+           ) -> tuple[Mapping, float | None]:
     """Refine `start` to a fraction of a pixel over the given frame pairs (full-size luma), coarse to fine
     (Gaussian blurs of `sigmas` LR pixels widen the basin first). Returns the mapping and its precision:
-    the spread (HR px, standard error) of the estimates from each pair alone, or None for a single pair."""
+    the spread (HR px, standard error) of the estimates from each pair alone, or None for a single pair
+    or without `spread`."""
     m = start
     for sigma in sigmas:
         m = _solve(_Problem(hr_frames, lr_frames, m), m, sigma)
-    if len(hr_frames) < 2:
+    if len(hr_frames) < 2 or not spread:
         return m, None
     problem = _Problem(hr_frames, lr_frames, m)
     alone = [m.distance(_solve(problem, m, 0.0, [k], iterations=15)) for k in range(len(hr_frames))]
@@ -379,6 +410,36 @@ def aligned_thumbnails(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, mapping: Ma
     hr = np.concatenate([normalise(resample(torch.from_numpy(hr_thumbs[k:k + 512].astype(np.float32)), my, mx).numpy())
                          for k in range(0, len(hr_thumbs), 512)]).astype(np.float16)
     return hr, normalise(lr_thumbs[:, ylo:yhi, xlo:xhi]).astype(np.float16)
+
+
+def best_shift(hr_frames: list[np.ndarray], lr_frame: Callable[[int], np.ndarray], lr_index: list[int],
+               lr_count: int, mapping: Mapping, reach: int = SHIFT_REACH) -> tuple[int, Mapping]:
+    """The time shift d (LR frame l + d instead of l, for every given pair) whose pairs fit best at full
+    size after a quick refinement, with that refinement's mapping; d = 0 unless another fits better.
+
+    Framing-blind thumbnails can pair frames a few apart when the shot zooms or pans: the HR a few frames
+    on is framed like the LR. The mapping then absorbs the motion, and only the full-size error tells
+    the true twins (coding noise alone) from the near ones (parallax, motion, new content at the edges).
+    Shifts are tried at 0, +-2, +-4, ... up to +-reach, then one frame at a time around the best."""
+    def fit(d: int, m: Mapping, sigma: float) -> tuple[float, Mapping]:
+        lrs = [lr_frame(l + d) for l in lr_index]
+        m = _solve(_Problem(hr_frames, lrs, m), m, sigma, iterations=15)
+        return float(_Problem(hr_frames, lrs, m).loss(_params(m), sigma)), m
+
+    ok = lambda d: all(0 <= l + d < lr_count for l in lr_index) and abs(d) <= reach  # noqa: E731
+    # screen blurred (a wide basin, cheap), one frame at a time around the best, then the best few sharp
+    coarse: dict[int, tuple[float, Mapping]] = {}
+    for d in [0] + [k * sign for k in (2, 4, 8, 16, 32) for sign in (1, -1)]:
+        if ok(d):
+            coarse[d] = fit(d, mapping, 3.0)
+    best = None
+    while best != (best := min(coarse, key=lambda d: coarse[d][0])):
+        for d in (best - 1, best + 1):
+            if d not in coarse and ok(d):
+                coarse[d] = fit(d, mapping, 3.0)
+    sharp = {d: fit(d, coarse[d][1], 0.0) for d in sorted(coarse, key=lambda d: coarse[d][0])[:3]}
+    best = min(sharp, key=lambda d: sharp[d][0])
+    return best, sharp[best][1]
 
 
 def thumb_residuals(hr_aligned: np.ndarray, lr_aligned: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -499,7 +560,8 @@ class Alignment:
         grey = {"cmap": "gray", "vmin": 0, "vmax": 1}
         for ax, img, name, kw in ((axes[0], ref, f"HR frame {h_n}", grey),
                                   (axes[1], fitted, f"LR frame {l_n} on the HR grid", grey),
-                                  (axes[2], diff, "difference", {"cmap": "coolwarm", "vmin": -0.25, "vmax": 0.25})):
+                                  (axes[2], diff, "difference (scale +-0.1)",
+                                   {"cmap": "coolwarm", "vmin": -0.1, "vmax": 0.1})):
             ax.imshow(img, interpolation="nearest", **kw)
             ax.set_title(name)
             ax.axis("off")
@@ -513,11 +575,10 @@ class Alignment:
         return path
 
 
-def estimate(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray,
-             frames: Callable[[int, int], tuple[np.ndarray, np.ndarray]], hr_size: tuple[int, int],
-             lr_size: tuple[int, int]) -> Alignment:
+def estimate(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, hr_frame: Callable[[int], np.ndarray],
+             lr_frame: Callable[[int], np.ndarray]) -> Alignment:
     """The whole estimate from thumbnails (normalised, the same size on both sides) and a way to get the
-    full-size luma of a pair: frames(hr_frame, lr_frame) -> (hr array, lr array). Sizes are (width, height)."""
+    full-size luma of a frame of each clip (hr_frame(n), lr_frame(n) -> 2-D float32 array)."""
     pairs, corr = match_frames(hr_thumbs, lr_thumbs)
     shorter = min(len(hr_thumbs), len(lr_thumbs))
     median = float(np.median(corr)) if len(corr) else 0.0
@@ -525,24 +586,32 @@ def estimate(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray,
         raise ValueError(f"the LR does not look like the HR: {len(pairs)} of {shorter} frames pair up, their "
                          f"thumbnails correlate {median:.2f} (same content: 0.9 or more); check that both are "
                          f"the same episode")
-    # pairs from framing-blind thumbnails can be a frame or two off in slow motion: refine on them, pair
-    # again on thumbnails aligned through the result, and refine once more on the better pairs
-    mapping, chosen = None, []
-    for sigmas in ((4.0, 2.0, 0.8, 0.0), (0.8, 0.0)):
-        picked = [pairs[i] for i in pick_pairs(hr_thumbs, pairs, corr)]
-        if picked != chosen:
-            chosen = picked
-            full = [frames(h, l) for h, l in chosen]
-            hr_frames, lr_frames = [f[0] for f in full], [f[1] for f in full]
-            if hr_frames[0].shape != (hr_size[1], hr_size[0]) or lr_frames[0].shape != (lr_size[1], lr_size[0]):
-                raise ValueError("the frames read do not have the clips' sizes")
-            mapping, precision = refine(hr_frames, lr_frames, mapping or coarse_mapping(hr_frames, lr_frames),
-                                        sigmas)
+    # pairs from framing-blind thumbnails can be a frame or two off in slow motion (or more in a zoom or
+    # pan): refine on them, check the offset at full size, pair again on thumbnails aligned through the
+    # result, and refine once more on the better pairs
+    def rematch(mapping: Mapping, pairs: list[tuple[int, int]]
+                ) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]:
         hr_aligned, lr_aligned = aligned_thumbnails(hr_thumbs, lr_thumbs, mapping)
         pairs, corr = match_frames(hr_aligned, lr_aligned, noise_floor(hr_aligned, lr_aligned, pairs))
         if len(pairs) < max(1, MIN_PAIRED * shorter):
             raise ValueError(f"the LR does not look like the HR: once aligned, only {len(pairs)} of {shorter} "
                              f"frames pair up; check that both are the same episode")
+        return pairs, corr, hr_aligned, lr_aligned
+
+    chosen = [pairs[i] for i in pick_pairs(hr_thumbs, pairs, corr)]
+    hr_frames, lr_frames = [hr_frame(h) for h, _ in chosen], [lr_frame(l) for _, l in chosen]
+    mapping, _ = refine(hr_frames, lr_frames, coarse_mapping(hr_frames, lr_frames), spread=False)
+    check = np.argsort([-float(np.abs(np.diff(h, axis=1)).mean()) for h in hr_frames])[:2]
+    shift, mapping = best_shift([hr_frames[k] for k in check], lr_frame, [chosen[k][1] for k in check],
+                                len(lr_thumbs), mapping)
+    pairs = [(h, l + shift) for h, l in pairs if 0 <= l + shift < len(lr_thumbs)]
+    pairs, corr, _, _ = rematch(mapping, pairs)
+    picked = [pairs[i] for i in pick_pairs(hr_thumbs, pairs, corr)]
+    if picked != chosen:
+        chosen = picked
+        hr_frames, lr_frames = [hr_frame(h) for h, _ in chosen], [lr_frame(l) for _, l in chosen]
+    mapping, precision = refine(hr_frames, lr_frames, mapping, (0.8, 0.0))
+    pairs, corr, hr_aligned, lr_aligned = rematch(mapping, pairs)
     res = thumb_residuals(hr_aligned, lr_aligned, pairs)
     bad = set(outliers(res).tolist())
     med = float(np.median(res))
@@ -560,5 +629,4 @@ def align(hr: vs.VideoNode, lr: vs.VideoNode, thumb_width: int = THUMB_WIDTH) ->
     th = max(8, round(tw * hr.height / hr.width))
     hr_thumbs = read_thumbnails(hr, tw, th, "HR thumbnails")
     lr_thumbs = read_thumbnails(lr, tw, th, "LR thumbnails")
-    return estimate(hr_thumbs, lr_thumbs, lambda h, l: (read_frame(hr, h), read_frame(lr, l)),
-                    (hr.width, hr.height), (lr.width, lr.height))
+    return estimate(hr_thumbs, lr_thumbs, lambda n: read_frame(hr, n), lambda n: read_frame(lr, n))

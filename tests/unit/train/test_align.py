@@ -1,15 +1,18 @@
 """Estimating how an LR clip maps onto an HR clip: frames paired in time and the mapping in space, on
-synthetic pairs with a known mapping made from a real clip (tests/support/pairs.py), one of them through a real
+synthetic pairs with a known mapping made from a real clip (scripts/pairs.py), one of them through a real
 MPEG-2 encode like a DVD's."""
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import vapoursynth as vs
 
-from tests.support import pairs as P
+from scripts import clips
+from scripts import pairs as P
 from vs_stdo.core.mapping import Mapping
 from vs_stdo.train.align import (
     Alignment,
@@ -118,10 +121,20 @@ def test_dvd_like_pair_within_a_tenth_of_a_pixel(dvd):
 
 
 @pytest.mark.slow
+def test_dvd_like_pair_of_a_zooming_shot():
+    """city.mpg moves forward through the scene: framing-blind thumbnails prefer an HR frame a few frames
+    on (framed like the cropped LR); the full-size check of the offset must undo that."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pair = P.dvd_like(clips.fetch("city.mpg"), Path(tmp), first=20, name="city")
+        _check(align(pair.hr, pair.lr), pair)
+
+
+@pytest.mark.slow
 def test_exact_one_and_a_half_pair(clip_path):
     pair = P.exact_15(clip_path, first=20)
     result = align(pair.hr, pair.lr)
     assert _check(result, pair) < 0.01
+    assert len(result.pairs) == 90 and result.dropped == []  # lossless: every frame pairs, none looks worse
     assert result.mapping.scale() == 2 and not result.mapping.whole()
 
 

@@ -1,0 +1,95 @@
+"""Remaster-pair alignment on synthetic pairs with a known mapping, made from real clips.
+
+    .venv/bin/python -m scripts.bench.pairs [--clips bigbuckbunny.mp4 cockatoo.mp4 city.mpg]
+
+Per clip, a DVD-like pair (scripts/pairs.py: a 640x480 HR, a 352x240 LR missing 6/2/4/8 HR px per side,
+shifted +0.37/-0.41 px, MPEG-2 at 1.5 Mb/s GOP 15, starting 2 frames later), plus one exact lossless
+1.5x pair (512x384 of a 768x576 HR, what a descale gives). `align` runs on each; reported: the alignment
+error (largest displacement of the LR frame's edges, HR px) and the estimate's own precision, the frame
+offset found and true, pairs kept / left out / true, pairs that are wrong, and the PSNR (RGB, HR frames
+from 60 on, overlap less an 8-px margin) of a bicubic upscale of the LR through the estimated mapping and
+through the true one. The last column is the time `align` took.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import vapoursynth as vs
+
+from scripts import clips
+from scripts import pairs as P
+from scripts.bench.lib import table
+from vs_stdo.core.mapping import Mapping
+from vs_stdo.train.align import align, default_matrix
+
+core = vs.core
+MARGIN = 8
+FIRST_EVAL = 60
+
+
+def bicubic_on_hr(lr: vs.VideoNode, m: Mapping) -> vs.VideoNode:
+    """The LR upscaled bicubic onto the HR grid through `m` (RGBS): the output frame [0, hr) is the LR
+    window [-offset / ratio, (hr - offset) / ratio)."""
+    props = lr.get_frame(0).props
+    matrix = int(props.get("_Matrix", 2))
+    matrix = default_matrix(lr.width, lr.height) if matrix == 2 else matrix
+    return core.resize.Bicubic(lr, m.hr_width, m.hr_height, format=vs.RGBS, matrix_in=matrix,
+                               src_left=-m.offset_x / m.ratio_x, src_top=-m.offset_y / m.ratio_y,
+                               src_width=m.hr_width / m.ratio_x, src_height=m.hr_height / m.ratio_y)
+
+
+def psnr(pair: P.Pair, m: Mapping) -> float:
+    """Mean per-frame PSNR (RGB) of the LR's bicubic upscale through `m` against the HR, on HR frames from
+    FIRST_EVAL on, inside the true overlap less MARGIN px."""
+    x0, y0, x1, y1 = pair.mapping.overlap()
+    x0, y0, x1, y1 = x0 + MARGIN, y0 + MARGIN, x1 - MARGIN, y1 - MARGIN
+    up = bicubic_on_hr(pair.lr, m)
+    hr = core.resize.Bicubic(pair.hr, format=vs.RGBS, matrix_in=1)
+    values = []
+    for l, h in enumerate(pair.shows):
+        if h < FIRST_EVAL:
+            continue
+        a, b = up.get_frame(l), hr.get_frame(h)
+        err = np.mean([np.mean((np.clip(np.asarray(a[p]), 0, 1) - np.clip(np.asarray(b[p]), 0, 1))[y0:y1, x0:x1] ** 2)
+                       for p in range(3)])
+        values.append(10 * math.log10(1 / err))
+    return float(np.mean(values))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", nargs="+", default=["bigbuckbunny.mp4", "cockatoo.mp4", "city.mpg"])
+    ap.add_argument("--first", type=int, default=20, help="first frame of each clip used")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [(f"DVD-like {name}", lambda name=name: P.dvd_like(clips.fetch(name), Path(tmp), args.first,
+                                                                  name=Path(name).stem))
+                 for name in args.clips]
+        cases.append((f"exact 1.5x {args.clips[0]}", lambda: P.exact_15(clips.fetch(args.clips[0]), args.first)))
+        for label, make in cases:
+            pair = make()
+            start = time.perf_counter()
+            result = align(pair.hr, pair.lr)
+            took = time.perf_counter() - start
+            wrong = sum(pair.shows[l] != h for h, l in result.pairs)
+            m = result.mapping
+            rows.append([label, f"{m.ratio_x:.4f} x {m.ratio_y:.4f}", f"{m.distance(pair.mapping):.3f}",
+                         f"{result.precision:.3f}" if result.precision is not None else "-",
+                         f"{result.frame_offset():+d} / {pair.frame_offset():+d}",
+                         f"{len(result.pairs)} / {len(result.dropped)} / {len(set(pair.shows))}", wrong,
+                         f"{psnr(pair, m):.2f}", f"{psnr(pair, pair.mapping):.2f}", f"{took:.1f}"])
+            print(" | ".join(map(str, rows[-1])), flush=True)
+    print()
+    print("\n".join(table(["pair", "ratios found", "error (HR px)", "precision (HR px)", "frame offset found / true",
+                           "pairs kept / left out / true", "wrong pairs", "bicubic PSNR, mapping found (dB)",
+                           "bicubic PSNR, true mapping (dB)", "align (s)"], rows)))
+
+
+if __name__ == "__main__":
+    main()
