@@ -3,7 +3,7 @@ OpenVINO CPU) running the same weights, and against `core.resize.Bicubic`, on re
 
     .venv/bin/python -m scripts.bench.speed [--presets tiny,small,paper] [--scales 4,2] [--runs 3]
         [--frames 4] [--workdir out/bench_speed] [--levers] [--markdown out.md]
-    .venv/bin/python scripts/bench_speed.py --parts peers [--clips phone1080.mp4,bigbuckbunny.mp4,cockatoo.mp4]
+    .venv/bin/python -m scripts.bench.speed --parts peers [--clips phone1080.mp4,bigbuckbunny.mp4,cockatoo.mp4]
         [--peer-steps 2000] [--scales 4,2] [--runs 3] [--frames 8]
 
 Clip: the first frames of phone1080.mp4 (1920x1080 real footage), LR = bicubic downscale: 480x270
