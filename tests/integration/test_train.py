@@ -43,9 +43,10 @@ def moved(state: dict[str, torch.Tensor]) -> bool:
 
 @pytest.fixture(scope="module")
 def lr_encode(bikes, tmp_path_factory) -> Path:
-    """A real LR encode of the first 6 frames: ffmpeg's bicubic scaler, then x264 4:2:0."""
+    """A real LR encode of the whole clip (an LR of other length is refused): ffmpeg's bicubic scaler, then x264
+    4:2:0."""
     out = tmp_path_factory.mktemp("lr") / "bikes_lr.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(bikes), "-frames:v", "6", "-vf",
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(bikes), "-vf",
                     "scale=160:68:flags=bicubic", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(out)],
                    check=True)
     return out
