@@ -306,7 +306,7 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     (["{bikes}", "--holdout", "1"], "would hold out every frame"),
     (["{bikes}", "--score", "{missing}"], "bundle '{missing}' does not exist"),
     (["{bikes}", "--mode", "single", "--score", "shared"], "--score shared scores with the shared model of --mode"),
-    (["{bikes}", "--mode", "joint", "--focus", "-1"], "--focus must not be negative"),
+    (["{bikes}", "--mode", "joint", "--focus", "-1"], "--focus must be a number from 0 to 4"),
     (["{bikes}", "--min-chunk", "2"], "--min-chunk is auto or a share of an equal chunk in [0, 1], got 2.0"),
     (["{bikes}", "--frames", "300:400"], "selects no frames of a 250-frame clip"),
     (["{bikes}", "--patch", "200x34"], "smaller than one patch"),

@@ -38,9 +38,9 @@ class Resampled:
         """`Engine.process` with the output on the HR grid."""
         e = self.engine
         frame = torch.from_numpy(np.stack([plane_array(v, e.height, e.width, src_stride) for v in srcs]))
-        decision = e.router.decide(n, frame)
+        decision = e.routing.decide(n, frame)
         out = self.upscale(frame, decision.chunks)
         w, h = self.size
         for plane, v in zip(out, dsts):
             torch.from_numpy(plane_array(v, h, w, dst_stride)).copy_(plane)
-        return decision.props(e.router.chunks)
+        return decision.props(e.routing.chunks)
