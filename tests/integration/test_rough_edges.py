@@ -111,13 +111,13 @@ def test_a_checkpoint_names_the_settings_that_decide_the_result(change, named, t
 
 def test_a_time_run_resumes_the_steps_it_planned(tmp_path):
     """--time with --resume takes the checkpoint's planned steps (the time already spent is gone)."""
-    from vs_stdo.train.checkpoint import Checkpoint, check
+    from vs_stdo.train.checkpoint import Checkpoint, adopt, check
 
     path = tmp_path / "x.stdo.ckpt"
     Checkpoint(path, "run", settings=replace(Settings(), time=240.0, steps=48), inputs={}).save()
     s = replace(Settings(), time=240.0)
-    check(path, s, {}, resume=True)
-    assert s.steps == 48
+    state = check(path, s, {}, resume=True)
+    assert adopt(state, s).steps == 48 and s.steps == Settings.steps  # settings never change themselves
 
 
 @pytest.mark.slow

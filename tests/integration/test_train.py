@@ -367,7 +367,7 @@ def test_chunk_models_continue_the_shared_training(pair, tmp_path):
     hr, lr = pair
     frames = load_frames(hr, lr)
     s = Settings(scale=4, chunks=2, steps=20, pretrain=0.5, batch=8, patch_width=32, patch_height=34)
-    grid = check_data(s, lr.width, lr.height, len(frames))
+    grid, s = check_data(s, lr.width, lr.height, len(frames))
     items = all_items(len(frames), grid.count)
     chunk = torch.arange(len(items)) % 2
     shared, chunks = plan_stages(s, items, chunk, torch.ones(len(items)))

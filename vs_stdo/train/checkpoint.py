@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -84,18 +84,19 @@ def check(path: Path, s: Settings, inputs: dict, resume: bool, say: bool = True)
     if not isinstance(state.get("settings"), dict) or not isinstance(state.get("input"), dict):
         raise ValueError(f"checkpoint {path} belongs to a different run (it records no settings: an older "
                          f"vs-stdo wrote it); delete it or drop --resume")
-    adopt(state, s)
-    changed = differences(state, s, inputs)
+    changed = differences(state, adopt(state, s), inputs)
     if changed:
         raise ValueError(f"checkpoint {path} was written with other settings: {', '.join(changed)}; rerun with "
                          f"the checkpoint's settings to resume, or delete it to start over")
     return state
 
 
-def adopt(state: dict, s: Settings) -> None:
-    """A --time run that resumes trains the steps its checkpoint planned (the time already spent is gone)."""
+def adopt(state: dict, s: Settings) -> Settings:
+    """The settings a run resumes from checkpoint `state` with: a --time run trains the steps its checkpoint planned
+    (the time already spent is gone)."""
     if s.time:
-        s.steps, s.epochs = state["settings"]["steps"], state["settings"]["epochs"]
+        return replace(s, steps=state["settings"]["steps"], epochs=state["settings"]["epochs"])
+    return s
 
 
 class Checkpoint:

@@ -4,7 +4,7 @@ all start training here."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core import colour
@@ -61,12 +61,12 @@ def run_job(job: Job) -> Bundle | None:
         if s.planes == "luma":
             raise ValueError("--planes luma is not supported on a remaster pair (an LR that is no whole-scale "
                              "downscale of the input); use --planes rgb")
-        s.scale = remaster.scale
+        s = replace(s, scale=remaster.scale)
         s.check()
     p = remaster or open_pair(job.input, job.lr_file, job.frames, s.scale, job.kernel)
     src, lr = p.source, p.lr
     positions = choose(lr.num_frames, s.train_frames, s.frame_memory, lr.width, lr.height, s.scale)
-    grid = check_data(s, lr.width, lr.height, len(positions), decoded=False)
+    grid, s = check_data(s, lr.width, lr.height, len(positions), decoded=False)
     patches = grid.count * (len(positions) - len(heldout_frames(len(positions), s.holdout)))
     disk = preflight.check_disk(s, job.output, len(positions), grid.count)
     sampled = len(positions) < lr.num_frames
@@ -76,6 +76,7 @@ def run_job(job: Job) -> Bundle | None:
                       kernel=None if job.lr_file else job.kernel, range_frames=lr.num_frames if sampled else None,
                       sample=list(positions) if sampled else None, **(remaster.clip_info() if remaster else {}))
     resumed = checkpoint.check(Path(job.output + ".ckpt"), s, checkpoint.input_of(clip), job.resume, say=False)
+    s = checkpoint.adopt(resumed, s) if resumed else s
     world = World.join(pick_device(s.device))
     if len(positions) < world.size:
         raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
@@ -101,7 +102,7 @@ def run_job(job: Job) -> Bundle | None:
     phases.done("decode")
     rates = measure(s, lr.width, lr.height, world.device, len(mine))
     phases.done("time steps")
-    deadline = plan_steps(s, rates, len(mine), patches, world, phases, resumed=resumed is not None)
+    s, deadline = plan_steps(s, rates, len(mine), patches, world, phases, resumed=resumed is not None)
     b = train(frames, s, Path(job.output), clip, resume=job.resume, world=world, count=len(positions),
               phases=phases, colour=p.colour, deadline=deadline)
     if world.main:

@@ -28,9 +28,9 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     without Adam state) that models of that preset start from, with its Adam state where it has one. `patches`
     cuts this rank's frames (world.py). With a `deadline` (--time), the stages the budget pays for re-plan the
     run's steps every REPLAN steps, or a 20th of a short run's (timing.py). A non-finite loss stops the run at
-    once (the checkpoint on disk keeps the last good state). Returns {"models": [...], "opts": [...],
-    "steps": n}: their (weight-normed)
-    states and Adam states, on the CPU, and the steps the stage ran."""
+    once (the checkpoint on disk keeps the last good state). Returns {"models": [...], "opts": [...], "steps": n,
+    "total": t}: their (weight-normed) states and Adam states, on the CPU, the steps the stage ran and the run's
+    total steps as last re-planned (`s.steps` without a deadline)."""
     device = world.device
     seed = stage_seed(s.seed, stage.name)
     torch.manual_seed(seed)
@@ -51,6 +51,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     scaler.scale(torch.zeros((), device=device))  # sets its scale up now: a rank may step before its first loss
     gen = torch.Generator().manual_seed(seed)  # the same on every rank: all ranks draw the same batch
     start = 0
+    total = s.steps  # the run's steps; a --time deadline re-plans them as it goes
     cur = ckpt.state["current"]
     if cur is not None and cur["stage"] == stage.name:
         for model, opt, model_state, opt_state in zip(models, opts, cur["models"], cur["opts"]):
@@ -125,12 +126,12 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                 mse = F.mse_loss(out.clamp(0, 1), y).item()
                 bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}")
                 losses.clear()
-            if deadline and stage.name != "scorer" and done - mark[0] >= min(REPLAN, max(2, s.steps // 20)):
+            if deadline and stage.name != "scorer" and done - mark[0] >= min(REPLAN, max(2, total // 20)):
                 planned = deadline.rates.step_s if stage.name in ("shared", "single") else deadline.rates.last_s(s)
                 slow = (time.monotonic() - mark[1]) / (done - mark[0]) / planned
-                stage = replanned(stage, s, world.first(deadline.steps(s, stage.first + done,
-                                                                       stage.name != "shared", slow)), done)
-                ckpt.state["settings"]["steps"] = s.steps
+                total = world.first(deadline.steps(s, stage.first + done, stage.name != "shared", slow))
+                stage = replanned(stage, s, total, done)
+                ckpt.state["settings"]["steps"] = total
                 bar.total = stage.steps
                 bar.refresh()
                 mark = (done, time.monotonic())
@@ -139,7 +140,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     bar.close()
     if world.any(not finite(models)):
         raise diverged(stage, stage.steps, "nan", s, ckpt)
-    return states() | {"steps": stage.steps}
+    return states() | {"steps": stage.steps, "total": total}
 
 
 def finite(models: list[WDSR]) -> bool:
@@ -158,6 +159,5 @@ def diverged(stage: Stage, step: int, loss: str, s: Settings, ckpt: Checkpoint) 
 def replanned(stage: Stage, s: Settings, steps: int, done: int) -> Stage:
     """The running stage after a --time re-plan set the run's total to `steps`: its own end (not before the
     `done` steps) and its cosine schedule's length follow."""
-    s.steps, s.epochs = steps, 0
     own = shared_steps(s, steps) if stage.name == "shared" else steps - stage.first
     return replace(stage, steps=max(done, own), horizon=steps if stage.horizon else 0)

@@ -144,13 +144,9 @@ def require(need: float, device: torch.device, what: str, fix: str) -> None:
         raise ValueError(f"{what} needs about {need / GB:.1f} GB but {device} has {free / GB:.1f} GB free; {fix}")
 
 
-def check_training(s: Settings, patches: int, width: int, height: int, frames: int, decoded: bool) -> None:
-    """Cap `s.batch` at the number of training `patches` (and say so); raise when a training step (with the
-    `frames` of width x height LR, unless already `decoded`) cannot fit in the memory of the run's device."""
-    if s.batch > patches:
-        print(f"--batch {s.batch} is more than the {patches} training patches; using --batch {patches}",
-              file=sys.stderr)
-        s.batch = patches
+def check_training(s: Settings, width: int, height: int, frames: int, decoded: bool) -> None:
+    """Raise when a training step at `s.batch` (with the `frames` of width x height LR, unless already `decoded`)
+    cannot fit in the memory of the run's device."""
     step = SAFETY * max(step_bytes(a, s.batch, s.patch_width, s.patch_height, s.train_context()) for a in s.archs())
     host = 0 if decoded else frames_bytes(width, height, frames, s.scale) + LIBRARIES
     device = pick_device(s.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     if frames.scale != s.scale:
         raise ValueError(f"frames are x{frames.scale}, settings say x{s.scale}")
     h, w = frames.lr.shape[-2:]
-    grid = check_data(s, w, h, count)
+    grid, s = check_data(s, w, h, count)
     device = world.device
     started = time.time()
     heldout = heldout_frames(count, s.holdout)
@@ -66,9 +66,12 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
         print(f"first model starts from: {started_from}", file=sys.stderr)
 
     def trained(stage: Stage) -> list[WDSR]:
+        nonlocal s
         if stage.name not in finished:
             init = finished.get(stage.init) if stage.init else warm
             finished[stage.name] = fit(stage, init, patches, s, ckpt, world, deadline)
+            if deadline and stage.name != "scorer":  # the stages after it train what the re-planned run leaves
+                s = replace(s, steps=finished[stage.name]["total"], epochs=0)
             ckpt.state["current"] = None
             ckpt.save()
             phases.done(f"train {stage.name}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any, Callable
 
@@ -70,7 +71,7 @@ def option(default: Any, help: str, choices: tuple | list | None = None, flag: s
     return field(default=default, metadata=meta)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     scale: int = option(4, "upscaling factor (default {default})", choices=SCALES)
     chunks: int = option(4, f"k, the number of difficulty chunks, or auto: train {AUTO_CHUNKS} chunk models and "
@@ -192,6 +193,15 @@ class Settings:
             if b.planes != PLANES[self.planes]:
                 raise ValueError(f"--score bundle {self.score} upscales {b.planes} plane(s) but --planes {self.planes} "
                                  f"trains on {PLANES[self.planes]}; give a bundle of the same --planes")
+
+    def resolve(self, patches: int) -> "Settings":
+        """The settings a run with `patches` training patches trains with: the batch capped at them (said once).
+        Settings never change themselves; what a run derives or plans is a new Settings from here or `replace`."""
+        if self.batch <= patches:
+            return self
+        print(f"--batch {self.batch} is more than the {patches} training patches; using --batch {patches}",
+              file=sys.stderr)
+        return replace(self, batch=patches)
 
     def auto(self) -> bool:
         """Whether the run chooses how many chunk models to keep (--chunks auto)."""

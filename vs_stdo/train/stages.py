@@ -62,9 +62,9 @@ def heldout_frames(count: int, holdout: int) -> list[int]:
     return [i for i in range(count) if holdout and i % holdout == holdout - 1]
 
 
-def check_data(s: Settings, width: int, height: int, frames: int, decoded: bool = True) -> Grid:
-    """The patch grid of an LR size; raises if the data cannot be trained with these settings (or does not
-    fit in memory, preflight.check_training, which also caps s.batch)."""
+def check_data(s: Settings, width: int, height: int, frames: int, decoded: bool = True) -> tuple[Grid, Settings]:
+    """The patch grid of an LR size and the settings resolved for its training patches (Settings.resolve); raises
+    if the data cannot be trained with these settings (or does not fit in memory, preflight.check_training)."""
     grid = Grid(width, height, s.patch_width, s.patch_height)
     if not grid.covered:
         raise ValueError(f"the LR frame ({width}x{height}) is smaller than one patch ({s.patch_width}x"
@@ -77,8 +77,9 @@ def check_data(s: Settings, width: int, height: int, frames: int, decoded: bool 
         raise ValueError(f"--chunks {s.k()} is more than the {patches} training patches ({train_frames} frames "
                          f"x {grid.cols}x{grid.rows} grid of {s.patch_width}x{s.patch_height}); use fewer chunks, "
                          f"a smaller --patch or more frames")
-    preflight.check_training(s, patches, width, height, frames, decoded)
-    return grid
+    s = s.resolve(patches)
+    preflight.check_training(s, width, height, frames, decoded)
+    return grid, s
 
 
 def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor, mse: torch.Tensor) -> list[Stage]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -177,14 +177,15 @@ def sync(device: torch.device) -> None:
 
 
 def plan_steps(s: Settings, rates: Rates, frames: int, patches: int, world: World, phases: Phases,
-               resumed: bool = False) -> Deadline | None:
+               resumed: bool = False) -> tuple[Settings, Deadline | None]:
     """Print how long the run will take from here (`frames`: this process's, `patches`: the run's training
-    patches). With --time (unless `resumed`: a resumed run trains the steps its checkpoint planned), first set the
-    steps that fit the budget from the process's start, and return the deadline the training loop re-plans by."""
+    patches). With --time (unless `resumed`: a resumed run trains the steps its checkpoint planned), first plan the
+    steps that fit the budget from the process's start. Returns the settings with those steps, and the deadline the
+    training loop re-plans by."""
     deadline = None
     if s.time and not resumed:
         deadline = Deadline.of(s, rates, frames)
-        s.steps, s.epochs = world.first(rates.steps_within(s, s.time - deadline.left(), frames)), 0
+        s = replace(s, steps=world.first(rates.steps_within(s, s.time - deadline.left(), frames)), epochs=0)
     if world.main:
         steps = budget(s, patches)
         left = rates.seconds(s, steps, frames)
@@ -195,7 +196,7 @@ def plan_steps(s: Settings, rates: Rates, frames: int, patches: int, world: Worl
               f"{frames} frames at {rates.frame_s:.2f} s{router_fit}: about {left / 60:.1f} min more"
               + (f" (--time {s.time / 60:.1f} min from the start; {spent}; re-planned as it goes)" if deadline else
                  " (the steps the checkpoint planned)" if s.time else ""), file=sys.stderr)
-    return deadline
+    return s, deadline
 
 
 def process_age() -> float:

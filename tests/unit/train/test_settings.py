@@ -25,3 +25,15 @@ def test_settings_refuse_an_unknown_choice(name, value):
 def test_auto_loss_is_mse_in_joint_mode_only():
     assert [Settings(mode=m).train_loss() for m in ("joint", "single", "chunks")] == ["mse", "l1", "l1"]
     assert Settings(mode="chunks", loss="mse").train_loss() == "mse"
+
+
+def test_settings_never_change_themselves(capsys):
+    """A run derives what it needs as new settings: the batch capped at the training patches, said once."""
+    import dataclasses
+
+    s = Settings(batch=64)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.batch = 8
+    capped = s.resolve(20)
+    assert (s.batch, capped.batch) == (64, 20) and "using --batch 20" in capsys.readouterr().err
+    assert s.resolve(64) is s and not capsys.readouterr().err
