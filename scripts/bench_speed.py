@@ -163,21 +163,15 @@ clip.set_output()
 
 def regions_per_frame(bundle_path: str, source: str) -> str:
     """'patches / regions' of the timed frames' labels (regions as the CPU engine plans them)."""
+    import torch
+
     from vs_stdo import bundle as bundle_io
-    from vs_stdo.grid import Grid
     from vs_stdo.regions import plan
 
     b = bundle_io.load(bundle_path)
     frames = range(*map(int, BASE_FRAMES.split(":")))
-    grid = Grid(b.grid.width, b.grid.height, b.patch_width, b.patch_height)
-    counts = [len(plan(grid, torch_labels(b.labels[n]))) for n in frames]
-    return f"{grid.count} / {statistics.fmean(counts):.0f}"
-
-
-def torch_labels(labels):
-    import torch
-
-    return torch.from_numpy(labels.reshape(-1).astype("int64"))
+    counts = [len(plan(b.grid, torch.from_numpy(b.labels[n].reshape(-1).astype("int64")))) for n in frames]
+    return f"{b.grid.count} / {statistics.fmean(counts):.0f}"
 
 
 def levers(presets: list[str], runs: int) -> list[dict]:
