@@ -51,8 +51,7 @@ PEERS = {"ort": ("ort", 1, None), "ort2": ("ort", 2, None), "ov": ("ov", 1, None
 def lr_frames(scale: int, count: int, source: str | None = None):
     """An RGBS LR clip of real frames (the first of phone1080.mp4, or of the `source` file or script)
     served from memory (no decoding while timed)."""
-    import clips
-
+    from scripts import clips
     from scripts.bench.lib import from_memory
     from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames
 
@@ -105,8 +104,8 @@ def _cpu_seconds() -> float:
 
 
 def run_worker(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "scripts.bench.speed", "--worker", json.dumps(spec)], capture_output=True,
-                          text=True)
+    proc = subprocess.run([sys.executable, "-m", "scripts.bench.speed", "--worker", json.dumps(spec)],
+                          capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"worker {spec} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -124,8 +123,7 @@ def gemm_peak(dtype_name: str, runs: int = 5) -> float:
 
 def prepare(preset: str, scale: int, workdir: Path, given: dict[str, str]) -> tuple[str, str]:
     """(bundle, chunk-0 ONNX file) for a preset and scale, trained/exported into workdir if missing."""
-    import clips
-
+    from scripts import clips
     from vs_stdo.tools.onnx_export import export
 
     key = f"{preset}x{scale}"
@@ -141,8 +139,8 @@ def prepare(preset: str, scale: int, workdir: Path, given: dict[str, str]) -> tu
 def peer_bundle(clip: str, scale: int, steps: int, workdir: Path) -> tuple[str, str, str]:
     """(HR script, bundle, chunk-0 ONNX file) of a clip trained as a user would (`stdo train HR --scale S`,
     only --steps given), each made once and kept in workdir under the clip and the settings."""
-    import clips
-    from vs_stdo.onnx_export import export
+    from scripts import clips
+    from vs_stdo.tools.onnx_export import export
 
     folder = workdir / "peers"
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,22 +165,15 @@ clip.set_output()
 
 def regions_per_frame(bundle_path: str, source: str) -> str:
     """'patches / regions' of the timed frames' labels (regions as the CPU engine plans them)."""
-    from vs_stdo.grid import Grid
-    from vs_stdo.regions import plan
+    import torch
 
-    from vs_stdo import bundle as bundle_io
+    from vs_stdo.core import bundle as bundle_io
+    from vs_stdo.filter.regions import plan
 
     b = bundle_io.load(bundle_path)
     frames = range(*map(int, BASE_FRAMES.split(":")))
-    grid = Grid(b.grid.width, b.grid.height, b.patch_width, b.patch_height)
-    counts = [len(plan(grid, torch_labels(b.labels[n]))) for n in frames]
-    return f"{grid.count} / {statistics.fmean(counts):.0f}"
-
-
-def torch_labels(labels):
-    import torch
-
-    return torch.from_numpy(labels.reshape(-1).astype("int64"))
+    counts = [len(plan(b.grid, torch.from_numpy(b.labels[n].reshape(-1).astype("int64")))) for n in frames]
+    return f"{b.grid.count} / {statistics.fmean(counts):.0f}"
 
 
 def levers(presets: list[str], runs: int) -> list[dict]:
@@ -326,8 +317,7 @@ def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:
 
 def trained_frames(path: str, frames: str):
     """(bundle, HR, LR) for a bundle trained on `frames` of phone1080.mp4."""
-    import clips
-
+    from scripts import clips
     from vs_stdo.core import bundle as bundle_io
     from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames
 

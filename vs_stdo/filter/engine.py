@@ -130,7 +130,7 @@ class Engine:
         """Each region of one chunk with exactly its model's radius of context, written where it is owned.
         The frame is padded once (replicated border), so that every region's window is a view of it."""
         p = self.pad
-        padded = F.pad(frame[None], (p, p, p, p), mode="replicate")[0] if p else frame
+        padded = F.pad(frame[None], (p, p, p, p), mode="replicate")[0]
         for k, boxes in self.same_shape_batches(plan(self.grid, labels, self.batch)):
             runner = self.runners[k]
             c = p - runner.radius

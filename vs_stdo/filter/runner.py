@@ -12,6 +12,7 @@ A `Runner` computes what the WDSR module computes on a padded frame, but only wh
 """
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -21,6 +22,12 @@ import torch.nn.functional as F
 from ..core.models import WDSR, bicubic_stencil
 
 CL = torch.channels_last
+# oneDNN keeps each compiled convolution (one per layer and input shape) in a process-wide cache of
+# 1024 by default. A routed frame brings hundreds (11 layers x its regions' sizes and batch counts)
+# and the next frame others, so that cache thrashes and convolutions are compiled again every frame
+# (960x540 -> x2: 0.51 s per routed frame, 0.27 s with room for 8192; docs/speed.md). oneDNN reads
+# this when it creates its first primitive; a value the user set wins.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8192")
 
 
 @cache

@@ -248,3 +248,18 @@ def test_clips_that_do_not_hold_a_patch_are_upscaled_like_whole_frames(routed, w
         torch.testing.assert_close(batches.upscale(frame, batches.routing(0, frame)), want, atol=2e-5, rtol=0)
     with pytest.raises(vs.Error, match="route='labels' needs the training clip's LR size 100x60"):
         core.stdo.Upscale(clip, str(path), route="labels")
+
+
+@pytest.mark.slow
+def test_onednn_gets_room_for_a_routed_frames_convolutions_unless_the_user_chose():
+    """A routed frame runs hundreds of (layer, shape) convolutions; oneDNN's default cache of 1024 thrashed (docs/speed.md).
+    The room is set before oneDNN's first primitive, and a value in the environment wins."""
+    code = ("import os, torch; from vs_stdo.runner import Runner; from vs_stdo.models import WDSR, preset; "
+            "Runner(WDSR(preset('tiny', 2)), torch.device('cpu'))(torch.rand(1, 3, 30, 30)); "
+            "print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])")
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    for given, want in ((None, "8192"), ("300", "300")):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env | ({"ONEDNN_PRIMITIVE_CACHE_CAPACITY": given} if given else {}))
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.stdout.split() == [want]
