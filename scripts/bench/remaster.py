@@ -2,7 +2,8 @@
 mapping, then `Upscale(LR, B)` on the LR frames after those 60 against bicubic given the true mapping (the
 table in docs/remaster.md).
 
-    .venv/bin/python -m scripts.bench.remaster [--clips cockatoo.mp4 city.mpg] [--steps N] [--out out/bench_remaster]
+    .venv/bin/python -m scripts.bench.remaster [--clips cockatoo.mp4 city.mpg] [--pairs dvd exact-1.5x]
+        [--steps N] [--out out/bench_remaster]
 
 Per clip, two pairs (tests/support/pairs.py): "dvd", a 640x480 HR and a 352x240 LR of it (ratios 1.80 x
 1.95, 6/2/4/8 HR px cropped at left/right/top/bottom, shifted +0.37/-0.41 px, BT.601, MPEG-2 at 1.5 Mb/s
@@ -92,6 +93,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", nargs="+", default=["cockatoo.mp4", "city.mpg"])
     ap.add_argument("--steps", type=int, help="training steps (default: stdo train's default)")
+    ap.add_argument("--pairs", nargs="+", default=["dvd", "exact-1.5x"], choices=["dvd", "exact-1.5x"])
     ap.add_argument("--out", type=Path, default=Path("out/bench_remaster"))
     a = ap.parse_args()
     rows = []
@@ -99,17 +101,20 @@ def main() -> None:
         path = Path(name) if Path(name).is_file() else clips.fetch(name)
         out = a.out / Path(name).stem
         out.mkdir(parents=True, exist_ok=True)
-        dvd = P.dvd_like(path, out, frames=FRAMES, name="dvd")
-        (out / "dvd_hr.vpy").write_text(HR_SCRIPT.format(path=str(path), width=640, height=480, frames=FRAMES))
-        exact = P.exact_15(path, frames=FRAMES)
-        (out / "exact_hr.vpy").write_text(HR_SCRIPT.format(path=str(path), width=768, height=576, frames=FRAMES))
-        (out / "exact_lr.vpy").write_text(LR_SCRIPT.format(path=str(path), frames=FRAMES))
-        for pair, hr_path, lr_path in ((dvd, out / "dvd_hr.vpy", out / "dvd.mpg"),
-                                       (exact, out / "exact_hr.vpy", out / "exact_lr.vpy")):
+        cases = []
+        if "dvd" in a.pairs:
+            (out / "dvd_hr.vpy").write_text(HR_SCRIPT.format(path=str(path), width=640, height=480, frames=FRAMES))
+            cases.append((P.dvd_like(path, out, frames=FRAMES, name="dvd"), out / "dvd_hr.vpy", out / "dvd.mpg"))
+        if "exact-1.5x" in a.pairs:
+            (out / "exact_hr.vpy").write_text(HR_SCRIPT.format(path=str(path), width=768, height=576, frames=FRAMES))
+            (out / "exact_lr.vpy").write_text(LR_SCRIPT.format(path=str(path), frames=FRAMES))
+            cases.append((P.exact_15(path, frames=FRAMES), out / "exact_hr.vpy", out / "exact_lr.vpy"))
+        for pair, hr_path, lr_path in cases:
             row = {"clip": Path(name).name} | run_pair(pair, hr_path, lr_path, out, a.steps)
             print(json.dumps(row), flush=True)
             rows.append(row)
-    lines = [f"{datetime.date.today()}, `python -m scripts.bench.remaster --clips {' '.join(a.clips)}"
+    lines = [f"{datetime.date.today()}, `python -m scripts.bench.remaster --clips {' '.join(a.clips)} "
+             f"--pairs {' '.join(a.pairs)}"
              + (f" --steps {a.steps}`" if a.steps else "`"), ""] + table(list(rows[0]), [list(r.values()) for r in rows])
     (a.out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
