@@ -26,10 +26,10 @@ from ..core.grid import Grid
 from ..core.mapping import Mapping, axis_matrix, frame_matrices, resample
 from ..core.metrics import mse_to_psnr
 from ..core.models import SCALES
-from ..core.video import open_clip, frame_range
+from ..core.video import frame_range, open_clip
 from .align import Alignment, align
 
-MARGIN = 2  # LR pixels of model output kept around a patch for the resampling taps (Catmull-Rom reaches 2)
+MARGIN = 2  # LR pixels of model output kept around a patch for the resampling taps (they reach 2-3 s-grid px)
 
 
 def whole_pair(hr: vs.VideoNode, lr: vs.VideoNode, scale: int) -> bool:
@@ -48,7 +48,6 @@ class RemasterPair:
     hr: vs.VideoNode
     lr: vs.VideoNode
     colour: colour.Colour
-    lr_clip: vs.VideoNode
     alignment: Alignment
     scale: int
     report: list[str]  # the lines printed before training
@@ -120,8 +119,7 @@ def open_remaster(input: str | Path, lr_file: str | Path, frames: str | None, sc
     hr_colour, lr_colour = colour.pair_colour(src), colour.pair_colour(lr_src)  # each side with its own tags
     hr_rgb = colour.clip_to_rgbs(pick(src, [h for h, _ in kept]), hr_colour)
     lr_paired = pick(lr_src, [l for _, l in kept])
-    return RemasterPair(src, hr_rgb, colour.clip_to_rgbs(lr_paired, lr_colour), lr_colour, lr_paired, a, s, report,
-                        len(kept))
+    return RemasterPair(src, hr_rgb, colour.clip_to_rgbs(lr_paired, lr_colour), lr_colour, a, s, report, len(kept))
 
 
 class HRGrid:
