@@ -3,7 +3,7 @@ mapping, then `Upscale(LR, B)` on the LR frames after those 60 against bicubic g
 table in docs/remaster.md).
 
     .venv/bin/python -m scripts.bench.remaster [--clips cockatoo.mp4 city.mpg] [--pairs dvd exact-1.5x]
-        [--steps N] [--out out/bench_remaster]
+        [--options '--steps N ...'] [--out out/bench_remaster]
 
 Per clip, two pairs (tests/support/pairs.py): "dvd", a 640x480 HR and a 352x240 LR of it (ratios 1.80 x
 1.95, 6/2/4/8 HR px cropped at left/right/top/bottom, shifted +0.37/-0.41 px, BT.601, MPEG-2 at 1.5 Mb/s
@@ -66,11 +66,11 @@ def psnr(a: vs.VideoNode, b: vs.VideoNode, n_a: int, n_b: int, box: tuple[int, i
     return float(10 * np.log10(1 / np.mean(np.square(d))))
 
 
-def run_pair(pair: P.Pair, hr_path: Path, lr_path: Path, out: Path, steps: int | None) -> dict:
+def run_pair(pair: P.Pair, hr_path: Path, lr_path: Path, out: Path, options: list[str]) -> dict:
     """Train on the pair's first TRAIN HR frames through the real `stdo train`, measure on the rest."""
     bundle = out / f"{pair.name}.stdo"
     run = train_bundle(hr_path, bundle, "--lr", lr_path, "--frames", f"0:{TRAIN}", "--force",
-                       *(["--steps", steps] if steps else []), log=out / f"{pair.name}.log", threads=2)
+                       *options, log=out / f"{pair.name}.log", threads=2)
     b = bundle_io.load(bundle)
     lr = rgb(pair.lr)
     up = core.stdo.Upscale(lr, str(bundle))
@@ -86,13 +86,15 @@ def run_pair(pair: P.Pair, hr_path: Path, lr_path: Path, out: Path, steps: int |
     return {"pair": pair.name, "frames tested": len(tests), "stdo dB": round(float(stdo_db), 2),
             "bicubic (true mapping) dB": round(float(bic_db), 2), "gain dB": round(float(stdo_db - bic_db), 2),
             "alignment error px": round(b.mapping.distance(m), 3) if b.mapping else "none (whole)",
-            "steps": b.training.get("total_steps"), "train s": round(run.seconds) if run else None}
+            "steps": b.training.get("total_steps"), "mode": b.training.get("mode"),
+            "train s": round(run.seconds) if run else None}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", nargs="+", default=["cockatoo.mp4", "city.mpg"])
-    ap.add_argument("--steps", type=int, help="training steps (default: stdo train's default)")
+    ap.add_argument("--options", default="", help="more `stdo train` options, e.g. '--steps 400 --mode single' "
+                                                  "(default: none, stdo train's defaults)")
     ap.add_argument("--pairs", nargs="+", default=["dvd", "exact-1.5x"], choices=["dvd", "exact-1.5x"])
     ap.add_argument("--out", type=Path, default=Path("out/bench_remaster"))
     a = ap.parse_args()
@@ -110,12 +112,11 @@ def main() -> None:
             (out / "exact_lr.vpy").write_text(LR_SCRIPT.format(path=str(path), frames=FRAMES))
             cases.append((P.exact_15(path, frames=FRAMES), out / "exact_hr.vpy", out / "exact_lr.vpy"))
         for pair, hr_path, lr_path in cases:
-            row = {"clip": Path(name).name} | run_pair(pair, hr_path, lr_path, out, a.steps)
+            row = {"clip": Path(name).name} | run_pair(pair, hr_path, lr_path, out, a.options.split())
             print(json.dumps(row), flush=True)
             rows.append(row)
     lines = [f"{datetime.date.today()}, `python -m scripts.bench.remaster --clips {' '.join(a.clips)} "
-             f"--pairs {' '.join(a.pairs)}"
-             + (f" --steps {a.steps}`" if a.steps else "`"), ""] + table(list(rows[0]), [list(r.values()) for r in rows])
+             f"--pairs {' '.join(a.pairs)}" + (f" --options '{a.options}'`" if a.options else "`"), ""] + table(list(rows[0]), [list(r.values()) for r in rows])
     (a.out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
