@@ -193,8 +193,8 @@ class HRGrid:
         """PSNR of each patch's HR window (inside the overlap) of a whole frame's s-grid upscale `sr` against
         the HR frame `hr` (P, H, W) in [0, 1]: the comparison training makes, as the filter's output."""
         err = (self.frame(sr.float()) - hr.float()) ** 2
-        ry, iy, my = self.rows
-        rx, ix, mx = self.cols
+        _, iy, my = self.rows
+        _, ix, mx = self.cols
         mses = []
         for r in range(self.grid.rows):
             for c in range(self.grid.cols):
