@@ -29,7 +29,7 @@ from ..core.models import SCALES
 from ..core.video import frame_range, open_clip
 from .align import Alignment, align
 
-MARGIN = 2  # LR pixels of model output kept around a patch for the resampling taps (Catmull-Rom reaches 2)
+MARGIN = 2  # LR pixels of model output kept around a patch for the resampling taps (they reach 2-3 s-grid px)
 
 
 def whole_pair(hr: vs.VideoNode, lr: vs.VideoNode, scale: int) -> bool:
@@ -48,7 +48,6 @@ class RemasterPair:
     hr: vs.VideoNode
     lr: vs.VideoNode
     colour: colour.Colour
-    lr_clip: vs.VideoNode
     alignment: Alignment
     scale: int
     report: list[str]  # the lines printed before training
@@ -120,8 +119,7 @@ def open_remaster(input: str | Path, lr_file: str | Path, frames: str | None, sc
     hr_colour, lr_colour = colour.pair_colour(src), colour.pair_colour(lr_src)  # each side with its own tags
     hr_rgb = colour.clip_to_rgbs(pick(src, [h for h, _ in kept]), hr_colour)
     lr_paired = pick(lr_src, [l for _, l in kept])
-    return RemasterPair(src, hr_rgb, colour.clip_to_rgbs(lr_paired, lr_colour), lr_colour, lr_paired, a, s, report,
-                        len(kept))
+    return RemasterPair(src, hr_rgb, colour.clip_to_rgbs(lr_paired, lr_colour), lr_colour, a, s, report, len(kept))
 
 
 class HRGrid:
@@ -195,8 +193,8 @@ class HRGrid:
         """PSNR of each patch's HR window (inside the overlap) of a whole frame's s-grid upscale `sr` against
         the HR frame `hr` (P, H, W) in [0, 1]: the comparison training makes, as the filter's output."""
         err = (self.frame(sr.float()) - hr.float()) ** 2
-        ry, iy, my = self.rows
-        rx, ix, mx = self.cols
+        _, iy, my = self.rows
+        _, ix, mx = self.cols
         mses = []
         for r in range(self.grid.rows):
             for c in range(self.grid.cols):
