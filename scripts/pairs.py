@@ -46,7 +46,7 @@ def hr_clip(path: str | Path, width: int, height: int, first: int = 0, frames: i
     aspect = width / height
     cw, ch = (round(clip.height * aspect), clip.height) if clip.width / clip.height > aspect else \
         (clip.width, round(clip.width / aspect))
-    props = core.std.SetFrameProps(clip, _Matrix=1, _Primaries=1, _Transfer=1, _Range=1)
+    props = core.std.SetFrameProps(clip, _Matrix=1, _Primaries=1, _Transfer=1, _Range=int(vs.RANGE_LIMITED))
     return core.resize.Bicubic(props, width, height, format=vs.YUV420P8, matrix_in=1, matrix=1,
                                src_left=(clip.width - cw) / 2, src_top=(clip.height - ch) / 2,
                                src_width=cw, src_height=ch)

@@ -254,7 +254,7 @@ def test_clips_that_do_not_hold_a_patch_are_upscaled_like_whole_frames(routed, w
 def test_onednn_gets_room_for_a_routed_frames_convolutions_unless_the_user_chose():
     """A routed frame runs hundreds of (layer, shape) convolutions; oneDNN's default cache of 1024 thrashed (docs/speed.md).
     The room is set before oneDNN's first primitive, and a value in the environment wins."""
-    code = ("import os, torch; from vs_stdo.runner import Runner; from vs_stdo.models import WDSR, preset; "
+    code = ("import os, torch; from vs_stdo.filter.runner import Runner; from vs_stdo.core.models import WDSR, preset; "
             "Runner(WDSR(preset('tiny', 2)), torch.device('cpu'))(torch.rand(1, 3, 30, 30)); "
             "print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])")
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
