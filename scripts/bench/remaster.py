@@ -11,8 +11,8 @@ GOP 15, starting 2 frames later), and "exact-1.5x", a 768x576 HR and its lossles
 HR is a .vpy, the DVD's LR the real MPEG-2 file. PSNR is RGB, the mean over frames, inside the area both
 clips show less an 8-pixel margin; both sides are fed RGBS (the LR read with its own matrix), so no YUV
 round trip favours either. Also reported: the alignment error of the bundle's mapping against the truth,
-and bicubic with each plane fitted to the HR by a gain and an offset (the synthetic DVD's levels differ from
-the HR's: its MPEG-2 round trip reads the range otherwise), which credits bicubic with a levels correction.
+and bicubic with each plane fitted to the HR by a gain and an offset, which credits bicubic with any levels
+correction the models learnt (the DVD-to-Blu-ray look), so the gain over it is the detail alone.
 """
 from __future__ import annotations
 
