@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -40,9 +41,19 @@ def _sequence(n: int, seed: int = 0) -> np.ndarray:
     return normalise(np.stack([field[:, k:k + 64] for k in range(n)]))
 
 
-def _truth_ok(found: list[tuple[int, int]], shows: list[int]) -> list[tuple[int, int]]:
-    """The pairs that do not pair an LR frame with the HR frame it shows."""
-    return [(h, l) for h, l in found if shows[l] != h]
+def _truth_ok(found: list[tuple[int, int]], shows: list[int],
+              alike: Callable[[int, int], bool] = lambda a, b: False) -> list[tuple[int, int]]:
+    """The pairs that do not pair an LR frame with the HR frame it shows (or with one `alike` that: a source's own
+    duplicated frame is the same picture, and either of the two is a right partner)."""
+    return [(h, l) for h, l in found if shows[l] != h and not alike(h, shows[l])]
+
+
+def _same_picture(hr: vs.VideoNode) -> Callable[[int, int], bool]:
+    """Whether two HR frames show the same picture: luma within 50 dB PSNR (a source's duplicated frame)."""
+    def alike(a: int, b: int) -> bool:
+        x, y = (np.asarray(hr.get_frame(n)[0], dtype=np.float64) for n in (a, b))
+        return float(((x - y) ** 2).mean()) < 255 ** 2 * 1e-5
+    return alike
 
 
 def test_match_frames_pairs_an_offset_a_cut_and_a_repeat_exactly():
@@ -102,7 +113,7 @@ def _check(result: Alignment, pair: P.Pair) -> float:
     err = result.mapping.distance(pair.mapping)
     assert err <= TOLERANCE_PX, (result.mapping.describe(), pair.mapping.describe())
     assert result.frame_offset() == pair.frame_offset()
-    assert _truth_ok(result.pairs, pair.shows) == []
+    assert _truth_ok(result.pairs, pair.shows, _same_picture(pair.hr)) == []
     return err
 
 
