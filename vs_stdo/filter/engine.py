@@ -93,6 +93,11 @@ class Engine:
             raise MemoryError(f"{self.device} has no room for the models: free memory on it, "
                               f"or use device='cpu'") from e
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """The output frames' (width, height)."""
+        return self.width * self.scale, self.height * self.scale
+
     @torch.inference_mode()
     def upscale(self, frame: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Upscale one (P, H, W) frame (P = self.planes), patch i going to model labels[i]. Returns (P, H*s, W*s)
@@ -182,8 +187,8 @@ class Engine:
         bundle: float32 memoryviews);
         returns the props that say how the frame was routed, for the plugin to set on it."""
         frame = torch.from_numpy(np.stack([plane_array(v, self.height, self.width, src_stride) for v in srcs]))
-        planes = [torch.from_numpy(plane_array(v, self.height * self.scale, self.width * self.scale, dst_stride))
-                  for v in dsts]
+        w, h = self.size
+        planes = [torch.from_numpy(plane_array(v, h, w, dst_stride)) for v in dsts]
         decision = self.routing.decide(n, frame)
         self.upscale_into(frame, decision.chunks, planes)
         return decision.props(self.routing.chunks)

@@ -45,13 +45,12 @@ def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, h
     if b.colour:
         warn_conflicts(bundle_path, colour.conflicts(f, props, b.colour))
     engine = Engine(b, width, height, **options.engine_args())
-    out_w, out_h = width * engine.scale, height * engine.scale
     if b.mapping:  # a remaster bundle: the output on the HR grid
         if b.planes == 1:
             raise ValueError(f"{Path(bundle_path).name} is a luma bundle with a mapping (a remaster pair), which "
                              f"this vs-stdo does not play; retrain it with --planes rgb")
         engine = Resampled(engine, b.mapping.for_size(width, height))
-        out_w, out_h = engine.size
+    out_w, out_h = engine.size
     return engine, *conversions(b, f, c, out_w, out_h), out_w, out_h
 
 

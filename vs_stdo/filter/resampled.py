@@ -4,22 +4,22 @@ training took its loss through) into the output planes, which have the HR's geom
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..core.mapping import Mapping, frame_matrices, resample
-from .engine import Engine, plane_array
+from .engine import Engine
 
 
 class Resampled:
     """An engine whose output frames are put on the HR grid of `mapping` (for the clip's LR size: see
-    `Mapping.for_size`). Same `process` as `Engine`, so the plugin runs it unchanged."""
+    `Mapping.for_size`). It runs `Engine.process` itself, so the plugin drives it like an engine."""
 
     def __init__(self, engine: Engine, mapping: Mapping) -> None:
         if (mapping.lr_width, mapping.lr_height) != (engine.width, engine.height):
             raise ValueError(f"the mapping is for {mapping.lr_width}x{mapping.lr_height} but the clip is "
                              f"{engine.width}x{engine.height}")
         self.engine, self.mapping = engine, mapping
+        self.width, self.height, self.routing = engine.width, engine.height, engine.routing
         self.my, self.mx = (m.to(engine.device) for m in frame_matrices(mapping, engine.scale))
 
     @property
@@ -33,14 +33,9 @@ class Resampled:
         sr = self.engine.upscale(frame, labels).to(self.engine.device)  # stitched s-grid, already clamped
         return resample(sr, self.my, self.mx).clamp_(0, 1).cpu()
 
-    def process(self, n: int, srcs: tuple, dsts: tuple, src_stride: int,
-                dst_stride: int) -> dict[str, str | int | list[float]]:
-        """`Engine.process` with the output on the HR grid."""
-        e = self.engine
-        frame = torch.from_numpy(np.stack([plane_array(v, e.height, e.width, src_stride) for v in srcs]))
-        decision = e.routing.decide(n, frame)
-        out = self.upscale(frame, decision.chunks)
-        w, h = self.size
-        for plane, v in zip(out, dsts):
-            torch.from_numpy(plane_array(v, h, w, dst_stride)).copy_(plane)
-        return decision.props(e.routing.chunks)
+    def upscale_into(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
+        """`upscale` into the output planes (HR height, HR width), which may be strided views."""
+        for plane, out in zip(planes, self.upscale(frame, labels)):
+            plane.copy_(out)
+
+    process = Engine.process  # reads size, width, height, routing and upscale_into, all of them this object's
