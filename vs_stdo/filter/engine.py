@@ -30,7 +30,6 @@ from .routing import Route, Routing
 from .runner import Runner, bf16_runs, native_bf16
 
 log = logging.getLogger("vs_stdo")
-MAX_PAD = 64  # LR pixels; context beyond the models' receptive radius changes nothing
 PATHS = ("regions", "batches")
 
 
@@ -54,8 +53,9 @@ def compute_dtype(device: torch.device, fp16: bool, bf16: bool | None) -> torch.
 class Engine:
     """Upscales RGB frames (or luma planes, for a luma bundle) of one clip size with a bundle's chunk models.
 
-    path: "regions" or "batches" (the module's docstring says what each does); None picks "batches" on
-    CUDA or when `pad` is below some model's receptive radius, else "regions"."""
+    The arguments are Upscale's, already checked by options.UpscaleOptions. path: "regions" or "batches" (the
+    module's docstring says what each does); None picks "batches" on CUDA or when `pad` is below some model's
+    receptive radius, else "regions"."""
 
     def __init__(self, bundle: Bundle, width: int, height: int, route: str = "auto", device: str = "auto",
                  fp16: bool = False, pad: int | None = None, batch: int = 0, bf16: bool | None = None,
@@ -69,10 +69,6 @@ class Engine:
         self.dtype = compute_dtype(self.device, fp16, bf16)
         radius = max(a.radius for a in bundle.archs)
         self.pad = radius if pad is None else pad
-        if not 0 <= self.pad <= MAX_PAD:
-            raise ValueError(f"pad must be in 0..{MAX_PAD} (the models' receptive radius is {radius}), got {self.pad}")
-        if batch < 0:
-            raise ValueError(f"batch must be >= 0 (0 = a whole chunk at once), got {batch}")
         self.batch = batch
         if path is None:
             path = "batches" if self.device.type == "cuda" or self.pad < radius else "regions"
