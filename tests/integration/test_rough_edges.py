@@ -79,7 +79,7 @@ def base(tmp_path: Path, bikes: Path) -> Path:
     return path
 
 
-# --- 1, 7: a run's identity and its checkpoint ---------------------------------------------------------------
+# --- a run's identity and its checkpoint ---------------------------------------------------------------
 
 @pytest.mark.parametrize("change, named", [
     ({"time": 240.0}, None),
@@ -147,7 +147,7 @@ def test_ctrl_c_of_a_time_run_then_resume_finishes_and_mismatches_are_named_befo
     assert bundle_io.load(out).weight_storage == "int8"
 
 
-# --- 2: weights are checked by what they do ------------------------------------------------------------------
+# --- weights are checked by what they do ------------------------------------------------------------------
 
 def huge_model(scale: int = 2) -> WDSR:
     m = offset_model(scale, 0.0)
@@ -192,7 +192,7 @@ def test_the_probe_costs_little_on_load():
     assert (time.perf_counter() - start) / 5 < 0.1
 
 
-# --- 3, 4, 9, 11: input and option errors, before any work --------------------------------------------------
+# --- input and option errors, before any work --------------------------------------------------
 
 @pytest.mark.parametrize("option, value", [
     ("--time", "nan"), ("--time", "inf"), ("--frame-memory", "nan"), ("--focus", "nan"), ("--focus", "1e9"),
@@ -236,7 +236,7 @@ def test_the_filter_refuses_interlaced_clips(small_bundle):
         vs.core.stdo.Upscale(clip, str(small_bundle))
 
 
-# --- 5, 10: stdo eval -----------------------------------------------------------------------------------------
+# --- stdo eval -----------------------------------------------------------------------------------------
 
 def test_eval_feeds_a_luma_bundle_the_luma_of_the_clip_it_builds(tmp_path, capsys):
     """With no --lr, eval downscales the RGB HR itself; a luma bundle gets that LR as YUV and is measured."""
@@ -257,7 +257,7 @@ def test_eval_refuses_a_report_that_is_the_frames_out_folder_before_the_work(sma
     assert ".tmp" not in err
 
 
-# --- 13, 14: bundle paths, export-onnx --------------------------------------------------------------------------
+# --- bundle paths, export-onnx --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path, says", [("", "no bundle path given"), ("/dev/zero", "is not a regular file"),
                                         ("fifo", "is not a regular file")])
@@ -275,7 +275,7 @@ def test_export_onnx_is_quiet_on_success(tmp_path):
     assert r.returncode == 0 and r.stderr == "" and (tmp_path / "onnx" / "chunk0.onnx").is_file()
 
 
-# --- 6, 8: divergence and --time -----------------------------------------------------------------------------
+# --- divergence and --time -----------------------------------------------------------------------------
 
 @pytest.mark.slow
 @pytest.mark.train
@@ -332,7 +332,7 @@ def test_a_time_run_ends_by_its_deadline(base, tmp_path):
     assert bundle_io.load(out).training["time"] == 30
 
 
-# --- 12: torchrun -----------------------------------------------------------------------------------------------
+# --- torchrun -----------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
 @pytest.mark.parametrize("argv, says, worker_exit", [
