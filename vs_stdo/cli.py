@@ -15,7 +15,6 @@ import vapoursynth as vs
 
 from .core import bundle as bundle_io
 from .core.video import KERNELS
-from .train import preflight
 from .train.settings import Settings, default_of, options
 
 
@@ -49,42 +48,24 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
-    from .core.video import open_pair
-    from .tools.evaluate import as_taken, bundle_frames, evaluate, table
+    from .tools.evaluate import run, table
 
-    b = bundle_io.load(a.bundle)
-    if b.mapping:
-        raise ValueError(f"{Path(a.bundle).name} was trained on a remaster pair (its output is on the HR grid of a "
-                         f"mapping); stdo eval compares whole-scale bundles only: compare Upscale's output with the HR "
-                         f"inside the area both show (docs/remaster.md)")
-    frames_out = Path(a.frames_out) if a.frames_out else None
-    if frames_out:
-        if frames_out.exists() and not frames_out.is_dir():
-            raise ValueError(f"--frames-out {frames_out} is a file; give a folder (it is created if missing)")
-        if a.report and preflight.same_file(Path(a.report), frames_out):
-            raise ValueError(f"--report {a.report} is the --frames-out folder; give the report a file name, e.g. "
-                             f"{frames_out / 'report.png'}")
-        frames_out.mkdir(parents=True, exist_ok=True)
-    if a.report:
-        reads = {"the bundle": a.bundle, "the input": a.input, "the --lr file": a.lr}
-        preflight.check_writable(a.report, reads, "--report")
-    frames = a.frames or b.clip.frames_selected
-    kernel = a.kernel or b.clip.kernel or "bicubic"
-    p = open_pair(a.input, a.lr, frames, b.scale, kernel, scale_option=None)
-    places = bundle_frames(b, Path(a.input).name, p.source.num_frames, frames, p.lr)
-    result = evaluate(Path(a.bundle), b, p.hr, as_taken(b, p.lr_clip, p.colour), places, device=a.device, report=a.report,
-                      report_frame=a.report_frame, frames_out=frames_out)
-    result |= {"input": Path(a.input).name, "frames": frames or ":",
-               "lr": Path(a.lr).name if a.lr else f"{kernel} downscale"}
+    result = run(a.bundle, a.input, a.lr, a.frames, a.kernel, a.report, a.report_frame,
+                 Path(a.frames_out) if a.frames_out else None, a.device)
     print(json.dumps(result, indent=2) if a.json else table(result))
 
 
 def cmd_export_onnx(a: argparse.Namespace) -> None:
-    from .tools.onnx_export import export
+    from .tools.onnx_export import GEOMETRY, export
 
     b = bundle_io.load(a.bundle)
     for path, arch in zip(export(a.bundle, a.outdir), b.archs):
         print(f"wrote {path}: chunk model wdsr {arch.blocks}x{arch.channels}x{arch.expansion}, x{arch.scale}")
+    where = ("already on the HR grid (whole scale)" if b.mapping.whole() else
+             "to be put on the HR grid by the resize it gives (a remaster bundle)")
+    print(f"wrote {Path(a.outdir) / GEOMETRY}: the mapping; the models' output is {where}. Not exported: the "
+          f"routing (labels, blind router){' between the chunk models' if b.chunks > 1 else ''} and the colour "
+          f"conversions (core.stdo.Upscale does both)")
 
 
 def cmd_info(a: argparse.Namespace) -> None:
@@ -138,10 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --lr: align the LR to the input, print the mapping, write <output>.align.png, stop")
     t.set_defaults(func=cmd_train, given=set(), usage_error=t.error)
 
-    e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos on whole frames", parents=[common])
+    e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos through the same geometry",
+                       parents=[common])
     e.add_argument("bundle", help="a .stdo bundle")
     e.add_argument("input", help="the HR video (or .vpy) the bundle was trained on, or another")
-    e.add_argument("--lr", help="your real LR encode (else LR = downscale by the bundle's kernel)")
+    e.add_argument("--lr", help="your real LR encode, or a remaster pair's LR (aligned as training aligns it); "
+                                "else LR = downscale by the bundle's kernel")
     e.add_argument("--frames", help="START:END frame range (default: the bundle's training range)")
     e.add_argument("--kernel", choices=list(KERNELS), help="downscale kernel for LR (default: the bundle's)")
     e.add_argument("--report", help="write a PNG report (PSNR heatmap, chunk map, crops) to this file")

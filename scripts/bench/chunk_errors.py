@@ -22,6 +22,7 @@ from vs_stdo.core.video import open_pair
 from vs_stdo.train.chunks import label
 from vs_stdo.train.data import load_frames
 from vs_stdo.train.scoring import bicubic_upscaler, model_upscaler, models_psnr, score
+from vs_stdo.train.target import target_for
 
 
 def line(name: str, psnr: np.ndarray, labels: np.ndarray, k: int) -> str:
@@ -45,12 +46,13 @@ def main() -> None:
     hr, lr = pair.hr, pair.lr
     frames = load_frames(hr, lr)
     cpu = torch.device("cpu")
-    single = score(frames, many.grid, model_upscaler(one.build_models()[0], cpu))
-    each = models_psnr(many, frames, cpu)
+    target = target_for(many.mapping, many.scale, many.grid, 0)
+    single = score(frames, target, model_upscaler(one.build_models()[0], cpu))
+    each = models_psnr(many, frames, target, cpu)
     train = [f for f in range(len(frames)) if f not in set(many.training["heldout"])]
     chunk = label(many.psnr, many.thresholds)[train]
     routed = np.take_along_axis(each, many.labels[None].astype(np.int64), 0)[0]
-    rows = [("bicubic", score(frames, many.grid, bicubic_upscaler(many.scale)))]
+    rows = [("bicubic", score(frames, target, bicubic_upscaler(many.scale)))]
     if many.training.get("scorer", "bicubic") != "bicubic":
         rows.append((f"scorer ({many.training['scorer']})", many.psnr))
     rows += [("single", single), ("chunks, routed", routed), ("chunks, best", each.max(0))]

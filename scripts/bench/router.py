@@ -38,6 +38,7 @@ from vs_stdo.tools.evaluate import tensor
 from vs_stdo.train import router_fit
 from vs_stdo.train.data import load_frames
 from vs_stdo.train.scoring import models_psnr
+from vs_stdo.train.target import target_for
 
 THRESHOLD_FEATURES = {"lap": -1, "self2": 1, "grad": -1}   # sign: +1 where a higher value means an easier patch
 
@@ -49,7 +50,7 @@ def patch_study(b: bundle_io.Bundle, clip: Path,
     hr, lr = hr_lr_pair(select_frames(open_clip(clip), frames), b.scale)
     data = load_frames(hr, lr)
     cpu = torch.device("cpu")
-    scores = models_psnr(b, data, cpu)
+    scores = models_psnr(b, data, target_for(b.mapping, b.scale, b.grid, 0), cpu)
     mse = router_fit.patch_mse(scores)
     labels = torch.from_numpy(b.labels.reshape(-1).astype(np.int64))
     feats = frame_features(data.lr, b.grid, b.scale)

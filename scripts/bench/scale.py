@@ -95,18 +95,19 @@ def step_parts(steps: int = 30) -> dict:
     from vs_stdo.core.models import WDSR, add_weight_norm, preset
     from vs_stdo.core.video import open_pair
     from vs_stdo.train.data import Patches, all_items, load_frames
+    from vs_stdo.train.target import WholeScale
 
     p = open_pair(clips.fetch("bigbuckbunny.mp4"), None, "0:8", 4)
     frames = load_frames(p.hr, p.lr)
     grid = Grid(p.lr.width, p.lr.height, 48, 54)
     model = add_weight_norm(WDSR(preset("tiny", 4)))
-    patches = Patches(frames, grid, min(model.arch.radius, 8))
+    patches = Patches(frames, grid, WholeScale(grid, 4, min(model.arch.radius, 8)))
     opt = torch.optim.Adam(model.parameters(), 2e-3)
     items = all_items(len(frames), grid.count)
     gen = torch.Generator().manual_seed(0)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        loss = F.l1_loss(model.unshuffled(x, crop=patches.context), y)
+        loss = F.l1_loss(model.unshuffled(x, crop=patches.target.context), y)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -20,6 +20,7 @@ from vs_stdo.core.video import frame_array, open_clip
 from vs_stdo.train.chunks import OUTLIER_FLOOR, floor_for, label
 from vs_stdo.train.data import load_frames
 from vs_stdo.train.scoring import models_psnr
+from vs_stdo.train.target import target_for
 
 core = vs.core
 
@@ -43,7 +44,7 @@ def test_tiny_training_run_writes_a_valid_bundle(tiny_bundle, pair):
     error = 10 ** (-b.psnr.astype(np.float64) / 10)             # chunks of equal squared error
     assert abs(error[chunk == 0].sum() - error[chunk == 1].sum()) <= error.max()
     assert b.psnr[chunk == 0].max() <= b.psnr[chunk == 1].min()  # chunk 0 is the hardest
-    each = models_psnr(b, load_frames(hr, lr), torch.device("cpu"))
+    each = models_psnr(b, load_frames(hr, lr), target_for(b.mapping, b.scale, b.grid, 0), torch.device("cpu"))
     assert np.array_equal(b.labels, each.argmax(0))            # every patch routes to its best model
     assert any(t.abs().sum() > 0 for t in b.weights[0].values() if t.ndim == 4)
 

@@ -1,12 +1,16 @@
 """`stdo export-onnx`: the exported chunk models run in vs-mlrt's `core.ort.Model` like in torch."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 import vapoursynth as vs
 
 from tests.support.bundles import random_model, write_bundle
 from vs_stdo.cli import main
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.mapping import Mapping
 from vs_stdo.core.models import preset
 from vs_stdo.core.video import frame_array
 
@@ -22,7 +26,7 @@ def test_exported_models_match_torch_in_vs_mlrt(pair, tmp_path, capsys):
     assert main(["export-onnx", str(path), str(tmp_path / "onnx")]) == 0
     printed = capsys.readouterr().out
     assert "chunk0.onnx: chunk model wdsr 4x16x2" in printed and "chunk1.onnx: chunk model wdsr 1x8x2" in printed
-    files = sorted((tmp_path / "onnx").iterdir())
+    files = sorted((tmp_path / "onnx").glob("*.onnx"))
     assert [f.name for f in files] == ["chunk0.onnx", "chunk1.onnx"]
     for model, f in zip(models, files):
         got = frame_array(vs.core.ort.Model(lr, str(f)).get_frame(0))
@@ -36,3 +40,29 @@ def test_export_of_a_missing_bundle_is_a_clear_error(tmp_path, capsys):
     assert main(["export-onnx", str(tmp_path / "missing.stdo"), str(tmp_path / "onnx")]) == 1
     assert "missing.stdo' does not exist" in capsys.readouterr().err
     assert not (tmp_path / "onnx").exists()
+
+
+def test_a_remaster_bundle_exports_its_geometry_and_the_resize_reproduces_upscale(pair, tmp_path, capsys):
+    """geometry.json's resize puts vs-mlrt's output of an exported model where `Upscale` puts the bundle's (away
+    from the frame's edges, where ONNX pads convolutions with zeros and Upscale replicates the border)."""
+    _, lr = pair
+    lr = lr.std.Crop(right=lr.width - 72, bottom=lr.height - 40)
+    frame = torch.from_numpy(frame_array(lr.get_frame(0)))
+    model = random_model(4, 1)
+    path = write_bundle(tmp_path / "r.stdo", [model], np.zeros((1, 4, 3)), [frame], patch=(24, 10))
+    b = bundle_io.load(path)
+    b.mapping = Mapping(72, 40, 128, 76, 1.7, 1.8, 3.3, 1.6)
+    bundle_io.save(b, path)
+    assert main(["export-onnx", str(path), str(tmp_path / "onnx")]) == 0
+    assert "a remaster bundle" in capsys.readouterr().out
+    geometry = json.loads((tmp_path / "onnx" / "geometry.json").read_text())
+    assert Mapping.from_dict(geometry["mapping"]) == b.mapping
+    assert geometry["resize"]["function"] == "resize.Bicubic"
+    exported = vs.core.ort.Model(lr, str(tmp_path / "onnx" / "chunk0.onnx"))
+    placed = vs.core.resize.Bicubic(exported.std.Limiter(0, 1), **geometry["resize"]["args"])  # clamped first
+    want = frame_array(vs.core.stdo.Upscale(lr, str(path), route="chunk:0").get_frame(0))
+    got = frame_array(placed.get_frame(0))
+    assert got.shape == want.shape == (3, 76, 128)
+    edge = int(2 * (model.arch.radius + 3))  # HR pixels whose LR footprint reaches a zero-padded border
+    np.testing.assert_allclose(np.clip(got, 0, 1)[:, edge:-edge, edge:-edge], want[:, edge:-edge, edge:-edge],
+                               atol=2e-3)

@@ -92,7 +92,7 @@ def test_a_misaligned_pair_trains_and_plays_on_the_hr_grid(scripts, trained, tmp
     b = bundle_io.load(out)
     assert b.scale == 2 and b.mapping is not None and b.mapping.distance(pair.mapping) < 0.1
     assert b.clip.alignment["frame_offset"] == -2
-    assert stdo("info", out) == 0 and "remaster: output on the HR grid" in capsys.readouterr().out
+    assert stdo("info", out) == 0 and "the models' output resampled onto it" in capsys.readouterr().out
 
     lr_rgb = rgb(pair.lr)
     up = core.stdo.Upscale(lr_rgb, str(out), device="cpu")
@@ -114,6 +114,14 @@ def test_a_misaligned_pair_trains_and_plays_on_the_hr_grid(scripts, trained, tmp
     other = core.std.BlankClip(lr_rgb, width=70, height=37)
     assert (core.stdo.Upscale(other, str(out), device="cpu").width, b.mapping.for_size(70, 37).hr_width) == (128, 128)
     assert stdo("eval", out, hr) == 1 and "trained on a remaster pair" in capsys.readouterr().err
+    # stdo eval takes the pair, aligns it as training does, compares on the HR grid through the mapping
+    assert stdo("eval", out, hr, "--lr", lr, "--frames", ":", "--json", "--device", "cpu") == 0
+    r = json.loads(capsys.readouterr().out)
+    assert {split: v["frames"] for split, v in r["results"]["stdo"].items()} == {"train": TRAIN - 2, "unseen": 8}
+    assert [f["source_frame"] for f in r["per_frame"] if f["split"] == "unseen"] == list(range(TRAIN, 24))
+    unseen = {m: r["results"][m]["unseen"]["psnr_rgb"] for m in ("stdo", "bicubic")}
+    assert unseen["stdo"] > unseen["bicubic"], unseen
+    assert abs(unseen["bicubic"] - bicubic) < 1.0, (unseen, bicubic)  # the LR's own YUV, the found mapping
 
 
 @pytest.mark.slow

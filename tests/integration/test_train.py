@@ -23,7 +23,8 @@ from vs_stdo.train.checkpoint import Checkpoint
 from vs_stdo.train.chunks import AUTO_TOLERANCE
 from vs_stdo.train.data import Patches, all_items, load_frames
 from vs_stdo.train.loop import fit
-from vs_stdo.train.scoring import bicubic_psnr, patch_psnr
+from vs_stdo.train.scoring import bicubic_psnr
+from vs_stdo.train.target import WholeScale, patch_psnr
 from vs_stdo.train.settings import Settings
 from vs_stdo.train.stages import check_data, plan_stages
 from vs_stdo.train.world import World
@@ -374,7 +375,7 @@ def test_chunk_models_continue_the_shared_training(pair, tmp_path):
     assert (shared.steps, chunks.steps, chunks.first, chunks.init) == (10, 10, 10, "shared")
     whole = [shared.lr(s, t) for t in range(10)] + [chunks.lr(s, t) for t in range(10)]
     assert whole == pytest.approx([s.lr * 0.5 * (1 + math.cos(math.pi * t / 20)) for t in range(20)])
-    patches = Patches(frames, grid, 4)
+    patches = Patches(frames, grid, WholeScale(grid, s.scale, 4))
     ckpt = Checkpoint(tmp_path / "x.ckpt", "run")
     first = fit(shared, None, patches, s, ckpt, World())
     second = fit(chunks, first, patches, s, ckpt, World())

@@ -19,8 +19,9 @@ entry says "none" for the three; they load as arrays of zero frames): for one mo
 the bytes beside the weights, and on a whole film they would be megabytes.
 Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`); its "colour" (absent in bundles
 made before it) is how the training pair's YUV was read, which the filter uses for untagged clips.
-Its "mapping" (only in bundles trained on a remaster pair, core/mapping.py) is how the training LR sits on
-the HR grid: the filter puts the models' output through it, so it returns the HR's geometry.
+Its "mapping" (core/mapping.py) is how the training LR sits on the HR grid: the filter puts the models' output
+through it, so it returns the HR's geometry. A whole-scale bundle's mapping is the plain one (ratio = scale, no
+offset: the output is the models' own); bundles made before every bundle recorded one load with that.
 Nothing in the file is code: safetensors stores raw arrays, and the loader checks every field before anything
 uses it, then runs each model once on a probe patch. Loading turns every part back into the float32 / uint8
 arrays the engine uses. Earlier format versions (1 to 3) load through bundle_legacy.py, which says what each
@@ -79,7 +80,12 @@ class Bundle:
     router: RouterState | None = None
     colour: Colour | None = None  # how the training pair was read; None in bundles made before it was recorded
     weight_storage: str = WEIGHTS[0]  # how `save` stores the weights (one of WEIGHTS)
-    mapping: Mapping | None = None  # remaster bundles: the training LR on the HR grid; None: output = s x LR
+    mapping: Mapping | None = None  # the training LR on the HR grid; None given: the plain one (HR = s x LR)
+
+    def __post_init__(self) -> None:
+        if self.mapping is None:
+            w, h = self.clip.width, self.clip.height
+            self.mapping = Mapping.plain(w, h, w * self.scale, h * self.scale)
 
     @property
     def chunks(self) -> int:
@@ -109,8 +115,8 @@ class Bundle:
             "training": self.training,
             "router": self.router.manifest() if self.router else None,
             "storage": storage(self.weight_storage, per_frame=self.chunks > 1),
-        } | ({"colour": self.colour.to_manifest()} if self.colour else {}) | (
-            {"mapping": self.mapping.to_dict()} if self.mapping else {})
+            "mapping": self.mapping.to_dict(),
+        } | ({"colour": self.colour.to_manifest()} if self.colour else {})
 
     def build_models(self) -> list[WDSR]:
         return [from_plain(arch, state).eval() for arch, state in zip(self.archs, self.weights)]
@@ -311,11 +317,11 @@ def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
                   weight_storage=st["weights"], mapping=_mapping(m, grid, scale))
 
 
-def _mapping(m: dict[str, Any], grid: Grid, scale: int) -> Mapping | None:
-    """The manifest's mapping (None where there is none), checked: for the clip's LR size, ratios the
-    models' scale reaches."""
+def _mapping(m: dict[str, Any], grid: Grid, scale: int) -> Mapping:
+    """The manifest's mapping, checked: for the clip's LR size, ratios the models' scale reaches (the plain one
+    of HR = scale x LR where the manifest has none)."""
     if "mapping" not in m:
-        return None
+        return Mapping.plain(grid.width, grid.height, grid.width * scale, grid.height * scale)
     try:
         mapping = Mapping.from_dict(m["mapping"])
     except ValueError as e:

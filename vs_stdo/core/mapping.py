@@ -113,6 +113,15 @@ class Mapping:
         _check(d)
         return cls(*(d[n] for n in _SIZE_FIELDS), *(float(d[n]) for n in _FLOAT_FIELDS))
 
+    def resize_args(self, s: int) -> dict[str, float | int]:
+        """The arguments of VapourSynth's `resize.*` that put a frame of s x the LR size (the models' output) on
+        the HR grid: HR pixel j's centre (j + 0.5) lies at s-grid position s * (j + 0.5 - offset) / ratio, so the
+        HR frame spans the s-grid window from -s * offset / ratio over hr_width * s / ratio pixels (per axis).
+        s = 1 resizes the LR itself."""
+        return {"width": self.hr_width, "height": self.hr_height,
+                "src_left": -s * self.offset_x / self.ratio_x, "src_top": -s * self.offset_y / self.ratio_y,
+                "src_width": self.hr_width * s / self.ratio_x, "src_height": self.hr_height * s / self.ratio_y}
+
     def axes(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """((ratio_y, offset_y), (ratio_x, offset_x)): the per-axis arguments of `axis_matrix`, rows first."""
         return (self.ratio_y, self.offset_y), (self.ratio_x, self.offset_x)

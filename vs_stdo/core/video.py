@@ -11,6 +11,7 @@ import numpy as np
 import vapoursynth as vs
 
 from . import colour
+from .mapping import Mapping
 
 # name -> (resize function, its kernel parameters). "bicubic" is Catmull-Rom (b=0, c=0.5), the cubic of
 # MATLAB's imresize that made the paper's LR data; like imresize, zimg widens kernels when downscaling.
@@ -151,31 +152,44 @@ def check_progressive(clip: vs.VideoNode, what: str) -> None:
 @dataclass
 class Pair:
     """What a command line's input and optional LR file give: `source` (the whole input), `hr` and
-    `lr` (RGBS, cut to the frames), `colour` (the pair's one colour) and `lr_clip` (the LR file's frames
-    in their own format, or `lr` where there is no LR file)."""
+    `lr` (RGBS, the paired frames), `colour` (how the LR is read: the pair's one colour, or a remaster LR's
+    own), `lr_clip` (the LR file's frames in their own format, or `lr` where there is no LR file), `mapping`
+    (where the LR lies on the HR grid: plain for a whole-scale pair) and `frames` (the input's frame number of
+    each pair)."""
 
     source: vs.VideoNode
     hr: vs.VideoNode
     lr: vs.VideoNode
     colour: colour.Colour
     lr_clip: vs.VideoNode
+    mapping: Mapping
+    frames: list[int]
 
 
 def open_pair(input: str | Path, lr: str | Path | None, frames: str | None, scale: int, kernel: str = "bicubic",
               scale_option: str | None = "--scale") -> Pair:
-    """The HR/LR pair of a command line: the input and optional LR file cut to `frames`."""
+    """The whole-scale HR/LR pair of a command line: the input and optional LR file cut to `frames`."""
     src = open_clip(input)
     check_progressive(src, "input")
     lr_whole = open_clip(lr, "LR file") if lr else None
     if lr_whole is not None:
         check_progressive(lr_whole, "LR file")
+    return whole_pair(src, lr_whole, frames, scale, kernel, scale_option)
+
+
+def whole_pair(src: vs.VideoNode, lr_whole: vs.VideoNode | None, frames: str | None, scale: int,
+               kernel: str = "bicubic", scale_option: str | None = "--scale") -> Pair:
+    """The pair of an opened input and optional LR clip that is `scale` times smaller, frame for frame (without
+    one, the input downscaled by `kernel`), both cut to `frames`; its mapping is the plain one."""
     hr = select_frames(src, frames)
     lr_src = select_frames(lr_whole, frames) if lr_whole is not None else None
     c = colour.pair_colour(hr, lr_src)
     hr_clip, lr_clip = hr_lr_pair(hr, scale, lr_src, kernel, c, scale_option)
     if lr_whole is not None:
         check_lengths(src, lr_whole)  # on the whole clips: a cut of both could pair other frames
-    return Pair(src, hr_clip, lr_clip, c, lr_clip if lr_src is None else lr_src)
+    mapping = Mapping.plain(lr_clip.width, lr_clip.height, hr_clip.width, hr_clip.height)
+    return Pair(src, hr_clip, lr_clip, c, lr_clip if lr_src is None else lr_src, mapping,
+                list(frame_range(frames, src.num_frames)))
 
 
 def frame_array(frame: vs.VideoFrame) -> np.ndarray:

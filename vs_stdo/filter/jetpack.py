@@ -51,7 +51,7 @@ class STDOScaler(Scaler):
         hr = upscale(clip, self.bundle, **self.upscale_args)
         if (hr.width, hr.height) == (width, height) and not any(shift) and not kwargs:
             return hr
-        if self.mapping:  # a remaster bundle: input x lies at output offset + ratio * x (core/mapping.py)
+        if not self.mapping.whole():  # a remaster bundle: input x lies at output offset + ratio * x (core/mapping.py)
             m = self.mapping.for_size(clip.width, clip.height)
             return self.scaler.scale(hr, width, height, (m.offset_y + shift[0] * m.ratio_y,
                                                          m.offset_x + shift[1] * m.ratio_x),

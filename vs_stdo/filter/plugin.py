@@ -45,7 +45,7 @@ def prepare(bundle_path: str, fmt: tuple[int, int, int, int, int], width: int, h
     if b.colour:
         warn_conflicts(bundle_path, colour.conflicts(f, props, b.colour))
     engine = Engine(b, width, height, **options.engine_args())
-    if b.mapping:  # a remaster bundle: the output on the HR grid
+    if not b.mapping.whole():  # a remaster bundle: the output on the HR grid
         if b.planes == 1:
             raise ValueError(f"{Path(bundle_path).name} is a luma bundle with a mapping (a remaster pair), which "
                              f"this vs-stdo does not play; retrain it with --planes rgb")

@@ -23,12 +23,12 @@ def describe(path: str | Path, as_json: bool = False) -> str:
     say("  bytes: " + ", ".join(f"{part} {n}" for part, n in bundle_io.part_bytes(data).items()))
     say(f"  scale x{m['scale']}, LR {c['width']}x{c['height']}, {c['frames']} frames from {c.get('source')}")
     say(f"  patches {m['patch']['width']}x{m['patch']['height']}, grid {m['grid']['cols']}x{m['grid']['rows']}")
-    if b.mapping:
-        say(f"  remaster: output on the HR grid of the training pair: {b.mapping.describe()}")
-        alignment = c.get("alignment")
-        report = alignment.get("lines") if isinstance(alignment, dict) else None
-        if isinstance(report, list) and all(isinstance(v, str) for v in report):  # the manifest is data
-            say("  alignment at training: " + "; ".join(report))
+    say(f"  geometry: {b.mapping.describe()}" + (" (whole scale: the output is the models' own)"
+                                                  if b.mapping.whole() else ", the models' output resampled onto it"))
+    alignment = c.get("alignment")
+    report = alignment.get("lines") if isinstance(alignment, dict) else None
+    if isinstance(report, list) and all(isinstance(v, str) for v in report):  # the manifest is data
+        say("  alignment at training: " + "; ".join(report))
     say(f"  colour of untagged YUV clips: {b.colour.describe()} (as trained)" if b.colour else
         "  colour of untagged YUV clips: by frame size (BT709 above 1024x576, else BT601); the bundle predates "
         "recorded colour")

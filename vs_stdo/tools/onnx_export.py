@@ -1,23 +1,29 @@
 """Export a bundle's chunk models to ONNX, for vs-mlrt (`core.ort.Model`) and other ONNX runtimes.
 
-One file per chunk model, NCHW float32 RGB in [0, 1], dynamic height and width. The routing labels
-do not travel: an ONNX file is one model applied to whole frames (or vs-mlrt's tiles).
+One file per chunk model, NCHW float32 RGB (or luma) in [0, 1], dynamic height and width, upscaling by the
+bundle's whole scale. Beside them `geometry.json` says where that output lands: the bundle's mapping and the
+`resize.Bicubic` arguments that put a model's output on the HR grid (for a remaster bundle; a whole-scale
+bundle's output is already there). What does not travel: the routing (labels and blind router: an ONNX file
+is one model applied to whole frames, or vs-mlrt's tiles) and the colour conversions (`Upscale` does those).
 """
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 import torch
 
 from ..core import bundle as bundle_io
-from ..core.files import atomic_write
+from ..core.files import atomic_write, write_atomic
+from ..core.video import KERNELS
 
 OPSET = 17
 
 
 def export(bundle_path: str | Path, outdir: str | Path) -> list[Path]:
-    """Write `chunk{i}.onnx` for every model of the bundle into `outdir`; returns the paths."""
+    """Write `chunk{i}.onnx` for every model of the bundle and `geometry.json` into `outdir`; returns the paths
+    of the models."""
     b = bundle_io.load(bundle_path)
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
@@ -36,4 +42,20 @@ def export(bundle_path: str | Path, outdir: str | Path) -> list[Path]:
                               dynamic_axes={"input": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}},
                               opset_version=OPSET, dynamo=False)
         paths.append(path)
+    write_atomic(outdir / GEOMETRY, json.dumps(geometry(b), indent=2).encode())
     return paths
+
+
+GEOMETRY = "geometry.json"
+
+
+def geometry(b: bundle_io.Bundle) -> dict:
+    """Where the exported models' output lands: the mapping, and for a remaster bundle the resize that puts a
+    model's output (the training LR's size times the scale) on the HR grid, as `core.stdo.Upscale` does."""
+    name, params = KERNELS["bicubic"]  # Catmull-Rom: the resampler the models were trained through
+    out = {"scale": b.scale, "planes": "luma" if b.planes == 1 else "rgb", "mapping": b.mapping.to_dict()}
+    if not b.mapping.whole():
+        out["resize"] = {"function": f"resize.{name}", "args": b.mapping.resize_args(b.scale) | params,
+                         "note": "clamp the model's output to [0, 1] first (std.Limiter); the arguments are for "
+                                 "the training LR's size: for another size, scale them with it"}
+    return out

@@ -20,7 +20,7 @@ from ..core.bundle import Bundle
 from ..core.files import atomic_write
 from ..core.metrics import psnr
 from ..train.chunks import label
-from ..train.scoring import patch_psnr
+from ..train.target import patch_psnr
 
 MAX_NUMBERS = 300  # write each patch's value in its cell up to this many patches
 NAMES = {"bicubic": "bicubic", "stdo": "bundle", "hr": "HR"}

@@ -11,11 +11,10 @@ from ..core import colour
 from ..core.bundle import Bundle
 from ..core.clip_record import ClipRecord
 from ..core.device import pick_device
-from ..core.video import open_pair
 from . import checkpoint, generic, preflight
 from .data import load_frames
 from .frames import choose
-from .pairs import HRGrid, open_remaster
+from .pairs import alignment_record, model_scale, open_training_pair
 from .phases import Phases
 from .run import train
 from .settings import SCORERS, Settings
@@ -38,7 +37,7 @@ class Job:
     kernel: str = "bicubic"
     resume: bool = False
     force: bool = False
-    scale_given: bool = True   # False: a remaster pair's models take the scale its ratio needs
+    scale_given: bool = True   # False: an LR file's models take the scale its ratio needs
     align_only: bool = False   # with lr_file: print the alignment, write <output>.align.png, stop
 
 
@@ -53,17 +52,13 @@ def run_job(job: Job) -> Bundle | None:
     preflight.check_bundle_output(job.output, reads, job.force)
     if job.align_only and not job.lr_file:
         raise ValueError("--align-only needs --lr: it aligns the LR file to the input")
-    remaster = open_remaster(job.input, job.lr_file, job.frames, s.scale, job.scale_given,
-                             job.output if job.align_only else None) if job.lr_file else None
-    if job.align_only:
+    opened = open_training_pair(job.input, job.lr_file, job.frames, s.scale, job.scale_given, job.kernel,
+                                Path(job.output + ".align.png") if job.align_only else None)
+    if opened is None:  # --align-only
         return None
-    if remaster:
-        if s.planes == "luma":
-            raise ValueError("--planes luma is not supported on a remaster pair (an LR that is no whole-scale "
-                             "downscale of the input); use --planes rgb")
-        s = replace(s, scale=remaster.scale)
-        s.check()
-    p = remaster or open_pair(job.input, job.lr_file, job.frames, s.scale, job.kernel)
+    p, alignment, report = opened
+    s = replace(s, scale=model_scale(p.mapping, s.scale if job.scale_given or not job.lr_file else None))
+    s.check()
     src, lr = p.source, p.lr
     positions = choose(lr.num_frames, s.train_frames, s.frame_memory, lr.width, lr.height, s.scale)
     grid, s = check_data(s, lr.width, lr.height, len(positions), decoded=False)
@@ -74,7 +69,8 @@ def run_job(job: Job) -> Bundle | None:
                       Path(job.input).name, job.frames or ":",
                       lr=Path(job.lr_file).name if job.lr_file else f"{job.kernel} downscale",
                       kernel=None if job.lr_file else job.kernel, range_frames=lr.num_frames if sampled else None,
-                      sample=list(positions) if sampled else None, **(remaster.clip_info() if remaster else {}))
+                      sample=list(positions) if sampled else None,
+                      **alignment_record(alignment, report, [p.frames[i] for i in positions]))
     resumed = checkpoint.check(Path(job.output + ".ckpt"), s, checkpoint.input_of(clip), job.resume, say=False)
     s = checkpoint.adopt(resumed, s) if resumed else s
     world = World.join(pick_device(s.device))
@@ -96,9 +92,7 @@ def run_job(job: Job) -> Bundle | None:
         if world.main:
             print(f"luma: Y of the pair read with matrix {p.colour.matrix} ({colour.matrix_name(p.colour.matrix)})",
                   file=sys.stderr)
-    frames = load_frames(hr, lr, mine)
-    if remaster:
-        frames.hr_grid = HRGrid(remaster.mapping, remaster.scale, grid, s.train_context())
+    frames = load_frames(hr, lr, mine, p.mapping)
     phases.done("decode")
     rates = measure(s, lr.width, lr.height, world.device, len(mine))
     phases.done("time steps")

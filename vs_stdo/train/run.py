@@ -25,6 +25,7 @@ from .phases import Phases
 from .scoring import bicubic_upscaler, bundle_upscaler, model_upscaler, models_psnr, score
 from .settings import Settings
 from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage
+from .target import Target, target_for
 from .timing import ROUTER_FRAMES, Deadline
 from .world import World
 
@@ -43,17 +44,19 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     world = world or World(device=pick_device(s.device))
     phases = phases or Phases()
     count = len(frames) if count is None else count
-    if frames.scale != s.scale:
-        raise ValueError(f"frames are x{frames.scale}, settings say x{s.scale}")
+    if frames.mapping.scale() > s.scale:
+        raise ValueError(f"the frames' LR-to-HR ratios ({frames.mapping.describe()}) need models at "
+                         f"x{frames.mapping.scale()} or more; settings say x{s.scale}")
     h, w = frames.lr.shape[-2:]
     grid, s = check_data(s, w, h, count)
+    target = target_for(frames.mapping, s.scale, grid, s.train_context())
     device = world.device
     started = time.time()
     heldout = heldout_frames(count, s.holdout)
     train_frames = [f for f in range(count) if f not in set(heldout)]
     items = all_items(count, grid.count)
     items = items[torch.isin(items[:, 0], torch.tensor(train_frames))]
-    patches = Patches(frames, grid, s.train_context())
+    patches = Patches(frames, grid, target)
     fingerprints = world.gather(frames.fingerprints, count)
     preflight.check_writable(out, {}, "-o")  # before its checkpoint is written next to it
     ckpt = Checkpoint(Path(str(out) + ".ckpt"), run_id(fingerprints), writer=world.main, settings=s,
@@ -89,7 +92,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
         upscale = model_upscaler(trained(Stage.one("scorer", items, s.arch(), s.score_steps))[0], device)
     else:
         upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
-    psnr = world.gather(score(frames, grid, upscale), count)
+    psnr = world.gather(score(frames, target, upscale), count)
     phases.done("score")
     floor = floor_for(psnr[train_frames], s.k(), s.split, s.min_chunk)
     train_labels, thresholds = split(psnr[train_frames], s.k(), s.split, floor)
@@ -122,10 +125,10 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
                        for st in stages},
             "total_steps": sum(finished[st.name].get("steps", st.steps) for st in stages), "heldout": heldout,
             "train_patches": len(items)},
-        colour=colour, weight_storage=s.weights, mapping=frames.hr_grid.mapping if frames.hr_grid else None)
+        colour=colour, weight_storage=s.weights, mapping=frames.mapping)
     b.weights = bundle_io.from_bytes(bundle_io.to_bytes(b)).weights  # as stored: labels and router see what plays
     if k > 1:
-        route(b, frames, train_frames, s, world, count, phases)
+        route(b, frames, target, train_frames, s, world, count, phases)
     if world.main:
         bundle_io.save(b, out)
         ckpt.remove()
@@ -135,7 +138,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     return b
 
 
-def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Settings, world: World,
+def route(b: bundle_io.Bundle, frames: Frames, target: Target, train_frames: list[int], s: Settings, world: World,
           count: int, phases: Phases) -> None:
     """With k > 1 models: keep the fewest that pay (--chunks auto), set the routing labels and fit the
     blind router.
@@ -149,7 +152,7 @@ def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Setti
     picked = mine[::math.ceil(len(mine) / ROUTER_FRAMES)] if mine else []
     local = [p // world.size for p in picked]
     if s.labels == "best" or s.auto():
-        each = models_psnr(b, frames, world.device)                                  # (k, this rank's frames, ...)
+        each = models_psnr(b, frames, target, world.device)                                  # (k, this rank's frames, ...)
         if s.auto():
             kept = keep_fewest(b, world.gather(each.swapaxes(0, 1), count).swapaxes(0, 1))
             each = each[kept]
@@ -160,7 +163,7 @@ def route(b: bundle_io.Bundle, frames: Frames, train_frames: list[int], s: Setti
         each = each[:, local]
         phases.done("label")
     elif world.main:  # only the router's frames (a copy of them, not of the clip)
-        each = models_psnr(b, frames.subset(local), world.device)
+        each = models_psnr(b, frames.subset(local), target, world.device)
     if world.main and b.chunks > 1:
         b.router = router_fit.fit(frames.lr[local], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
         phases.done("router")

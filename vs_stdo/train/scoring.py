@@ -17,20 +17,13 @@ from tqdm import tqdm
 
 from ..core.bundle import Bundle
 from ..core.grid import Grid
-from ..core.metrics import mse_to_psnr
 from ..core.models import WDSR
 from ..filter.engine import Engine
 from ..filter.runner import Runner
 from .data import Frames
+from .target import Target, patch_psnr
 
 Upscaler = Callable[[int, torch.Tensor], torch.Tensor]
-
-
-def patch_psnr(sr: torch.Tensor, hr: torch.Tensor, grid: Grid, scale: int) -> torch.Tensor:
-    """PSNR of each grid patch of an upscaled CHW frame against the HR frame."""
-    err = (sr.float().clamp(0, 1) - hr.float()) ** 2
-    mses = torch.stack([err[:, y:y + h, x:x + w].mean() for y, x, h, w in grid.hr_boxes(scale)])
-    return mse_to_psnr(mses)
 
 
 def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -66,15 +59,14 @@ def bundle_upscaler(bundle: Bundle, width: int, height: int, device: str) -> Ups
     return lambda n, lr: engine.upscale(lr, engine.routing(n, lr))
 
 
-def score(frames: Frames, grid: Grid, upscale: Upscaler) -> np.ndarray:
-    """Per-patch PSNR of an upscaler on every frame, shape (frames, rows, cols); for a remaster pair on each
-    patch's HR window of the upscale put on the HR grid (train/pairs.py)."""
-    compare = frames.hr_grid.patch_psnr if frames.hr_grid else lambda sr, hr: patch_psnr(sr, hr, grid, frames.scale)
-    out = [compare(upscale(n, frames.lr[n]), frames.hr[n].float() / 255)
+def score(frames: Frames, target: Target, upscale: Upscaler) -> np.ndarray:
+    """Per-patch PSNR of an upscaler on every frame, shape (frames, rows, cols), compared on the HR grid as the
+    training target does (target.py)."""
+    out = [target.patch_psnr(upscale(n, frames.lr[n]), frames.hr[n].float() / 255)
            for n in tqdm(range(len(frames)), desc="scoring patches", unit="frame")]
-    return torch.stack(out).numpy().reshape(len(frames), grid.rows, grid.cols).astype(np.float32)
+    return torch.stack(out).numpy().reshape(len(frames), target.grid.rows, target.grid.cols).astype(np.float32)
 
 
-def models_psnr(bundle: Bundle, frames: Frames, device: torch.device) -> np.ndarray:
+def models_psnr(bundle: Bundle, frames: Frames, target: Target, device: torch.device) -> np.ndarray:
     """Per-patch PSNR of every model of a bundle, each run alone as the filter runs it: (k, frames, rows, cols)."""
-    return np.stack([score(frames, bundle.grid, model_upscaler(m, device)) for m in bundle.build_models()])
+    return np.stack([score(frames, target, model_upscaler(m, device)) for m in bundle.build_models()])

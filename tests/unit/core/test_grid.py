@@ -17,7 +17,6 @@ from vs_stdo.core.grid import Grid, paste, window
 from vs_stdo.core.models import WDSR, Arch
 from vs_stdo.filter.batches import PatchBatches
 from vs_stdo.tools.report import overlay
-from vs_stdo.train.data import Frames, Patches
 
 # covered with a shifted last row and column; exact; narrower, shorter and smaller than a patch
 GRIDS = [Grid(100, 70, 16, 12), Grid(64, 48, 16, 12), Grid(7, 5, 16, 12), Grid(1, 1, 16, 12),
@@ -98,19 +97,6 @@ def test_cut_then_stitch_gives_the_frame_back(grid, scale):
         out = F.pixel_unshuffle(window(hr, (y0 * scale, x0 * scale, y1 * scale, x1 * scale), 0), scale)
         paste(out, (y0, x0, y1, x1), planes, scale)
     assert torch.equal(torch.stack(planes), hr)
-
-
-def test_training_patches_are_the_grid_cut_and_their_hr():
-    grid, s = Grid(100, 70, 16, 12), 2
-    lr = torch.rand(2, 3, 70, 100)
-    hr = (torch.rand(2, 3, 140, 200) * 255).to(torch.uint8)
-    patches = Patches(Frames(lr, hr, np.zeros((2, 1), np.float32)), grid, 5)
-    items = torch.tensor([[1, 0], [0, grid.count - 1], [1, 13]])
-    x, y = patches.batch(items)
-    assert torch.equal(x, torch.stack([grid.cut(lr[f], 5)[i] for f, i in items.tolist()]))
-    for got, (f, i) in zip(y, items.tolist()):
-        by, bx, h, w = grid.hr_boxes(s)[i]
-        assert torch.equal(got, F.pixel_unshuffle(hr[f, :, by:by + h, bx:bx + w].float() / 255, s))
 
 
 def test_report_cells_lie_on_the_pixels_each_patch_owns(tmp_path):

@@ -1,6 +1,5 @@
-"""Training on the HR grid of a remaster pair: each patch's window and resampling agree with the whole frame
-put on the HR grid (what scoring and the filter use), the mask keeps the area both clips show, the scale rule,
-and the bundle's mapping field. Pure tensors: nothing is trained."""
+"""The training pair's rules that need no clip: the models' scale from a mapping, and the bundle's mapping
+field (every bundle has one; a whole-scale bundle's is the plain one)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,70 +8,11 @@ import torch
 
 from tests.support.bundles import write_bundle
 from vs_stdo.core import bundle as bundle_io
-from vs_stdo.core.grid import Grid
 from vs_stdo.core.mapping import Mapping
 from vs_stdo.core.models import WDSR, Arch
-from vs_stdo.train.pairs import HRGrid, model_scale
+from vs_stdo.train.pairs import model_scale
 
 DVD = Mapping(88, 60, 160, 120, 154 / 88, 108 / 60, 4.37, 3.59)  # a DVD-like framing, ratios 1.75 x 1.8
-
-
-def _frame(seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(3, 60, 88, generator=g)
-    return torch.nn.functional.avg_pool2d(x[None], 3, 1, 1, count_include_pad=False)[0]  # smooth, like video
-
-
-def test_patch_windows_equal_the_whole_frame_on_the_hr_grid():
-    """A fresh model is bicubic; its output on each patch's HR window, with enough context, equals the same
-    window of the whole frame's output put on the HR grid (away from the frame's edges, where the patch's
-    replicated context is not the frame's)."""
-    grid = Grid(88, 60, 24, 20)
-    model = WDSR(Arch(2, 1, 4, 2)).eval()
-    geo = HRGrid(DVD, 2, grid, context=8)
-    frame = _frame()
-    whole = geo.frame(model(frame[None])[0])
-    items = torch.tensor([[0, i] for i in range(grid.count)])
-    x = torch.stack([frame[:, r[:, None], c] for r, c in zip(*(t[items[:, 1]] for t in grid.spans(8)))])
-    with torch.no_grad():
-        pred = geo.predict(model, x, items)
-    iy, ix = geo.rows[1], geo.cols[1]
-    inner = 0
-    for k, i in enumerate(items[:, 1].tolist()):
-        r, c = divmod(i, grid.cols)
-        ref = whole[:, iy[r][:, None], ix[c]] * geo.mask(torch.tensor([r]), torch.tensor([c]))[0]
-        y, x_ = iy[r], ix[c]
-        keep = ((y >= 12) & (y < 108))[:, None] & ((x_ >= 12) & (x_ < 148))[None, :]  # off the frame's edges
-        if keep.any():
-            inner += 1
-            assert torch.allclose(pred[k][:, keep], ref[:, keep].clamp(0, 1), atol=2e-3), i
-    assert inner >= 6
-
-
-def test_windows_cover_the_overlap_and_the_mask_keeps_only_it():
-    grid = Grid(88, 60, 24, 20)
-    geo = HRGrid(DVD, 2, grid, context=8)
-    x0, y0, x1, y1 = DVD.overlap()
-    covered = torch.zeros(120, 160, dtype=torch.bool)
-    for r in range(grid.rows):
-        for c in range(grid.cols):
-            m = geo.mask(torch.tensor([r]), torch.tensor([c]))[0, 0].bool()
-            ys, xs = geo.rows[1][r], geo.cols[1][c]
-            covered[ys[:, None].expand_as(m)[m], xs[None, :].expand_as(m)[m]] = True
-    assert not covered[:y0].any() and not covered[y1:].any() and not covered[:, :x0].any() and not covered[:, x1:].any()
-    assert covered[y0:y1, x0:x1].float().mean() > 0.97  # a window per patch loses at most a pixel at its seams
-
-
-def test_targets_are_the_hr_windows_inside_the_overlap():
-    grid = Grid(88, 60, 24, 20)
-    geo = HRGrid(DVD, 2, grid, context=8)
-    hr = torch.randint(0, 256, (2, 3, 120, 160), dtype=torch.uint8)
-    items = torch.tensor([[1, 0], [0, grid.count - 1]])
-    t = geo.targets(hr, items)
-    assert t.shape == (2, 3, geo.rows[1].shape[1], geo.cols[1].shape[1])
-    ys, xs = geo.rows[1][0], geo.cols[1][0]
-    m = geo.mask(torch.tensor([0]), torch.tensor([0]))[0]
-    assert torch.equal(t[0], hr[1][:, ys[:, None], xs].float() / 255 * m)
 
 
 def test_scale_follows_the_ratio_unless_given_and_enough():
@@ -91,8 +31,9 @@ def test_the_bundle_records_and_checks_its_mapping(tmp_path):
     m = Mapping(32, 24, 58, 46, 1.8, 1.9, 0.5, -0.25)
     b.mapping = m
     assert bundle_io.from_bytes(bundle_io.to_bytes(b)).mapping == m
-    b.mapping = None
-    assert bundle_io.from_bytes(bundle_io.to_bytes(b)).mapping is None  # older bundles have none
+    manifest = b.manifest()
+    del manifest["mapping"]  # bundles made before every bundle recorded one: the plain mapping
+    assert bundle_io._mapping(manifest, b.grid, b.scale) == Mapping.plain(32, 24, 64, 48)
     b.mapping = Mapping(33, 24, 58, 46, 1.8, 1.9, 0, 0)
     with pytest.raises(bundle_io.BundleError, match="the mapping is for an LR of 33x24 but the clip is 32x24"):
         bundle_io.from_bytes(bundle_io.to_bytes(b))
