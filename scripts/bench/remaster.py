@@ -1,24 +1,29 @@
-"""Remaster benchmark: `stdo train HR --lr LR -o B --frames 0:60` on synthetic remaster pairs with a known
-mapping, then `Upscale(LR, B)` on the LR frames after those 60 against bicubic given the true mapping (the
-table in docs/remaster.md).
+"""Remaster benchmark: bundles trained on DVD-like pairs of a show, measured on scenes outside their training range.
 
-    .venv/bin/python -m scripts.bench.remaster [--clips cockatoo.mp4 city.mpg] [--pairs dvd exact-1.5x]
-        [--options '--steps N ...'] [--out out/bench_remaster]
+    .venv/bin/python -m scripts.bench.remaster [--shows film fillets bbb sintel] [--options '--steps N ...']
+        [--tag NAME] [--reuse] [--out out/bench_remaster]
 
-Per clip, two pairs (scripts/pairs.py): "dvd", a 640x480 HR and a 352x240 LR of it (ratios 1.80 x
-1.95, 6/2/4/8 HR px cropped at left/right/top/bottom, shifted +0.37/-0.41 px, BT.601, MPEG-2 at 1.5 Mb/s
-GOP 15, starting 2 frames later), and "exact-1.5x", a 768x576 HR and its lossless 512x384 bicubic LR. The
-HR is a .vpy, the DVD's LR the real MPEG-2 file. PSNR is RGB, the mean over frames, inside the area both
-clips show less an 8-pixel margin; both sides are fed RGBS (the LR read with its own matrix), so no YUV
-round trip favours either. Also reported: the alignment error of the bundle's mapping against the truth,
-and bicubic with each plane fitted to the HR by a gain and an offset, which credits bicubic with any levels
-correction the models learnt (the DVD-to-Blu-ray look), so the gain over it is the detail alone.
+A user trains on the episodes they hold on both DVD and Blu-ray and plays the bundle on the DVD-only ones, so
+every frame that matters is one the bundle never saw. Each show below is a real multi-scene source (or segments
+of one spliced, like episodes) made into a DVD-like pair (scripts/pairs.py: a 640x480 HR, a 352x240 MPEG-2 LR at
+1.5 Mb/s missing 6/2/4/8 HR px at the edges, shifted +0.37/-0.41 px, two frames late). `stdo train HR --lr LR
+--frames TRAIN` trains on the training range; `Upscale` then plays the LR of every scene listed, which all lie
+outside that range, and a sample of the training range. Per scene: PSNR RGB (mean over frames, inside the area
+both clips show less 8 px) of the bundle, of bicubic through the true mapping (what a remaster bundle must
+beat), and of the generic model shipped for the scale put through the same mapping (the stand-in for "a
+generic DVD model"). Everything is played as a user plays it: the LR in its own format (YUV 4:2:0, 8 bit)
+through the real filter, read back to RGB.
+
+The shows, their training ranges and scenes were fixed before the first run. "film" is the development show
+(levers are tuned on it); "fillets", "bbb" and "sintel" are set aside and reported whatever they show.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,112 +31,183 @@ import vapoursynth as vs
 
 from scripts import clips
 from scripts import pairs as P
-from scripts.bench.lib import table, train_bundle
+from scripts.bench.lib import pyplot, save_png, table, train_bundle
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.mapping import Mapping
 from vs_stdo.core.video import KERNELS
+from vs_stdo.train import generic
 
 core = vs.core
-TRAIN = 60      # HR frames trained on (--frames 0:60)
-FRAMES = 80     # HR frames of each pair: the LR frames showing HR frames 60-79 are the test frames
-MARGIN = 8      # HR pixels left out inside the overlap
-HR_SCRIPT = """import vapoursynth as vs
-from scripts.pairs import hr_clip
-hr_clip({path!r}, {width}, {height}, 0, {frames}).set_output()
-"""
-LR_SCRIPT = """import vapoursynth as vs
-from scripts.pairs import exact_15
-exact_15({path!r}, 0, {frames}).lr.set_output()
-"""
+MARGIN = 8  # HR pixels left out inside the area both clips show
 
 
-def rgb(clip: vs.VideoNode) -> vs.VideoNode:
-    """RGBS, a YUV clip read with its own matrix tag."""
-    return clip if clip.format.id == vs.RGBS else core.resize.Bicubic(
-        clip, format=vs.RGBS, matrix_in=int(clip.get_frame(0).props["_Matrix"]))
+@dataclass(frozen=True)
+class Show:
+    """A source made into one DVD-like pair: `segments` of the clip spliced ((first, last) source frames, like
+    episodes), black `bars` cut off first; `train` is the --frames range trained on, `scenes` the HR frame ranges
+    of the pair (first, last, inclusive) that are played and measured, all outside it."""
+    clip: str
+    segments: tuple[tuple[int, int], ...]
+    train: tuple[int, int]
+    scenes: dict[str, tuple[int, int]]
+    role: str
+    bars: tuple[int, int, int, int] = (0, 0, 0, 0)
+    note: str = ""
+
+    @property
+    def frames(self) -> int:
+        return sum(last - first + 1 for first, last in self.segments)
+
+
+SHOWS = {
+    "film": Show("film.mkv", ((0, 1927),), (0, 1000), {
+        "interior, people": (1085, 1195), "riders in a forest": (1245, 1315), "two horsemen": (1365, 1475),
+        "ships, battle": (1485, 1675), "ships at sea": (1725, 1927)}, "development",
+        note="old colour film, plains, huts, a wagon train, a congress hall in the training range"),
+    "fillets": Show("fillets-intro.mpg", ((0, 2197),), (0, 1244), {
+        "house interior": (1254, 1454), "alien lab": (1455, 1571), "space again": (1588, 1781),
+        "ocean, seagull": (1782, 1954), "house close-ups": (1955, 2099)}, "held out",
+        note="CG game intro; trained on space and undersea scenes"),
+    "bbb": Show("bbb-film.mp4", ((1346, 1845), (5579, 6078), (7325, 7524), (8945, 9144), (11053, 11252)), (0, 1000), {
+        "dark forest": (1000, 1199), "blue-sky trap": (1200, 1399), "finale": (1400, 1599)}, "held out",
+        note="two episodes spliced (meadow, revenge) trained on; three later ones played"),
+    "sintel": Show("sintel-trailer.mp4", ((0, 1252),), (302, 851), {
+        "snow": (33, 218), "desert": (851, 975)}, "held out", bars=(0, 0, 88, 86),
+        note="letterbox bars cut off; trained on the warm scenes (550 frames: the trailer has no more)"),
+}
 
 
 def bicubic_through(lr: vs.VideoNode, m: Mapping) -> vs.VideoNode:
-    """The LR on the HR grid by bicubic (Catmull-Rom) given the mapping: HR pixel j's centre at LR
-    (j + 0.5 - offset) / ratio."""
+    """The LR on the HR grid by bicubic (Catmull-Rom) given the mapping."""
     name, params = KERNELS["bicubic"]
-    return getattr(core.resize, name)(lr, m.hr_width, m.hr_height, src_left=-m.offset_x / m.ratio_x,
-                                      src_top=-m.offset_y / m.ratio_y, src_width=m.hr_width / m.ratio_x,
-                                      src_height=m.hr_height / m.ratio_y, **params)
+    return getattr(core.resize, name)(lr, **m.resize_args(1), **params)
 
 
-def psnr(a: vs.VideoNode, b: vs.VideoNode, n_a: int, n_b: int, box: tuple[int, int, int, int],
-         levels: bool = False) -> float:
-    """PSNR (RGB, [0, 1]) of frame n_a of `a` against frame n_b of `b` inside the box (x0, y0, x1, y1); with
-    `levels`, each plane of `a` first fitted to `b` with a gain and an offset (least squares)."""
+def rgb(clip: vs.VideoNode) -> vs.VideoNode:
+    """RGBS, read with the clip's own matrix tag."""
+    return core.resize.Bicubic(clip, format=vs.RGBS, matrix_in=int(clip.get_frame(0).props["_Matrix"]))
+
+
+def psnr(a: vs.VideoFrame, b: vs.VideoFrame, box: tuple[int, int, int, int]) -> float:
+    """PSNR RGB of two RGBS frames inside the box (x0, y0, x1, y1), `a` clamped to [0, 1]."""
     x0, y0, x1, y1 = box
-    fa, fb = a.get_frame(n_a), b.get_frame(n_b)
-    d = []
-    for p in range(3):
-        x, y = np.clip(np.asarray(fa[p]), 0, 1)[y0:y1, x0:x1], np.asarray(fb[p])[y0:y1, x0:x1]
-        if levels:
-            gain, offset = np.polyfit(x.ravel(), y.ravel(), 1)
-            x = gain * x + offset
-        d.append(x - y)
+    d = [np.clip(np.asarray(a[p]), 0, 1)[y0:y1, x0:x1] - np.asarray(b[p])[y0:y1, x0:x1] for p in range(3)]
     return float(10 * np.log10(1 / np.mean(np.square(d))))
 
 
-def run_pair(pair: P.Pair, hr_path: Path, lr_path: Path, out: Path, options: list[str], reuse: bool) -> dict:
-    """Train on the pair's first TRAIN HR frames through the real `stdo train` (with `reuse`, a bundle already
-    there is kept), measure on the rest."""
-    bundle = out / f"{pair.name}.stdo"
-    run = train_bundle(hr_path, bundle, "--lr", lr_path, "--frames", f"0:{TRAIN}", "--force",
-                       *options, log=out / f"{pair.name}.log", threads=2, reuse=reuse)
+def generic_through(lr: vs.VideoNode, scale: int, m: Mapping) -> vs.VideoNode:
+    """The generic model shipped for `scale` put through the mapping as a remaster bundle's output is: its whole-scale
+    output resized onto the HR grid by Catmull-Rom (the generic DVD model's stand-in)."""
+    name, params = KERNELS["bicubic"]
+    whole = core.stdo.Upscale(lr, str(generic.FOLDER / generic.file_name(generic.PRESET, scale)))
+    return getattr(core.resize, name)(whole, **m.resize_args(scale), **params)
+
+
+def measure(pair: P.Pair, played: dict[str, vs.VideoNode], ranges: dict[str, list[int]],
+            box: tuple[int, int, int, int]) -> dict[str, dict[str, float]]:
+    """{range: {method: mean PSNR}} of each played clip (HR-sized, frame for frame with the LR) against the HR
+    partner of each LR frame whose HR frame is in the range."""
+    hr = rgb(pair.hr)
+    outputs = {name: rgb(clip) for name, clip in played.items()}
+    out = {}
+    for name, hr_frames in ranges.items():
+        wanted = set(hr_frames)
+        lr_frames = [l for l, h in enumerate(pair.shows) if h in wanted]
+        out[name] = {m: float(np.mean([psnr(clip.get_frame(l), hr.get_frame(pair.shows[l]), box)
+                                       for l in lr_frames])) for m, clip in outputs.items()} | {
+            "frames": len(lr_frames)}
+    return out
+
+
+def run_show(name: str, show: Show, out: Path, options: list[str], tag: str, reuse: bool,
+             step: int) -> list[dict]:
+    """Make the show's pair (kept in `out`), train on its training range, play every scene."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = clips.fetch(show.clip)
+    hr_vpy = out / "hr.vpy"
+    hr_vpy.write_text("from scripts.pairs import hr_segments\n"
+                      f"hr_segments({str(path)!r}, 640, 480, {list(show.segments)!r}, {show.bars!r}).set_output()\n")
+    hr = P.hr_segments(path, 640, 480, list(show.segments), show.bars)
+    lr_file = out / "dvd.mpg"
+    pair = P.make_pair(hr, 352, 240, (6, 2, 4, 8), (0.37, -0.41), start=2, name="dvd")
+    pair = P.Pair(hr, core.bs.VideoSource(str(lr_file)), pair.mapping, pair.shows, "dvd") if lr_file.is_file() \
+        else P.mpeg2(pair, out)
+    bundle = out / tag / "b.stdo"
+    run = train_bundle(hr_vpy, bundle, "--lr", lr_file, "--frames", f"{show.train[0]}:{show.train[1]}", "--force",
+                       *options, log=out / tag / "train.log", threads=2, reuse=reuse)
     b = bundle_io.load(bundle)
-    lr = rgb(pair.lr)
-    up = core.stdo.Upscale(lr, str(bundle))
     m = pair.mapping
-    if (up.width, up.height) != (m.hr_width, m.hr_height):
-        raise SystemExit(f"{pair.name}: Upscale gave {up.width}x{up.height}, the HR is {m.hr_width}x{m.hr_height}")
-    bic, hr = bicubic_through(lr, m), rgb(pair.hr)
+    played = {"stdo": core.stdo.Upscale(pair.lr, str(bundle)), "bicubic": bicubic_through(pair.lr, m),
+              "generic": generic_through(pair.lr, b.scale, m)}
     x0, y0, x1, y1 = m.overlap()
     box = (x0 + MARGIN, y0 + MARGIN, x1 - MARGIN, y1 - MARGIN)
-    tests = [(l, h) for l, h in enumerate(pair.shows) if h >= TRAIN]
-    stdo_db = np.mean([psnr(up, hr, l, h, box) for l, h in tests])
-    bic_db = np.mean([psnr(bic, hr, l, h, box) for l, h in tests])
-    fitted_db = np.mean([psnr(bic, hr, l, h, box, levels=True) for l, h in tests])
-    return {"pair": pair.name, "frames tested": len(tests), "stdo dB": round(float(stdo_db), 2),
-            "bicubic (true mapping) dB": round(float(bic_db), 2), "gain dB": round(float(stdo_db - bic_db), 2),
-            "bicubic, levels fitted dB": round(float(fitted_db), 2),
-            "alignment error px": round(b.mapping.distance(m), 3) if b.mapping else "none (whole)",
-            "steps": b.training.get("total_steps"), "mode": b.training.get("mode"),
-            "train s": round(run.seconds) if run else None}
+    ranges = {scene: list(range(first, last + 1, step)) for scene, (first, last) in show.scenes.items()}
+    ranges["training range"] = list(range(max(show.train[0], 2), show.train[1], 10 * step))
+    results = measure(pair, played, ranges, box)
+    seconds = round(run.seconds) if run else None
+    rows = []
+    for scene, r in results.items():
+        first, last = (show.train[0], show.train[1] - 1) if scene == "training range" else show.scenes[scene]
+        rows.append({"show": name, "role": show.role, "tag": tag, "scene": scene, "frames": f"{first}-{last}",
+                     "played": r["frames"], "stdo dB": round(r["stdo"], 2), "bicubic dB": round(r["bicubic"], 2),
+                     "generic dB": round(r["generic"], 2), "stdo - bicubic": round(r["stdo"] - r["bicubic"], 2),
+                     "generic - bicubic": round(r["generic"] - r["bicubic"], 2),
+                     "mapping error px": round(b.mapping.distance(m), 3), "train s": seconds})
+    picture(pair, played, show, out / tag / "crops.png", box)
+    return rows
+
+
+def picture(pair: P.Pair, played: dict[str, vs.VideoNode], show: Show, path: Path,
+            box: tuple[int, int, int, int]) -> None:
+    """Side-by-side crops (HR, stdo, bicubic, generic) of the middle frame of each scene."""
+    plt = pyplot()
+    methods = ["hr", *played]
+    fig, axes = plt.subplots(len(show.scenes), len(methods), figsize=(3.2 * len(methods), 2.6 * len(show.scenes)),
+                             squeeze=False)
+    hr = rgb(pair.hr)
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    for row, (scene, (first, last)) in zip(axes, show.scenes.items()):
+        mid = (first + last) // 2
+        l = min(range(len(pair.shows)), key=lambda i: abs(pair.shows[i] - mid))
+        frames = {"hr": hr.get_frame(pair.shows[l])} | {m: rgb(c).get_frame(l) for m, c in played.items()}
+        for ax, m in zip(row, methods):
+            img = np.stack([np.clip(np.asarray(frames[m][p]), 0, 1) for p in range(3)], -1)
+            ax.imshow(img[cy - 80:cy + 80, cx - 120:cx + 120])
+            ax.set_title(f"{scene}: {m}" if m == "hr" else m, fontsize=8)
+            ax.axis("off")
+    save_png(fig, path)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clips", nargs="+", default=["cockatoo.mp4", "city.mpg"])
-    ap.add_argument("--options", default="", help="more `stdo train` options, e.g. '--steps 400 --mode single' "
-                                                  "(default: none, stdo train's defaults)")
-    ap.add_argument("--pairs", nargs="+", default=["dvd", "exact-1.5x"], choices=["dvd", "exact-1.5x"])
+    ap.add_argument("--shows", nargs="+", default=list(SHOWS), choices=list(SHOWS))
+    ap.add_argument("--options", default="", help="more `stdo train` options (default: none, its defaults)")
+    ap.add_argument("--tag", default="defaults", help="a name for this configuration (its bundles' folder)")
+    ap.add_argument("--step", type=int, default=2, help="play every STEP-th frame of each scene (default 2)")
     ap.add_argument("--out", type=Path, default=Path("out/bench_remaster"))
-    ap.add_argument("--reuse", action="store_true", help="keep bundles an earlier run wrote to --out (measure only)")
+    ap.add_argument("--reuse", action="store_true", help="keep bundles an earlier run wrote (measure only)")
     a = ap.parse_args()
     rows = []
-    for name in a.clips:
-        path = Path(name) if Path(name).is_file() else clips.fetch(name)
-        out = a.out / Path(name).stem
-        out.mkdir(parents=True, exist_ok=True)
-        cases = []
-        if "dvd" in a.pairs:
-            (out / "dvd_hr.vpy").write_text(HR_SCRIPT.format(path=str(path), width=640, height=480, frames=FRAMES))
-            cases.append((P.dvd_like(path, out, frames=FRAMES, name="dvd"), out / "dvd_hr.vpy", out / "dvd.mpg"))
-        if "exact-1.5x" in a.pairs:
-            (out / "exact_hr.vpy").write_text(HR_SCRIPT.format(path=str(path), width=768, height=576, frames=FRAMES))
-            (out / "exact_lr.vpy").write_text(LR_SCRIPT.format(path=str(path), frames=FRAMES))
-            cases.append((P.exact_15(path, frames=FRAMES), out / "exact_hr.vpy", out / "exact_lr.vpy"))
-        for pair, hr_path, lr_path in cases:
-            row = {"clip": Path(name).name} | run_pair(pair, hr_path, lr_path, out, a.options.split(), a.reuse)
+    for name in a.shows:
+        for row in run_show(name, SHOWS[name], a.out / name, shlex.split(a.options), a.tag, a.reuse, a.step):
             print(json.dumps(row), flush=True)
             rows.append(row)
-    lines = [f"{datetime.date.today()}, `python -m scripts.bench.remaster --clips {' '.join(a.clips)} "
-             f"--pairs {' '.join(a.pairs)}" + (f" --options '{a.options}'`" if a.options else "`"), ""] + table(list(rows[0]), [list(r.values()) for r in rows])
-    (a.out / "results.md").write_text("\n".join(lines) + "\n")
+    summary = []
+    for name in a.shows:
+        unseen = [r for r in rows if r["show"] == name and r["scene"] != "training range"]
+        trained = next(r for r in rows if r["show"] == name and r["scene"] == "training range")
+        gains = [r["stdo - bicubic"] for r in unseen]
+        summary.append([name, SHOWS[name].role, a.tag, f"{np.mean(gains):+.2f}", f"{min(gains):+.2f}",
+                        f"{np.mean([r['generic - bicubic'] for r in unseen]):+.2f}",
+                        f"{trained['stdo - bicubic']:+.2f}", trained["train s"]])
+    command = f"python -m scripts.bench.remaster --shows {' '.join(a.shows)} --tag {a.tag}" + (
+        f" --options '{a.options}'" if a.options else "")
+    lines = [f"{datetime.date.today()}, `{command}`", "",
+             *table(["show", "role", "tag", "unseen scenes: mean gain dB", "worst scene dB", "generic mean gain dB",
+                     "training range gain dB", "train s"], summary), "",
+             *table(list(rows[0]), [list(r.values()) for r in rows])]
+    (a.out / f"results-{a.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
