@@ -64,7 +64,7 @@ def as_taken(bundle: Bundle, lr: vs.VideoNode, c: colour.Colour) -> vs.VideoNode
     its Y is the luma the bundle was trained on."""
     if bundle.planes != 1 or lr.format.color_family != vs.RGB:
         return lr
-    return colour.apply(lr, colour.from_rgbs(colour.Format(vs.YUV, vs.FLOAT, 32, 0, 0), c))
+    return colour.from_rgbs(lr, colour.Format(vs.YUV, vs.FLOAT, 32, 0, 0), c)
 
 
 def write_png(path: Path, frame: torch.Tensor) -> None:
@@ -102,12 +102,11 @@ def evaluate(path: Path, bundle: Bundle, hr: vs.VideoNode, lr: vs.VideoNode, pla
     c = colour.colour_of(fmt, lr.width, lr.height, colour.first_props(lr), bundle.colour)  # as the filter reads it
     native = {"stdo": upscale(lr, path, device=device), "bicubic": resize(lr, hr.width, hr.height, "bicubic"),
               "lanczos": resize(lr, hr.width, hr.height, "lanczos")}
-    outputs = {m: colour.apply(out, colour.to_rgbs(fmt, c)) for m, out in native.items()}
+    outputs = {m: colour.to_rgbs(out, c) for m, out in native.items()}
     clips = {"hr": hr} | outputs
     yuv = fmt.color_family == vs.YUV
     if yuv:  # the Y planes too: each output's and the HR's, written in the LR's format and colour
-        clips |= {"hr native": colour.apply(hr, colour.from_rgbs(fmt, c))} | {f"{m} native": o
-                                                                              for m, o in native.items()}
+        clips |= {"hr native": colour.from_rgbs(hr, fmt, c)} | {f"{m} native": o for m, o in native.items()}
     heldout = set(bundle.training.get("heldout", []))
     per_frame = []
     streams = zip(*(clip.frames(close=True) for clip in clips.values()))
