@@ -1,15 +1,25 @@
 /*
  * stdo: the native half of vs-stdo.
  *
- * VapourSynth namespaces can only be added by native plugins, so this file registers
- * `stdo.Upscale` and `stdo.Version` and hands everything else to the Python package `vs_stdo`:
+ * VapourSynth namespaces can only be added by native plugins, so this file registers `core.stdo` and hands
+ * the rest to the Python package `vs_stdo`, which builds every graph with ordinary VapourSynth calls:
  *
- *   create   -> vs_stdo.filter.plugin.prepare(...) returns an engine plus the resize calls that bring
- *               the clip to RGBS (GRAYS for a luma bundle) and back; we invoke those calls and put
- *               our filter between them.
- *   getFrame -> engine.process(n, src_planes, dst_planes, src_stride, dst_stride) fills the frame
- *               and returns the routing props we set on it.
- *   free     -> drops the engine.
+ *   Upscale(clip, bundle, ...)  checks that the clip has a constant format, keeps it as the hand-off of this
+ *                               thread and calls vs_stdo.filter.plugin.build(bundle, {optional args}), which
+ *                               takes the clip through InternalInput, builds the graph and gives its result
+ *                               back through InternalOutput; that result is Upscale's.
+ *   InternalInput()             the clip of the Upscale call being built on this thread (internal).
+ *   InternalOutput(clip)        the finished graph of that call (internal).
+ *   InternalFrames(clip, engine) the frame filter: an RGBS or GRAYS clip through the engine that Python
+ *                               registered under the key `engine` (vs_stdo.filter.graph.claim_engine), each
+ *                               frame filled by engine.process(n, src_planes, dst_planes, src_stride,
+ *                               dst_stride), which returns the routing props set on it (internal).
+ *   Version()                   pyproject.toml's version.
+ *
+ * Python cannot turn a C VSNode* into a vs.VideoNode, hence the hand-off. It lives on Upscale's stack and in
+ * a thread-local pointer only while build runs; the Internal functions refuse to work outside it (called from
+ * a script), on another core than the call's, and a second InternalOutput; Upscale refuses to start while
+ * another call is being built on this thread. Every failure is a vs.Error; every node is freed on every path.
  *
  * The GIL is taken only while Python runs. Every CPython call is checked: the first failure stops
  * the work and its exception's message becomes mapSetError at create time or setFilterError during
@@ -27,13 +37,22 @@
 #error "build with setup.py (pip install .): it passes STDO_VERSION from pyproject.toml"
 #endif
 #define ERR_LEN 1024
-#define MAX_CLIPS 4    /* clips a call may get under one call's clip argument */
 
 typedef struct {
-    VSNode *node;      /* RGBS (or GRAYS) input, already converted */
-    VSVideoInfo vi;    /* the same format, scaled */
+    VSNode *node;      /* RGBS (or GRAYS) input */
+    VSVideoInfo vi;    /* the same format, the engine's output size */
     PyObject *engine;  /* vs_stdo.filter.engine.Engine */
 } UpscaleData;
+
+/* The Upscale call being built on this thread: its core, its input (borrowed from upscaleCreate) and, once
+ * Python gave it back, its result (owned). */
+typedef struct {
+    VSCore *core;
+    VSNode *input;
+    VSNode *result;
+} HandOff;
+
+static _Thread_local HandOff *building = NULL;
 
 /* Clear the current Python exception; copy its text into buf unless buf already holds an earlier
  * error (the first one is the cause). Caller holds the GIL. */
@@ -193,7 +212,7 @@ static void VS_CC upscaleFree(void *instanceData, VSCore *core, const VSAPI *vsa
     free(d);
 }
 
-/* ---------- create: Python plans, we wire the graph ---------- */
+/* ---------- create ---------- */
 
 /* Put value (consumed) into dict under key; 0 with an exception set when value is NULL or the
  * insertion fails. */
@@ -201,33 +220,6 @@ static int dict_take(PyObject *dict, const char *key, PyObject *value) {
     int ok = value && PyDict_SetItemString(dict, key, value) == 0;
     Py_XDECREF(value);
     return ok;
-}
-
-/* Frame props of frame 0 as a Python dict of int/float/str (what the colour calls needs); other
- * types are skipped. NULL with an exception set on the first failure. */
-static PyObject *props_to_dict(const VSMap *props, const VSAPI *vsapi) {
-    PyObject *dict = PyDict_New();
-    int keys = vsapi->mapNumKeys(props);
-    for (int i = 0; dict && i < keys; i++) {
-        const char *key = vsapi->mapGetKey(props, i);
-        PyObject *value;
-        switch (vsapi->mapGetType(props, key)) {
-        case ptInt: value = PyLong_FromLongLong(vsapi->mapGetInt(props, key, 0, NULL)); break;
-        case ptFloat: value = PyFloat_FromDouble(vsapi->mapGetFloat(props, key, 0, NULL)); break;
-        case ptData:
-            if (vsapi->mapGetDataTypeHint(props, key, 0, NULL) != dtUtf8)
-                continue;
-            char what[128];
-            snprintf(what, sizeof what, "frame 0's property '%s', tagged as text,", key);
-            value = utf8_to_str(vsapi->mapGetData(props, key, 0, NULL), vsapi->mapGetDataSize(props, key, 0, NULL),
-                                what);
-            break;
-        default: continue;
-        }
-        if (!dict_take(dict, key, value))
-            Py_CLEAR(dict);
-    }
-    return dict;
 }
 
 /* The optional arguments that were given, as a dict {name: int | float | str}, for Python to check
@@ -255,260 +247,141 @@ static PyObject *args_to_dict(const VSMap *in, const VSAPI *vsapi) {
     return dict;
 }
 
-/* One call Python prepared: (namespace, function, clip_argument_name, {name: int|float|str|[int]|[calls]}).
- * An argument that is a list of calls is a clip: the input clip after those calls. */
-typedef struct {
-    char ns[32], name[64], clip_key[32];
-    VSMap *args;
-} CallSpec;
-
-/* Store one call argument (int, float, str or list of ints) in map; 0 with an exception set on failure. */
-static int set_call_arg(VSMap *map, PyObject *key, PyObject *value, const VSAPI *vsapi) {
-    const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
-    if (!k)
-        return 0;
-    if (PyLong_Check(value)) {
-        int64_t v = PyLong_AsLongLong(value);
-        return !(v == -1 && PyErr_Occurred()) && map_set_ok(vsapi->mapSetInt(map, k, v, maAppend), k);
-    }
-    if (PyFloat_Check(value)) {
-        double v = PyFloat_AsDouble(value);
-        return !(v == -1.0 && PyErr_Occurred()) && map_set_ok(vsapi->mapSetFloat(map, k, v, maAppend), k);
-    }
-    if (PyUnicode_Check(value)) {
-        Py_ssize_t len;
-        const char *s = PyUnicode_AsUTF8AndSize(value, &len);
-        return s && map_set_ok(vsapi->mapSetData(map, k, s, (int)len, dtUtf8, maAppend), k);
-    }
-    if (PyList_Check(value)) {
-        for (Py_ssize_t i = 0; i < PyList_Size(value); i++) {
-            int64_t v = PyLong_AsLongLong(PyList_GetItem(value, i));
-            if ((v == -1 && PyErr_Occurred()) || !map_set_ok(vsapi->mapSetInt(map, k, v, maAppend), k))
-                return 0;
-        }
-        return 1;
-    }
-    PyErr_Format(PyExc_TypeError, "call argument %s has an unsupported type", k);
-    return 0;
-}
-
-static VSNode *apply_call(VSNode *node, CallSpec *call, VSCore *core, const VSAPI *vsapi, char *err);
-
-/* The input clip after a list of calls, stored under key k of map; 0 with an exception set on failure. */
-static int set_call_clip(VSMap *map, const char *k, PyObject *calls, VSNode *input, VSCore *core,
-                         const VSAPI *vsapi);
-
-static int call_from_python(PyObject *spec, CallSpec *call, VSNode *input, VSCore *core,
-                                 const VSAPI *vsapi) {
-    PyObject *kwargs;
-    const char *ns, *name, *clip_key;
-    if (!PyArg_ParseTuple(spec, "sssO!", &ns, &name, &clip_key, &PyDict_Type, &kwargs))
-        return 0;
-    snprintf(call->ns, sizeof call->ns, "%s", ns);
-    snprintf(call->name, sizeof call->name, "%s", name);
-    snprintf(call->clip_key, sizeof call->clip_key, "%s", clip_key);
-    call->args = vsapi->createMap();
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(kwargs, &pos, &key, &value)) {
-        if (PyList_Check(value) && PyList_Size(value) && PyTuple_Check(PyList_GetItem(value, 0))) {
-            const char *k = PyUnicode_AsUTF8AndSize(key, NULL);
-            if (!k || !set_call_clip(call->args, k, value, input, core, vsapi))
-                return 0;
-        } else if (!set_call_arg(call->args, key, value, vsapi)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int set_call_clip(VSMap *map, const char *k, PyObject *calls, VSNode *input, VSCore *core,
-                         const VSAPI *vsapi) {
-    VSNode *clip = vsapi->addNodeRef(input);
-    char err[ERR_LEN] = "";
-    for (Py_ssize_t i = 0; clip && i < PyList_Size(calls); i++) {
-        CallSpec sub = {0};
-        if (!call_from_python(PyList_GetItem(calls, i), &sub, input, core, vsapi)) {
-            vsapi->freeNode(clip);
-            clip = NULL;
-        } else {
-            clip = apply_call(clip, &sub, core, vsapi, err);
-            if (!clip)  /* the call error prefix is added again by the caller */
-                PyErr_SetString(PyExc_ValueError, strncmp(err, "Upscale: ", 9) ? err : err + 9);
-        }
-        if (sub.args)
-            vsapi->freeMap(sub.args);
-    }
-    if (!clip)
-        return 0;
-    vsapi->mapConsumeNode(map, k, clip, maAppend);
-    return 1;
-}
-
-/* Invoke one call on node (consumed); returns the new node or NULL with err filled. The node
- * goes first under its argument, before clips Python put there. */
-static VSNode *apply_call(VSNode *node, CallSpec *call, VSCore *core, const VSAPI *vsapi, char *err) {
-    VSPlugin *plugin = vsapi->getPluginByNamespace(call->ns, core);
-    if (!plugin) {
-        snprintf(err, ERR_LEN, "Upscale: VapourSynth plugin namespace '%s' is missing", call->ns);
-        vsapi->freeNode(node);
-        return NULL;
-    }
-    int others = vsapi->mapNumElements(call->args, call->clip_key);
-    if (others > MAX_CLIPS) {
-        snprintf(err, ERR_LEN, "Upscale: internal error: the calls put %d clips under %s.%s's %s", others,
-                 call->ns, call->name, call->clip_key);
-        vsapi->freeNode(node);
-        return NULL;
-    }
-    VSNode *given[MAX_CLIPS];
-    for (int i = 0; i < others; i++)
-        given[i] = vsapi->mapGetNode(call->args, call->clip_key, i, NULL);
-    vsapi->mapDeleteKey(call->args, call->clip_key);
-    vsapi->mapConsumeNode(call->args, call->clip_key, node, maAppend);
-    for (int i = 0; i < others; i++)
-        vsapi->mapConsumeNode(call->args, call->clip_key, given[i], maAppend);
-    VSMap *ret = vsapi->invoke(plugin, call->name, call->args);
-    VSNode *out = NULL;
-    if (vsapi->mapGetError(ret))
-        snprintf(err, ERR_LEN, "Upscale: %s.%s failed: %s", call->ns, call->name, vsapi->mapGetError(ret));
-    else
-        out = vsapi->mapGetNode(ret, "clip", 0, NULL);
-    vsapi->freeMap(ret);
-    return out;
-}
-
-#define MAX_CALLS 8
-/* What create wires around our filter: the engine, the calls before it and after it, the output size. */
-typedef struct {
-    PyObject *engine;
-    CallSpec pre[MAX_CALLS], post[MAX_CALLS];
-    int npre, npost, out_width, out_height;
-} Wiring;
-
-static void free_wiring_maps(Wiring *wiring, const VSAPI *vsapi) {
-    for (int i = 0; i < wiring->npre; i++) vsapi->freeMap(wiring->pre[i].args);
-    for (int i = 0; i < wiring->npost; i++) vsapi->freeMap(wiring->post[i].args);
-}
-
-static int read_calls(PyObject *list, CallSpec *calls, int *count, VSNode *input, VSCore *core,
-                      const VSAPI *vsapi) {
-    if (!PyList_Check(list) || PyList_Size(list) > MAX_CALLS) {
-        PyErr_SetString(PyExc_TypeError, "conversion calls must be a short list");
-        return 0;
-    }
-    for (*count = 0; *count < PyList_Size(list); (*count)++)
-        if (!call_from_python(PyList_GetItem(list, *count), &calls[*count], input, core, vsapi)) {
-            (*count)++; /* the map was created; free it with the others */
-            return 0;
-        }
-    return 1;
-}
-
-/* Ask vs_stdo.filter.plugin.prepare for the engine and the conversion calls around it. Holds the GIL
- * inside; fills err on failure. */
-static int ask_python(VSNode *input, const VSMap *props0, const VSMap *in, Wiring *wiring, VSCore *core,
-                       const VSAPI *vsapi, char *err) {
-    const VSVideoInfo *vi = vsapi->getVideoInfo(input);
-    int ok = 0;
+/* Run vs_stdo's build for the call in `h` (this thread's hand-off while it runs); fills err on failure. */
+static void build_in_python(HandOff *h, const VSMap *in, const VSAPI *vsapi, char *err) {
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *module = PyImport_ImportModule("vs_stdo.filter.plugin");
-    PyObject *props = module ? props_to_dict(props0, vsapi) : NULL;
-    PyObject *args = props ? args_to_dict(in, vsapi) : NULL;
+    PyObject *args = module ? args_to_dict(in, vsapi) : NULL;
     PyObject *bundle = args ? utf8_to_str(vsapi->mapGetData(in, "bundle", 0, NULL),
                                           vsapi->mapGetDataSize(in, "bundle", 0, NULL), "bundle") : NULL;
     PyObject *r = NULL;
-    if (bundle)
-        r = PyObject_CallMethod(module, "prepare", "O(iiiii)iiOO", bundle, vi->format.colorFamily,
-                                vi->format.sampleType, vi->format.bitsPerSample, vi->format.subSamplingW,
-                                vi->format.subSamplingH, vi->width, vi->height, props, args);
-    PyObject *pre, *post;
-    if (r && PyArg_ParseTuple(r, "OOOii", &wiring->engine, &pre, &post, &wiring->out_width, &wiring->out_height) &&
-        read_calls(pre, wiring->pre, &wiring->npre, input, core, vsapi) &&
-        read_calls(post, wiring->post, &wiring->npost, input, core, vsapi)) {
-        Py_INCREF(wiring->engine);
-        ok = 1;
-    } else {
-        take_python_error(err, ERR_LEN, module ? "Upscale: " : "Upscale: cannot import vs_stdo: ");
-        free_wiring_maps(wiring, vsapi);
-        wiring->engine = NULL;
+    if (bundle) {
+        building = h;
+        r = PyObject_CallMethod(module, "build", "OO", bundle, args);
+        building = NULL;
     }
+    if (!r)
+        take_python_error(err, ERR_LEN, module ? "Upscale: " : "Upscale: cannot import vs_stdo: ");
     Py_XDECREF(r);
     Py_XDECREF(bundle);
     Py_XDECREF(args);
-    Py_XDECREF(props);
     Py_XDECREF(module);
     PyGILState_Release(gil);
-    return ok;
 }
 
 static void VS_CC upscaleCreate(const VSMap *in, VSMap *out, void *userData, VSCore *core, const VSAPI *vsapi) {
     char err[ERR_LEN] = "";
-    Wiring wiring = {0};
+    HandOff h = {core, vsapi->mapGetNode(in, "clip", 0, NULL), NULL};
+
+    if (!vsh_isConstantVideoFormat(vsapi->getVideoInfo(h.input)))
+        snprintf(err, ERR_LEN, "Upscale: the clip must have a constant format and size, but it has a variable "
+                               "format or frame size (e.g. from std.Splice(mismatch=True)); convert it first, e.g. "
+                               "with resize.Bicubic(format=..., width=..., height=...)");
+    else if (building)
+        snprintf(err, ERR_LEN, "Upscale: called while another stdo.Upscale call on this thread builds its graph; "
+                               "call it once that one has returned");
+    else if (!Py_IsInitialized())
+        snprintf(err, ERR_LEN, "Upscale: Python is not running in this process; stdo.Upscale is built by the "
+                               "vs_stdo package, so call it from a VapourSynth script or from Python");
+    else
+        build_in_python(&h, in, vsapi, err);
+    if (!err[0] && !h.result)
+        snprintf(err, ERR_LEN, "Upscale: internal error: vs_stdo returned without handing back a clip");
+    vsapi->freeNode(h.input);
+    if (err[0]) {
+        vsapi->freeNode(h.result); /* NULL-safe */
+        vsapi->mapSetError(out, err);
+    } else {
+        vsapi->mapConsumeNode(out, "clip", h.result, maAppend);
+    }
+}
+
+/* The call being built on this thread for `core`, or NULL with out's error set: the Internal functions
+ * work only inside Upscale's hand-off. */
+static HandOff *hand_off(const char *name, VSMap *out, VSCore *core, const VSAPI *vsapi) {
+    char msg[ERR_LEN];
+    if (!building)
+        snprintf(msg, sizeof msg, "%s: this function is internal to stdo.Upscale (it hands clips between the "
+                                  "plugin and the vs_stdo package while Upscale builds its graph); call "
+                                  "stdo.Upscale instead", name);
+    else if (building->core != core)
+        snprintf(msg, sizeof msg, "%s: stdo.Upscale was called on another core than Python's current one "
+                                  "(vs.core), which builds its graph; call it from a VapourSynth script or "
+                                  "from Python", name);
+    else
+        return building;
+    vsapi->mapSetError(out, msg);
+    return NULL;
+}
+
+static void VS_CC inputCreate(const VSMap *in, VSMap *out, void *userData, VSCore *core, const VSAPI *vsapi) {
+    HandOff *h = hand_off("InternalInput", out, core, vsapi);
+    if (h)
+        vsapi->mapSetNode(out, "clip", h->input, maAppend);
+}
+
+static void VS_CC outputCreate(const VSMap *in, VSMap *out, void *userData, VSCore *core, const VSAPI *vsapi) {
+    HandOff *h = hand_off("InternalOutput", out, core, vsapi);
+    if (h && h->result)
+        vsapi->mapSetError(out, "InternalOutput: this Upscale call has already handed back its clip");
+    else if (h)
+        h->result = vsapi->mapGetNode(in, "clip", 0, NULL);
+}
+
+/* Ask vs_stdo.filter.graph.claim_engine for the engine registered under key, for frames of vi; fills d's
+ * engine and output size, or err. */
+static void claim_engine(int64_t key, const VSVideoInfo *vi, UpscaleData *d, char *err) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *module = PyImport_ImportModule("vs_stdo.filter.graph");
+    PyObject *r = module ? PyObject_CallMethod(module, "claim_engine", "Liii", (long long)key, vi->format.numPlanes,
+                                               vi->width, vi->height) : NULL;
+    PyObject *engine;
+    if (r && PyArg_ParseTuple(r, "Oii", &engine, &d->vi.width, &d->vi.height)) {
+        Py_INCREF(engine);
+        d->engine = engine;
+    } else {
+        take_python_error(err, ERR_LEN, "InternalFrames: ");
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(module);
+    PyGILState_Release(gil);
+}
+
+static void VS_CC framesCreate(const VSMap *in, VSMap *out, void *userData, VSCore *core, const VSAPI *vsapi) {
+    char err[ERR_LEN] = "";
     VSNode *node = vsapi->mapGetNode(in, "clip", 0, NULL);
     const VSVideoInfo *vi = vsapi->getVideoInfo(node);
+    const VSVideoFormat *f = &vi->format;
+    UpscaleData *d = NULL;
 
-    if (!vsh_isConstantVideoFormat(vi)) {
-        vsapi->mapSetError(out, "Upscale: the clip must have a constant format and size, but it has a "
-                                "variable format or frame size (e.g. from std.Splice(mismatch=True)); convert it "
-                                "first, e.g. with resize.Bicubic(format=..., width=..., height=...)");
-        vsapi->freeNode(node);
-        return;
+    if (!vsh_isConstantVideoFormat(vi) || (f->colorFamily != cfRGB && f->colorFamily != cfGray) ||
+        f->sampleType != stFloat || f->bitsPerSample != 32)
+        snprintf(err, ERR_LEN, "InternalFrames: takes RGBS or GRAYS of a constant size only; it is internal to "
+                               "stdo.Upscale, which converts any clip: call stdo.Upscale instead");
+    else if (!Py_IsInitialized())
+        snprintf(err, ERR_LEN, "InternalFrames: Python is not running in this process");
+    else if ((d = (UpscaleData *)calloc(1, sizeof *d)) == NULL)
+        snprintf(err, ERR_LEN, "InternalFrames: out of memory");
+    else {
+        d->vi = *vi;
+        claim_engine(vsapi->mapGetInt(in, "engine", 0, NULL), vi, d, err);
     }
-    /* Frame 0's props decide the colour conversion; fetch it before taking the GIL. */
-    const VSFrame *first = vsapi->getFrame(0, node, err, ERR_LEN);
-    if (!first) {
-        char msg[ERR_LEN + 64];
-        snprintf(msg, sizeof msg, "Upscale: cannot read frame 0 of the clip: %s", err);
-        vsapi->mapSetError(out, msg);
+    if (err[0]) {
+        free(d);
         vsapi->freeNode(node);
-        return;
-    }
-    int ok = ask_python(node, vsapi->getFramePropertiesRO(first), in, &wiring, core, vsapi, err);
-    vsapi->freeFrame(first);
-    if (!ok) {
         vsapi->mapSetError(out, err);
-        vsapi->freeNode(node);
         return;
     }
-
-    for (int i = 0; node && i < wiring.npre; i++)
-        node = apply_call(node, &wiring.pre[i], core, vsapi, err);
-    if (node) {
-        const VSVideoFormat *f = &vsapi->getVideoInfo(node)->format;
-        if ((f->colorFamily != cfRGB && f->colorFamily != cfGray) || f->sampleType != stFloat || f->bitsPerSample != 32) {
-            snprintf(err, ERR_LEN, "Upscale: internal error: the colour calls did not produce RGBS or GRAYS");
-            vsapi->freeNode(node);
-            node = NULL;
-        }
+    d->node = node;
+    VSFilterDependency deps[] = {{d->node, rpStrictSpatial}};
+    VSNode *filter = vsapi->createVideoFilter2("Upscale", &d->vi, upscaleGetFrame, upscaleFree, fmParallel, deps, 1,
+                                               d, core);
+    if (filter) {
+        vsapi->mapConsumeNode(out, "clip", filter, maAppend);
+    } else { /* VapourSynth does not free what it refused */
+        upscaleFree(d, core, vsapi);
+        vsapi->mapSetError(out, "InternalFrames: VapourSynth refused the filter's output format or size");
     }
-    if (node) {
-        UpscaleData *d = (UpscaleData *)malloc(sizeof *d);
-        d->node = node;
-        d->vi = *vsapi->getVideoInfo(node);
-        d->vi.width = wiring.out_width;
-        d->vi.height = wiring.out_height;
-        d->engine = wiring.engine;
-        wiring.engine = NULL;
-        VSFilterDependency deps[] = {{d->node, rpStrictSpatial}};
-        node = vsapi->createVideoFilter2("Upscale", &d->vi, upscaleGetFrame, upscaleFree, fmParallel, deps, 1, d, core);
-        if (!node)
-            snprintf(err, ERR_LEN, "Upscale: could not create the filter");
-    }
-    for (int i = 0; node && i < wiring.npost; i++)
-        node = apply_call(node, &wiring.post[i], core, vsapi, err);
-
-    /* apply_call consumed the argument maps' nodes; free what is left of the plan. */
-    free_wiring_maps(&wiring, vsapi);
-    if (wiring.engine) {
-        PyGILState_STATE gil = PyGILState_Ensure();
-        Py_DECREF(wiring.engine);
-        PyGILState_Release(gil);
-    }
-    if (node)
-        vsapi->mapConsumeNode(out, "clip", node, maAppend);
-    else
-        vsapi->mapSetError(out, err);
 }
 
 static void VS_CC versionCreate(const VSMap *in, VSMap *out, void *userData, VSCore *core, const VSAPI *vsapi) {
@@ -525,4 +398,8 @@ VS_EXTERNAL_API(void) VapourSynthPluginInit2(VSPlugin *plugin, const VSPLUGINAPI
                              "bf16:int:opt;",
                              "clip:vnode;", upscaleCreate, NULL, plugin);
     vspapi->registerFunction("Version", "", "version:data;", versionCreate, NULL, plugin);
+    /* Internal to Upscale's hand-off (see the top of this file): errors when called from a script. */
+    vspapi->registerFunction("InternalInput", "", "clip:vnode;", inputCreate, NULL, plugin);
+    vspapi->registerFunction("InternalOutput", "clip:vnode;", "", outputCreate, NULL, plugin);
+    vspapi->registerFunction("InternalFrames", "clip:vnode;engine:int;", "clip:vnode;", framesCreate, NULL, plugin);
 }

@@ -121,21 +121,17 @@ def test_stdo_train_planes_luma_upscales_yuv420p10_and_grays_through_vspipe(bike
 
 
 @pytest.mark.parametrize("fmt", [vs.YUV420P10, vs.YUV444P8, vs.GRAY16])
-def test_python_runs_the_plugins_conversion_calls_to_the_same_bits(luma_bundle, yuv, fmt):
-    """colour.apply (what the trainer and stdo eval use) and the plugin's C runner agree on the nested calls
-    that put the upscaled Y back beside the clip's own chroma."""
+def test_upscale_is_the_luma_upscaled_alone_and_put_back_by_the_colour_functions(luma_bundle, yuv, fmt):
+    """What the trainer and `stdo eval` use (colour.to_luma / from_luma) composes to exactly what the plugin
+    plays: the clip's Y as GRAYS through Upscale, then put back beside the clip's own chroma."""
     from vs_stdo.core import colour
-    from vs_stdo.core.video import KERNELS
-    from vs_stdo.filter.plugin import CHROMA_KERNEL
 
     clip = yuv.resize.Bicubic(format=fmt, matrix_s="709")
     f = colour.Format.of(clip.format)
     c = colour.colour_of(f, clip.width, clip.height, colour.first_props(clip))
-    y = colour.apply(clip, colour.to_luma(f, c))
-    up = core.stdo.Upscale(y, str(luma_bundle))
-    ours = colour.apply(up, colour.from_luma(f, c, up.width, up.height, KERNELS[CHROMA_KERNEL]), source=clip)
+    ours = colour.from_luma(core.stdo.Upscale(colour.to_luma(clip, c), str(luma_bundle)), clip, c)
     theirs = core.stdo.Upscale(clip, str(luma_bundle))
-    assert ours.format.id == theirs.format.id
+    assert ours.format.id == theirs.format.id == fmt
     for n in range(clip.num_frames):
         a, b = ours.get_frame(n), theirs.get_frame(n)
         assert all(np.array_equal(np.asarray(a[p]), np.asarray(b[p])) for p in range(a.format.num_planes))

@@ -1,7 +1,8 @@
 """One colour conversion for trainer and filter: any common format <-> RGBS (what models see).
 
-The conversion is a list of VapourSynth calls, `(namespace, function, clip_argument, kwargs)`, so
-that the native plugin can invoke it in C and the trainer can apply it in Python, identically.
+The conversions are plain functions from clip to clip (`to_rgbs`, `from_rgbs`, `to_luma`, `from_luma`), built of
+VapourSynth's own calls (std.SetFrameProps, resize.*, std.ShufflePlanes), so that the trainer and the filter
+convert identically.
 
 The clip's first frame decides the matrix, range and chroma location (`Colour`); they are stamped
 on every frame before converting and again on the way out, so both ways always agree and the output
@@ -16,9 +17,12 @@ Transfer and primaries are not converted: models work on gamma-encoded RGB, and 
 `_Primaries` and every other prop pass through unchanged.
 
 Luma bundles (`stdo train --planes luma`) see GRAYS instead: the filter takes the Y plane of a YUV or GRAY
-clip (`to_luma`), the trainer the same calls on the pair's RGB made YUV with the pair's matrix (`luma_of`).
-The filter puts the upscaled Y back next to the clip's chroma resized by a kernel, sited as the clip says
+clip (`to_luma`), the trainer the same on the pair's RGB made YUV with the pair's matrix (`luma_of`).
+The filter puts the upscaled Y back next to the clip's chroma resized by Catmull-Rom, sited as the clip says
 (`from_luma`). RGB is refused: which luma to take is the user's choice (convert to YUV first).
+
+The way back can also change the geometry (`onto`: a remaster bundle's mapping): the same resize call that
+converts puts the picture on the mapping's HR grid, by the kernel the training resampler models.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from typing import Any
 
 import vapoursynth as vs
 
-Call = tuple[str, str, str, dict[str, Any]]
+from .mapping import CATROM, Mapping
 
 MATRIX_RGB, MATRIX_709, MATRIX_UNSPECIFIED, MATRIX_170M = 0, 1, 2, 6
 YUV_MATRICES = {int(m) for m in vs.MatrixCoefficients} - {MATRIX_RGB, MATRIX_UNSPECIFIED}
@@ -36,6 +40,7 @@ RANGE_FULL, RANGE_LIMITED = int(vs.RANGE_FULL), int(vs.RANGE_LIMITED)
 RANGE_NAMES = {RANGE_FULL: "full", RANGE_LIMITED: "limited"}
 CHROMA_LOCATIONS = {int(c) for c in vs.ChromaLocation}
 CHROMALOC_LEFT = 0
+PROPS = ("_Matrix", "_Range", "_ChromaLocation")  # the frame props that decide a clip's colour
 
 
 @dataclass(frozen=True)
@@ -170,9 +175,11 @@ def show(name: str, value: int) -> str:
     return f"_Range=vs.RANGE_{RANGE_NAMES[value].upper()}"
 
 
-def first_props(clip: vs.VideoNode) -> dict[str, Any]:
-    """The props of the clip's first frame, which decide its colour."""
-    return dict(clip.get_frame(0).props)
+def first_props(clip: vs.VideoNode, names: tuple[str, ...] = PROPS) -> dict[str, Any]:
+    """The props of the clip's first frame that decide its colour (or those `names`), those it has: the others
+    are never read, so a prop VapourSynth's Python cannot decode (text that is not UTF-8) does not matter."""
+    props = clip.get_frame(0).props
+    return {name: props[name] for name in names if name in props}
 
 
 def pair_colour(hr: vs.VideoNode, lr: vs.VideoNode | None = None) -> Colour:
@@ -218,91 +225,94 @@ def kernel(fmt: Format) -> str:
     return "Bicubic" if fmt.color_family == vs.YUV else "Point"
 
 
-def to_rgbs(fmt: Format, c: Colour) -> list[Call]:
-    """Calls that turn a clip of `fmt` and colour `c` into RGBS."""
+def to_rgbs(clip: vs.VideoNode, c: Colour) -> vs.VideoNode:
+    """The clip as RGBS, read with colour `c`."""
+    fmt = Format.of(clip.format)
     if fmt.is_rgbs:
-        return []
-    return [("std", "SetFrameProps", "clip", stamp(fmt, c)), ("resize", kernel(fmt), "clip", {"format": RGBS.id})]
+        return clip
+    clip = clip.std.SetFrameProps(**stamp(fmt, c))
+    return getattr(vs.core.resize, kernel(fmt))(clip, format=RGBS.id)
 
 
-def from_rgbs(fmt: Format, c: Colour) -> list[Call]:
-    """Calls that turn RGBS back into `fmt` with colour `c`, undoing `to_rgbs`."""
-    if fmt.is_rgbs:
-        return []
-    args: dict[str, Any] = {"format": fmt.id}
-    if fmt.color_family != vs.RGB:
-        args["matrix"] = c.matrix if fmt.color_family == vs.YUV else MATRIX_709
-    if fmt.color_family == vs.YUV:
-        args["chromaloc"] = c.chromaloc
-    if fmt.sample_type == vs.INTEGER:
-        args["range_s"] = RANGE_NAMES[c.range]
-    return [("resize", kernel(fmt), "clip", args), ("std", "SetFrameProps", "clip", stamp(fmt, c))]
+def from_rgbs(clip: vs.VideoNode, fmt: Format, c: Colour, onto: Mapping | None = None) -> vs.VideoNode:
+    """An RGBS clip back in `fmt` with colour `c`, undoing `to_rgbs`. With `onto` (a mapping whose LR frame the
+    clip shows, at a whole scale of its size) the same resize call puts it on the mapping's HR grid."""
+    args: dict[str, Any] = {}
+    if not fmt.is_rgbs:
+        args["format"] = fmt.id
+        if fmt.color_family != vs.RGB:
+            args["matrix"] = c.matrix if fmt.color_family == vs.YUV else MATRIX_709
+        if fmt.color_family == vs.YUV:
+            args["chromaloc"] = c.chromaloc
+        if fmt.sample_type == vs.INTEGER:
+            args["range_s"] = RANGE_NAMES[c.range]
+    clip = converted(clip, kernel(fmt), args, onto)
+    return clip if fmt.is_rgbs else clip.std.SetFrameProps(**stamp(fmt, c))
 
 
-def apply(clip: vs.VideoNode, calls: list[Call], source: vs.VideoNode | None = None) -> vs.VideoNode:
-    """Run a list of calls in Python exactly as the plugin runs them in C: an argument that is a list of calls is
-    `source` (default `clip`: the clip as it came in) after those calls, and the clip being converted goes first
-    under its own argument when that argument is such a list (std.ShufflePlanes(clips=[luma, chroma]))."""
-    source = clip if source is None else source
-    for namespace, name, clip_key, kwargs in calls:
-        args = {k: apply(source, v) if is_calls(v) else v for k, v in kwargs.items()}
-        args[clip_key] = [clip, args[clip_key]] if clip_key in args else clip
-        clip = getattr(getattr(vs.core, namespace), name)(**args)
-    return clip
+def converted(clip: vs.VideoNode, kernel: str, args: dict[str, Any], onto: Mapping | None) -> vs.VideoNode:
+    """`clip` through resize.`kernel` with the conversion `args` (format, matrix, range: none, no call), or, with
+    `onto`, through the one resize.Bicubic (Catmull-Rom) that converts and puts it on that mapping's HR grid."""
+    if onto:
+        return vs.core.resize.Bicubic(clip, **onto.resize_args(scale_of(clip, onto)), **CATROM, **args)
+    return getattr(vs.core.resize, kernel)(clip, **args) if args else clip
 
 
-def is_calls(value: Any) -> bool:
-    """Whether a call argument is itself a list of calls (a clip, for the plugin)."""
-    return isinstance(value, list) and bool(value) and all(isinstance(v, tuple) and len(v) == 4 for v in value)
+def scale_of(clip: vs.VideoNode, m: Mapping) -> int:
+    """The whole scale at which `clip` shows the LR frame of `m`; ValueError if it shows it at none."""
+    s = clip.width // m.lr_width
+    if s < 1 or (clip.width, clip.height) != (s * m.lr_width, s * m.lr_height):
+        raise ValueError(f"a {clip.width}x{clip.height} clip is no whole scale of the mapping's "
+                         f"{m.lr_width}x{m.lr_height} LR")
+    return s
 
 
 def clip_to_rgbs(clip: vs.VideoNode, default: Colour | None = None) -> vs.VideoNode:
-    """Convert a clip to RGBS with the same calls the filter runs (`default` as in `colour_of`)."""
+    """Convert a clip to RGBS as the filter does, read with the colour its props state (`default` as in
+    `colour_of`)."""
     fmt = Format.of(clip.format)
-    return apply(clip, to_rgbs(fmt, colour_of(fmt, clip.width, clip.height, first_props(clip), default)))
+    return to_rgbs(clip, colour_of(fmt, clip.width, clip.height, first_props(clip), default))
 
 
 def luma_of(rgbs: vs.VideoNode, c: Colour) -> vs.VideoNode:
-    """Y (GRAYS) of an RGBS clip read with colour `c`: the clip as YUV 4:4:4 float with `c`'s matrix, then the Y
-    plane taken by the very calls the filter runs on a YUV clip (`to_luma`). What a luma bundle trains on, for HR
-    and LR alike."""
-    yuv = Format(vs.YUV, vs.FLOAT, 32, 0, 0)
-    return apply(rgbs, from_rgbs(yuv, c) + to_luma(yuv, c))
+    """Y (GRAYS) of an RGBS clip read with colour `c`: the clip as YUV 4:4:4 float with `c`'s matrix, then its Y
+    plane taken as the filter takes it from a YUV clip (`to_luma`). What a luma bundle trains on, for HR and LR
+    alike."""
+    return to_luma(from_rgbs(rgbs, Format(vs.YUV, vs.FLOAT, 32, 0, 0), c), c)
 
 
-def to_luma(fmt: Format, c: Colour) -> list[Call]:
-    """Calls that take the Y plane of a GRAY or YUV clip of `fmt` and colour `c` to GRAYS (the plugin runs
-    these, so they are plain VapourSynth calls: vsutil's get_y and depth in call form)."""
+def to_luma(clip: vs.VideoNode, c: Colour) -> vs.VideoNode:
+    """The Y plane of a GRAY or YUV clip of colour `c` as GRAYS (vsutil's get_y and depth, in VapourSynth's own
+    calls); an RGB clip is refused."""
+    fmt = Format.of(clip.format)
     if fmt.color_family == vs.RGB:
         raise ValueError(f"this bundle upscales luma only (trained with --planes luma) and the clip is RGB: convert "
                          f"it to YUV first, e.g. clip.resize.Bicubic(format=vs.YUV444P16, matrix={c.matrix}) "
                          f"({matrix_name(c.matrix)}: the matrix the bundle was trained with, else the default for "
                          f"this size), and back after stdo.Upscale; or use a bundle trained with --planes rgb")
     if fmt == GRAYS:
-        return []
-    calls: list[Call] = [("std", "SetFrameProps", "clip", stamp(fmt, c))]
+        return clip
+    clip = clip.std.SetFrameProps(**stamp(fmt, c))
     if fmt.color_family == vs.YUV:
-        calls.append(("std", "ShufflePlanes", "clips", {"planes": [0], "colorfamily": int(vs.GRAY)}))
-    return calls + [("resize", "Point", "clip", {"format": GRAYS.id})]
+        clip = vs.core.std.ShufflePlanes(clip, planes=[0], colorfamily=vs.GRAY)
+    return vs.core.resize.Point(clip, format=GRAYS.id)
 
 
-def from_luma(fmt: Format, c: Colour, width: int, height: int, kernel: tuple[str, dict[str, float]]) -> list[Call]:
-    """Calls that turn the upscaled GRAYS luma (`width` x `height`) back into `fmt`, undoing `to_luma`. For YUV
-    the chroma is the clip's own, resized to the new size by `kernel` (name, args) with the siting `c` says:
-    a call argument that is a list of calls is, for the plugin, the clip as it came in after those calls,
-    and the clip being converted goes first under its argument (std.ShufflePlanes(clips=[luma, chroma]))."""
-    calls: list[Call] = []
+def from_luma(y: vs.VideoNode, source: vs.VideoNode, c: Colour, onto: Mapping | None = None) -> vs.VideoNode:
+    """The upscaled GRAYS luma `y` back in the format of `source` (the clip `to_luma` took it from), undoing
+    `to_luma`. For YUV the chroma is the source's own, resized by Catmull-Rom with the siting `c` says: to y's
+    size, or with `onto` (the mapping of the source's frame) both y and the chroma onto its HR grid, each in
+    one resize call."""
+    fmt = Format.of(source.format)
     gray = Format(vs.GRAY, fmt.sample_type, fmt.bits, 0, 0)
+    args: dict[str, Any] = {}
     if gray != GRAYS:
-        args: dict[str, Any] = {"format": gray.id}
+        args["format"] = gray.id
         if fmt.sample_type == vs.INTEGER:
             args["range_s"] = RANGE_NAMES[c.range]
-        calls.append(("resize", "Point", "clip", args))
+    y = converted(y, "Point", args, onto)
     if fmt.color_family == vs.YUV:
-        name, kernel_args = kernel
-        chroma = [("std", "SetFrameProps", "clip", stamp(fmt, c)),
-                  ("resize", name, "clip", {"width": width, "height": height,
-                                            **{k: float(v) for k, v in kernel_args.items()}})]
-        calls.append(("std", "ShufflePlanes", "clips", {"clips": chroma, "planes": [0, 1, 2],
-                                                          "colorfamily": int(vs.YUV)}))
-    return calls + [("std", "SetFrameProps", "clip", stamp(fmt, c))]
+        geometry = onto.resize_args(1) if onto else {"width": y.width, "height": y.height}
+        chroma = vs.core.resize.Bicubic(source.std.SetFrameProps(**stamp(fmt, c)), **geometry, **CATROM)
+        y = vs.core.std.ShufflePlanes([y, chroma], planes=[0, 1, 2], colorfamily=vs.YUV)
+    return y.std.SetFrameProps(**stamp(fmt, c))

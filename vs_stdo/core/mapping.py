@@ -2,9 +2,10 @@
 
 Continuous coordinates: pixel i spans [i, i+1), its centre is i + 0.5. An LR position x_lr lies at
 x_hr = offset + ratio * x_lr on the HR grid, per axis. The models upscale by a whole scale s; a fixed,
-differentiable separable resampling (Catmull-Rom, the kernel of VapourSynth's default resize.Bicubic,
-widened when it shrinks, as zimg does) carries their s-grid output onto the HR grid. Training uses it per
-patch, the filter once per frame, so its matrices are cached per geometry.
+differentiable separable resampling carries their s-grid output onto the HR grid: zimg's (VapourSynth's
+resize.Bicubic with `CATROM`): Catmull-Rom, widened when it shrinks, taps beyond the frame mirrored. Training
+takes its loss through these matrices; the filter makes the same resampling one zimg call
+(`Mapping.resize_args`), and a test holds the two equal.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 _EPS = 1e-6
 _SIZE_FIELDS = ("lr_width", "lr_height", "hr_width", "hr_height")
 _FLOAT_FIELDS = ("ratio_x", "ratio_y", "offset_x", "offset_y")
+CATROM = {"filter_param_a": 0.0, "filter_param_b": 0.5}  # resize.Bicubic's b and c for `cubic` (Catmull-Rom)
 
 
 @dataclass(frozen=True)
@@ -59,21 +61,39 @@ class Mapping:
             raise ValueError(f"the LR frame does not overlap the HR frame: {self.describe()}")
         return x0, y0, x1, y1
 
-    def for_size(self, lr_width: int, lr_height: int) -> "Mapping":
-        """The same ratios for an LR clip of another size: the HR size scales with the LR size (rounded) and
-        the LR frame keeps its place relative to the HR frame's centre (crops scale with the frame)."""
-        if (lr_width, lr_height) == (self.lr_width, self.lr_height):
+    def for_size(self, lr_width: int, lr_height: int, multiple: tuple[int, int] = (1, 1)) -> "Mapping":
+        """The same ratios for an LR clip of another size: the HR size scales with the LR size, rounded to the
+        nearest multiple of `multiple` (x, y: a YUV clip's chroma subsampling, which its size must divide), and
+        the LR frame keeps its place relative to the HR frame's centre (crops scale with the frame).
+
+        Rounding keeps the ratios, the geometry the models were trained at, so the picture is neither stretched
+        nor resampled otherwise: the HR frame gains or loses under `multiple` pixels, half at each side."""
+        mx, my = multiple
+        if ((lr_width, lr_height) == (self.lr_width, self.lr_height) and self.hr_width % mx == 0
+                and self.hr_height % my == 0):
             return self
         if lr_width < 1 or lr_height < 1:
             raise ValueError(f"the LR size must be positive, got {lr_width}x{lr_height}")
         kx, ky = lr_width / self.lr_width, lr_height / self.lr_height
-        hr_w, hr_h = max(1, round(self.hr_width * kx)), max(1, round(self.hr_height * ky))
+        hr_w, hr_h = max(mx, mx * round(self.hr_width * kx / mx)), max(my, my * round(self.hr_height * ky / my))
         # centre of the LR footprint relative to the HR centre, scaled with the frame
         dx = self.offset_x + self.ratio_x * self.lr_width / 2 - self.hr_width / 2
         dy = self.offset_y + self.ratio_y * self.lr_height / 2 - self.hr_height / 2
-        return Mapping(lr_width, lr_height, hr_w, hr_h, self.ratio_x, self.ratio_y,
-                       hr_w / 2 + dx * kx - self.ratio_x * lr_width / 2,
-                       hr_h / 2 + dy * ky - self.ratio_y * lr_height / 2)
+        try:
+            return Mapping(lr_width, lr_height, hr_w, hr_h, self.ratio_x, self.ratio_y,
+                           hr_w / 2 + dx * kx - self.ratio_x * lr_width / 2,
+                           hr_h / 2 + dy * ky - self.ratio_y * lr_height / 2)
+        except ValueError as e:
+            raise ValueError(f"no HR size fits a {lr_width}x{lr_height} LR through {self.describe()}: {e}") from None
+
+    def resize_args(self, s: int) -> dict[str, int | float]:
+        """The geometry arguments of a VapourSynth resize (`resize.Bicubic(clip, **m.resize_args(s), **CATROM)`)
+        that puts an image of the LR frame at s times its size (the LR itself at s=1, the models' output at
+        their scale) onto the HR grid: HR pixel j's centre j + 0.5 lies at s (j + 0.5 - offset) / ratio on
+        it, per axis, as in `axis_matrix`."""
+        return {"width": self.hr_width, "height": self.hr_height,
+                "src_left": -s * self.offset_x / self.ratio_x, "src_top": -s * self.offset_y / self.ratio_y,
+                "src_width": self.hr_width * s / self.ratio_x, "src_height": self.hr_height * s / self.ratio_y}
 
     def whole(self) -> bool:
         """True for an exact whole ratio s on both axes, no offset and HR = s x LR: no resampling needed."""
@@ -112,15 +132,6 @@ class Mapping:
         """A mapping from a manifest, checked: ValueError naming the bad field."""
         _check(d)
         return cls(*(d[n] for n in _SIZE_FIELDS), *(float(d[n]) for n in _FLOAT_FIELDS))
-
-    def resize_args(self, s: int) -> dict[str, float | int]:
-        """The arguments of VapourSynth's `resize.*` that put a frame of s x the LR size (the models' output) on
-        the HR grid: HR pixel j's centre (j + 0.5) lies at s-grid position s * (j + 0.5 - offset) / ratio, so the
-        HR frame spans the s-grid window from -s * offset / ratio over hr_width * s / ratio pixels (per axis).
-        s = 1 resizes the LR itself."""
-        return {"width": self.hr_width, "height": self.hr_height,
-                "src_left": -s * self.offset_x / self.ratio_x, "src_top": -s * self.offset_y / self.ratio_y,
-                "src_width": self.hr_width * s / self.ratio_x, "src_height": self.hr_height * s / self.ratio_y}
 
     def axes(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """((ratio_y, offset_y), (ratio_x, offset_x)): the per-axis arguments of `axis_matrix`, rows first."""
@@ -163,18 +174,19 @@ def weights(ratio: torch.Tensor | float, offset: torch.Tensor | float, s: float,
     ratio = torch.as_tensor(ratio, dtype=torch.float64)
     offset = torch.as_tensor(offset, dtype=torch.float64)
     width = torch.clamp(s / ratio, min=1.0)  # antialias: the kernel widens when the destination is coarser
-    margin = math.ceil(4 * float(width.detach())) + 2
+    reach = 2 * float(width.detach())
     j = torch.arange(dst_start, dst_start + dst_len, dtype=torch.float64)
     pos = s * (j + 0.5 - offset) / ratio  # destination centres on the source grid
-    # a centre beyond the window by more than the kernel's reach takes the edge pixel alone (replicate)
-    reach = 2 * float(width.detach())
-    pos = torch.clamp(pos, src_start - reach, src_start + src_len + reach)
-    src = torch.arange(src_start - margin, src_start + src_len + margin, dtype=torch.float64)
+    lo = math.floor(min(float(pos.detach().min()) - reach, src_start)) - 1
+    hi = math.ceil(max(float(pos.detach().max()) + reach, src_start + src_len)) + 1
+    src = torch.arange(lo, hi, dtype=torch.float64)
     w = cubic((src[None, :] + 0.5 - pos[:, None]) / width)
-    # replicate the edges: taps beyond the window fold onto its first / last column
-    inner = w[:, margin:margin + src_len].clone()
-    inner[:, 0] = inner[:, 0] + w[:, :margin].sum(1)
-    inner[:, -1] = inner[:, -1] + w[:, margin + src_len:].sum(1)
+    # zimg's edges: a tap beyond the window reads the pixel mirrored about the window's edge (the edge pixel
+    # repeated, then inwards), clamped to the window where even the mirror falls beyond it
+    k = torch.arange(lo, hi) - src_start
+    k = torch.where(k < 0, -k - 1, k)
+    k = torch.where(k >= src_len, 2 * src_len - k - 1, k).clamp(0, src_len - 1)
+    inner = torch.zeros(dst_len, src_len, dtype=w.dtype).index_add(1, k, w)
     return inner / inner.sum(1, keepdim=True)
 
 
@@ -186,8 +198,8 @@ def axis_matrix(ratio: float, offset: float, s: int, src_start: int, src_len: in
     Destination (HR) pixel j, for j in [dst_start, dst_start + dst_len), centre j + 0.5, sits at s-grid
     position s * (j + 0.5 - offset) / ratio; its row holds Catmull-Rom weights of the source pixels
     [src_start, src_start + src_len) around it, widened by max(1, s / ratio) when the HR grid is the coarser
-    (antialias, as zimg does), normalised to sum 1, taps outside the window clamped to its edge. Cached per
-    geometry: do not modify the returned tensor.
+    (antialias), normalised to sum 1, taps outside the window mirrored into it: zimg's resampling, row for
+    row (tests/unit/core/test_mapping.py). Cached per geometry: do not modify the returned tensor.
     """
     with torch.no_grad():
         return weights(float(ratio), float(offset), s, src_start, src_len, dst_start, dst_len).float()

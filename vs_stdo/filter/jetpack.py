@@ -2,7 +2,9 @@
 vs-jetpack function that takes an upscaler. Needs the optional `vsjetpack` package (`pip install vs-stdo[jetpack]`).
 
 Like vs-jetpack's own neural scalers, the model runs at its own scale and a kernel (Catrom unless told otherwise)
-goes the rest of the way to the requested size and shift.
+goes the rest of the way to the requested size and shift. A scaler's output covers its input's own frame, so a
+remaster bundle's output is taken on the models' grid (the clip's frame at s times its size), not on the HR
+grid its mapping frames differently: one kernel step, for either kind of bundle.
 """
 from __future__ import annotations
 
@@ -13,13 +15,15 @@ import vapoursynth as vs
 from vskernels import Catrom, Scaler, ScalerLike
 
 from ..core import bundle as bundle_io
-from .plugin import upscale
+from .graph import upscaled
+from .options import UpscaleOptions
 
 __all__ = ["STDOScaler"]
 
 
 class STDOScaler(Scaler):
-    """Upscale with a `.stdo` bundle (`core.stdo.Upscale`), then a kernel to the exact size and shift asked for.
+    """Upscale with a `.stdo` bundle (the graph of `core.stdo.Upscale`), then a kernel to the exact size and shift
+    asked for.
 
     `STDOScaler("video.stdo", route="blind").scale(clip, 1920, 1080)`; every keyword but `scaler` goes to
     `vs_stdo.upscale` (route, device, fp16, pad, batch, bf16).
@@ -27,11 +31,12 @@ class STDOScaler(Scaler):
 
     def __init__(self, bundle: str | Path, *, scaler: ScalerLike = Catrom, **upscale_args: Any) -> None:
         """bundle: a `.stdo` file (read now, so a bad one fails here); scaler: the kernel for the remaining
-        resize and shift (a vskernels name, class or instance); upscale_args: arguments of `vs_stdo.upscale`."""
+        resize and shift (a vskernels name, class or instance); upscale_args: arguments of `vs_stdo.upscale`
+        (checked now)."""
         loaded = bundle_io.load(bundle)
         self.bundle = str(bundle)
         self.model_scale = loaded.scale
-        self.mapping = loaded.mapping
+        self.options = UpscaleOptions.from_keywords(upscale_args)
         self._radius = max(a.radius for a in loaded.archs)
         self.scaler = Scaler.ensure_obj(scaler, self.__class__)
         self.upscale_args = upscale_args
@@ -48,14 +53,12 @@ class STDOScaler(Scaler):
         input pixels, as vskernels scalers do. The bundle's output is returned untouched when it already is
         that size with no shift; otherwise `scaler` resizes it, kwargs going to that call."""
         width, height = self._wh_norm(clip, width, height)
-        hr = upscale(clip, self.bundle, **self.upscale_args)
+        try:
+            hr = upscaled(clip, self.bundle, self.options, hr_grid=False)
+        except ValueError as e:
+            raise vs.Error(f"STDOScaler: {e}") from None
         if (hr.width, hr.height) == (width, height) and not any(shift) and not kwargs:
             return hr
-        if not self.mapping.whole():  # a remaster bundle: input x lies at output offset + ratio * x (core/mapping.py)
-            m = self.mapping.for_size(clip.width, clip.height)
-            return self.scaler.scale(hr, width, height, (m.offset_y + shift[0] * m.ratio_y,
-                                                         m.offset_x + shift[1] * m.ratio_x),
-                                     src_width=m.ratio_x * clip.width, src_height=m.ratio_y * clip.height, **kwargs)
         # the model's output pixel X sits at input position (X + 0.5) / s - 0.5, so an input shift is s times
         # as many of its pixels
         s = self.model_scale

@@ -59,6 +59,11 @@ class UpscaleOptions:
                              f"{', '.join(sorted(known))}")
         return cls(**args)
 
+    @classmethod
+    def from_keywords(cls, options: dict[str, Any]) -> "UpscaleOptions":
+        """`from_args` for Python callers: booleans count as 0 and 1, as VapourSynth passes them to the plugin."""
+        return cls.from_args({k: int(v) if isinstance(v, bool) else v for k, v in options.items()})
+
     def given(self) -> dict[str, Any]:
         """The options that differ from their defaults, as `core.stdo.Upscale` keyword arguments."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}

@@ -141,7 +141,7 @@ def as_taken(bundle: Bundle, lr: vs.VideoNode, c: colour.Colour) -> vs.VideoNode
     its Y is the luma the bundle was trained on."""
     if bundle.planes != 1 or lr.format.color_family != vs.RGB:
         return lr
-    return colour.apply(lr, colour.from_rgbs(colour.Format(vs.YUV, vs.FLOAT, 32, 0, 0), c))
+    return colour.from_rgbs(lr, colour.Format(vs.YUV, vs.FLOAT, 32, 0, 0), c)
 
 
 def write_png(path: Path, frame: torch.Tensor) -> None:
@@ -181,12 +181,11 @@ def evaluate(path: Path, bundle: Bundle, pair: Pair, places: list[int | None], d
     native = {"stdo": upscale(lr, path, device=device), "bicubic": through(lr, pair.mapping, "bicubic"),
               "lanczos": through(lr, pair.mapping, "lanczos")}
     area = compared_area(pair.mapping)
-    outputs = {m: crop(colour.apply(out, colour.to_rgbs(fmt, c)), area) for m, out in native.items()}
+    outputs = {m: crop(colour.to_rgbs(out, c), area) for m, out in native.items()}
     clips = {"hr": crop(hr, area)} | outputs
     yuv = fmt.color_family == vs.YUV and pair.mapping.whole()
     if yuv:  # the Y planes too: each output's and the HR's, written in the LR's format and colour
-        clips |= {"hr native": colour.apply(hr, colour.from_rgbs(fmt, c))} | {f"{m} native": o
-                                                                              for m, o in native.items()}
+        clips |= {"hr native": colour.from_rgbs(hr, fmt, c)} | {f"{m} native": o for m, o in native.items()}
     heldout = set(bundle.training.get("heldout", []))
     per_frame = []
     streams = zip(*(clip.frames(close=True) for clip in clips.values()))

@@ -1,5 +1,5 @@
 """The LR-to-HR mapping and the s-grid-to-HR resampler: geometry, manifest round trip, and the resampler
-against plain maths and against VapourSynth's own resize."""
+against plain maths and against VapourSynth's own resize (zimg), which plays what training resamples."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import pytest
 import torch
 import vapoursynth as vs
 
-from vs_stdo.core.mapping import Mapping, axis_matrix, resample, weights
+from vs_stdo.core.mapping import CATROM, Mapping, axis_matrix, frame_matrices, resample, weights
 
 core = vs.core
 
@@ -45,6 +45,32 @@ def test_for_size_keeps_the_ratios_and_the_relative_framing():
     assert centre(odd) == pytest.approx(centre(DVD) * 351 / 352)
     with pytest.raises(ValueError, match="positive"):
         DVD.for_size(0, 240)
+
+
+@pytest.mark.parametrize("lr_w,lr_h,want", [(174, 120, (254, 144)), (720, 480, (1048, 576)), (176, 120, (256, 144)),
+                                            (175, 121, (254, 146)), (2, 2, (2, 2))])
+def test_for_size_rounds_the_hr_size_to_the_subsampling_and_keeps_ratios_and_centre(lr_w, lr_h, want):
+    m = Mapping(176, 120, 256, 144, 1.4, 1.15, 4.8, 3.0)
+    got = m.for_size(lr_w, lr_h, (2, 2))
+    assert (got.hr_width, got.hr_height) == want and (got.ratio_x, got.ratio_y) == (m.ratio_x, m.ratio_y)
+    centre = lambda a: (a.offset_x + a.ratio_x * a.lr_width / 2 - a.hr_width / 2,  # noqa: E731
+                        a.offset_y + a.ratio_y * a.lr_height / 2 - a.hr_height / 2)
+    assert centre(got) == pytest.approx((centre(m)[0] * lr_w / 176, centre(m)[1] * lr_h / 120))
+    assert m.for_size(174, 120).hr_width == 253  # no subsampling: the nearest size
+    odd = Mapping(176, 120, 255, 143, 1.4, 1.15, 4.8, 3.0)
+    assert odd.for_size(176, 120) is odd and (odd.for_size(176, 120, (2, 2)).hr_width, 
+                                              odd.for_size(176, 120, (2, 2)).hr_height) == (256, 144)
+    with pytest.raises(ValueError, match=r"no HR size fits a 60000x120 LR .*hr_width must be a whole number"):
+        m.for_size(60000, 120)
+
+
+def test_resize_args_put_hr_centres_where_the_resampler_does():
+    args = DVD.resize_args(2)
+    assert (args["width"], args["height"]) == (640, 480)
+    for j in (0, 17, 639):  # resize: destination j's centre at src_left + (j + 0.5) src_width / width
+        centre = args["src_left"] + (j + 0.5) * args["src_width"] / args["width"]
+        assert centre == pytest.approx(2 * (j + 0.5 - DVD.offset_x) / DVD.ratio_x)
+    assert DVD.resize_args(1)["src_width"] == pytest.approx(640 / DVD.ratio_x)
 
 
 def test_whole_only_for_an_exact_whole_ratio_with_no_offset():
@@ -126,13 +152,13 @@ def test_fractional_widening_bends_a_ramp_by_under_two_percent_of_a_step():
 
 def test_window_matrix_is_the_block_of_the_full_one():
     """A training patch's matrix (a window of the s-grid -> the HR pixels inside) equals the frame's, away
-    from the window's edges."""
+    from the window's edges, where taps beyond the window are mirrored into it."""
     ratio, offset, s = 1.7955, 6.37, 2
     full = axis_matrix(ratio, offset, s, 0, 704, 0, 640)
     # s-grid columns [200, 320) hold the centres of HR pixels ~[186, 293]
     win = axis_matrix(ratio, offset, s, 200, 120, 190, 100)
     assert torch.allclose(win[5:-5], full[195:285, 200:320], atol=1e-6)
-    edge = axis_matrix(ratio, offset, s, 200, 120, 186, 4)  # HR 186's taps reach below column 200: clamped
+    edge = axis_matrix(ratio, offset, s, 200, 120, 186, 4)  # HR 186's taps reach below column 200: mirrored
     assert torch.allclose(edge.sum(1), torch.ones(4)) and not torch.allclose(edge[0], full[186, 200:320], atol=1e-3)
 
 
@@ -152,6 +178,33 @@ def test_matches_vapoursynth_resize_bicubic_inside_the_frame(lr_w, lr_h, left, t
     out = resample(torch.from_numpy(img), axis_matrix(1 / ry, -top / ry, 1, 0, 480, 0, lr_h),
                    axis_matrix(1 / rx, -left / rx, 1, 0, 640, 0, lr_w)).numpy()
     assert np.abs(out - expected)[8:-8, 8:-8].max() < 1e-5
+
+
+ZIMG_CASES = [  # (LR w, h, HR w, h, ratio x, y, offset x, y, s): DVD-like, shrinking, LR showing more, other s
+    (176, 120, 320, 232, 1.8, 1.95, 6.37, -3.59, 2),
+    (176, 120, 256, 144, 1.4, 1.15, 4.8, 3.0, 2),       # s / ratio up to 1.74: the kernel widens
+    (150, 100, 120, 70, 0.8, 0.75, -0.3, 0.6, 1),       # an HR smaller than the LR
+    (100, 80, 190, 150, 2.0, 2.0, -5.25, -4.5, 2),      # whole ratio, shifted: the LR overhangs the HR
+    (96, 64, 280, 170, 2.9, 2.7, 1.1, -0.2, 3),
+    (64, 48, 250, 180, 3.95, 3.9, 0.5, 0.25, 4),
+]
+
+
+@pytest.mark.parametrize("case", ZIMG_CASES, ids=lambda c: f"{c[0]}x{c[1]}->{c[2]}x{c[3]}")
+def test_the_training_resampler_is_zimgs_resize_on_real_frames(pair, case):
+    """The promise that training and playback agree: the matrices training takes its loss through (whole frame,
+    edges and overhanging parts included) give what the filter's one zimg call gives, to float precision."""
+    *sizes, s = case
+    m = Mapping(*sizes)
+    hr = pair[0]  # real RGBS frames, 1280x720
+    src = hr.std.Crop(right=hr.width - s * m.lr_width, bottom=hr.height - s * m.lr_height)[:2]
+    played = src.resize.Bicubic(**m.resize_args(s), **CATROM)
+    for a, b in zip(src.frames(), played.frames()):
+        frame = torch.from_numpy(np.stack([np.asarray(a[p]) for p in range(3)]))
+        trained = resample(frame, *frame_matrices(m, s)).numpy()
+        zimg = np.stack([np.asarray(b[p]) for p in range(3)])
+        assert trained.shape == zimg.shape == (3, m.hr_height, m.hr_width)
+        assert np.abs(trained - zimg).max() < 1e-4, np.abs(trained - zimg).max()
 
 
 def _filled(f: vs.VideoFrame, img: np.ndarray) -> vs.VideoFrame:

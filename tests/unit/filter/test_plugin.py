@@ -1,5 +1,7 @@
 """The native plugin's own contract (plugin/stdo.c): every CPython failure reaches the user as the real
-cause, never SystemError or a crash; its version is pyproject.toml's; its wheel is abi3."""
+cause, never SystemError or a crash; the hand-off between C and Python (InternalInput, InternalOutput,
+InternalFrames) refuses every misuse with a clear error and leaks nothing; its version is pyproject.toml's; its
+wheel is abi3."""
 from __future__ import annotations
 
 import ctypes
@@ -21,7 +23,8 @@ import vapoursynth as vs
 import vs_stdo
 from scripts.encode import vspipe_exe
 from tests.support.bundles import offset_model, write_bundle
-from vs_stdo.filter import plugin
+from vs_stdo.core import bundle as bundle_io
+from vs_stdo.filter import graph, plugin
 from vs_stdo.filter.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -29,8 +32,8 @@ DT_UTF8, MA_APPEND = 1, 1  # VSDataTypeHint.dtUtf8, VSMapAppendMode.maAppend in 
 
 
 class CApi:
-    """Just enough of VapourSynth's C API, through ctypes, to build what its Python module refuses to:
-    a frame prop tagged as text (dtUtf8) that holds invalid UTF-8, as a native source filter can."""
+    """Just enough of VapourSynth's C API, through ctypes, to do what its Python module cannot: call filters on a
+    core of one's own, as a native host can."""
 
     SIGNATURES = {  # name: (result, arguments), as in struct VSAPI
         "createCore": (ctypes.c_void_p, [ctypes.c_int]),
@@ -95,21 +98,127 @@ def test_the_bundle_fixture_upscales(bundle):  # so that the failures below come
     assert vs.core.stdo.Upscale(blank(), bundle).get_frame(0).width == 128
 
 
-def test_a_text_prop_holding_invalid_utf8_is_named_in_the_error(bundle):
+def test_upscale_on_a_core_python_does_not_use_is_a_clear_error_and_leaks_nothing(bundle, capfd):
     api = CApi()
     core = api.createCore(0)
     try:
         clip, _ = api.call(core, "std", "BlankClip", format=vs.RGBS.value, **BLANK)
-        clip, error = api.call(core, "std", "SetFrameProp", clip, prop=b"Title", data=b"caf\xe9")
-        assert clip and not error, error
         out, error = api.call(core, "stdo", "Upscale", clip, bundle=bundle.encode())
         if out:
             api.freeNode(out)
     finally:
         api.freeCore(core)
     assert out is None
-    assert error.startswith("Upscale: frame 0's property 'Title', tagged as text, is not valid UTF-8"), error
-    assert "can't decode byte 0xe9" in error and "SystemError" not in error, error
+    assert error == ("Upscale: InternalInput: stdo.Upscale was called on another core than Python's current one "
+                     "(vs.core), which builds its graph; call it from a VapourSynth script or from Python"), error
+    assert "still exist" not in capfd.readouterr().err  # VapourSynth's count of filters left when a core is freed
+
+
+INTERNAL = "this function is internal to stdo.Upscale"
+
+
+def test_the_internal_functions_called_from_a_script_are_clear_errors(bundle):
+    with pytest.raises(vs.Error, match=rf"^InternalInput: {INTERNAL}.*call stdo.Upscale instead"):
+        vs.core.stdo.InternalInput()
+    with pytest.raises(vs.Error, match=rf"^InternalOutput: {INTERNAL}"):
+        vs.core.stdo.InternalOutput(blank())
+    with pytest.raises(vs.Error, match=r"^InternalFrames: no engine is waiting under key 12345: stdo.InternalFrames is "
+                                       r"internal to stdo.Upscale"):
+        vs.core.stdo.InternalFrames(blank(), engine=12345)
+    with pytest.raises(vs.Error, match=r"^InternalFrames: takes RGBS or GRAYS of a constant size only"):
+        vs.core.stdo.InternalFrames(vs.core.std.BlankClip(format=vs.YUV444PS, **BLANK), engine=1)
+    engine = Engine(bundle_io.load(bundle), 64, 48)
+    with graph.registered(engine) as key:
+        with pytest.raises(vs.Error, match=r"takes 3-plane 64x48 frames, not 1-plane 64x48 ones"):
+            vs.core.stdo.InternalFrames(vs.core.std.BlankClip(format=vs.GRAYS, **BLANK), engine=key)
+    with graph.registered(engine) as key:  # a key serves one filter
+        assert vs.core.stdo.InternalFrames(blank(), engine=key).get_frame(0).width == 128
+        with pytest.raises(vs.Error, match=f"no engine is waiting under key {key}"):
+            vs.core.stdo.InternalFrames(blank(), engine=key)
+    assert not graph._engines  # nothing stays registered
+
+
+def test_upscale_while_an_upscale_is_being_built_is_refused(bundle, monkeypatch):
+    def reentrant(clip, bundle_path, options):
+        return vs.core.stdo.Upscale(clip, bundle_path)
+
+    monkeypatch.setattr(plugin, "upscaled", reentrant)
+    with pytest.raises(vs.Error, match=r"^Upscale: Upscale: called while another stdo.Upscale call on this thread "
+                                       r"builds its graph"):
+        vs.core.stdo.Upscale(blank(), bundle)
+    monkeypatch.undo()
+    assert vs.core.stdo.Upscale(blank(), bundle).width == 128  # the hand-off is free again
+
+
+def test_a_build_that_hands_back_nothing_or_twice_is_an_error(bundle, monkeypatch):
+    monkeypatch.setattr(plugin, "build", lambda bundle_path, args: None)
+    with pytest.raises(vs.Error, match=r"^Upscale: internal error: vs_stdo returned without handing back a clip"):
+        vs.core.stdo.Upscale(blank(), bundle)
+    monkeypatch.undo()
+
+    def twice(clip, bundle_path, options):
+        out = graph.upscaled(clip, bundle_path, options)
+        vs.core.stdo.InternalOutput(out)
+        return out
+
+    monkeypatch.setattr(plugin, "upscaled", twice)
+    with pytest.raises(vs.Error, match=r"^Upscale: InternalOutput: this Upscale call has already handed back its clip"):
+        vs.core.stdo.Upscale(blank(), bundle)
+
+
+MISUSE = """import sys
+import vapoursynth as vs
+from vs_stdo.filter import graph, plugin
+core = vs.core
+clip = core.std.BlankClip(format=vs.RGBS, width=64, height=48, length=1)
+
+
+def half_way(clip, bundle_path, options):
+    vs.core.stdo.InternalOutput(graph.upscaled(clip, bundle_path, options))
+    raise RuntimeError("half-way")
+
+
+def reentrant(clip, bundle_path, options):
+    return vs.core.stdo.Upscale(clip, bundle_path)
+
+
+for name, call in [("input", lambda: core.stdo.InternalInput()),
+                   ("output", lambda: core.stdo.InternalOutput(clip)),
+                   ("frames", lambda: core.stdo.InternalFrames(clip, engine=7)),
+                   ("bad bundle", lambda: core.stdo.Upscale(clip, {bad!r})),
+                   ("half-way", lambda: core.stdo.Upscale(clip, {bundle!r})),
+                   ("re-entrant", lambda: core.stdo.Upscale(clip, {bundle!r}))]:
+    plugin.upscaled = half_way if name == "half-way" else reentrant if name == "re-entrant" else graph.upscaled
+    try:
+        call()
+    except vs.Error as e:
+        print(name, "->", e, file=sys.stderr)
+plugin.upscaled = graph.upscaled
+core.stdo.Upscale(clip, {bundle!r}).set_output()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.vspipe
+def test_misuse_under_vspipe_is_errors_and_leaks_no_filter(bundle, tmp_path):
+    """Every misuse of the hand-off in a real vspipe script is a vs.Error, the script still renders, and when
+    vspipe frees the core no filter instance is left (VapourSynth counts them; a node the hand-off forgot to free
+    shows there)."""
+    bad = tmp_path / "bad.stdo"
+    bad.write_bytes(b"not a bundle")
+    vpy = tmp_path / "misuse.vpy"
+    vpy.write_text(MISUSE.format(bundle=bundle, bad=str(bad)))
+    r = subprocess.run([vspipe_exe(), str(vpy), "-"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    said = dict(line.split(" -> ", 1) for line in r.stderr.splitlines() if " -> " in line)
+    assert said["input"].startswith(f"InternalInput: {INTERNAL}")
+    assert said["output"].startswith(f"InternalOutput: {INTERNAL}")
+    assert said["frames"].startswith("InternalFrames: no engine is waiting under key 7")
+    assert said["bad bundle"].startswith("Upscale: ") and "bad.stdo" in said["bad bundle"]
+    assert said["half-way"] == "Upscale: half-way"
+    assert said["re-entrant"].startswith("Upscale: Upscale: called while another stdo.Upscale call")
+    assert "still exist" not in r.stderr, r.stderr
+    assert "Segmentation" not in r.stderr
 
 
 @pytest.mark.parametrize("arg", ["bundle", "route", "device"])
@@ -131,7 +240,7 @@ def test_a_frame_view_kept_by_python_is_a_frame_error_and_every_other_view_is_re
             self.kept = struct.iter_unpack("f", srcs[1])  # never read: the frame is freed after this call
             return props
 
-    monkeypatch.setattr(plugin, "Engine", KeepsAView)
+    monkeypatch.setattr(graph, "Engine", KeepsAView)
     with pytest.raises(vs.Error, match=r"^Upscale: memoryview has 1 exported buffer"):
         vs.core.stdo.Upscale(blank(), bundle).get_frame(0)
     for i, view in enumerate(views):
