@@ -126,6 +126,25 @@ def test_a_misaligned_pair_trains_and_plays_on_the_hr_grid(scripts, trained, tmp
 
 @pytest.mark.slow
 @pytest.mark.train
+def test_a_luma_bundle_of_a_remaster_pair_trains_plays_and_evaluates(scripts, tmp_path, capsys):
+    """--planes luma on a remaster pair: the Y plane upscaled onto the HR grid, the chroma put there through the
+    mapping, and stdo eval compares it through the mapping."""
+    hr, lr, pair = scripts
+    out = tmp_path / "luma.stdo"
+    assert stdo("train", hr, "--lr", lr, "-o", out, "--frames", f"0:{TRAIN}", "--steps", "60", "--planes", "luma",
+                *OPTIONS) == 0
+    b = bundle_io.load(out)
+    assert b.planes == 1 and not b.mapping.whole() and b.mapping.distance(pair.mapping) < 0.1
+    up = core.stdo.Upscale(pair.lr, str(out), device="cpu")
+    assert (up.width, up.height, up.format.id) == (256, 144, pair.lr.format.id)
+    capsys.readouterr()
+    assert stdo("eval", out, hr, "--lr", lr, "--frames", ":", "--json", "--device", "cpu") == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["results"]["stdo"]["unseen"]["psnr_y"] > r["results"]["bicubic"]["unseen"]["psnr_y"] - 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.train
 def test_align_only_writes_the_png_and_no_bundle(scripts, tmp_path, capsys):
     hr, lr, _ = scripts
     out = tmp_path / "b.stdo"
