@@ -1,5 +1,5 @@
 """One training job, from what a command line names to a written bundle: the checks before the long work, the
-pair and the frames it decodes, the timing plan, then the run (run.py). `stdo train`, the benchmarks and the tests
+pair and the frames it decodes, the plan, then the run (run.py). `stdo train`, the benchmarks and the tests
 all start training here."""
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from .pairs import HRGrid, open_remaster
 from .phases import Phases
 from .run import train
 from .settings import SCORERS, Settings
-from .stages import check_data, heldout_frames
-from .timing import measure, plan_steps
+from .stages import check_data, heldout_frames, plan_summary
 from .world import World
 
 
@@ -43,7 +42,7 @@ class Job:
 
 
 def run_job(job: Job) -> Bundle | None:
-    """Check everything that can be checked before decoding, decode the training frames, plan the steps, train,
+    """Check everything that can be checked before decoding, decode the training frames, say the plan, train,
     and write the bundle (on the main process under torchrun). Returns the bundle (None with `align_only`)."""
     s = job.settings
     s.check()
@@ -75,8 +74,7 @@ def run_job(job: Job) -> Bundle | None:
                       lr=Path(job.lr_file).name if job.lr_file else f"{job.kernel} downscale",
                       kernel=None if job.lr_file else job.kernel, range_frames=lr.num_frames if sampled else None,
                       sample=list(positions) if sampled else None, **(remaster.clip_info() if remaster else {}))
-    resumed = checkpoint.check(Path(job.output + ".ckpt"), s, checkpoint.input_of(clip), job.resume, say=False)
-    s = checkpoint.adopt(resumed, s) if resumed else s
+    checkpoint.check(Path(job.output + ".ckpt"), s, checkpoint.input_of(clip), job.resume, say=False)
     world = World.join(pick_device(s.device))
     if len(positions) < world.size:
         raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
@@ -100,11 +98,12 @@ def run_job(job: Job) -> Bundle | None:
     if remaster:
         frames.hr_grid = HRGrid(remaster.mapping, remaster.scale, grid, s.train_context())
     phases.done("decode")
-    rates = measure(s, lr.width, lr.height, world.device, len(mine))
-    phases.done("time steps")
-    s, deadline = plan_steps(s, rates, len(mine), patches, world, phases, resumed=resumed is not None)
+    if world.main:
+        print(f"plan: {plan_summary(s, patches)}"
+              + (f"; a stage ends sooner where its share of --time {s.time:g} s runs out" if s.time else ""),
+              file=sys.stderr)
     b = train(frames, s, Path(job.output), clip, resume=job.resume, world=world, count=len(positions),
-              phases=phases, colour=p.colour, deadline=deadline)
+              phases=phases, colour=p.colour)
     if world.main:
         print(f"wrote {job.output}: {b.chunks} model(s), x{b.scale}, {b.clip.frames} frames "
               f"({len(b.training['heldout'])} held out), {Path(job.output).stat().st_size} bytes")

@@ -33,4 +33,4 @@ def test_a_world_of_one_holds_every_frame_and_gathers_nothing():
     items = torch.tensor([[0, 1], [3, 2], [4, 0]])
     mine, local = world.local(items)
     assert mine.all() and torch.equal(local, items)
-    assert world.first(7) == 7 and world.any(True) and not world.any(False)
+    assert world.first(7.5) == 7.5 and world.any(True) and not world.any(False)
