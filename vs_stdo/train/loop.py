@@ -130,7 +130,8 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
             bar.update()
             if world.main and len(items) and (done % 10 == 0 or done == stage.steps):
                 mse = F.mse_loss(out.clamp(0, 1), y).item()
-                bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}")
+                bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}",
+                                **({"time": f"{used:.0%}"} if math.isfinite(stage.budget) else {}))
                 losses.clear()
             if done % s.checkpoint_every == 0 and done < stage.steps:
                 snapshot(done)

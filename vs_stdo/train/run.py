@@ -23,9 +23,9 @@ from .data import Frames, Patches, all_items
 from .deadline import Deadline
 from .loop import fit
 from .phases import Phases
+from .router_fit import ROUTER_FRAMES
 from .scoring import bicubic_upscaler, bundle_upscaler, model_upscaler, models_psnr, score
 from .settings import Settings
-from .router_fit import ROUTER_FRAMES
 from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage, total_steps
 from .world import World
 
