@@ -279,7 +279,8 @@ def routing_overhead(bundle_path: str, runs: int) -> dict:
     samples = interleaved({k: lambda k=k: frame_seconds(k) for k in cases}, runs, warmup=1)
     torch.set_num_threads(threads)
     macs = {k: sum(timed[g.chunk].macs(y1 - y0, x1 - x0)
-                   for g in cover(e.grid, lab) for y0, x0, y1, x1 in [owned_box(e.grid, g)]) for k, lab in cases.items()}
+                   for g in cover(e.grid, lab) for y0, x0, y1, x1 in [owned_box(e.grid, g)])
+            for k, lab in cases.items()}
     med = medians({k: [whole for whole, _ in v] for k, v in samples.items()})
     inside = medians({k: [models for _, models in v] for k, v in samples.items()})
     return {"routed_s": med["routed"], "one_s": med["one model"], "overhead": med["routed"] / med["one model"] - 1,

@@ -25,7 +25,7 @@ from vs_stdo.core.video import frame_array, open_pair
 from vs_stdo.train.checkpoint import Checkpoint
 from vs_stdo.train.chunks import AUTO_TOLERANCE
 from vs_stdo.train.data import Patches, all_items, load_frames
-from vs_stdo.train.deadline import Deadline
+from vs_stdo.train.deadline import MARGIN, ROUTER_SHARE, Deadline
 from vs_stdo.train.loop import fit
 from vs_stdo.train.run import train as run_train
 from vs_stdo.train.scoring import bicubic_psnr, patch_psnr
@@ -465,6 +465,7 @@ def test_a_time_run_ends_its_stages_and_router_fit_by_their_shares(pair, tmp_pat
         assert record["spent"] < 1 <= record["spent"] + 1.5 / record["budget"]
     # the shared stage had a quarter of what was left; the chunks stage what was left then, less the two label
     # passes (as long as the scoring pass: a second) and the router's share of --time
-    assert 18 < stages["shared"]["budget"] < 25 and stages["chunks"]["budget"] < 100 - 2 - 2 - stages["shared"]["budget"]
+    shared, chunks = stages["shared"]["budget"], stages["chunks"]["budget"]
+    assert 18 < shared < 25 and chunks < 100 - MARGIN - shared - 2 - ROUTER_SHARE * 100
     assert 1 <= b.training["router_steps"] == b.router.info["steps"] < 1000
     assert bundle_io.load(tmp_path / "t.stdo").training["stages"] == stages

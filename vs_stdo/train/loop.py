@@ -29,9 +29,10 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     without Adam state) that models of that preset start from, with its Adam state where it has one. `patches`
     cuts this rank's frames (world.py). The stage stops when its progress (stages.Stage.progress) reaches 1, or
     would within a step as long as its last: its steps done, or its time budget spent on `clock` (the main rank's,
-    under torchrun), counted from this call. A non-finite loss stops the run at once (the checkpoint on disk keeps the last good state). Returns {"models": [...], "opts": [...],
-    "steps": n}: their (weight-normed) states and Adam states, on the CPU, and the steps the stage ran; with a
-    time budget also "budget" (its seconds) and "spent" (the share of them it used)."""
+    under torchrun), counted from this call. A non-finite loss stops the run at once (the checkpoint on disk keeps
+    the last good state). Returns {"models": [...], "opts": [...], "steps": n}: their (weight-normed) states and
+    Adam states, on the CPU, and the steps the stage ran; with a time budget also "budget" (its seconds) and
+    "spent" (the share of them it used)."""
     began = clock()  # the stage's time counts from here, its models' set-up included
     device = world.device
     seed = stage_seed(s.seed, stage.name)
