@@ -5,7 +5,8 @@ a training stage gets, when it starts, its share of the time left (its steps' sh
 run's end) and stops when its progress reaches 1 (stages.Stage.progress), so a busy machine trains fewer steps
 instead of overrunning. The last stage keeps back what follows it: with k > 1 models, their k passes over the
 decoded frames, each as long as the scoring pass took, and the router's share of --time; the router fit then
-gets what is left (router_fit.fit stops its steps there). MARGIN is kept for writing the bundle and exiting.
+gets what is left (router_fit.fit stops its features and its steps by it). MARGIN is kept for writing the bundle
+and exiting.
 """
 from __future__ import annotations
 

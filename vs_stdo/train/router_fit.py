@@ -2,7 +2,7 @@
 
 Every chunk model is run on the training patches once; each patch's target is the model that reconstructs it
 best, weighted by its stake, the MSE the worst model adds over the best one. The fit takes at most STEPS steps
-and at most its time budget (--time).
+and at most its time budget (--time), its features half of it at most.
 """
 from __future__ import annotations
 
@@ -27,20 +27,26 @@ ROUTER_FRAMES = 64  # training frames (evenly spaced) the router is fitted on
 def fit(lr: torch.Tensor, grid: Grid, scale: int, psnr: np.ndarray, labels: np.ndarray, seed: int = 0,
         steps: int = STEPS, budget: float = math.inf, clock: Callable[[], float] = time.monotonic) -> RouterState:
     """Fit a router on training frames for expected quality: each patch's target is its best model, weighted by
-    its stake (the MSE the worst model adds over the best one). The fit stops after `steps` steps or when
-    `budget` seconds on `clock` have passed since it began (the features included), after one step at least.
+    its stake (the MSE the worst model adds over the best one). Within a `budget` of seconds on `clock`: the
+    features of the frames, taken in order, stop at the frame that uses half of it, and the steps (at most
+    `steps`) stop at its end; one frame and one step at least. Its info records the frames and steps it took.
 
     lr: (F, 3, h, w) LR frames; psnr: (k, F, rows, cols) each chunk model's PSNR on each patch;
     labels: (F, rows, cols) the bundle's labels (the fit's report compares with them).
     """
     end = clock() + budget
-    feats = frame_features(lr, grid, scale)
-    mse = patch_mse(psnr)
+    parts = []
+    for frame in lr.split(1):
+        parts.append(frame_features(frame, grid, scale))
+        if clock() >= end - budget / 2:
+            break
+    feats, n = torch.cat(parts), len(parts)
+    mse = patch_mse(psnr[:, :n])
     state = fit_mlp(feats, mse.argmin(1), mse.max(1).values - mse.min(1).values, len(psnr), scale, seed, steps,
                     lambda: clock() >= end)
     chosen = BlindRouter(state, scale).logits(feats).argmax(1)
-    state.info = {"target": "best"} | state.info | report(
-        mse, chosen, torch.from_numpy(labels.reshape(-1).astype(np.int64)), grid.count)
+    state.info = {"target": "best", "frames": n} | state.info | report(
+        mse, chosen, torch.from_numpy(labels[:n].reshape(-1).astype(np.int64)), grid.count)
     return state
 
 
