@@ -66,6 +66,16 @@ class Deadline:
         return s.k() * pass_s * passed + ROUTER_SHARE * s.time
 
 
+    def late(self, s: Settings, kept: float) -> str | None:
+        """What to say where the work after training, `kept` seconds, is already more than is left."""
+        over = kept - self.left()
+        if over <= 0:
+            return None
+        return (f"--time {s.time:g} s: the passes over the frames and the router fit after training need about "
+                f"{kept:.0f} s, {over:.0f} s more than is left; the run will end late (give more --time, or fewer "
+                f"--train-frames or --chunks)")
+
+
 def frame_pass(s: Settings, frame: torch.Tensor, device: torch.device, clock: Callable[[], float]) -> float:
     """Seconds of one pass of a model of the run's preset over one decoded LR frame, as the label passes run it
     (the second of two: the first warms up)."""

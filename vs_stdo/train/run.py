@@ -108,6 +108,8 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     mse = torch.from_numpy(psnr_to_mse(psnr.reshape(count, -1)[at]))
     stages = plan_stages(s, items, chunk, mse)
     kept = deadline.after_training(s, pass_s, frames.lr, device)
+    if world.main and (late := deadline.late(s, kept)):
+        print(late, file=sys.stderr)
     models = [trained(stage, kept if stage is stages[-1] else 0.0) for stage in stages][-1]
     k = len(models)
     b = bundle_io.Bundle(

@@ -58,3 +58,11 @@ def test_time_counts_from_the_process_start():
     assert Deadline.of(Settings()).end == math.inf
     assert process_age() > 0                                            # this process started before this test
     assert Deadline.of(Settings(time=600)).left() <= 600 - MARGIN - process_age() + 1
+
+
+def test_work_after_training_longer_than_what_is_left_is_said():
+    deadline = Deadline(50.0 + MARGIN, lambda: 0.0)                     # 50 s left
+    assert deadline.late(Settings(time=60), 40.0) is None
+    assert deadline.late(Settings(time=60), 70.0) == (
+        "--time 60 s: the passes over the frames and the router fit after training need about 70 s, 20 s more than "
+        "is left; the run will end late (give more --time, or fewer --train-frames or --chunks)")
