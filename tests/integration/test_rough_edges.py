@@ -143,7 +143,7 @@ def test_ctrl_c_of_a_time_run_then_resume_finishes_and_mismatches_are_named_befo
     assert plain.returncode == 1 and "add --resume to continue it" in plain.stderr
     other = stdo(*cmd, "--resume", "--chunks", "3")
     assert other.returncode == 1 and "--chunks 2 -> 3" in last_line(other.stderr)
-    assert "plan:" not in plain.stderr + other.stderr           # refused before decoding and step timing
+    assert "plan:" not in plain.stderr + other.stderr           # refused before decoding
     done = stdo(*cmd, "--resume", "--weights", "int8", "--checkpoint-every", "7")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resuming from" in done.stderr and not ckpt.exists()
