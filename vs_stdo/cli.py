@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
     t.add_argument("--align-only", action="store_true",
                    help="with --lr: align the LR to the input, print the mapping, write <output>.align.png, stop")
-    t.set_defaults(func=cmd_train, given=set(), usage_error=t.error)
+    t.set_defaults(func=cmd_train, given=set())
 
     e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos through the same geometry",
                        parents=[common])
@@ -184,9 +184,6 @@ def message(e: Exception, command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the `stdo` command; returns the exit status: 0 done, 1 error, 2 usage error, 130 interrupted."""
     a = build_parser().parse_args(argv)
-    budgets = sorted(a.given & {"steps", "epochs"}) if a.command == "train" and a.time else []
-    if budgets:
-        a.usage_error(f"--time and --{budgets[0]} both set the run's length; choose one")
     try:
         a.func(a)
         sys.stdout.flush()

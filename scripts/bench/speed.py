@@ -168,11 +168,11 @@ def regions_per_frame(bundle_path: str, source: str) -> str:
     import torch
 
     from vs_stdo.core import bundle as bundle_io
-    from vs_stdo.filter.regions import plan
+    from vs_stdo.filter.regions import cover
 
     b = bundle_io.load(bundle_path)
     frames = range(*map(int, BASE_FRAMES.split(":")))
-    counts = [len(plan(b.grid, torch.from_numpy(b.labels[n].reshape(-1).astype("int64")))) for n in frames]
+    counts = [len(cover(b.grid, torch.from_numpy(b.labels[n].reshape(-1).astype("int64")))) for n in frames]
     return f"{b.grid.count} / {statistics.fmean(counts):.0f}"
 
 
@@ -253,7 +253,7 @@ def routing_overhead(bundle_path: str, runs: int) -> dict:
     from vs_stdo.core import bundle as bundle_io
     from vs_stdo.core.video import frame_array
     from vs_stdo.filter.engine import Engine
-    from vs_stdo.filter.regions import owned_box, plan
+    from vs_stdo.filter.regions import cover, owned_box
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -279,13 +279,14 @@ def routing_overhead(bundle_path: str, runs: int) -> dict:
     samples = interleaved({k: lambda k=k: frame_seconds(k) for k in cases}, runs, warmup=1)
     torch.set_num_threads(threads)
     macs = {k: sum(timed[g.chunk].macs(y1 - y0, x1 - x0)
-                   for g in plan(e.grid, lab) for y0, x0, y1, x1 in [owned_box(e.grid, g)]) for k, lab in cases.items()}
+                   for g in cover(e.grid, lab) for y0, x0, y1, x1 in [owned_box(e.grid, g)])
+            for k, lab in cases.items()}
     med = medians({k: [whole for whole, _ in v] for k, v in samples.items()})
     inside = medians({k: [models for _, models in v] for k, v in samples.items()})
     return {"routed_s": med["routed"], "one_s": med["one model"], "overhead": med["routed"] / med["one model"] - 1,
             "mac_overhead": macs["routed"] / macs["one model"] - 1,
             "outside_routed": med["routed"] - inside["routed"], "outside_one": med["one model"] - inside["one model"],
-            "regions": len(plan(e.grid, cases["routed"])), "patches": e.grid.count}
+            "regions": len(cover(e.grid, cases["routed"])), "patches": e.grid.count}
 
 
 def engine_paths(bundle_path: str, runs: int) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """The trainer end to end on a real clip: modes, scorers, held-out frames, --lr, resume, bad input."""
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +20,14 @@ import vapoursynth as vs
 from scripts.encode import ffmpeg_exe
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core.clip_record import ClipRecord
 from vs_stdo.core.video import frame_array, open_pair
 from vs_stdo.train.checkpoint import Checkpoint
 from vs_stdo.train.chunks import AUTO_TOLERANCE
 from vs_stdo.train.data import Patches, all_items, load_frames
+from vs_stdo.train.deadline import MARGIN, ROUTER_SHARE, Deadline
 from vs_stdo.train.loop import fit
+from vs_stdo.train.run import train as run_train
 from vs_stdo.train.scoring import bicubic_psnr
 from vs_stdo.train.target import WholeScale, patch_psnr
 from vs_stdo.train.settings import Settings
@@ -385,3 +390,83 @@ def test_chunk_models_continue_the_shared_training(pair, tmp_path):
     assert all(any(not torch.equal(m[k], start[k]) for k in m) for m in second["models"])
 
 
+
+
+def ticks(start: float = 0.0, stop: float = math.inf):
+    """A clock that moves one second each time it is read (a training step reads it once, a checkpoint once more),
+    so that time runs the same however busy the machine is; read at `stop`, it interrupts, as a second Ctrl-C
+    does."""
+    count = itertools.count(start, 1.0)
+
+    def clock() -> float:
+        now = next(count)
+        if now >= stop:
+            raise KeyboardInterrupt("interrupted at once")
+        return now
+
+    return clock
+
+
+@pytest.fixture(scope="module")
+def single_stage(pair):
+    """A one-model stage of at most 100 steps on the real `pair` frames, its settings and patches."""
+    hr, lr = pair
+    frames = load_frames(hr, lr)
+    s = Settings(scale=4, mode="single", steps=100, batch=8, patch_width=32, patch_height=34, checkpoint_every=3)
+    grid, s = check_data(s, lr.width, lr.height, len(frames))
+    (stage,) = plan_stages(s, all_items(len(frames), grid.count), torch.zeros(1), torch.ones(1))
+    return stage, s, Patches(frames, grid, s.train_context())
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_a_time_budget_ends_a_stage_and_a_resumed_stage_goes_on_from_the_time_it_had_used(single_stage, tmp_path):
+    """A stage of 100 steps with 20 s ends by its time, before a step would pass it. Interrupted and resumed, it goes
+    on from its checkpointed step and the share of its time it had used; the time it is given anew pays for the
+    rest."""
+    stage, s, patches = single_stage
+    timed = replace(stage, budget=20.0)
+    whole = fit(timed, None, patches, s, Checkpoint(tmp_path / "whole.ckpt", "run"), World(), ticks())
+    assert 10 <= whole["steps"] < 20 and whole["budget"] == 20.0
+    assert whole["spent"] < 1 <= whole["spent"] + 1 / 20              # one more step would have passed its end
+    path = tmp_path / "cut.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(timed, None, patches, s, Checkpoint(path, "run"), World(), ticks(stop=12))
+    cut = torch.load(path, weights_only=True)["current"]
+    assert cut["step"] in (6, 9) and 0.3 < cut["spent"] < 0.6         # checkpointed every 3 steps
+
+    def resumed() -> Checkpoint:
+        ckpt = Checkpoint(path, "run")
+        ckpt.open(resume=True)
+        return ckpt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(timed, None, patches, s, resumed(), World(), ticks(stop=8))
+    later = torch.load(path, weights_only=True)["current"]
+    assert later["step"] > cut["step"] and later["spent"] > cut["spent"]  # a few seconds more, not from 0
+    rest = fit(timed, None, patches, s, resumed(), World(), ticks())
+    assert rest["steps"] > later["step"] and rest["spent"] < 1 <= rest["spent"] + 1 / 20
+    assert fit(stage, None, patches, s, Checkpoint(tmp_path / "s.ckpt", "run"), World(), ticks())["steps"] == 100
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_a_time_run_ends_its_stages_and_router_fit_by_their_shares(pair, tmp_path):
+    """--time with at most 2000 steps: each stage and the router fit stop by the time they were given, and the
+    training record says so (the clock moves one second a read; the run is given 100 s)."""
+    hr, lr = pair
+    frames = load_frames(hr, lr)
+    s = Settings(scale=4, chunks=2, batch=8, patch_width=32, patch_height=34, device="cpu", time=100)
+    clock = ticks()
+    clip = ClipRecord(lr.width, lr.height, len(frames), 25, 1, "pair")
+    b = run_train(frames, s, tmp_path / "t.stdo", clip, deadline=Deadline(clock() + 100, clock))
+    stages = b.training["stages"]
+    assert stages["shared"]["steps"] < 500 and stages["chunks"]["steps"] < 1500 and b.training["steps"] == 2000
+    for record in stages.values():
+        assert record["spent"] < 1 <= record["spent"] + 1.5 / record["budget"]
+    # the shared stage had a quarter of what was left; the chunks stage what was left then, less the two label
+    # passes (as long as the scoring pass: a second) and the router's share of --time
+    shared, chunks = stages["shared"]["budget"], stages["chunks"]["budget"]
+    assert 18 < shared < 25 and chunks < 100 - MARGIN - shared - 2 - ROUTER_SHARE * 100
+    assert 1 <= b.training["router_steps"] == b.router.info["steps"] < 1000
+    assert bundle_io.load(tmp_path / "t.stdo").training["stages"] == stages

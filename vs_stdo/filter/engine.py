@@ -25,7 +25,7 @@ from ..core.bundle import Bundle
 from ..core.device import pick_device
 from ..core.grid import Box, Grid, paste
 from .batches import PatchBatches
-from .regions import Region, owned_box, plan
+from .regions import Region, cover, owned_box
 from .routing import Route, Routing
 from .runner import Runner, bf16_runs, native_bf16
 
@@ -132,7 +132,7 @@ class Engine:
         The frame is padded once (replicated border), so that every region's window is a view of it."""
         p = self.pad
         padded = F.pad(frame[None], (p, p, p, p), mode="replicate")[0]
-        for k, boxes in self.same_shape_batches(plan(self.grid, labels, self.batch)):
+        for k, boxes in self.same_shape_batches(cover(self.grid, labels, self.batch)):
             runner = self.runners[k]
             c = p - runner.radius
             res = runner(torch.stack([padded[:, y0 + c:y1 + p + runner.radius, x0 + c:x1 + p + runner.radius]

@@ -37,7 +37,7 @@ def owned_box(grid: Grid, region: Region) -> Box:
     return grid.owned(region.r0, region.c0, region.r1, region.c1)
 
 
-def plan(grid: Grid, labels: torch.Tensor, max_patches: int = 0) -> list[Region]:
+def cover(grid: Grid, labels: torch.Tensor, max_patches: int = 0) -> list[Region]:
     """Rectangles of equal labels covering the grid (labels: one chunk per patch, row-major), each of
     at most `max_patches` patches (0: no limit)."""
     cap = max_patches or grid.count

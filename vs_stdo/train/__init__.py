@@ -37,7 +37,7 @@ them; by default as many as fit `frame_memory`); frames not among them are route
 
 The modules, in the order a job uses them: job (from a command line to a bundle), settings (every default),
 preflight (checks before the work), align (pairing an LR of another size and timing with the HR), frames
-(which frames), data (decoded frames and patches), timing (how long the run will take, and --time), world
+(which frames), data (decoded frames and patches), deadline (--time: the time each stage gets), world
 (torchrun), scoring and chunks (STDO steps 2 and 3), stages (what trains when), loop (the training loop),
 checkpoint (resume, Ctrl-C, OOM), router_fit (the blind router), phases (where the time went), run (the
 training itself); generic/ holds the shipped generic start models.

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,8 @@ from ..core.clip_record import ClipRecord
 from ..core.files import atomic_write
 from .settings import AUTO, Settings, flag_of
 
-# Settings that do not decide a run's result: how long it may take (the steps it planned are kept instead), how
-# often it saves, where it runs and how the bundle stores the weights. A checkpoint resumes whatever they are.
+# Settings a resumed run may change: its time (--time counts from each process's start), how often it saves, where
+# it runs and how the bundle stores the weights. A checkpoint resumes whatever they are.
 NOT_IDENTITY = ("time", "checkpoint_every", "device", "weights")
 INPUT = {"source": "input", "frames_selected": "--frames", "lr": "--lr", "kernel": "--kernel"}  # clip info -> name
 
@@ -37,14 +37,13 @@ def input_of(clip: ClipRecord) -> dict:
 
 def differences(stored: dict, s: Settings, inputs: dict) -> list[str]:
     """The settings and inputs in which a run differs from the one a checkpoint was written by (`stored`: its
-    "settings" and "input"), as "--chunks 4 -> 2". The steps of a --time run are the checkpoint's (see adopt)."""
+    "settings" and "input"), as "--chunks 4 -> 2"."""
     now, was = asdict(s), stored["settings"]
-    skip = set(NOT_IDENTITY) | ({"steps", "epochs"} if s.time else set())
     out = []
     if (was.get("patch_width"), was.get("patch_height")) != (s.patch_width, s.patch_height):
         out.append(f"--patch {was.get('patch_width')}x{was.get('patch_height')} -> {s.patch_width}x{s.patch_height}")
     for name, value in now.items():
-        if name not in skip and not name.startswith("patch_") and was.get(name) != value:
+        if name not in NOT_IDENTITY and not name.startswith("patch_") and was.get(name) != value:
             out.append(f"{flag_of(name)} {show(name, was.get(name))} -> {show(name, value)}")
     out += [f"{INPUT[k]} {show(k, stored['input'].get(k))} -> {show(k, v)}" for k, v in inputs.items()
             if stored["input"].get(k) != v]
@@ -71,8 +70,7 @@ def read(path: Path) -> dict:
 
 def check(path: Path, s: Settings, inputs: dict, resume: bool, say: bool = True) -> dict | None:
     """Before any frame is decoded: refuse to start over an unfinished run's checkpoint, and refuse to resume
-    one written with other settings or inputs, naming them. Returns the checkpoint's state to resume (None: none).
-    A --time run that resumes takes the steps its checkpoint planned (see adopt)."""
+    one written with other settings or inputs, naming them. Returns the checkpoint's state to resume (None: none)."""
     if not path.is_file():
         if resume and say:
             print(f"no checkpoint at {path}; starting from the beginning", file=sys.stderr)
@@ -84,19 +82,11 @@ def check(path: Path, s: Settings, inputs: dict, resume: bool, say: bool = True)
     if not isinstance(state.get("settings"), dict) or not isinstance(state.get("input"), dict):
         raise ValueError(f"checkpoint {path} belongs to a different run (it records no settings: an older "
                          f"vs-stdo wrote it); delete it or drop --resume")
-    changed = differences(state, adopt(state, s), inputs)
+    changed = differences(state, s, inputs)
     if changed:
         raise ValueError(f"checkpoint {path} was written with other settings: {', '.join(changed)}; rerun with "
                          f"the checkpoint's settings to resume, or delete it to start over")
     return state
-
-
-def adopt(state: dict, s: Settings) -> Settings:
-    """The settings a run resumes from checkpoint `state` with: a --time run trains the steps its checkpoint planned
-    (the time already spent is gone)."""
-    if s.time:
-        return replace(s, steps=state["settings"]["steps"], epochs=state["settings"]["epochs"])
-    return s
 
 
 class Checkpoint:

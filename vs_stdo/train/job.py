@@ -1,5 +1,5 @@
 """One training job, from what a command line names to a written bundle: the checks before the long work, the
-pair and the frames it decodes, the timing plan, then the run (run.py). `stdo train`, the benchmarks and the tests
+pair and the frames it decodes, the plan, then the run (run.py). `stdo train`, the benchmarks and the tests
 all start training here."""
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from .pairs import alignment_record, model_scale, open_training_pair
 from .phases import Phases
 from .run import train
 from .settings import SCORERS, Settings
-from .stages import check_data, heldout_frames
-from .timing import measure, plan_steps
+from .stages import check_data, heldout_frames, plan_summary
 from .world import World
 
 
@@ -42,7 +41,7 @@ class Job:
 
 
 def run_job(job: Job) -> Bundle | None:
-    """Check everything that can be checked before decoding, decode the training frames, plan the steps, train,
+    """Check everything that can be checked before decoding, decode the training frames, say the plan, train,
     and write the bundle (on the main process under torchrun). Returns the bundle (None with `align_only`)."""
     s = job.settings
     s.check()
@@ -71,8 +70,7 @@ def run_job(job: Job) -> Bundle | None:
                       kernel=None if job.lr_file else job.kernel, range_frames=lr.num_frames if sampled else None,
                       sample=list(positions) if sampled else None,
                       **alignment_record(alignment, report, [p.frames[i] for i in positions]))
-    resumed = checkpoint.check(Path(job.output + ".ckpt"), s, checkpoint.input_of(clip), job.resume, say=False)
-    s = checkpoint.adopt(resumed, s) if resumed else s
+    checkpoint.check(Path(job.output + ".ckpt"), s, checkpoint.input_of(clip), job.resume, say=False)
     world = World.join(pick_device(s.device))
     if len(positions) < world.size:
         raise ValueError(f"{len(positions)} training frame(s) for {world.size} processes; give each process at "
@@ -94,11 +92,12 @@ def run_job(job: Job) -> Bundle | None:
                   file=sys.stderr)
     frames = load_frames(hr, lr, mine, p.mapping)
     phases.done("decode")
-    rates = measure(s, lr.width, lr.height, world.device, len(mine))
-    phases.done("time steps")
-    s, deadline = plan_steps(s, rates, len(mine), patches, world, phases, resumed=resumed is not None)
+    if world.main:
+        print(f"plan: {plan_summary(s, patches)}"
+              + (f"; a stage ends sooner where its share of --time {s.time:g} s runs out" if s.time else ""),
+              file=sys.stderr)
     b = train(frames, s, Path(job.output), clip, resume=job.resume, world=world, count=len(positions),
-              phases=phases, colour=p.colour, deadline=deadline)
+              phases=phases, colour=p.colour)
     if world.main:
         print(f"wrote {job.output}: {b.chunks} model(s), x{b.scale}, {b.clip.frames} frames "
               f"({len(b.training['heldout'])} held out), {Path(job.output).stat().st_size} bytes")

@@ -1,11 +1,13 @@
 """The training loop: one readable loop that trains a stage's models in lockstep (L1 or MSE loss, Adam, one
-cosine learning-rate schedule, fp16 autocast on CUDA), resumable from the checkpoint at any step."""
+cosine learning-rate schedule, fp16 autocast on CUDA) until the stage's progress reaches 1 (its steps or its
+time budget), resumable from the checkpoint at any step."""
 from __future__ import annotations
 
 import copy
 import itertools
+import math
 import time
-from dataclasses import replace
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -16,21 +18,22 @@ from ..core.models import WDSR, add_weight_norm
 from .checkpoint import Checkpoint, StopRequest, out_of_memory_is_an_error
 from .data import Patches
 from .settings import Settings
-from .stages import Stage, shared_steps, stage_seed
-from .timing import REPLAN, Deadline
+from .stages import Stage, stage_seed
 from .world import World
 
 
 def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Checkpoint,
-        world: World, deadline: Deadline | None = None) -> dict[str, list]:
+        world: World, clock: Callable[[], float] = time.monotonic) -> dict[str, list]:
     """Train a stage's models: L1 or MSE loss (s.train_loss(), each drawn patch's scaled as the stage says), Adam,
     resumable. `init`: the finished stage of one model of the main preset (the shared model, or a generic start
     without Adam state) that models of that preset start from, with its Adam state where it has one. `patches`
-    cuts this rank's frames (world.py). With a `deadline` (--time), the stages the budget pays for re-plan the
-    run's steps every REPLAN steps, or a 20th of a short run's (timing.py). A non-finite loss stops the run at
-    once (the checkpoint on disk keeps the last good state). Returns {"models": [...], "opts": [...], "steps": n,
-    "total": t}: their (weight-normed) states and Adam states, on the CPU, the steps the stage ran and the run's
-    total steps as last re-planned (`s.steps` without a deadline)."""
+    cuts this rank's frames (world.py). The stage stops when its progress (stages.Stage.progress) reaches 1, or
+    would within a step as long as its last: its steps done, or its time budget spent on `clock` (the main rank's,
+    under torchrun), counted from this call. A non-finite loss stops the run at once (the checkpoint on disk keeps
+    the last good state). Returns {"models": [...], "opts": [...], "steps": n}: their (weight-normed) states and
+    Adam states, on the CPU, and the steps the stage ran; with a time budget also "budget" (its seconds) and
+    "spent" (the share of them it used)."""
+    began = clock()  # the stage's time counts from here, its models' set-up included
     device = world.device
     seed = stage_seed(s.seed, stage.name)
     torch.manual_seed(seed)
@@ -50,8 +53,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     scaler.scale(torch.zeros((), device=device))  # sets its scale up now: a rank may step before its first loss
     gen = torch.Generator().manual_seed(seed)  # the same on every rank: all ranks draw the same batch
-    start = 0
-    total = s.steps  # the run's steps; a --time deadline re-plans them as it goes
+    start, since = 0, 0.0   # a resumed stage's step and the share of its time it had used
     cur = ckpt.state["current"]
     if cur is not None and cur["stage"] == stage.name:
         for model, opt, model_state, opt_state in zip(models, opts, cur["models"], cur["opts"]):
@@ -59,7 +61,11 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
             opt.load_state_dict(opt_state)
         scaler.load_state_dict(cur["scaler"])
         gen.set_state(cur["rng"])
-        start = cur["step"]
+        start, since = cur["step"], cur.get("spent", 0.0)
+
+    def elapsed() -> float:
+        """Seconds since the stage began, the same on every rank (0 without a time budget: no clock is read)."""
+        return world.first(clock() - began) if math.isfinite(stage.budget) else 0.0
 
     def states() -> dict[str, list]:
         return {"models": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in models],
@@ -68,17 +74,18 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
     def snapshot(done: int) -> None:
         if world.any(not finite(models)):  # the last step made the weights overflow: keep the checkpoint as it is
             raise diverged(stage, done, "nan", s, ckpt)
-        ckpt.state["current"] = {"stage": stage.name, "step": done, **states(), "scaler": scaler.state_dict(),
-                                 "rng": gen.get_state()}
+        ckpt.state["current"] = {"stage": stage.name, "step": done, "spent": stage.spent(elapsed(), since), **states(),
+                                 "scaler": scaler.state_dict(), "rng": gen.get_state()}
         ckpt.save()
 
     squared = s.train_loss() == "mse"
     bar = tqdm(total=stage.steps, initial=start, desc=stage.name, unit="step", disable=not world.main)
     losses: list[torch.Tensor] = []  # since the bar was last updated (read back every 10 steps only)
-    mark = (start, time.monotonic())  # --time: the step and time the rate is measured from
     with StopRequest() as stop, out_of_memory_is_an_error(device, s.batch, stage.name):
+        now, ahead = elapsed(), 0.0  # ahead: the last step's seconds (the stage ends before a step would pass 1)
         for step in itertools.count(start):
-            if step >= stage.steps:  # a re-plan may move the end
+            used = stage.spent(now, since)
+            if stage.progress(step, stage.spent(now + ahead, since)) >= 1:
                 break
             pick = stage.draw(s.batch, gen)
             owner = stage.owner[pick]
@@ -88,7 +95,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                 x, y = patches.batch(items)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 out = torch.empty_like(y)
-            lr = stage.lr(s, step)
+            lr = stage.lr(s, step, used)
             step_loss = torch.zeros((), device=device)
             for i, (model, opt) in enumerate(zip(models, opts)):
                 everywhere = int((owner == i).sum())   # this model's patches in the whole batch, on all ranks
@@ -124,23 +131,18 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
             bar.update()
             if world.main and len(items) and (done % 10 == 0 or done == stage.steps):
                 mse = F.mse_loss(out.clamp(0, 1), y).item()
-                bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}")
+                bar.set_postfix(loss=f"{torch.stack(losses).mean().item():.4f}", psnr=f"{mse_to_psnr(mse):.2f}",
+                                **({"time": f"{used:.0%}"} if math.isfinite(stage.budget) else {}))
                 losses.clear()
-            if deadline and stage.name != "scorer" and done - mark[0] >= min(REPLAN, max(2, total // 20)):
-                planned = deadline.rates.step_s if stage.name in ("shared", "single") else deadline.rates.last_s(s)
-                slow = (time.monotonic() - mark[1]) / (done - mark[0]) / planned
-                total = world.first(deadline.steps(s, stage.first + done, stage.name != "shared", slow))
-                stage = replanned(stage, s, total, done)
-                ckpt.state["settings"]["steps"] = total
-                bar.total = stage.steps
-                bar.refresh()
-                mark = (done, time.monotonic())
             if done % s.checkpoint_every == 0 and done < stage.steps:
                 snapshot(done)
+            later = elapsed()
+            ahead, now = later - now, later
     bar.close()
     if world.any(not finite(models)):
-        raise diverged(stage, stage.steps, "nan", s, ckpt)
-    return states() | {"steps": stage.steps, "total": total}
+        raise diverged(stage, step, "nan", s, ckpt)
+    timed = {"budget": round(stage.budget, 1), "spent": round(used, 3)} if math.isfinite(stage.budget) else {}
+    return states() | {"steps": step} | timed
 
 
 def finite(models: list[WDSR]) -> bool:
@@ -154,10 +156,3 @@ def diverged(stage: Stage, step: int, loss: str, s: Settings, ckpt: Checkpoint) 
     kept = f"; {ckpt.path} keeps the last good state: delete it to start over" if ckpt.path.is_file() else ""
     return RuntimeError(f"training diverged at step {step} of stage {stage.name} (loss {loss}); lower "
                         f"--learning-rate (now {s.lr:g}){kept}")
-
-
-def replanned(stage: Stage, s: Settings, steps: int, done: int) -> Stage:
-    """The running stage after a --time re-plan set the run's total to `steps`: its own end (not before the
-    `done` steps) and its cosine schedule's length follow."""
-    own = shared_steps(s, steps) if stage.name == "shared" else steps - stage.first
-    return replace(stage, steps=max(done, own), horizon=steps if stage.horizon else 0)

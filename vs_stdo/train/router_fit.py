@@ -1,11 +1,14 @@
 """Fitting the blind router on training frames: for "expected quality", not for the labels (see filter/blind.py).
 
 Every chunk model is run on the training patches once; each patch's target is the model that reconstructs it
-best, weighted by its stake, the MSE the worst model adds over the best one.
+best, weighted by its stake, the MSE the worst model adds over the best one. The fit takes at most STEPS steps
+and at most its time budget (--time), its features half of it at most.
 """
 from __future__ import annotations
 
-from typing import Any
+import math
+import time
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -18,30 +21,41 @@ from ..filter.blind import BlindRouter, frame_features
 
 HIDDEN = 32
 STEPS = 1000
+ROUTER_FRAMES = 64  # training frames (evenly spaced) the router is fitted on
 
 
 def fit(lr: torch.Tensor, grid: Grid, scale: int, psnr: np.ndarray, labels: np.ndarray, seed: int = 0,
-        steps: int = STEPS) -> RouterState:
+        steps: int = STEPS, budget: float = math.inf, clock: Callable[[], float] = time.monotonic) -> RouterState:
     """Fit a router on training frames for expected quality: each patch's target is its best model, weighted by
-    its stake (the MSE the worst model adds over the best one).
+    its stake (the MSE the worst model adds over the best one). Within a `budget` of seconds on `clock`: the
+    features of the frames, taken in order, stop at the frame that uses half of it, and the steps (at most
+    `steps`) stop at its end; one frame and one step at least. Its info records the frames and steps it took.
 
     lr: (F, 3, h, w) LR frames; psnr: (k, F, rows, cols) each chunk model's PSNR on each patch;
     labels: (F, rows, cols) the bundle's labels (the fit's report compares with them).
     """
-    feats = frame_features(lr, grid, scale)
-    mse = patch_mse(psnr)
-    state = fit_mlp(feats, mse.argmin(1), mse.max(1).values - mse.min(1).values, len(psnr), scale, seed, steps)
+    end = clock() + budget
+    parts = []
+    for frame in lr.split(1):
+        parts.append(frame_features(frame, grid, scale))
+        if clock() >= end - budget / 2:
+            break
+    feats, n = torch.cat(parts), len(parts)
+    mse = patch_mse(psnr[:, :n])
+    state = fit_mlp(feats, mse.argmin(1), mse.max(1).values - mse.min(1).values, len(psnr), scale, seed, steps,
+                    lambda: clock() >= end)
     chosen = BlindRouter(state, scale).logits(feats).argmax(1)
-    state.info = {"target": "best", "steps": steps} | report(
-        mse, chosen, torch.from_numpy(labels.reshape(-1).astype(np.int64)), grid.count)
+    state.info = {"target": "best", "frames": n} | state.info | report(
+        mse, chosen, torch.from_numpy(labels[:n].reshape(-1).astype(np.int64)), grid.count)
     return state
 
 
 @torch.no_grad()
 def fit_mlp(feats: torch.Tensor, want: torch.Tensor, stake: torch.Tensor, k: int, scale: int, seed: int = 0,
-            steps: int = STEPS) -> RouterState:
+            steps: int = STEPS, late: Callable[[], bool] = lambda: False) -> RouterState:
     """The router's MLP fitted to send patches with features `feats` (N, len(FEATURES)) to models `want` (N,),
-    each patch's cross-entropy weighted by its `stake` (N,)."""
+    each patch's cross-entropy weighted by its `stake` (N,): `steps` steps, fewer where `late()` says so
+    after one. Its info records the steps taken."""
     stake = stake / stake.sum().clamp_min(1e-12)
     mean, std = feats.mean(0), feats.std(0).clamp_min(1e-4)
     gen = torch.Generator().manual_seed(seed)
@@ -53,13 +67,16 @@ def fit_mlp(feats: torch.Tensor, want: torch.Tensor, stake: torch.Tensor, k: int
     state = RouterState(FEATURES, t)
     router = BlindRouter(state, scale)
     opt = torch.optim.Adam(params, lr=0.02, weight_decay=1e-4)
+    done = 0
     with torch.enable_grad():
-        for _ in range(steps):
+        while done < steps and not (done and late()):
             loss = (F.cross_entropy(router.logits(feats), want, reduction="none") * stake).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
+            done += 1
     state.tensors = {n: v.detach() for n, v in t.items()}
+    state.info = {"steps": done}
     return state
 
 

@@ -20,13 +20,14 @@ from . import generic, preflight, router_fit
 from .checkpoint import Checkpoint, input_of, run_id
 from .chunks import auto_summary, fewest_models, floor_for, floor_note, label, split
 from .data import Frames, Patches, all_items
+from .deadline import Deadline
 from .loop import fit
 from .phases import Phases
+from .router_fit import ROUTER_FRAMES
 from .scoring import bicubic_upscaler, bundle_upscaler, model_upscaler, models_psnr, score
 from .settings import Settings
-from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage
+from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage, total_steps
 from .target import Target, target_for
-from .timing import ROUTER_FRAMES, Deadline
 from .world import World
 
 
@@ -38,9 +39,10 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
 
     Alone, `frames` are all the training frames. Under torchrun (`world`), they are this rank's share of
     the `count` training frames (positions rank, rank + size, ...; see world.py). `phases` records where
-    the time and memory went (the caller may have recorded decoding in it). `deadline`: --time's, by which
-    the training loop re-plans the steps (timing.py)."""
+    the time and memory went (the caller may have recorded decoding in it). `deadline`: when the run must be
+    done (default: --time's, from the process's start; deadline.py gives each stage and the router its time)."""
     s.check()
+    deadline = deadline or Deadline.of(s)
     world = world or World(device=pick_device(s.device))
     phases = phases or Phases()
     count = len(frames) if count is None else count
@@ -68,13 +70,11 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     if world.main:
         print(f"first model starts from: {started_from}", file=sys.stderr)
 
-    def trained(stage: Stage) -> list[WDSR]:
-        nonlocal s
+    def trained(stage: Stage, kept: float = 0.0) -> list[WDSR]:
         if stage.name not in finished:
             init = finished.get(stage.init) if stage.init else warm
-            finished[stage.name] = fit(stage, init, patches, s, ckpt, world, deadline)
-            if deadline and stage.name != "scorer":  # the stages after it train what the re-planned run leaves
-                s = replace(s, steps=finished[stage.name]["total"], epochs=0)
+            budget = world.first(deadline.budget(stage, total_steps(s, len(items)), kept))
+            finished[stage.name] = fit(replace(stage, budget=budget), init, patches, s, ckpt, world, deadline.clock)
             ckpt.state["current"] = None
             ckpt.save()
             phases.done(f"train {stage.name}")
@@ -92,8 +92,10 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
         upscale = model_upscaler(trained(Stage.one("scorer", items, s.arch(), s.score_steps))[0], device)
     else:
         upscale, scorer = bundle_upscaler(bundle_io.load(s.score), w, h, s.device), f"bundle:{Path(s.score).name}"
+    began = deadline.clock()
     psnr = world.gather(score(frames, target, upscale), count)
     phases.done("score")
+    pass_s = deadline.clock() - began if scorer in ("shared", "self") else None  # one pass of a model of the run
     floor = floor_for(psnr[train_frames], s.k(), s.split, s.min_chunk)
     train_labels, thresholds = split(psnr[train_frames], s.k(), s.split, floor)
     if world.main and s.k() > 1:
@@ -108,7 +110,10 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     chunk = torch.from_numpy(labels.reshape(count, -1)[at].astype(np.int64))
     mse = torch.from_numpy(psnr_to_mse(psnr.reshape(count, -1)[at]))
     stages = plan_stages(s, items, chunk, mse)
-    models = [trained(stage) for stage in stages][-1]
+    kept = deadline.after_training(s, pass_s, frames.lr, device)
+    if world.main and (late := deadline.late(s, kept)):
+        print(late, file=sys.stderr)
+    models = [trained(stage, kept if stage is stages[-1] else 0.0) for stage in stages][-1]
     k = len(models)
     b = bundle_io.Bundle(
         scale=s.scale, patch_width=s.patch_width, patch_height=s.patch_height, archs=stages[-1].archs,
@@ -121,6 +126,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
             "scorer": scorer, "started_from": started_from, "loss": s.train_loss(),
             "thresholds": thresholds, "floor": floor,
             "stages": {st.name: {"steps": finished[st.name].get("steps", st.steps),
+                                 **{k: finished[st.name][k] for k in ("budget", "spent") if k in finished[st.name]},
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
                        for st in stages},
             "total_steps": sum(finished[st.name].get("steps", st.steps) for st in stages), "heldout": heldout,
@@ -128,7 +134,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
         colour=colour, weight_storage=s.weights, mapping=frames.mapping)
     b.weights = bundle_io.from_bytes(bundle_io.to_bytes(b)).weights  # as stored: labels and router see what plays
     if k > 1:
-        route(b, frames, target, train_frames, s, world, count, phases)
+        route(b, frames, target, train_frames, s, world, count, phases, deadline)
     if world.main:
         bundle_io.save(b, out)
         ckpt.remove()
@@ -139,14 +145,14 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
 
 
 def route(b: bundle_io.Bundle, frames: Frames, target: Target, train_frames: list[int], s: Settings, world: World,
-          count: int, phases: Phases) -> None:
+          count: int, phases: Phases, deadline: Deadline) -> None:
     """With k > 1 models: keep the fewest that pay (--chunks auto), set the routing labels and fit the
     blind router.
 
     labels "best" relabels every patch of every frame (held-out ones too: labels come from the HR) with the
     model that reconstructs it best, the assignment step of hard EM; "split" keeps each patch's chunk. The
     blind router learns, on (at most ROUTER_FRAMES of) the training frames, which model does best where;
-    under torchrun, on those of the main rank's frames.
+    under torchrun, on those of the main rank's frames; its fit stops at the `deadline`.
     """
     mine = [p for p in world.share(count) if p in set(train_frames)]
     picked = mine[::math.ceil(len(mine) / ROUTER_FRAMES)] if mine else []
@@ -165,7 +171,9 @@ def route(b: bundle_io.Bundle, frames: Frames, target: Target, train_frames: lis
     elif world.main:  # only the router's frames (a copy of them, not of the clip)
         each = models_psnr(b, frames.subset(local), target, world.device)
     if world.main and b.chunks > 1:
-        b.router = router_fit.fit(frames.lr[local], b.grid, b.scale, each, b.labels[picked], seed=s.seed)
+        b.router = router_fit.fit(frames.lr[local], b.grid, b.scale, each, b.labels[picked], seed=s.seed,
+                                  budget=deadline.left(), clock=deadline.clock)
+        b.training["router_steps"] = b.router.info["steps"]
         phases.done("router")
 
 

@@ -86,8 +86,9 @@ class Settings:
     steps: int = option(2000, "total training steps of the run, shared by its models (default {default})")
     epochs: float = option(0.0, "budget in passes over the run's training patches instead of --steps "
                                 "(default 0: use --steps)")
-    time: float = option(0.0, "time budget of the whole run, e.g. 10m or 1h30m: the steps are planned from a "
-                              "step timed on this machine (default 0: use --steps)", parse=parse_duration)
+    time: float = option(0.0, "time for the whole run from the start, e.g. 10m or 1h30m: each stage stops by its "
+                              "share of it, or at its share of --steps if sooner (default 0: no time limit)",
+                         parse=parse_duration)
     batch: int = option(64, "patches per step (default {default})")
     lr: float = option(2e-3, "Adam learning rate at the start of the cosine schedule (default {default:g})",
                        flag="--learning-rate")
@@ -196,7 +197,7 @@ class Settings:
 
     def resolve(self, patches: int) -> "Settings":
         """The settings a run with `patches` training patches trains with: the batch capped at them (said once).
-        Settings never change themselves; what a run derives or plans is a new Settings from here or `replace`."""
+        Settings never change themselves; what a run derives is a new Settings from here or `replace`."""
         if self.batch <= patches:
             return self
         print(f"--batch {self.batch} is more than the {patches} training patches; using --batch {patches}",

@@ -1,9 +1,13 @@
-"""What a run trains: its stages (models trained in lockstep), their step budgets and their data.
+"""What a run trains: its stages (models trained in lockstep), their steps and their data.
 
 A stage's items are (frame position, patch index) pairs of the training frames; its `owner` names the
 model each item trains. Chunks and joint modes have a shared stage (one model on all patches alike, the
-first `pretrain` of the budget), then a chunks stage (k copies of it, each on its chunk) or a joint stage
+first `pretrain` of the steps), then a chunks stage (k copies of it, each on its chunk) or a joint stage
 (the shared model going on, hard patches drawn more often); single mode has one stage of one model.
+
+A stage ends when its progress reaches 1: the larger of its share of its steps done and its share of its
+time budget spent (infinite without --time, so the steps alone decide); its learning rate follows the same
+progress along the run's cosine schedule.
 """
 from __future__ import annotations
 
@@ -21,10 +25,10 @@ from .settings import Settings
 
 @dataclass(frozen=True)
 class Stage:
-    """Models trained in lockstep for `steps` steps: each step draws `batch` of `items` and every patch trains
-    the model that `owner` names. The learning rate follows one cosine schedule of `horizon` steps, of which
-    the stage runs steps `first` to `first + steps`; `init` names the stage whose models and Adam state the
-    models start from (where their architectures match)."""
+    """Models trained in lockstep for at most `steps` steps and `budget` seconds: each step draws `batch` of
+    `items` and every patch trains the model that `owner` names. The learning rate follows one cosine schedule
+    of `horizon` steps, of which the stage covers steps `first` to `first + steps`; `init` names the stage whose
+    models and Adam state the models start from (where their architectures match)."""
 
     name: str
     items: torch.Tensor            # (N, 2) of (frame position, patch index)
@@ -36,15 +40,29 @@ class Stage:
     init: str | None = None
     weight: torch.Tensor | None = None  # (N,) how likely each item is drawn (None: all alike)
     scale: torch.Tensor | None = None   # (N,) what each drawn item's loss is multiplied by (None: 1)
+    budget: float = math.inf            # seconds from the stage's start (or resumption) to its end
 
     @staticmethod
     def one(name: str, items: torch.Tensor, arch: Arch, steps: int, horizon: int = 0) -> "Stage":
         """A stage of one model on all of `items`."""
         return Stage(name, items, torch.zeros(len(items), dtype=torch.long), [arch], steps, 0, horizon)
 
-    def lr(self, s: Settings, step: int) -> float:
-        """The learning rate of a step of this stage (cosine decay from s.lr to 0 over the schedule)."""
-        return s.lr * 0.5 * (1 + math.cos(math.pi * (self.first + step) / (self.horizon or self.steps)))
+    def spent(self, elapsed: float, since: float = 0.0) -> float:
+        """The share of the stage's time used after `elapsed` seconds of its budget, at most 1. `since`: the
+        share a resumed stage had used before (the budget then pays for the rest)."""
+        if self.budget <= 0:
+            return 1.0
+        return min(1.0, since + (1 - since) * elapsed / self.budget)
+
+    def progress(self, step: int, spent: float = 0.0) -> float:
+        """How far the stage is after `step` steps with `spent` of its time used; it ends at 1."""
+        return max(step / self.steps, spent)
+
+    def lr(self, s: Settings, step: int, spent: float = 0.0) -> float:
+        """The learning rate at a point of this stage: cosine decay from s.lr to 0 over the schedule, at the stage's
+        progress counted in its steps (`step`, or as many as the share of its time `spent` stands for)."""
+        at = self.first + max(step, self.steps * spent)
+        return s.lr * 0.5 * (1 + math.cos(math.pi * at / (self.horizon or self.steps)))
 
     def loss_scale(self, pick: torch.Tensor) -> torch.Tensor:
         """What the loss of each drawn item (indices into items) is multiplied by."""
@@ -87,7 +105,7 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor, mse: torc
 
     items: the training (frame, patch) pairs; chunk: the chunk of each; mse: the scorer's squared error on each.
     """
-    total = budget(s, len(items))
+    total = total_steps(s, len(items))
     if s.mode == "single":
         return [Stage.one(s.mode, items, s.arch(), total)]
     shared = shared_stage(s, items)
@@ -99,6 +117,16 @@ def plan_stages(s: Settings, items: torch.Tensor, chunk: torch.Tensor, mse: torc
     last = Stage(s.mode, items, chunk, archs, total - first, first, total, "shared" if shared else None,
                  weight, scale)
     return ([shared] if shared else []) + [last]
+
+
+def plan_summary(s: Settings, patches: int) -> str:
+    """The stages a run of `patches` training patches trains and their steps, in one line, as plan_stages will
+    build them (after the scorer's own stage with --score self)."""
+    total = total_steps(s, patches)
+    shared = shared_steps(s, total)
+    stages = ([("scorer", s.score_steps)] if s.scorer() == "self" else []) + ([("shared", shared)] if shared else [])
+    models = f" ({s.k()} models)" if s.k() > 1 else ""
+    return ", then ".join(f"{name} {n} steps" for name, n in [*stages, (s.mode, total - shared)]) + models
 
 
 def unbiased(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,16 +145,17 @@ def draw_weights(group: torch.Tensor, mse: torch.Tensor, focus: float) -> torch.
     return w / torch.zeros(int(group.max()) + 1, dtype=torch.double).index_add_(0, group, w)[group]
 
 
-def budget(s: Settings, patches: int) -> int:
-    """The run's total optimiser steps: `steps`, or `epochs` passes over the `patches` it trains on."""
+def total_steps(s: Settings, patches: int) -> int:
+    """The run's total optimiser steps (at most, under --time): `steps`, or `epochs` passes over the `patches` it
+    trains on."""
     return math.ceil(s.epochs * patches / s.batch) if s.epochs else s.steps
 
 
 def shared_stage(s: Settings, items: torch.Tensor) -> Stage | None:
-    """The shared model's stage, the first `pretrain` of the budget (None without pretraining)."""
+    """The shared model's stage, the first `pretrain` of the steps (None without pretraining)."""
     if not s.has_shared():
         return None
-    total = budget(s, len(items))
+    total = total_steps(s, len(items))
     return Stage.one("shared", items, s.arch(), shared_steps(s, total), total)
 
 

@@ -99,13 +99,13 @@ class World:
         dist.all_reduce(t)
         return bool(t.item())
 
-    def first(self, value: int) -> int:
-        """Rank 0's value on every rank (so that all ranks plan the same steps)."""
+    def first(self, value: float) -> float:
+        """Rank 0's value on every rank (so that all ranks read time alike: stages end at the same step)."""
         if self.size == 1:
             return value
-        t = torch.tensor([value], dtype=torch.long, device=self.device)
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
         dist.broadcast(t, 0)
-        return int(t.item())
+        return t.item()
 
     def barrier(self) -> None:
         if self.size > 1:

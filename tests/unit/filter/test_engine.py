@@ -18,7 +18,7 @@ from vs_stdo.core.grid import Grid
 from vs_stdo.core.models import WDSR, Arch, bicubic_stencil, preset
 from vs_stdo.core.video import frame_array
 from vs_stdo.filter.engine import Engine
-from vs_stdo.filter.regions import owned_box, plan
+from vs_stdo.filter.regions import cover, owned_box
 from vs_stdo.filter.routing import Route, Routing
 from vs_stdo.filter.runner import Runner, native_bf16
 from vs_stdo.train import router_fit
@@ -57,7 +57,7 @@ def test_regions_cover_every_patch_once_with_one_label_and_tile_the_frame(mixed)
     for cap in (0, 1, 3):
         seen = torch.zeros(grid.count, dtype=torch.long)
         owned = torch.zeros(grid.height, grid.width, dtype=torch.long)
-        regions = plan(grid, labels, cap)
+        regions = cover(grid, labels, cap)
         for g in regions:
             idx = [r * grid.cols + c for r in range(g.r0, g.r1) for c in range(g.c0, g.c1)]
             seen[idx] += 1
@@ -66,8 +66,8 @@ def test_regions_cover_every_patch_once_with_one_label_and_tile_the_frame(mixed)
             y0, x0, y1, x1 = owned_box(grid, g)
             owned[y0:y1, x0:x1] += 1
         assert (seen == 1).all() and (owned == 1).all()
-    assert len(plan(grid, labels)) < grid.count                         # neighbours were merged
-    assert len(plan(grid, torch.zeros(grid.count, dtype=torch.long))) == 1
+    assert len(cover(grid, labels)) < grid.count                         # neighbours were merged
+    assert len(cover(grid, torch.zeros(grid.count, dtype=torch.long))) == 1
 
 
 def test_bicubic_stencil_is_torch_bicubic():

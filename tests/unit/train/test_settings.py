@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from vs_stdo.train.settings import AUTO, Settings, parse_chunks
+from vs_stdo.train.settings import AUTO, Settings, parse_chunks, parse_duration
 
 
 def test_chunks_auto_is_parsed_and_checked():
@@ -37,3 +37,29 @@ def test_settings_never_change_themselves(capsys):
     capped = s.resolve(20)
     assert (s.batch, capped.batch) == (64, 20) and "using --batch 20" in capsys.readouterr().err
     assert s.resolve(64) is s and not capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("10m", 600), ("1.5h", 5400), ("1h30m", 5400)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10 minutes", "m", "5x"])
+def test_bad_durations_name_the_syntax(text):
+    with pytest.raises(ValueError, match="90s, 10m"):
+        parse_duration(text)
+
+
+def test_settings_refuse_what_cannot_work():
+    for bad in (dict(steps=0), dict(batch=0), dict(time=-1), dict(frame_memory=0), dict(train_frames=-2),
+                dict(context=-1)):
+        with pytest.raises(ValueError):
+            Settings(**bad).check()
+
+
+def test_training_context_is_capped_at_the_largest_models_receptive_radius():
+    assert Settings(context=4).train_context() == 4
+    assert Settings(context=50).train_context() == 10                       # tiny's radius
+    assert Settings(context=50, preset="nano", mode="single").train_context() == 4
+    assert Settings(context=50, preset="nano", easy_preset="nano").train_context() == 4
+    assert Settings(context=50, preset="small", easy_preset="nano").train_context() == 18

@@ -25,3 +25,12 @@ def test_local_items_index_each_ranks_own_frames():
             assert torch.equal(local[:, 1], items[mine][:, 1])
             seen += items[mine].tolist()
         assert sorted(seen) == items.tolist()
+
+
+def test_a_world_of_one_holds_every_frame_and_gathers_nothing():
+    world = World()
+    assert world.main and world.share(5) == range(5)
+    items = torch.tensor([[0, 1], [3, 2], [4, 0]])
+    mine, local = world.local(items)
+    assert mine.all() and torch.equal(local, items)
+    assert world.first(7.5) == 7.5 and world.any(True) and not world.any(False)
