@@ -415,7 +415,7 @@ def single_stage(pair):
     s = Settings(scale=4, mode="single", steps=100, batch=8, patch_width=32, patch_height=34, checkpoint_every=3)
     grid, s = check_data(s, lr.width, lr.height, len(frames))
     (stage,) = plan_stages(s, all_items(len(frames), grid.count), torch.zeros(1), torch.ones(1))
-    return stage, s, Patches(frames, grid, s.train_context())
+    return stage, s, Patches(frames, grid, WholeScale(grid, s.scale, s.train_context()))
 
 
 @pytest.mark.slow

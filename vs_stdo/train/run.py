@@ -158,7 +158,7 @@ def route(b: bundle_io.Bundle, frames: Frames, target: Target, train_frames: lis
     picked = mine[::math.ceil(len(mine) / ROUTER_FRAMES)] if mine else []
     local = [p // world.size for p in picked]
     if s.labels == "best" or s.auto():
-        each = models_psnr(b, frames, target, world.device)                                  # (k, this rank's frames, ...)
+        each = models_psnr(b, frames, target, world.device)  # (k, this rank's frames, ...)
         if s.auto():
             kept = keep_fewest(b, world.gather(each.swapaxes(0, 1), count).swapaxes(0, 1))
             each = each[kept]
