@@ -24,8 +24,9 @@ import vapoursynth as vs
 from scripts import clips
 from scripts import pairs as P
 from scripts.bench.lib import table
+from vs_stdo.core import colour
 from vs_stdo.core.mapping import Mapping
-from vs_stdo.train.align import align, default_matrix
+from vs_stdo.train.align import align
 
 core = vs.core
 MARGIN = 8
@@ -35,9 +36,7 @@ FIRST_EVAL = 60
 def bicubic_on_hr(lr: vs.VideoNode, m: Mapping) -> vs.VideoNode:
     """The LR upscaled bicubic onto the HR grid through `m` (RGBS): the output frame [0, hr) is the LR
     window [-offset / ratio, (hr - offset) / ratio)."""
-    props = lr.get_frame(0).props
-    matrix = int(props.get("_Matrix", 2))
-    matrix = default_matrix(lr.width, lr.height) if matrix == 2 else matrix
+    matrix = colour.colour_of(colour.Format.of(lr.format), lr.width, lr.height, colour.first_props(lr)).matrix
     return core.resize.Bicubic(lr, m.hr_width, m.hr_height, format=vs.RGBS, matrix_in=matrix,
                                src_left=-m.offset_x / m.ratio_x, src_top=-m.offset_y / m.ratio_y,
                                src_width=m.hr_width / m.ratio_x, src_height=m.hr_height / m.ratio_y)
