@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
+from skimage.registration import phase_cross_correlation
 
 from vs_stdo.core.mapping import Mapping, axis_matrix, resample, weights
 
@@ -31,25 +32,27 @@ def _warp(q: float, a0: float, src_len: int, dst_len: int) -> torch.Tensor:
 
 
 def _hann(h: int, w: int) -> np.ndarray:
+    """A 2-D Hann window: frames faded to zero at their edges, so that phase correlation sees no wrap-around seam."""
     return np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
 
 
 def coarse_mapping(hr_frames: list[np.ndarray], lr_frames: list[np.ndarray], search: float = SEARCH,
                    width: int = 128) -> Mapping:
-    """A first estimate at low resolution: ratios within +-`search` of the frames covering each other, in
-    steps of 0.5 %, each with its offset from phase correlation summed over the given pairs; the ratio
-    pair with the sharpest correlation peak wins."""
+    """A first estimate at low resolution (`width` pixels wide): ratios within +-`search` of the frames covering
+    each other, in steps of 0.5 %; the ratio pair whose phase correlation surfaces, summed over the given pairs,
+    peak highest wins. Its offset is each pair's shift to a twentieth of a pixel (scikit-image's upsampled DFT
+    around the peak), the median taken."""
     hr_h, hr_w = hr_frames[0].shape
     lr_h, lr_w = lr_frames[0].shape
     f = max(1.0, lr_w / width)
     gw, gh = max(8, round(lr_w / f)), max(8, round(lr_h / f))
     win = _hann(gh, gw)
-    lows = [normalise(resample(torch.from_numpy(x), _warp(f, 0, lr_h, gh), _warp(f, 0, lr_w, gw)).numpy())
+    lows = [normalise(resample(torch.from_numpy(x), _warp(f, 0, lr_h, gh), _warp(f, 0, lr_w, gw)).numpy()) * win
             for x in lr_frames]
-    spectra = [np.conj(np.fft.rfft2(x * win)) for x in lows]
+    spectra = [np.conj(np.fft.rfft2(x)) for x in lows]
     hrs = [torch.from_numpy(x) for x in hr_frames]
     steps = np.arange(-search, search + 1e-9, 0.005)
-    best = (-np.inf, None)
+    best = (-np.inf, (0.0, 0.0, 0.0, 0.0), [])
     for sy in steps:
         ry = hr_h / lr_h * (1 + sy)
         oy = (hr_h - ry * lr_h) / 2
@@ -59,23 +62,15 @@ def coarse_mapping(hr_frames: list[np.ndarray], lr_frames: list[np.ndarray], sea
             rx = hr_w / lr_w * (1 + sx)
             ox = (hr_w - rx * lr_w) / 2
             mx = _warp(rx * f, ox, hr_w, gw)
-            surface = 0
-            for r, spec in zip(rows, spectra):
-                a = np.fft.rfft2(normalise((r @ mx.T).numpy()) * win)
-                cross = a * spec
-                surface = surface + np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-9), s=(gh, gw))
-            peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
-            if surface[peak] > best[0]:
-                best = (surface[peak], (rx, ry, ox, oy, peak, surface))
-    _, (rx, ry, ox, oy, (py, px), surface) = best
-    # peak at d: the LR shows at x what the mapped HR shows at x - d (sub-pixel by a parabola)
-    def sub(c: int, n: int, get) -> float:
-        d = c if c <= n // 2 else c - n
-        l, m, r = get((c - 1) % n), get(c), get((c + 1) % n)
-        den = l - 2 * m + r
-        return d + (0.5 * (l - r) / den if abs(den) > 1e-12 else 0.0)
-    dy = sub(py, gh, lambda k: surface[k, px])
-    dx = sub(px, gw, lambda k: surface[py, k])
+            lows_hr = [normalise((r @ mx.T).numpy()) * win for r in rows]
+            crosses = [np.fft.rfft2(x) * spec for x, spec in zip(lows_hr, spectra)]
+            peak = float(np.fft.irfft2(sum(c / np.maximum(np.abs(c), 1e-9) for c in crosses), s=(gh, gw)).max())
+            if peak > best[0]:
+                best = (peak, (rx, ry, ox, oy), lows_hr)
+    _, (rx, ry, ox, oy), lows_hr = best
+    # shift d: the LR shows at x what the mapped HR shows at x - d
+    dy, dx = np.median([phase_cross_correlation(lr, hr, upsample_factor=20, normalization="phase")[0]
+                        for lr, hr in zip(lows, lows_hr)], axis=0)
     return Mapping(lr_w, lr_h, hr_w, hr_h, rx, ry, ox - rx * f * dx, oy - ry * f * dy)
 
 
