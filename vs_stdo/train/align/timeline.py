@@ -81,9 +81,9 @@ def cheapest_path(cost: np.ndarray, starts: np.ndarray, gap: float, lr_count: in
     """The pairs of the cheapest monotonic alignment of `len(cost)` HR frames with `lr_count` LR frames, where a
     frame left unpaired costs `gap`: [(hr_frame, lr_frame), ...] increasing in both.
 
-    Cell (i, j) is the first i HR and first j LR frames aligned; row i holds j = starts[i] + k for k in
-    range(width), `cost[i - 1, k]` the cost of pairing HR i - 1 with LR j - 1 (cells outside the band are out
-    of reach). Each cell records the move that reached it, ties going to a pair, then to an unpaired HR frame;
+    Cell (i, j) is the first i HR and first j LR frames aligned; row i holds j = starts[i] + k for each column k
+    of `cost`, `cost[i - 1, k]` the cost of pairing HR i - 1 with LR j - 1 (cells outside the band are out of
+    reach). Each cell records the move that reached it, ties going to a pair, then to an unpaired HR frame;
     the path is those moves traced back from the cheapest end (all LR frames past the band left unpaired)."""
     nh, width = cost.shape
     k = np.arange(width)
