@@ -8,7 +8,8 @@ shifted +0.37/-0.41 px, MPEG-2 at 1.5 Mb/s GOP 15, starting 2 frames later), plu
 error (largest displacement of the LR frame's edges, HR px) and the estimate's own precision, the frame
 offset found and true, pairs kept / left out / true, pairs that are wrong, and the PSNR (RGB, HR frames
 from 60 on, overlap less an 8-px margin) of a bicubic upscale of the LR through the estimated mapping and
-through the true one. The last column is the time `align` took.
+through the true one; then the error of the coarse search alone (on the pairs the refinement used), which
+the refinement starts from. The last column is the time `align` took.
 """
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ import vapoursynth as vs
 from scripts import clips
 from scripts import pairs as P
 from scripts.bench.lib import table
+from vs_stdo.core import colour
 from vs_stdo.core.mapping import Mapping
-from vs_stdo.train.align import align, default_matrix
+from vs_stdo.train.align import Alignment, align
+from vs_stdo.train.align.reading import read_frame
+from vs_stdo.train.align.registration import coarse_mapping
 
 core = vs.core
 MARGIN = 8
@@ -35,9 +39,7 @@ FIRST_EVAL = 60
 def bicubic_on_hr(lr: vs.VideoNode, m: Mapping) -> vs.VideoNode:
     """The LR upscaled bicubic onto the HR grid through `m` (RGBS): the output frame [0, hr) is the LR
     window [-offset / ratio, (hr - offset) / ratio)."""
-    props = lr.get_frame(0).props
-    matrix = int(props.get("_Matrix", 2))
-    matrix = default_matrix(lr.width, lr.height) if matrix == 2 else matrix
+    matrix = colour.colour_of(colour.Format.of(lr.format), lr.width, lr.height, colour.first_props(lr)).matrix
     return core.resize.Bicubic(lr, m.hr_width, m.hr_height, format=vs.RGBS, matrix_in=matrix,
                                src_left=-m.offset_x / m.ratio_x, src_top=-m.offset_y / m.ratio_y,
                                src_width=m.hr_width / m.ratio_x, src_height=m.hr_height / m.ratio_y)
@@ -59,6 +61,13 @@ def psnr(pair: P.Pair, m: Mapping) -> float:
                        for p in range(3)])
         values.append(10 * math.log10(1 / err))
     return float(np.mean(values))
+
+
+def coarse_error(pair: P.Pair, result: Alignment) -> float:
+    """The coarse search's error alone (HR px), on the full-size pairs the refinement used."""
+    hrs = [read_frame(pair.hr, h) for h, _ in result.refined_on]
+    lrs = [read_frame(pair.lr, l) for _, l in result.refined_on]
+    return coarse_mapping(hrs, lrs).distance(pair.mapping)
 
 
 def main() -> None:
@@ -83,12 +92,13 @@ def main() -> None:
                          f"{result.precision:.3f}" if result.precision is not None else "-",
                          f"{result.frame_offset():+d} / {pair.frame_offset():+d}",
                          f"{len(result.pairs)} / {len(result.dropped)} / {len(set(pair.shows))}", wrong,
-                         f"{psnr(pair, m):.2f}", f"{psnr(pair, pair.mapping):.2f}", f"{took:.1f}"])
+                         f"{psnr(pair, m):.2f}", f"{psnr(pair, pair.mapping):.2f}",
+                         f"{coarse_error(pair, result):.2f}", f"{took:.1f}"])
             print(" | ".join(map(str, rows[-1])), flush=True)
     print()
     print("\n".join(table(["pair", "ratios found", "error (HR px)", "precision (HR px)", "frame offset found / true",
                            "pairs kept / left out / true", "wrong pairs", "bicubic PSNR, mapping found (dB)",
-                           "bicubic PSNR, true mapping (dB)", "align (s)"], rows)))
+                           "bicubic PSNR, true mapping (dB)", "coarse search error (HR px)", "align (s)"], rows)))
 
 
 if __name__ == "__main__":

@@ -316,3 +316,13 @@ def from_luma(y: vs.VideoNode, source: vs.VideoNode, c: Colour, onto: Mapping | 
         chroma = vs.core.resize.Bicubic(source.std.SetFrameProps(**stamp(fmt, c)), **geometry, **CATROM)
         y = vs.core.std.ShufflePlanes([y, chroma], planes=[0, 1, 2], colorfamily=vs.YUV)
     return y.std.SetFrameProps(**stamp(fmt, c))
+
+
+def common_luma(clip: vs.VideoNode, width: int | None = None, height: int | None = None) -> vs.VideoNode:
+    """GRAYS BT.709 luma of any clip's RGB, optionally resized: the clip read as `clip_to_rgbs` reads it (its own
+    tags, else the defaults for its size), so that a BT.601 DVD and a BT.709 Blu-ray of one picture give one luma.
+    What the remaster alignment compares."""
+    if clip.format is None:
+        raise ValueError("the clip has a variable format; convert it to one format first")
+    size = {} if width is None else {"width": width, "height": height}
+    return vs.core.resize.Bicubic(clip_to_rgbs(clip), **size, format=GRAYS.id, matrix=MATRIX_709)
