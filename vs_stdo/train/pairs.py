@@ -4,7 +4,7 @@ Every pair has a mapping (core/mapping.py), and training, scoring and playback f
 an LR file the LR is the input downscaled by the scale; an LR file whose size is the input's divided by a
 whole scale, with as many frames, is taken frame for frame: both have the plain mapping (HR = s x LR). Any
 other LR file (a DVD against a Blu-ray: another ratio per axis, another framing, another frame count) is a
-remaster pair: train/align.py pairs its frames by content and estimates the mapping to a fraction of a
+remaster pair: train/align/ pairs its frames by content and estimates the mapping to a fraction of a
 pixel, and each side is read with its own colour. The clips are opened once, here.
 """
 from __future__ import annotations
