@@ -5,7 +5,7 @@ import runpy
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import vapoursynth as vs
@@ -84,6 +84,15 @@ def frame_range(frames: str | None, total: int) -> range:
     if not picked:
         raise ValueError(f"--frames {frames} selects no frames of a {total}-frame clip")
     return picked
+
+
+def pick(clip: vs.VideoNode, frames: Sequence[int]) -> vs.VideoNode:
+    """The given frames of `clip`, in that order, as one clip (one node, not a node per frame; a range is a slice)."""
+    if isinstance(frames, range):
+        return clip[frames.start:frames.stop:frames.step]
+    frames = [int(f) for f in frames]
+    base = vs.core.std.BlankClip(clip, length=len(frames))
+    return base.std.FrameEval(lambda n: clip[frames[n]])
 
 
 def select_frames(clip: vs.VideoNode, frames: str | None) -> vs.VideoNode:

@@ -51,6 +51,11 @@ def describe(path: str | Path, as_json: bool = False) -> str:
             + (f", labels {t.get('labels', 'split')}" if m["chunks"] > 1 else "")
             + f", started from {t.get('started_from', 'none')}")
         say(f"  held-out frames (not trained on): {', '.join(map(str, t.get('heldout', []))) or 'none'}")
+        scenes = t.get("heldout_scenes")
+        if isinstance(scenes, dict) and all(isinstance(scenes.get(k), (int, float)) for k in ("gain_db", "frames")):
+            say(f"  held-out scenes (never trained on, {scenes['frames']} frames): {scenes['gain_db']:+.2f} dB over "
+                f"bicubic through the mapping" + ("  WARNING: worse than bicubic on content it never saw"
+                                                  if scenes["gain_db"] < 0 else ""))
         auto = t.get("auto")
         if (isinstance(auto, dict) and isinstance(auto.get("kept"), list) and isinstance(auto.get("psnr"), list)
                 and auto["psnr"] and all(isinstance(v, (int, float)) for v in auto["psnr"])):  # the manifest is data

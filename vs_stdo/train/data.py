@@ -10,6 +10,7 @@ patch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 import numpy as np
 import torch
 import vapoursynth as vs
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from ..core.fingerprint import CELLS, fingerprint
 from ..core.grid import Grid
 from ..core.mapping import Mapping
-from ..core.video import arrays
+from ..core.video import arrays, pick
 from .target import Target
 
 READ_CACHE_MB = 256  # VapourSynth's frame cache while decoding training frames
@@ -44,13 +45,13 @@ class Frames:
         return len(self.lr)
 
 
-def load_frames(hr: vs.VideoNode, lr: vs.VideoNode, positions: range | None = None, mapping: Mapping | None = None,
-                desc: str = "reading frames") -> Frames:
+def load_frames(hr: vs.VideoNode, lr: vs.VideoNode, positions: Sequence[int] | None = None,
+                mapping: Mapping | None = None, desc: str = "reading frames") -> Frames:
     """Decode an RGBS (or GRAYS) HR/LR pair into memory, with a progress bar: the frames at `positions`
-    (default all; a range, so one VapourSynth node selects them: a node per frame would cache a frame each).
+    (default all; selected by one VapourSynth node: a node per frame would cache a frame each).
     `mapping`: where the LR lies on the HR grid (default: they cover each other exactly)."""
     if positions is not None:
-        hr, lr = (clip[positions.start:positions.stop:positions.step] for clip in (hr, lr))
+        hr, lr = pick(hr, positions), pick(lr, positions)
     n = lr.num_frames
     planes = lr.format.num_planes
     lrs = torch.empty(n, planes, lr.height, lr.width, dtype=torch.float32)

@@ -8,12 +8,15 @@ not decoded are routed by the blind router at playback (route "auto").
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from .preflight import GB, frames_bytes
 
 
-def choose(total: int, wanted: int, memory_gib: float, lr_width: int, lr_height: int, scale: int) -> range:
-    """The frames (of `total`) to decode: every `step`-th from the first, at most `wanted` of them (0: as many
-    as fit `memory_gib`; all when they fit). A fixed step lets VapourSynth select them with one node."""
+def choose(candidates: Sequence[int], wanted: int, memory_gib: float, lr_width: int, lr_height: int,
+           scale: int) -> Sequence[int]:
+    """The frames (of `candidates`) to decode: every `step`-th from the first, at most `wanted` of them (0: as
+    many as fit `memory_gib`; all when they fit). Of a range, a range: VapourSynth selects it with one node."""
     fit = max(1, int(memory_gib * GB // frames_bytes(lr_width, lr_height, 1, scale)))
-    n = min(total, wanted or fit)
-    return range(0, total, -(-total // n))
+    n = min(len(candidates), wanted or fit)
+    return candidates[::-(-len(candidates) // n)]

@@ -15,11 +15,15 @@ from . import checkpoint, generic, preflight
 from .data import load_frames
 from .frames import choose
 from .pairs import alignment_record, model_scale, open_training_pair
+from .scenes import split_pairs
 from .phases import Phases
 from .run import train
 from .settings import SCORERS, Settings
 from .stages import check_data, heldout_frames, plan_summary
 from .world import World
+
+
+HELDOUT_FRAMES = 32  # of a remaster run's held-out scenes, the frames played to measure and damp the bundle
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,10 @@ def run_job(job: Job) -> Bundle | None:
     s = replace(s, scale=model_scale(p.mapping, s.scale if job.scale_given or not job.lr_file else None))
     s.check()
     src, lr = p.source, p.lr
-    positions = choose(lr.num_frames, s.train_frames, s.frame_memory, lr.width, lr.height, s.scale)
+    candidates, unseen = range(lr.num_frames), []
+    if alignment is not None and s.scene_holdout > 0:  # a remaster bundle plays on scenes it never saw
+        unseen, candidates = split_pairs(p.frames, alignment.cuts, s.scene_holdout)
+    positions = choose(candidates, s.train_frames, s.frame_memory, lr.width, lr.height, s.scale)
     grid, s = check_data(s, lr.width, lr.height, len(positions), decoded=False)
     patches = grid.count * (len(positions) - len(heldout_frames(len(positions), s.holdout)))
     disk = preflight.check_disk(s, job.output, len(positions), grid.count)
@@ -91,13 +98,18 @@ def run_job(job: Job) -> Bundle | None:
             print(f"luma: Y of the pair read with matrix {p.colour.matrix} ({colour.matrix_name(p.colour.matrix)})",
                   file=sys.stderr)
     frames = load_frames(hr, lr, mine, p.mapping)
+    scenes = None
+    if unseen and world.main:
+        played = choose([i for h in unseen for i in h], HELDOUT_FRAMES, s.frame_memory, lr.width, lr.height, s.scale)
+        scenes = (load_frames(hr, lr, played, p.mapping, desc="reading held-out frames"),
+                   [(p.frames[h.start], p.frames[h.stop - 1]) for h in unseen])
     phases.done("decode")
     if world.main:
         print(f"plan: {plan_summary(s, patches)}"
               + (f"; a stage ends sooner where its share of --time {s.time:g} s runs out" if s.time else ""),
               file=sys.stderr)
     b = train(frames, s, Path(job.output), clip, resume=job.resume, world=world, count=len(positions),
-              phases=phases, colour=p.colour)
+              phases=phases, colour=p.colour, unseen=scenes)
     if world.main:
         print(f"wrote {job.output}: {b.chunks} model(s), x{b.scale}, {b.clip.frames} frames "
               f"({len(b.training['heldout'])} held out), {Path(job.output).stat().st_size} bytes")

@@ -18,7 +18,7 @@ import vapoursynth as vs
 from ..core import colour
 from ..core.mapping import Mapping
 from ..core.models import SCALES
-from ..core.video import Pair, check_progressive, frame_range, open_clip, whole_pair
+from ..core.video import Pair, check_progressive, frame_range, open_clip, pick, whole_pair
 from .align import Alignment, align
 
 
@@ -45,12 +45,6 @@ def model_scale(mapping: Mapping, given: int | None) -> int:
         raise ValueError(f"--scale {given} is below the LR-to-HR ratio {mapping.ratio_x:.3f} x {mapping.ratio_y:.3f}; "
                          f"give --scale {mapping.scale()} or more, or leave --scale out")
     return given
-
-
-def pick(clip: vs.VideoNode, frames: list[int]) -> vs.VideoNode:
-    """The given frames of `clip`, in that order, as one clip (one node, not a node per frame)."""
-    base = vs.core.std.BlankClip(clip, length=len(frames))
-    return base.std.FrameEval(lambda n: clip[frames[n]])
 
 
 def open_training_pair(input: str | Path, lr_file: str | Path | None, frames: str | None, scale: int,

@@ -28,19 +28,23 @@ from .scoring import bicubic_upscaler, bundle_upscaler, model_upscaler, models_p
 from .settings import Settings
 from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage, total_steps
 from .target import Target, target_for
+from .validation import damp
 from .world import World
 
 
 def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool = False,
           world: World | None = None, count: int | None = None, phases: Phases | None = None,
-          colour: Colour | None = None, deadline: Deadline | None = None) -> bundle_io.Bundle:
+          colour: Colour | None = None, deadline: Deadline | None = None,
+          unseen: tuple[Frames, list[tuple[int, int]]] | None = None) -> bundle_io.Bundle:
     """Run a whole training job on decoded frames and write the bundle to `out` (which records `colour`,
     how the frames' HR/LR pair was read).
 
     Alone, `frames` are all the training frames. Under torchrun (`world`), they are this rank's share of
     the `count` training frames (positions rank, rank + size, ...; see world.py). `phases` records where
     the time and memory went (the caller may have recorded decoding in it). `deadline`: when the run must be
-    done (default: --time's, from the process's start; deadline.py gives each stage and the router its time)."""
+    done (default: --time's, from the process's start; deadline.py gives each stage and the router its time).
+    `unseen`: frames of scenes never trained on and their stretches of HR frames (a remaster run, main process):
+    played as unseen frames play, they scale the models' residuals and measure the bundle (validation.py)."""
     s.check()
     deadline = deadline or Deadline.of(s)
     world = world or World(device=pick_device(s.device))
@@ -135,6 +139,12 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     b.weights = bundle_io.from_bytes(bundle_io.to_bytes(b)).weights  # as stored: labels and router see what plays
     if k > 1:
         route(b, frames, target, train_frames, s, world, count, phases, deadline)
+    if unseen is not None:
+        h = damp(b, unseen[0], target, device, unseen[1])
+        b.training["heldout_scenes"] = h.record()
+        phases.done("held-out scenes")
+        print(h.line() if h.gain_db >= 0 else f"warning: {h.line()}; the bundle does worse than bicubic on scenes "
+              f"it never saw: train on more of the show (a wider --frames range, more --frame-memory)", file=sys.stderr)
     if world.main:
         bundle_io.save(b, out)
         ckpt.remove()

@@ -8,6 +8,8 @@ a cut that of one frame. Dissolves and fades cut nowhere: their scenes stay one.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import numpy as np
 
 CUT = 0.3          # least dissimilarity (1 - correlation) between a frame and the one before that is a cut
@@ -18,6 +20,7 @@ SHORTEST = 8       # frames: cuts closer than this to the previous one (flashes,
 HOLDOUT = 0.15     # share of the frames a run holds out
 BLOCKS = 4         # ... in this many stretches: whole scenes where they are short enough
 GUARD = 24         # frames either side of a held-out stretch that are not trained on either
+FEWEST = 120       # a remaster run of fewer pairs holds nothing out
 
 
 def dissimilarity(thumbs: np.ndarray) -> np.ndarray:
@@ -84,6 +87,17 @@ def held_out(parts: list[range], share: float = HOLDOUT, blocks: int = BLOCKS) -
         if not out or scene.start >= out[-1].stop:
             out.append(scene)
     return out
+
+
+def split_pairs(hr_frames: list[int], starts: list[int], share: float = HOLDOUT) -> tuple[list[range], list[int]]:
+    """For the pairs of a remaster run (the HR frame of each, increasing) in a source whose scenes start at
+    `starts` (HR frames): the stretches of pairs held out (`held_out`) and the pairs it may train on (`guarded`,
+    the guard a 40th of the pairs at most). Fewer than FEWEST pairs hold nothing out: too few to spare."""
+    n = len(hr_frames)
+    if n < FEWEST:
+        return [], list(range(n))
+    held = held_out(scenes(n, [bisect_left(hr_frames, c) for c in starts]), share)
+    return held, guarded(held, n, min(GUARD, n // 40))
 
 
 def guarded(held: list[range], frames: int, guard: int = GUARD) -> list[int]:

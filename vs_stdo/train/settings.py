@@ -133,6 +133,9 @@ class Settings:
                          choices=LABELS)
     score_steps: int = option(300, "--score self: training steps of the scorer model (default {default})")
     holdout: int = option(0, "keep every Nth training frame out of training (default 0: none)")
+    scene_holdout: float = option(0.15, "remaster pairs: the share of the training range held out as whole scenes, "
+                                        "played as unseen episodes play to measure the bundle there and scale each "
+                                        "model's residual to do no harm (default {default}; 0: none)")
     train_frames: int = option(0, "frames decoded for training, evenly spread over the input (default 0: every "
                                   "frame when they fit --frame-memory, else as many as fit)")
     frame_memory: float = option(0.5, "GiB of RAM for the decoded training frames when --train-frames is 0 "
@@ -254,7 +257,8 @@ class Settings:
 
 # numeric settings and the closed range each must lie in (a finite number; ints are range-checked the same way)
 RANGES = (("epochs", 0, 1e6), ("time", 0, 7 * 86400), ("frame_memory", 0, 65536), ("lr", 0, 1e6),
-          ("pretrain", 0, 1), ("focus", 0, 4), ("context", 0, 64), ("train_frames", 0, 10_000_000))
+          ("pretrain", 0, 1), ("scene_holdout", 0, 0.5), ("focus", 0, 4), ("context", 0, 64),
+          ("train_frames", 0, 10_000_000))
 
 
 def flag_of(name: str) -> str:

@@ -15,8 +15,10 @@ floor(ratio * patch_width) HR pixels whose centres lie in it (the same per axis)
 the area both clips show count (a mask). The model runs on the patch with `context` LR pixels around it and
 keeps MARGIN of them in its output for the resampling taps.
 
-Both give a batch's targets (`targets`), a model's prediction in the same layout (`predict`) and each
-patch's PSNR in a whole frame's upscale (`patch_psnr`), which scoring and best-model labels use.
+Both give a batch's targets (`targets`), a model's prediction in the same layout (`predict`), each
+patch's PSNR in a whole frame's upscale (`patch_psnr`), which scoring and best-model labels use, and a whole
+frame's upscale on the HR grid as the filter outputs it with sums over each patch's pixels there (`on_hr`,
+`per_patch`), which the held-out scenes use (validation.py).
 """
 from __future__ import annotations
 
@@ -55,6 +57,14 @@ class WholeScale:
     def patch_psnr(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         """PSNR of each grid patch of a whole frame's upscale `sr` (P, H s, W s) against the HR frame (P, H s, W s)."""
         return patch_psnr(sr, hr, self.grid, self.scale)
+
+    def on_hr(self, sr: torch.Tensor) -> torch.Tensor:
+        """A whole frame's upscale as the filter outputs it: clamped to [0, 1]."""
+        return sr.float().clamp(0, 1)
+
+    def per_patch(self, values: torch.Tensor) -> torch.Tensor:
+        """(grid.count,) sums of `values` (P, H s, W s) over each patch's HR pixels."""
+        return torch.stack([values[:, y:y + h, x:x + w].sum() for y, x, h, w in self.grid.hr_boxes(self.scale)])
 
 
 def patch_psnr(sr: torch.Tensor, hr: torch.Tensor, grid: Grid, scale: int) -> torch.Tensor:
@@ -121,23 +131,24 @@ class Resampled:
             hr = my[:, None] @ out.float() @ mx[:, None].transpose(-1, -2)
         return hr * self.mask(r, c).to(x.device)
 
-    def frame(self, sr: torch.Tensor) -> torch.Tensor:
+    def on_hr(self, sr: torch.Tensor) -> torch.Tensor:
         """A whole frame's s-grid upscale (P, H s, W s) on the HR grid (P, HR height, HR width), clamped to
         [0, 1] before and after, as the filter outputs it."""
         return resample(sr.float().clamp(0, 1), *frame_matrices(self.mapping, self.scale)).clamp_(0, 1)
 
+    def per_patch(self, values: torch.Tensor) -> torch.Tensor:
+        """(grid.count,) sums of `values` (P, HR height, HR width) over each patch's HR window, inside the overlap."""
+        _, iy, my = self.rows
+        _, ix, mx = self.cols
+        return torch.stack([(values[:, iy[r][:, None], ix[c]] * (my[r][:, None] * mx[c][None, :])).sum()
+                            for r in range(self.grid.rows) for c in range(self.grid.cols)])
+
     def patch_psnr(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         """PSNR of each patch's HR window (inside the overlap) of a whole frame's s-grid upscale `sr` against
         the HR frame `hr` (P, H, W) in [0, 1]: the comparison training makes, on the filter's output."""
-        err = (self.frame(sr) - hr.float()) ** 2
-        _, iy, my = self.rows
-        _, ix, mx = self.cols
-        mses = []
-        for r in range(self.grid.rows):
-            for c in range(self.grid.cols):
-                w = my[r][:, None] * mx[c][None, :]
-                mses.append((err[:, iy[r][:, None], ix[c]] * w).sum() / (w.sum() * len(err)).clamp_min(1))
-        return mse_to_psnr(torch.stack(mses))
+        err = (self.on_hr(sr) - hr.float()) ** 2
+        pixels = self.per_patch(torch.ones_like(err[:1])) * len(err)
+        return mse_to_psnr(self.per_patch(err) / pixels.clamp_min(1))
 
 
 Target = WholeScale | Resampled

@@ -31,7 +31,7 @@ def test_patch_windows_equal_the_whole_frame_on_the_hr_grid():
     model = WDSR(Arch(2, 1, 4, 2)).eval()
     geo = Resampled(DVD, 2, grid, context=8)
     frame = _frame()
-    whole = geo.frame(model(frame[None])[0])
+    whole = geo.on_hr(model(frame[None])[0])
     items = torch.tensor([[0, i] for i in range(grid.count)])
     x = torch.stack([frame[:, r[:, None], c] for r, c in zip(*(t[items[:, 1]] for t in grid.spans(8)))])
     with torch.no_grad():

@@ -10,6 +10,8 @@ import vapoursynth as vs
 
 from vs_stdo.core.mapping import Mapping
 
+from ..scenes import cuts
+
 from .reading import read_frame, read_thumbnails
 from .registration import aligned_thumbnails, best_shift, coarse_mapping, refine
 from .report import Alignment, leave_out, thumb_residuals
@@ -92,4 +94,6 @@ def align(hr: vs.VideoNode, lr: vs.VideoNode, thumb_width: int = THUMB_WIDTH) ->
     th = max(8, round(tw * hr.height / hr.width))
     hr_thumbs = read_thumbnails(hr, tw, th, "HR thumbnails")
     lr_thumbs = read_thumbnails(lr, tw, th, "LR thumbnails")
-    return estimate(hr_thumbs, lr_thumbs, lambda n: read_frame(hr, n), lambda n: read_frame(lr, n))
+    a = estimate(hr_thumbs, lr_thumbs, lambda n: read_frame(hr, n), lambda n: read_frame(lr, n))
+    a.cuts = cuts(hr_thumbs)
+    return a

@@ -66,6 +66,7 @@ class Alignment:
     lr_frames: int = 0
     precision: float | None = None  # HR px, standard error of the mapping's edges
     refined_on: list[tuple[int, int]] = field(default_factory=list)
+    cuts: list[int] = field(default_factory=list)  # HR frames where a scene starts (train/scenes.py)
 
     @property
     def unpaired(self) -> tuple[int, int]:
