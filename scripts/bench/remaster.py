@@ -120,7 +120,7 @@ def measure(pair: P.Pair, played: dict[str, vs.VideoNode], ranges: dict[str, lis
 
 
 def run_show(name: str, show: Show, out: Path, options: list[str], tag: str, reuse: bool,
-             step: int) -> list[dict]:
+             step: int, threads: int) -> list[dict]:
     """Make the show's pair (kept in `out`), train on its training range, play every scene."""
     out.mkdir(parents=True, exist_ok=True)
     path = clips.fetch(show.clip)
@@ -134,7 +134,7 @@ def run_show(name: str, show: Show, out: Path, options: list[str], tag: str, reu
         else P.mpeg2(pair, out)
     bundle = out / tag / "b.stdo"
     run = train_bundle(hr_vpy, bundle, "--lr", lr_file, "--frames", f"{show.train[0]}:{show.train[1]}", "--force",
-                       *options, log=out / tag / "train.log", threads=2, reuse=reuse)
+                       *options, log=out / tag / "train.log", threads=threads, reuse=reuse)
     b = bundle_io.load(bundle)
     m = pair.mapping
     played = {"stdo": core.stdo.Upscale(pair.lr, str(bundle)), "bicubic": bicubic_through(pair.lr, m),
@@ -187,10 +187,13 @@ def main() -> None:
     ap.add_argument("--step", type=int, default=2, help="play every STEP-th frame of each scene (default 2)")
     ap.add_argument("--out", type=Path, default=Path("out/bench_remaster"))
     ap.add_argument("--reuse", action="store_true", help="keep bundles an earlier run wrote (measure only)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the trainings (default 1: on a busy "
+                                                            "machine two threads each wait for the other)")
     a = ap.parse_args()
     rows = []
     for name in a.shows:
-        for row in run_show(name, SHOWS[name], a.out / name, shlex.split(a.options), a.tag, a.reuse, a.step):
+        for row in run_show(name, SHOWS[name], a.out / name, shlex.split(a.options), a.tag, a.reuse, a.step,
+                            a.threads):
             print(json.dumps(row), flush=True)
             rows.append(row)
     summary = []

@@ -28,7 +28,7 @@ from .scoring import bicubic_upscaler, bundle_upscaler, model_upscaler, models_p
 from .settings import Settings
 from .stages import Stage, check_data, heldout_frames, plan_stages, shared_stage, total_steps
 from .target import Target, target_for
-from .validation import damp
+from .validation import settle
 from .world import World
 
 
@@ -140,7 +140,8 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     if k > 1:
         route(b, frames, target, train_frames, s, world, count, phases, deadline)
     if unseen is not None:
-        h = damp(b, unseen[0], target, device, unseen[1])
+        shared = plain_state(trained(shared_stage(s, items))[0]) if "shared" in finished else None
+        b, h = settle(b, shared, unseen[0], target, device, unseen[1])
         b.training["heldout_scenes"] = h.record()
         phases.done("held-out scenes")
         print(h.line() if h.gain_db >= 0 else f"warning: {h.line()}; the bundle does worse than bicubic on scenes "

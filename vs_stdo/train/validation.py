@@ -7,10 +7,12 @@ its tail and skip convolutions, so the residual scales exactly with their weight
 [0, 1] that fits the held-out frames best (least squares on the HR grid, over the patches routed to it): a model
 that only helps keeps 1, one that overshoots on new content is damped, one that does harm there becomes bicubic
 (0). The bundle's held-out gain over bicubic through the mapping, before and after, goes into its training record.
+Where the run trained a shared model before its chunk models, the held-out scenes also choose between them: the
+chunk models ship only if they beat the shared model there by more than TIE (one model plays faster and is smaller).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from .scoring import bicubic, model_upscaler
 from .target import Target
 
 RESIDUAL = ("tail.weight", "tail.bias", "skip.weight", "skip.bias")  # the weights a model's residual scales with
+TIE = 0.05  # dB: chunk models that beat the shared model by no more than this on held-out scenes do not ship
 
 
 @dataclass(frozen=True)
@@ -35,19 +38,40 @@ class Heldout:
     gain_db: float
     scales: list[float]
 
+    kept: str = "the chunk models"  # what ships, of what the held-out scenes compared
+
     def record(self) -> dict:
         """The bundle's training record entry (`stdo info` shows it)."""
         return {"stretches": [list(s) for s in self.stretches], "frames": self.frames,
                 "undamped_gain_db": round(self.undamped_db, 3), "gain_db": round(self.gain_db, 3),
-                "residual_scales": [round(a, 3) for a in self.scales]}
+                "residual_scales": [round(a, 3) for a in self.scales], "kept": self.kept}
 
     def line(self) -> str:
         """One line for people."""
         where = ", ".join(f"{a}-{b}" for a, b in self.stretches)
         scales = ", ".join(f"{a:.2f}" for a in self.scales)
-        return (f"held-out scenes (HR frames {where}; {self.frames} frames never trained on): {self.gain_db:+.2f} dB "
-                f"over bicubic through the mapping ({self.undamped_db:+.2f} dB before the models' residuals were "
-                f"scaled by {scales})")
+        return (f"held-out scenes (HR frames {where}; {self.frames} frames never trained on): {self.kept}, "
+                f"{self.gain_db:+.2f} dB over bicubic through the mapping ({self.undamped_db:+.2f} dB before the "
+                f"models' residuals were scaled by {scales})")
+
+
+def settle(b: Bundle, shared: dict | None, frames: Frames, target: Target, device: torch.device,
+           stretches: list[tuple[int, int]]) -> tuple[Bundle, Heldout]:
+    """The bundle to ship and what the held-out scenes say of it: `b` with its residuals scaled (`damp`), or,
+    where `shared` (the plain weights of the run's shared model, of the main preset) does as well there within
+    TIE, a bundle of that one model, scaled likewise."""
+    chunks = damp(b, frames, target, device, stretches)
+    if shared is None or b.chunks == 1:
+        return b, chunks
+    arch = b.archs[0] if all(a == b.archs[0] for a in b.archs) else None
+    if arch is None:
+        return b, chunks
+    alone = replace(b, archs=[arch], weights=[dict(shared)], labels=np.zeros_like(b.labels), thresholds=[],
+                    router=None)
+    one = damp(alone, frames, target, device, stretches)
+    if one.gain_db >= chunks.gain_db - TIE:
+        return alone, replace(one, kept=f"the shared model ({b.chunks} chunk models: {chunks.gain_db:+.2f} dB)")
+    return b, replace(chunks, kept=f"{b.chunks} chunk models (the shared model: {one.gain_db:+.2f} dB)")
 
 
 def damp(b: Bundle, frames: Frames, target: Target, device: torch.device,
