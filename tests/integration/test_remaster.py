@@ -26,6 +26,10 @@ from scripts.pairs import hr_clip, make_pair
 hr = hr_clip(Path({path!r}), 256, 144, 0, 24)
 make_pair(hr, 140, 74, (4, 2, 3, 5), (0.37, -0.41), start=2).{side}.set_output()
 """
+TELECINE = """
+fields = lr.std.SeparateFields(tff=True).std.SelectEvery(cycle=8, offsets=[0, 1, 2, 3, 2, 5, 4, 7, 6, 7])
+fields.std.DoubleWeave(tff=True)[::2].std.SetFrameProps(_FieldBased=0).set_output()
+"""
 OPTIONS = ["--patch", "24x24", "--batch", "8", "--chunks", "2", "--device", "cpu"]
 
 
@@ -141,6 +145,21 @@ def test_a_luma_bundle_of_a_remaster_pair_trains_plays_and_evaluates(scripts, tm
     assert stdo("eval", out, hr, "--lr", lr, "--frames", ":", "--json", "--device", "cpu") == 0
     r = json.loads(capsys.readouterr().out)
     assert r["results"]["stdo"]["unseen"]["psnr_y"] > r["results"]["bicubic"]["unseen"]["psnr_y"] - 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_a_telecined_lr_trains_without_its_combed_frames_and_says_to_ivtc(bikes, tmp_path, capsys):
+    lr = tmp_path / "lr.vpy"
+    lr.write_text(SCRIPT.format(path=str(bikes), side="lr").replace("make_pair(", "lr = make_pair(")
+                  .replace("140, 74", "140, 76").replace(".lr.set_output()", ".lr") + TELECINE)  # fields: even height
+    hr = tmp_path / "hr.vpy"
+    hr.write_text(SCRIPT.format(path=str(bikes), side="hr"))
+    out = tmp_path / "b.stdo"
+    assert stdo("train", hr, "--lr", lr, "-o", out, "--steps", "20", *OPTIONS) == 0
+    err = capsys.readouterr().err
+    assert "look combed" in err and "telecined" in err and "vivtc.VFM + VDecimate" in err
+    assert bundle_io.load(out).training["combed"]
 
 
 @pytest.mark.slow

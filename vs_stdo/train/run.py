@@ -18,6 +18,7 @@ from ..core.metrics import psnr_to_mse
 from ..core.models import WDSR, add_weight_norm, from_plain, plain_state
 from . import generic, preflight, router_fit
 from .checkpoint import Checkpoint, input_of, run_id
+from .combing import left_out, zigzag
 from .chunks import auto_summary, fewest_models, floor_for, floor_note, label, split
 from .data import Frames, Patches, all_items
 from .deadline import Deadline
@@ -59,7 +60,13 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     device = world.device
     started = time.time()
     heldout = heldout_frames(count, s.holdout)
-    train_frames = [f for f in range(count) if f not in set(heldout)]
+    shares = world.gather(np.stack([zigzag(frames.lr), zigzag(frames.hr)], 1), count)
+    combed, warnings = left_out(shares[:, 0], shares[:, 1])
+    for line in warnings if world.main else ():
+        print(line, file=sys.stderr)
+    train_frames = [f for f in range(count) if f not in set(heldout) | set(combed)]
+    if not train_frames:
+        raise ValueError("no frame is left to train on once the held-out and combed ones are left out")
     items = all_items(count, grid.count)
     items = items[torch.isin(items[:, 0], torch.tensor(train_frames))]
     patches = Patches(frames, grid, target)
@@ -134,6 +141,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
                                  "patches": torch.bincount(st.owner, minlength=len(st.archs)).tolist()}
                        for st in stages},
             "total_steps": sum(finished[st.name].get("steps", st.steps) for st in stages), "heldout": heldout,
+            "combed": combed,
             "train_patches": len(items)},
         colour=colour, weight_storage=s.weights, mapping=frames.mapping)
     b.weights = bundle_io.from_bytes(bundle_io.to_bytes(b)).weights  # as stored: labels and router see what plays
