@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         a.func(a)
         sys.stdout.flush()
-    except KeyboardInterrupt as e:
+    except KeyboardInterrupt as e:  # the training loop's says where it saved the run
         if main_process():
-            print(f"stdo {a.command}: {e or 'interrupted'}", file=sys.stderr)
+            print(f"stdo {a.command}: {str(e) or 'interrupted'}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Whoever read our output stopped (`stdo info B | head`): stop quietly, as tools killed by SIGPIPE do.

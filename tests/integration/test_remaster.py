@@ -172,6 +172,14 @@ def test_align_only_writes_the_png_and_no_bundle(scripts, tmp_path, capsys):
     png = Path(str(out) + ".align.png")
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {png}" in err
     assert "mapping: 140x74 -> 256x144" in err and not out.exists()
+    out.write_bytes(b"not a bundle")  # it writes the picture only: an existing -o stays, and needs no --force
+    assert stdo("train", hr, "--lr", lr, "-o", out, "--align-only") == 0 and out.read_bytes() == b"not a bundle"
+    png.unlink()
+    png.mkdir()  # a picture path that is a folder is refused before the alignment
+    capsys.readouterr()
+    assert stdo("train", hr, "--lr", lr, "-o", out, "--align-only") == 1
+    err = capsys.readouterr().err
+    assert "is a directory" in err and "aligning" not in err
 
 
 @pytest.mark.slow

@@ -52,9 +52,12 @@ def run_job(job: Job) -> Bundle | None:
     reads = {"the input": job.input, "the --lr file": job.lr_file,
              "the --score bundle": None if s.score in SCORERS else s.score,
              "the --init bundle": None if s.init in generic.INITS else s.init}
-    preflight.check_bundle_output(job.output, reads, job.force)
-    if job.align_only and not job.lr_file:
-        raise ValueError("--align-only needs --lr: it aligns the LR file to the input")
+    if job.align_only:  # it writes the picture only: any -o will do, an existing bundle stays
+        if not job.lr_file:
+            raise ValueError("--align-only needs --lr: it aligns the LR file to the input")
+        preflight.check_writable(job.output + ".align.png", reads, "--align-only's picture (-o + .align.png)")
+    else:
+        preflight.check_bundle_output(job.output, reads, job.force)
     opened = open_training_pair(job.input, job.lr_file, job.frames, s.scale, job.scale_given, job.kernel,
                                 Path(job.output + ".align.png") if job.align_only else None)
     if opened is None:  # --align-only
