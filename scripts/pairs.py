@@ -39,21 +39,29 @@ class Pair:
 def hr_clip(path: str | Path, width: int, height: int, first: int = 0, frames: int = 90) -> vs.VideoNode:
     """`frames` frames of a real clip from `first`, cropped to the aspect of width x height (centred) and
     resized to it: YUV420P8, tagged BT.709 limited, as a Blu-ray would be."""
-    return hr_segments(path, width, height, [(first, first + frames - 1)])
+    return hr_segments([(path, first, first + frames - 1)], width, height)
 
 
-def hr_segments(path: str | Path, width: int, height: int, segments: list[tuple[int, int]],
+def hr_segments(segments: list[tuple[str | Path, int, int]], width: int, height: int,
                 bars: tuple[int, int, int, int] = (0, 0, 0, 0)) -> vs.VideoNode:
-    """`hr_clip` of segments of a real clip spliced ((first, last) frames, inclusive, in order: episodes of a
-    show), its black bars (left, right, top, bottom source px) cut off first."""
-    source = core.bs.VideoSource(str(path))
-    for first, last in segments:
+    """`hr_clip` of segments of real clips spliced ((clip, first, last) frames, inclusive, in order: the episodes of
+    a show), each clip's black bars (left, right, top, bottom source px) cut off first; at the first clip's frame
+    rate."""
+    parts = []
+    for path, first, last in segments:
+        source = core.bs.VideoSource(str(path))
         if not 0 <= first <= last < source.num_frames:
             raise ValueError(f"{path} has {source.num_frames} frames; segment {first}-{last} does not fit")
-    clip = core.std.Splice([source[first:last + 1] for first, last in segments])
-    if any(bars):
-        left, right, top, bottom = bars
-        clip = clip.std.Crop(left, right, top, bottom)
+        clip = source[first:last + 1]
+        if any(bars):
+            clip = clip.std.Crop(*bars)
+        parts.append(_framed(clip, width, height))
+    fps = parts[0].fps
+    return core.std.Splice([p.std.AssumeFPS(fpsnum=fps.numerator, fpsden=fps.denominator) for p in parts])
+
+
+def _framed(clip: vs.VideoNode, width: int, height: int) -> vs.VideoNode:
+    """A clip cropped to the aspect of width x height (centred) and resized to it, YUV420P8 tagged BT.709 limited."""
     aspect = width / height
     cw, ch = (round(clip.height * aspect), clip.height) if clip.width / clip.height > aspect else \
         (clip.width, round(clip.width / aspect))

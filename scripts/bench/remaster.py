@@ -14,8 +14,9 @@ beat), and of the generic model shipped for the scale put through the same mappi
 generic DVD model"). Everything is played as a user plays it: the LR in its own format (YUV 4:2:0, 8 bit)
 through the real filter, read back to RGB.
 
-The shows, their training ranges and scenes were fixed before the first run. "film" is the development show
-(levers are tuned on it); "fillets", "bbb" and "sintel" are set aside and reported whatever they show.
+The shows, their training ranges and scenes were fixed before the first run. "film" and "mix" are development
+shows (levers are tuned on them; "mix" was added after "film" proved too uniform to tell levers apart); "fillets",
+"bbb" and "sintel" are set aside and reported whatever they show.
 """
 from __future__ import annotations
 
@@ -43,11 +44,10 @@ MARGIN = 8  # HR pixels left out inside the area both clips show
 
 @dataclass(frozen=True)
 class Show:
-    """A source made into one DVD-like pair: `segments` of the clip spliced ((first, last) source frames, like
+    """Sources made into one DVD-like pair: `segments` of clips spliced ((clip, first, last) source frames, like
     episodes), black `bars` cut off first; `train` is the --frames range trained on, `scenes` the HR frame ranges
     of the pair (first, last, inclusive) that are played and measured, all outside it."""
-    clip: str
-    segments: tuple[tuple[int, int], ...]
+    segments: tuple[tuple[str, int, int], ...]
     train: tuple[int, int]
     scenes: dict[str, tuple[int, int]]
     role: str
@@ -56,22 +56,30 @@ class Show:
 
     @property
     def frames(self) -> int:
-        return sum(last - first + 1 for first, last in self.segments)
+        return sum(last - first + 1 for _, first, last in self.segments)
 
 
 SHOWS = {
-    "film": Show("film.mkv", ((0, 1927),), (0, 1000), {
+    "film": Show((("film.mkv", 0, 1927),), (0, 1000), {
         "interior, people": (1085, 1195), "riders in a forest": (1245, 1315), "two horsemen": (1365, 1475),
         "ships, battle": (1485, 1675), "ships at sea": (1725, 1927)}, "development",
         note="old colour film, plains, huts, a wagon train, a congress hall in the training range"),
-    "fillets": Show("fillets-intro.mpg", ((0, 2197),), (0, 1244), {
+    "mix": Show((("cockatoo.mp4", 0, 199), ("jellyfish1080.mp4", 0, 299), ("cartoon3d.mp4", 0, 199),
+                 ("diver.mov", 0, 149), ("surveillance.avi", 0, 149), ("screencast.webm", 0, 199),
+                 ("ball576.mp4", 0, 199), ("talkinghead.mp4", 0, 199), ("phone1080.mp4", 0, 40)), (0, 1000), {
+        "screencast": (1000, 1199), "ball toss": (1200, 1399), "talking head": (1400, 1599),
+        "phone video": (1600, 1640)}, "development",
+        note="unrelated clips spliced: trained on five (a bird, jellyfish, a CG tour, a diver, a street camera), "
+             "played on four others; harsher than the scenes of one show"),
+    "fillets": Show((("fillets-intro.mpg", 0, 2197),), (0, 1244), {
         "house interior": (1254, 1454), "alien lab": (1455, 1571), "space again": (1588, 1781),
         "ocean, seagull": (1782, 1954), "house close-ups": (1955, 2099)}, "held out",
         note="CG game intro; trained on space and undersea scenes"),
-    "bbb": Show("bbb-film.mp4", ((1346, 1845), (5579, 6078), (7325, 7524), (8945, 9144), (11053, 11252)), (0, 1000), {
+    "bbb": Show(tuple(("bbb-film.mp4", a, b) for a, b in ((1346, 1845), (5579, 6078), (7325, 7524), (8945, 9144),
+                                                         (11053, 11252))), (0, 1000), {
         "dark forest": (1000, 1199), "blue-sky trap": (1200, 1399), "finale": (1400, 1599)}, "held out",
         note="two episodes spliced (meadow, revenge) trained on; three later ones played"),
-    "sintel": Show("sintel-trailer.mp4", ((0, 1252),), (302, 851), {
+    "sintel": Show((("sintel-trailer.mp4", 0, 1252),), (302, 851), {
         "snow": (33, 218), "desert": (851, 975)}, "held out", bars=(0, 0, 88, 86),
         note="letterbox bars cut off; trained on the warm scenes (550 frames: the trailer has no more)"),
 }
@@ -123,11 +131,11 @@ def run_show(name: str, show: Show, out: Path, options: list[str], tag: str, reu
              step: int, threads: int) -> list[dict]:
     """Make the show's pair (kept in `out`), train on its training range, play every scene."""
     out.mkdir(parents=True, exist_ok=True)
-    path = clips.fetch(show.clip)
+    segments = [(str(clips.fetch(clip)), first, last) for clip, first, last in show.segments]
     hr_vpy = out / "hr.vpy"
     hr_vpy.write_text("from scripts.pairs import hr_segments\n"
-                      f"hr_segments({str(path)!r}, 640, 480, {list(show.segments)!r}, {show.bars!r}).set_output()\n")
-    hr = P.hr_segments(path, 640, 480, list(show.segments), show.bars)
+                      f"hr_segments({segments!r}, 640, 480, {show.bars!r}).set_output()\n")
+    hr = P.hr_segments(segments, 640, 480, show.bars)
     lr_file = out / "dvd.mpg"
     pair = P.make_pair(hr, 352, 240, (6, 2, 4, 8), (0.37, -0.41), start=2, name="dvd")
     pair = P.Pair(hr, core.bs.VideoSource(str(lr_file)), pair.mapping, pair.shows, "dvd") if lr_file.is_file() \
