@@ -11,6 +11,7 @@ from ..core import colour
 from ..core.bundle import Bundle
 from ..core.clip_record import ClipRecord
 from ..core.device import pick_device
+from ..core.usage import UsageError
 from . import checkpoint, generic, preflight
 from .data import load_frames
 from .frames import choose
@@ -42,7 +43,9 @@ class Job:
 
 def run_job(job: Job) -> Bundle | None:
     """Check everything that can be checked before decoding, decode the training frames, say the plan, train,
-    and write the bundle (on the main process under torchrun). Returns the bundle (None with `align_only`)."""
+    and write the bundle (on the main process under torchrun). Returns the bundle (None with `align_only`).
+    The settings are checked once (a UsageError names a bad value), the --init and --score bundles once, at
+    the models' scale."""
     s = job.settings
     s.check()
     reads = {"the input": job.input, "the --lr file": job.lr_file,
@@ -50,14 +53,14 @@ def run_job(job: Job) -> Bundle | None:
              "the --init bundle": None if s.init in generic.INITS else s.init}
     preflight.check_bundle_output(job.output, reads, job.force)
     if job.align_only and not job.lr_file:
-        raise ValueError("--align-only needs --lr: it aligns the LR file to the input")
+        raise UsageError("--align-only needs --lr: it aligns the LR file to the input")
     opened = open_training_pair(job.input, job.lr_file, job.frames, s.scale, job.scale_given, job.kernel,
                                 Path(job.output + ".align.png") if job.align_only else None)
     if opened is None:  # --align-only
         return None
     p, alignment, report = opened
     s = replace(s, scale=model_scale(p.mapping, s.scale if job.scale_given or not job.lr_file else None))
-    s.check()
+    s.check_files()
     src, lr = p.source, p.lr
     positions = choose(lr.num_frames, s.train_frames, s.frame_memory, lr.width, lr.height, s.scale)
     grid, s = check_data(s, lr.width, lr.height, len(positions), decoded=False)
@@ -97,8 +100,8 @@ def run_job(job: Job) -> Bundle | None:
               + (f"; a stage ends sooner where its share of --time {s.time:g} s runs out" if s.time else ""),
               file=sys.stderr)
     b = train(frames, s, Path(job.output), clip, resume=job.resume, world=world, count=len(positions),
-              phases=phases, colour=p.colour)
+              phases=phases, colour=p.colour, checked=True)
     if world.main:
         print(f"wrote {job.output}: {b.chunks} model(s), x{b.scale}, {b.clip.frames} frames "
-              f"({len(b.training['heldout'])} held out), {Path(job.output).stat().st_size} bytes")
+              f"({len(b.training.heldout)} held out), {Path(job.output).stat().st_size} bytes")
     return b
