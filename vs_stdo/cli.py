@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="show a bundle's manifest", parents=[common])
     i.add_argument("bundle")
-    i.add_argument("--json", action="store_true", help="print the raw manifest as JSON")
+    i.add_argument("--json", action="store_true", help="print the manifest as JSON (as read: defaults filled in)")
     i.set_defaults(func=cmd_info)
 
     x = sub.add_parser("export-onnx", help="write each chunk model as an ONNX file (for vs-mlrt's core.ort.Model)",
