@@ -274,13 +274,13 @@ def test_variable_format_clip_is_refused(good, tmp_path):
 FULL_DISK = """\
 import resource, signal, sys
 sys.path.insert(0, {root!r})
-import dataclasses, numpy as np, torch
+import msgspec, numpy as np, torch
 from vs_stdo.core import bundle as bundle_io
 b = bundle_io.load({path!r})
 b.fingerprints = np.random.rand(20000, 256).astype(np.float32)   # ~20 MB: more than the disk allows
 b.labels = np.zeros((20000,) + b.labels.shape[1:], np.uint8)
 b.psnr = np.zeros(b.labels.shape, np.float32)
-b.clip = dataclasses.replace(b.clip, frames=20000)
+b.clip = msgspec.structs.replace(b.clip, frames=20000)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))   # files beyond 1 MB fail with EFBIG
 try:

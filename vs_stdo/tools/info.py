@@ -38,9 +38,10 @@ def describe(path: str | Path, as_json: bool = False) -> str:
         sizes = chunks.patches
         say("  chunks at the split (training patches, hardest first): " + ", ".join(
             f"{n} ({n / sum(sizes):.1%})" for n in sizes) + floor_note(t.floor))
-    say(f"  trained: mode {t.mode}, preset {t.preset}, {t.total_steps} steps, {t.seconds} s, scorer {t.scorer}"
-        + (f", labels {t.labels}" if b.chunks > 1 else "") + f", started from {t.started_from}")
-    say(f"  held-out frames (not trained on): {', '.join(map(str, t.heldout)) or 'none'}")
+    if t.total_steps is not None:  # a bundle `stdo train` wrote (not one built by hand)
+        say(f"  trained: mode {t.mode}, preset {t.preset}, {t.total_steps} steps, {t.seconds} s, scorer {t.scorer}"
+            + (f", labels {t.labels}" if b.chunks > 1 else "") + f", started from {t.started_from}")
+        say(f"  held-out frames (not trained on): {', '.join(map(str, t.heldout)) or 'none'}")
     if t.auto and t.auto.psnr:
         say(f"  {auto_summary(t.auto)}")
     if b.router:
