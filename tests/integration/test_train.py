@@ -75,16 +75,16 @@ def chunks_bundle(bikes, tmp_path_factory) -> Path:
 def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     b = bundle_io.load(chunks_bundle)
     t = b.training
-    assert b.chunks == 2 and t["mode"] == "chunks" and t["scorer"] == "self" and t["labels"] == "split"
-    assert t["heldout"] == [2, 5] and t["train_patches"] == 4 * 10
+    assert b.chunks == 2 and t.mode == "chunks" and t.scorer == "self" and t.labels == "split"
+    assert t.heldout == [2, 5] and t.train_patches == 4 * 10
     train = b.labels[[0, 1, 3, 4]]
     sizes = np.bincount(train.ravel(), minlength=2).tolist()
     error = 10 ** (-b.psnr[[0, 1, 3, 4]].astype(np.float64) / 10)            # chunks of equal squared error
     assert abs(error[train == 0].sum() - error[train == 1].sum()) <= error.max() and sizes[0] < sizes[1]
     assert b.psnr[b.labels == 0].max() <= b.psnr[b.labels == 1].min()     # chunk 0 is the hardest, held-out too
     # a shared model on all training patches for a quarter of the steps, then both chunk models on their chunks
-    assert t["stages"] == {"shared": {"steps": 6, "patches": [40]}, "chunks": {"steps": 18, "patches": sizes}}
-    assert t["total_steps"] == 24
+    assert t.stages == {"shared": StageRecord(6, [40]), "chunks": StageRecord(18, sizes)}
+    assert t.total_steps == 24
     assert all(moved(w) for w in b.weights)
     assert not torch.equal(b.weights[0]["tail.weight"], b.weights[1]["tail.weight"])
     # the self scorer is a (briefly) trained model: not bicubic, but it ranks difficulty much like it
@@ -108,12 +108,12 @@ def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path
                 "--score", chunks_bundle, *TINY) == 0
     b = bundle_io.load(out)
     t = b.training
-    assert b.chunks == 1 and t["scorer"] == "bundle:chunks.stdo" and t["focus"] == 0.5
-    assert (t["loss"], t["sampling"]) == ("mse", "unbiased")  # the joint defaults, "auto" loss resolved
+    assert b.chunks == 1 and t.scorer == "bundle:chunks.stdo" and t.focus == 0.5
+    assert (t.loss, t.sampling) == ("mse", "unbiased")  # the joint defaults, "auto" loss resolved
     assert len(b.labels) == 0 and b.clip.frames == 6 and moved(b.weights[0])  # one model: no labels stored
     # the shared model on all 60 training patches for a quarter of the steps, then the same model on all
     # of them, drawn by the scorer's error
-    assert t["stages"] == {"shared": {"steps": 2, "patches": [60]}, "joint": {"steps": 8, "patches": [60]}}
+    assert t.stages == {"shared": StageRecord(2, [60]), "joint": StageRecord(8, [60])}
     # the scores are the scorer bundle's per-patch PSNR, upscaled by the real filter (against the HR
     # as training keeps it, 8-bit RGB); a one-model bundle stores none, so a two-model run shows them
     assert stdo("train", vpy, "-o", out, "--force", "--frames", "0:6", "--chunks", "2", "--steps", "4",
@@ -306,29 +306,30 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["{missing}"], "input '{missing}' does not exist"),
-    (["{bikes}", "--lr", "{missing}"], "LR file '{missing}' does not exist"),
-    (["{bikes}", "--lr", "{wrong_lr}"], "is beyond x4, the largest scale the models have"),
-    (["{bikes}", "--chunks", "21"], "--chunks 21 is more than the 20 training patches"),
-    (["{bikes}", "--holdout", "2", "--chunks", "11"], "--chunks 11 is more than the 10 training patches"),
-    (["{bikes}", "--holdout", "1"], "would hold out every frame"),
-    (["{bikes}", "--score", "{missing}"], "bundle '{missing}' does not exist"),
-    (["{bikes}", "--mode", "single", "--score", "shared"], "--score shared scores with the shared model of --mode"),
-    (["{bikes}", "--mode", "joint", "--focus", "-1"], "--focus must be a number from 0 to 4"),
-    (["{bikes}", "--min-chunk", "2"], "--min-chunk is auto or a share of an equal chunk in [0, 1], got 2.0"),
-    (["{bikes}", "--frames", "300:400"], "selects no frames of a 250-frame clip"),
-    (["{bikes}", "--patch", "200x34"], "smaller than one patch"),
-    (["{bikes}", "--mode", "joint", "--easy-preset", "nano"], "--easy-preset needs --mode chunks"),
-    (["{bikes}", "--easy-preset", "nano", "--easy-chunks", "4"], "1 <= --easy-chunks < --chunks"),
+@pytest.mark.parametrize("args, status, message", [
+    (["{missing}"], 1, "input '{missing}' does not exist"),
+    (["{bikes}", "--lr", "{missing}"], 1, "LR file '{missing}' does not exist"),
+    (["{bikes}", "--lr", "{wrong_lr}"], 1, "is beyond x4, the largest scale the models have"),
+    (["{bikes}", "--chunks", "21"], 1, "--chunks 21 is more than the 20 training patches"),
+    (["{bikes}", "--holdout", "2", "--chunks", "11"], 1, "--chunks 11 is more than the 10 training patches"),
+    (["{bikes}", "--holdout", "1"], 2, "would hold out every frame"),
+    (["{bikes}", "--score", "{missing}"], 1, "bundle '{missing}' does not exist"),
+    (["{bikes}", "--mode", "single", "--score", "shared"], 2, "--score shared scores with the shared model of --mode"),
+    (["{bikes}", "--mode", "joint", "--focus", "-1"], 2, "--focus must be a number from 0 to 4"),
+    (["{bikes}", "--min-chunk", "2"], 2, "--min-chunk is auto or a share of an equal chunk in [0, 1], got 2.0"),
+    (["{bikes}", "--frames", "300:400"], 1, "selects no frames of a 250-frame clip"),
+    (["{bikes}", "--patch", "200x34"], 1, "smaller than one patch"),
+    (["{bikes}", "--mode", "joint", "--easy-preset", "nano"], 2, "--easy-preset needs --mode chunks"),
+    (["{bikes}", "--easy-preset", "nano", "--easy-chunks", "4"], 2, "1 <= --easy-chunks < --chunks"),
 ])
 @pytest.mark.slow
 @pytest.mark.train
-def test_bad_input_is_a_clear_error(args, message, bikes, wrong_size_lr, tmp_path, capsys):
+def test_bad_input_is_a_clear_error(args, status, message, bikes, wrong_size_lr, tmp_path, capsys):
+    """1 for what is wrong with the files, 2 for a command-line value that cannot work (a usage error)."""
     names = {"bikes": bikes, "missing": tmp_path / "none.mp4", "wrong_lr": wrong_size_lr}
     frames = [] if "--frames" in args else ["--frames", "0:2"]
     out = tmp_path / "x.stdo"
-    assert main(["train", *TINY, *(a.format(**names) for a in args), *frames, "-o", str(out)]) == 1
+    assert main(["train", *TINY, *(a.format(**names) for a in args), *frames, "-o", str(out)]) == status
     err = capsys.readouterr().err
     assert message.format(**names) in err, err
     assert not out.exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+
 import vapoursynth as vs
 
 from ..core import colour
