@@ -14,8 +14,9 @@ from typing import Any, Callable
 import vapoursynth as vs
 
 from .core import bundle as bundle_io
+from .core.usage import UsageError
 from .core.video import KERNELS
-from .train.settings import Settings, default_of, options
+from .train.settings import Settings, default_of, flag_of, options
 
 
 def parse_patch(text: str) -> tuple[int, int]:
@@ -104,9 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="replace the bundle an earlier run wrote to -o")
     for f in options():  # every training setting, with its default from Settings
         default, m = default_of(f), f.metadata
-        t.add_argument(m["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, default=default,
+        t.add_argument(flag_of(f.name), dest=f.name, default=default,
                        type=arg_type(m["parse"] or type(default)), choices=m["choices"], action=Given,
-                       metavar=(m["flag"] or f.name).strip("-").replace("-", "_").upper() if not m["choices"] else None,
+                       metavar=f.name.upper() if not m["choices"] else None,
                        help=m["help"].format(default=default))
     t.add_argument("--patch", type=arg_type(parse_patch), default=(Settings.patch_width, Settings.patch_height),
                    help=f"LR patch WIDTHxHEIGHT (default {Settings.patch_width}x{Settings.patch_height})")
@@ -138,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="show a bundle's manifest", parents=[common])
     i.add_argument("bundle")
-    i.add_argument("--json", action="store_true", help="print the raw manifest as JSON")
+    i.add_argument("--json", action="store_true", help="print the manifest as JSON (as read: defaults filled in)")
     i.set_defaults(func=cmd_info)
 
     x = sub.add_parser("export-onnx", help="write each chunk model as an ONNX file (for vs-mlrt's core.ort.Model)",
@@ -182,7 +183,8 @@ def message(e: Exception, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the `stdo` command; returns the exit status: 0 done, 1 error, 2 usage error, 130 interrupted."""
+    """Run the `stdo` command; returns the exit status: 0 done, 1 error, 2 usage error (argparse's, or a UsageError:
+    a command-line value found wrong after parsing), 130 interrupted."""
     a = build_parser().parse_args(argv)
     try:
         a.func(a)
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.debug:
             raise
         report(f"stdo {a.command}: error: {message(e, a.command)}")
-        return 1
+        return 2 if isinstance(e, UsageError) else 1
     return 0
 
 

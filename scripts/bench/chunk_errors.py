@@ -49,12 +49,12 @@ def main() -> None:
     target = target_for(many.mapping, many.scale, many.grid, 0)
     single = score(frames, target, model_upscaler(one.build_models()[0], cpu))
     each = models_psnr(many, frames, target, cpu)
-    train = [f for f in range(len(frames)) if f not in set(many.training["heldout"])]
+    train = [f for f in range(len(frames)) if f not in set(many.training.heldout)]
     chunk = label(many.psnr, many.thresholds)[train]
     routed = np.take_along_axis(each, many.labels[None].astype(np.int64), 0)[0]
     rows = [("bicubic", score(frames, target, bicubic_upscaler(many.scale)))]
-    if many.training.get("scorer", "bicubic") != "bicubic":
-        rows.append((f"scorer ({many.training['scorer']})", many.psnr))
+    if (many.training.scorer or "bicubic") != "bicubic":
+        rows.append((f"scorer ({many.training.scorer})", many.psnr))
     rows += [("single", single), ("chunks, routed", routed), ("chunks, best", each.max(0))]
     for name, psnr in rows:
         print(line(name, psnr[train], chunk, many.chunks))

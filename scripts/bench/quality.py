@@ -90,7 +90,7 @@ def run_cell(cell: Cell, source: Path, a: argparse.Namespace, report: Path | Non
                 value = r[method].get(split, {}).get(f"psnr_{metric}")
                 row[f"{prefix}{split}_{metric}"] = "" if value is None else round(value, 3)
     row |= {"bytes": result["bundle_bytes"], "train_seconds": round(seconds, 1),
-            "total_steps": bundle_io.load(bundle).training["total_steps"]}
+            "total_steps": bundle_io.load(bundle).training.total_steps}
     return row
 
 

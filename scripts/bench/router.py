@@ -31,7 +31,7 @@ from scripts import clips
 from scripts.bench.lib import table, train_bundle
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.metrics import psnr, psnr_y
-from vs_stdo.core.router_state import FEATURES, RouterState
+from vs_stdo.core.router_state import FEATURES, RouterFit, RouterState
 from vs_stdo.core.video import hr_lr_pair, open_clip, resize, select_frames
 from vs_stdo.filter.blind import BlindRouter, frame_features
 from vs_stdo.tools.evaluate import tensor
@@ -64,8 +64,9 @@ def patch_study(b: bundle_io.Bundle, clip: Path,
                                                                                       labels, b.grid.count)))
     labelfit = router_fit.fit_mlp(feats, labels, torch.ones(len(labels)), b.chunks, b.scale)
     copied = BlindRouter(labelfit, b.scale).logits(feats).argmax(1)
-    labelfit.info = {"target": "labels"} | router_fit.report(mse, copied, labels, b.grid.count)
-    rows.append(("MLP fitted to copy the labels", labelfit.info))
+    fit = router_fit.report(mse, copied, labels, b.grid.count)
+    labelfit.info = RouterFit(target="labels", steps=labelfit.info.steps, **fit)
+    rows.append(("MLP fitted to copy the labels", fit))
     blind = BlindRouter(b.router, b.scale)
     chosen = torch.cat([blind(b.grid.cut(f, 0)) for f in data.lr])
     rows.append(("MLP fitted to the best model (the bundle's router)",
@@ -106,7 +107,7 @@ def main() -> None:
                      reuse=True)
     b = bundle_io.load(stdo)
     if b.router is None:
-        raise SystemExit(f"{stdo} has no blind router (written before format 2); delete it to retrain")
+        raise SystemExit(f"{stdo} has no blind router (one model); delete it to retrain")
 
     router_bytes = sum(t.nbytes for t in b.router.state().values())
     corr, rows, b.router = patch_study(b, clip, a.frames)

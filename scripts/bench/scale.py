@@ -29,6 +29,7 @@ from pathlib import Path
 from scripts import clips
 from scripts.bench.lib import stdo, table, train_bundle
 from vs_stdo.core import bundle as bundle_io
+from vs_stdo.core import schema
 from vs_stdo.core.clip_record import ClipRecord
 
 QUALITY_CLIPS = ["bigbuckbunny.mp4", "bikes.mp4", "cockatoo.mp4", "city.mpg"]
@@ -63,7 +64,7 @@ def lengths(a: argparse.Namespace) -> list[dict]:
         b = bundle_io.load(out)
         rows.append({"frames": n, "trained_frames": len(b.labels), "seconds": round(run.seconds, 1),
                      "peak_rss_mib": round(run.peak_rss_mib), "bundle_bytes": out.stat().st_size,
-                     "phases": b.training["phases"], "render_last_s": round(render_last(vpy, out), 2)})
+                     "phases": schema.builtins(b.training.phases), "render_last_s": round(render_last(vpy, out), 2)})
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -75,10 +76,10 @@ def speed(a: argparse.Namespace) -> list[dict]:
         out = a.out / f"speed{procs}.stdo"
         train_bundle(clips.fetch("bikes.mp4"), out, "--frames", "0:30", "--scale", 4, "--steps", a.speed_steps,
                      "--device", "cpu", "--force", processes=procs, log=a.out / f"speed{procs}.log")
-        phases = bundle_io.load(out).training["phases"]
-        train_s = sum(p["seconds"] for p in phases if p["phase"].startswith("train "))
+        phases = bundle_io.load(out).training.phases
+        train_s = sum(p.seconds for p in phases if p.phase.startswith("train "))
         rows.append({"processes": procs, "steps_per_s": round(a.speed_steps / train_s, 2),
-                     "wall_s": round(sum(p["seconds"] for p in phases), 1)})
+                     "wall_s": round(sum(p.seconds for p in phases), 1)})
         print(json.dumps(rows[-1]), flush=True)
     return rows
 

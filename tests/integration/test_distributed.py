@@ -73,7 +73,7 @@ def test_two_processes_resume_after_a_kill_and_match_one_process(bikes, tmp_path
     r = train(TORCHRUN, bikes, two, "--resume")
     assert "resuming from" in r.stderr and not ckpt.exists()
     a, b = bundle_io.load(one), bundle_io.load(two)
-    assert (a.training["processes"], b.training["processes"]) == (1, 2)
+    assert (a.training.processes, b.training.processes) == (1, 2)
     assert (a.labels == b.labels).mean() >= 0.95
     for wa, wb in zip(a.weights, b.weights, strict=True):   # the same steps, up to float summation order
         assert all(torch.allclose(wa[k], wb[k], atol=1e-2) for k in wa)

@@ -38,9 +38,9 @@ def test_tiny_training_run_writes_a_valid_bundle(tiny_bundle, pair):
     hr, lr = pair
     assert b.chunks == 2 and b.scale == 4
     assert b.labels.shape == (6, b.grid.rows, b.grid.cols)
-    assert b.training["scorer"] == "shared"                    # scored by the model after pretraining
+    assert b.training.scorer == "shared"                    # scored by the model after pretraining
     chunk = label(b.psnr, b.thresholds)                        # the split the chunk models trained on
-    assert b.training["stages"]["chunks"]["patches"] == np.bincount(chunk.ravel(), minlength=2).tolist()
+    assert b.training.stages["chunks"].patches == np.bincount(chunk.ravel(), minlength=2).tolist()
     error = 10 ** (-b.psnr.astype(np.float64) / 10)             # chunks of equal squared error
     assert abs(error[chunk == 0].sum() - error[chunk == 1].sum()) <= error.max()
     assert b.psnr[chunk == 0].max() <= b.psnr[chunk == 1].min()  # chunk 0 is the hardest

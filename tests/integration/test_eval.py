@@ -1,22 +1,24 @@
-"""`stdo eval` on a real tiny bundle: JSON, the table, the PNG report, --lr, and its errors."""
+"""`stdo eval`: JSON, the table, the PNG report, --lr and its errors, on a real tiny bundle and hand-built ones."""
 from __future__ import annotations
 
 import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
 from matplotlib.image import imread
+from msgspec.structs import replace
 
 from scripts.encode import ffmpeg_exe
+from tests.support.bundles import offset_model, write_bundle
+from tests.support.cli import blank, run
 from vs_stdo.cli import main
 from vs_stdo.core.metrics import psnr
+from vs_stdo.core.models import WDSR, preset
 from vs_stdo.core.video import frame_array, open_pair
-
-pytestmark = [pytest.mark.slow, pytest.mark.train]   # every test here evaluates the bundle a fixture trains
-
 
 @pytest.fixture(scope="module")
 def bundle(bikes, tmp_path_factory) -> Path:
@@ -34,6 +36,8 @@ def run_eval(capsys, *args: object) -> tuple[int, str, str]:
     return rc, out, err
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_json_has_every_method_and_split_measured_on_the_filter_output(bundle, bikes, capsys):
     rc, out, err = run_eval(capsys, bundle, bikes, "--frames", "0:8", "--json")
     assert rc == 0, err
@@ -54,6 +58,8 @@ def test_json_has_every_method_and_split_measured_on_the_filter_output(bundle, b
     assert r["per_frame"][6]["stdo"]["psnr_rgb"] == pytest.approx(want, abs=1e-6)
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_table_and_png_report(bundle, bikes, tmp_path, capsys):
     png = tmp_path / "report.png"
     rc, out, err = run_eval(capsys, bundle, bikes, "--report", png)
@@ -67,6 +73,8 @@ def test_table_and_png_report(bundle, bikes, tmp_path, capsys):
     assert image.shape[:2] == (840, 1440) and image[..., :3].std() > 0.05
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_eval_on_a_real_lr_encode(bundle, bikes, tmp_path, capsys):
     lr = tmp_path / "lr.mkv"
     # the whole clip: an LR of other length than the input is refused (which frames would pair is unknown)
@@ -78,6 +86,8 @@ def test_eval_on_a_real_lr_encode(bundle, bikes, tmp_path, capsys):
     assert r["lr"] == "lr.mkv" and [f["split"] for f in r["per_frame"]].count("heldout") == 2
 
 
+@pytest.mark.slow
+@pytest.mark.train
 def test_eval_errors_are_clear(bundle, bikes, tmp_path, capsys):
     rc, _, err = run_eval(capsys, bundle, bikes, "--frames", "0:8", "--report", tmp_path / "r.png",
                           "--report-frame", "7")
@@ -87,3 +97,23 @@ def test_eval_errors_are_clear(bundle, bikes, tmp_path, capsys):
     rc, _, err = run_eval(capsys, tmp_path / "none.stdo", bikes)
     assert rc == 1 and "does not exist" in err
     assert not (tmp_path / "r.png").exists()
+
+
+def test_eval_feeds_a_luma_bundle_the_luma_of_the_clip_it_builds(tmp_path, capsys):
+    """With no --lr, eval downscales the RGB HR itself; a luma bundle gets that LR as YUV and is measured."""
+    model = WDSR(replace(preset("tiny", 2), planes=1))
+    path = write_bundle(tmp_path / "luma.stdo", [model], np.zeros((1, 2, 2)), [torch.full((3, 24, 32), 0.5)])
+    code, out, err = run(["eval", path, blank(tmp_path / "c.vpy", 64, 48, n=2), "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)["results"]
+    assert result["stdo"]["unseen"]["psnr_rgb"] > 20 and result["stdo"]["unseen"]["frames"] == 2
+
+
+def test_eval_refuses_a_report_that_is_the_frames_out_folder_before_the_work(tmp_path, capsys):
+    small = write_bundle(tmp_path / "small.stdo", [offset_model(2, 0.0)], np.zeros((1, 2, 2)),
+                         [torch.full((3, 24, 32), 0.5)])
+    folder = tmp_path / "D"
+    code, _, err = run(["eval", small, blank(tmp_path / "c.vpy", 64, 48, n=2), "--frames-out", folder,
+                        "--report", folder], capsys)
+    assert code == 1 and f"--report {folder} is the --frames-out folder" in err and "evaluating" not in err
+    assert ".tmp" not in err

@@ -142,6 +142,8 @@ def test_bad_clips_and_arguments_raise_clear_errors(red_bundle):
         (lambda: core.stdo.Upscale(clip, b, bf16=-1), "bf16 must be 0 or 1"),
         (lambda: core.stdo.Upscale(clip, b, device="tpu"), "device 'tpu'"),
         (lambda: core.stdo.Upscale(clip, b, route=3), "route"),
+        (lambda: core.stdo.Upscale(clip.std.SetFrameProps(_FieldBased=2), b),
+         r"interlaced \(_FieldBased=2\).*deinterlace \(or IVTC\) first"),
     ]
     if not torch.cuda.is_available():
         cases += [(lambda: core.stdo.Upscale(clip, b, device="cuda"), "CUDA is not available"),

@@ -60,9 +60,9 @@ def test_a_run_starts_from_the_model_init_names(init, bikes, tiny_bundle, tmp_pa
         kept = 0 if init == "auto" else int(torch.bincount(torch.from_numpy(start.labels.ravel()).long()).argmax())
         for k, v in b.weights[0].items():
             torch.testing.assert_close(v, start.weights[kept][k], rtol=2e-3, atol=2e-4)  # float16 storage
-    assert b.training["started_from"] in capsys.readouterr().err
+    assert b.training.started_from in capsys.readouterr().err
     assert main(["info", str(out)]) == 0
-    assert f"started from {b.training['started_from']}" in capsys.readouterr().out
+    assert f"started from {b.training.started_from}" in capsys.readouterr().out
 
 
 @pytest.mark.slow

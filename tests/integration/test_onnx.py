@@ -4,15 +4,18 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 import vapoursynth as vs
 
 from tests.support.bundles import random_model, write_bundle
+from tests.support.cli import stdo
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.mapping import Mapping
 from vs_stdo.core.models import preset
 from vs_stdo.core.video import frame_array
+from vs_stdo.train.generic import shipped
 
 
 def test_exported_models_match_torch_in_vs_mlrt(pair, tmp_path, capsys):
@@ -34,6 +37,12 @@ def test_exported_models_match_torch_in_vs_mlrt(pair, tmp_path, capsys):
             want = model(frame[None])[0].numpy()
         assert got.shape == want.shape == (3, 160, 288)
         np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_export_onnx_is_quiet_on_success(tmp_path):
+    r = stdo("export-onnx", shipped(preset("tiny", 4)), tmp_path / "onnx")
+    assert r.returncode == 0 and r.stderr == "" and (tmp_path / "onnx" / "chunk0.onnx").is_file()
 
 
 def test_export_of_a_missing_bundle_is_a_clear_error(tmp_path, capsys):

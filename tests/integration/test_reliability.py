@@ -19,7 +19,8 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from scripts.encode import vspipe_exe
-from tests.support.bundles import offset_model, per_tensor, rebuild, write_bundle
+from tests.support.bundles import huge_model, offset_model, rebuild, repacked, write_bundle
+from tests.support.cli import blank, run
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.bundle import BundleError
 from vs_stdo.core.files import atomic_write
@@ -55,12 +56,11 @@ def set_(d: dict, path: str, value) -> None:
 
 
 def nan_weight(t: dict) -> None:
-    t["model.0.head.weight"] = t["model.0.head.weight"].copy()
     t["model.0.head.weight"][0, 0, 0, 0] = np.nan
 
 
 def deflated(labels: np.ndarray) -> np.ndarray:
-    """Labels as a format-3 bundle stores them."""
+    """Labels as a bundle stores them."""
     return np.frombuffer(zlib.compress(labels.tobytes()), np.uint8)
 
 
@@ -84,15 +84,12 @@ HOSTILE = {
         dict(m["models"][0], blocks=64, channels=256, expansion=16), m["models"][1]])),
     "unknown architecture": lambda g: rebuild(g, lambda m: set_(m, "models", [
         dict(m["models"][0], name="edsr"), m["models"][1]])),
-    "missing tensor": lambda g: rebuild(per_tensor(g), tensors=lambda t: t.pop("model.1.tail.bias")),
     "missing model": lambda g: rebuild(g, tensors=lambda t: t.pop("model.1")),
     "extra tensor": lambda g: rebuild(g, tensors=lambda t: t.update(surprise=np.zeros(3, np.float32))),
     "labels wrong dtype": lambda g: rebuild(g, tensors=lambda t: t.update(labels=t["labels"].astype(np.float32))),
     "label names a missing chunk": lambda g: rebuild(g, tensors=lambda t: t.update(labels=deflated(
         np.frombuffer(zlib.decompress(t["labels"].tobytes()), np.uint8) * 7))),
-    "NaN weight": lambda g: rebuild(per_tensor(g), tensors=nan_weight),
-    "inf fingerprint": lambda g: rebuild(g, lambda m: m.update(version=3) or m["storage"].update(fingerprints="float16"), lambda t: t.update(
-        fingerprints=np.full((2, 256), np.inf, np.float16))),  # as float16 format-3 bundles stored them
+    "NaN weight": lambda g: repacked(g, nan_weight),
     "patch is a list": lambda g: rebuild(g, lambda m: set_(m, "patch", [16, 12])),
     "clip is a string": lambda g: rebuild(g, lambda m: set_(m, "clip", "x")),
     "models not a list": lambda g: rebuild(g, lambda m: set_(m, "models", {"0": 1})),
@@ -106,17 +103,21 @@ SAYS = {
     "empty": "too short", "truncated header": "header length", "truncated tensors": "tensor data is damaged",
     "zip magic (torch.save)": "not a safetensors bundle", "absurd header length": "does not fit the file",
     "header not JSON": "not valid JSON", "deeply nested header": "not valid JSON",
-    "no stdo manifest": "no 'stdo' manifest", "unknown version": "version 99 is not supported",
+    "no stdo manifest": "no 'stdo' manifest", "unknown version": "version 99 is newer than this vs-stdo reads",
     "version as string": "version '1' is not supported", "labels shape vs grid": "does not match a 8x12 grid",
-    "thresholds vs k": "needs 1 finite chunk thresholds", "non-finite threshold": "finite chunk thresholds",
+    "thresholds vs k": "2 chunks need 1 chunk thresholds, got [1.0, 2.0, 3.0]",
+    "non-finite threshold": "manifest field thresholds[0]: expected a finite number, got nan",
     "weight shapes vs architecture": "'model.0' does not inflate to exactly",
-    "absurd architecture": "'model.0' would inflate to 4833095280 bytes, more than any bundle holds", "unknown architecture": "unknown architecture 'edsr'",
-    "missing tensor": "'model.1.tail.bias' is missing", "missing model": "'model.1' must be a 1-dim uint8 lzma2", "extra tensor": "unexpected tensors ['surprise']",
+    "absurd architecture": "'model.0' would inflate to 4833095280 bytes, more than any bundle holds",
+    "unknown architecture": "manifest field models[0].name: invalid value 'edsr'",
+    "missing model": "'model.1' must be a 1-dim uint8 lzma2", "extra tensor": "unexpected tensors ['surprise']",
     "labels wrong dtype": "'labels' must be a 1-dim uint8 zlib stream", "label names a missing chunk": "labels name chunk 7",
-    "NaN weight": "'model.0.head.weight' holds NaN", "inf fingerprint": "'fingerprints' holds NaN or infinite",
-    "patch is a list": "manifest is inconsistent", "clip is a string": "clip must be an object",
-    "models not a list": "1 models for 2 chunks", "scale out of range": "scale must be an integer in [2, 4]",
-    "frames is a bool": "clip.frames must be an integer",
+    "NaN weight": "'model.0.head.weight' holds NaN",
+    "patch is a list": "manifest field patch: expected `object`, got `array`",
+    "clip is a string": "manifest field clip: expected `object`, got `str`",
+    "models not a list": "manifest field models: expected `array`, got `object`",
+    "scale out of range": "manifest field scale: invalid value 8",
+    "frames is a bool": "manifest field clip.frames: expected `int`, got `bool`",
 }
 
 
@@ -193,6 +194,26 @@ def test_ten_thousand_mutated_bundles_load_or_fail_cleanly(good):
     assert not crashes, crashes[:3]
 
 
+@pytest.fixture(scope="module")
+def huge_bundle(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("huge") / "huge.stdo"
+    return write_bundle(path, [huge_model()], np.zeros((1, 2, 2)), [torch.full((3, 24, 32), 0.5)])
+
+
+@pytest.mark.parametrize("consumer", ["info", "eval", "Upscale YUV420P8", "Upscale RGBS"])
+def test_huge_finite_weights_are_refused_by_every_consumer(consumer, huge_bundle, tmp_path, capsys):
+    """`stdo info`, `stdo eval` and the filter refuse the bundle in one line naming the model."""
+    if consumer.startswith("Upscale"):
+        fmt = getattr(vs, consumer.split()[1])
+        clip = vs.core.std.BlankClip(format=fmt, width=32, height=24, length=1)
+        with pytest.raises(vs.Error, match="model 0 outputs non-finite values"):
+            vs.core.stdo.Upscale(clip, str(huge_bundle))
+        return
+    argv = ["info", huge_bundle] if consumer == "info" else ["eval", huge_bundle, blank(tmp_path / "c.vpy", 64, 48)]
+    code, out, err = run(argv, capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "model 0 outputs non-finite values" in err
+
+
 VPY = """\
 import vapoursynth as vs
 clip = vs.core.std.BlankClip(format=vs.{fmt}, width={w}, height={h}, length=2, color={color})
@@ -253,13 +274,13 @@ def test_variable_format_clip_is_refused(good, tmp_path):
 FULL_DISK = """\
 import resource, signal, sys
 sys.path.insert(0, {root!r})
-import dataclasses, numpy as np, torch
+import msgspec, numpy as np, torch
 from vs_stdo.core import bundle as bundle_io
 b = bundle_io.load({path!r})
 b.fingerprints = np.random.rand(20000, 256).astype(np.float32)   # ~20 MB: more than the disk allows
 b.labels = np.zeros((20000,) + b.labels.shape[1:], np.uint8)
 b.psnr = np.zeros(b.labels.shape, np.float32)
-b.clip = dataclasses.replace(b.clip, frames=20000)
+b.clip = msgspec.structs.replace(b.clip, frames=20000)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))   # files beyond 1 MB fail with EFBIG
 try:

@@ -95,7 +95,7 @@ def test_a_misaligned_pair_trains_and_plays_on_the_hr_grid(scripts, trained, tmp
     assert err.index("mapping:") < err.index("plan:")  # the alignment is shown before the training
     b = bundle_io.load(out)
     assert b.scale == 2 and b.mapping is not None and b.mapping.distance(pair.mapping) < 0.1
-    assert b.clip.alignment["frame_offset"] == -2
+    assert b.clip.alignment.frame_offset == -2
     assert stdo("info", out) == 0 and "the models' output resampled onto it" in capsys.readouterr().out
 
     lr_rgb = rgb(pair.lr)

@@ -18,9 +18,12 @@ import torch
 import vapoursynth as vs
 
 from scripts.encode import ffmpeg_exe
+from tests.support.cli import STDO, last_line
+from tests.support.cli import stdo as stdo_process
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.clip_record import ClipRecord
+from vs_stdo.core.training_record import StageRecord
 from vs_stdo.core.video import frame_array, open_pair
 from vs_stdo.train.checkpoint import Checkpoint
 from vs_stdo.train.chunks import AUTO_TOLERANCE
@@ -72,16 +75,16 @@ def chunks_bundle(bikes, tmp_path_factory) -> Path:
 def test_chunks_mode_with_self_scorer_and_held_out_frames(chunks_bundle, bikes):
     b = bundle_io.load(chunks_bundle)
     t = b.training
-    assert b.chunks == 2 and t["mode"] == "chunks" and t["scorer"] == "self" and t["labels"] == "split"
-    assert t["heldout"] == [2, 5] and t["train_patches"] == 4 * 10
+    assert b.chunks == 2 and t.mode == "chunks" and t.scorer == "self" and t.labels == "split"
+    assert t.heldout == [2, 5] and t.train_patches == 4 * 10
     train = b.labels[[0, 1, 3, 4]]
     sizes = np.bincount(train.ravel(), minlength=2).tolist()
     error = 10 ** (-b.psnr[[0, 1, 3, 4]].astype(np.float64) / 10)            # chunks of equal squared error
     assert abs(error[train == 0].sum() - error[train == 1].sum()) <= error.max() and sizes[0] < sizes[1]
     assert b.psnr[b.labels == 0].max() <= b.psnr[b.labels == 1].min()     # chunk 0 is the hardest, held-out too
     # a shared model on all training patches for a quarter of the steps, then both chunk models on their chunks
-    assert t["stages"] == {"shared": {"steps": 6, "patches": [40]}, "chunks": {"steps": 18, "patches": sizes}}
-    assert t["total_steps"] == 24
+    assert t.stages == {"shared": StageRecord(6, [40]), "chunks": StageRecord(18, sizes)}
+    assert t.total_steps == 24
     assert all(moved(w) for w in b.weights)
     assert not torch.equal(b.weights[0]["tail.weight"], b.weights[1]["tail.weight"])
     # the self scorer is a (briefly) trained model: not bicubic, but it ranks difficulty much like it
@@ -105,18 +108,18 @@ def test_joint_mode_from_a_vpy_scored_by_a_bundle(chunks_bundle, bikes, tmp_path
                 "--score", chunks_bundle, *TINY) == 0
     b = bundle_io.load(out)
     t = b.training
-    assert b.chunks == 1 and t["scorer"] == "bundle:chunks.stdo" and t["focus"] == 0.5
-    assert (t["loss"], t["sampling"]) == ("mse", "unbiased")  # the joint defaults, "auto" loss resolved
+    assert b.chunks == 1 and t.scorer == "bundle:chunks.stdo" and t.focus == 0.5
+    assert (t.loss, t.sampling) == ("mse", "unbiased")  # the joint defaults, "auto" loss resolved
     assert len(b.labels) == 0 and b.clip.frames == 6 and moved(b.weights[0])  # one model: no labels stored
     # the shared model on all 60 training patches for a quarter of the steps, then the same model on all
     # of them, drawn by the scorer's error
-    assert t["stages"] == {"shared": {"steps": 2, "patches": [60]}, "joint": {"steps": 8, "patches": [60]}}
+    assert t.stages == {"shared": StageRecord(2, [60]), "joint": StageRecord(8, [60])}
     # the scores are the scorer bundle's per-patch PSNR, upscaled by the real filter (against the HR
     # as training keeps it, 8-bit RGB); a one-model bundle stores none, so a two-model run shows them
     assert stdo("train", vpy, "-o", out, "--force", "--frames", "0:6", "--chunks", "2", "--steps", "4",
                 "--score", chunks_bundle, *TINY) == 0
     b = bundle_io.load(out)
-    assert b.chunks == 2 and b.training["scorer"] == "bundle:chunks.stdo"
+    assert b.chunks == 2 and b.training.scorer == "bundle:chunks.stdo"
     pair = open_pair(bikes, None, "0:6", 4)
     hr, lr = pair.hr, pair.lr
     sr = vs.core.stdo.Upscale(lr, str(chunks_bundle))
@@ -133,8 +136,8 @@ def test_single_mode_on_a_real_lr_encode(bikes, lr_encode, tmp_path):
     assert stdo("train", bikes, "-o", out, "--lr", lr_encode, "--frames", "0:4", "--mode", "single",
                 "--epochs", "2", "--init", "none", *TINY) == 0   # 10 steps: learnt from bicubic, not the generic start
     b = bundle_io.load(out)
-    assert b.chunks == 1 and b.training["scorer"] == "bicubic" and b.clip.lr == "bikes_lr.mp4"
-    assert b.training["stages"] == {"single": {"steps": 10, "patches": [40]}}    # 2 epochs of 40 patches, batch 8
+    assert b.chunks == 1 and b.training.scorer == "bicubic" and b.clip.lr == "bikes_lr.mp4"
+    assert b.training.stages == {"single": StageRecord(steps=10, patches=[40])}    # 2 epochs of 40 patches, batch 8
     # it learnt the encode: on those frames it beats bicubic through the filter
     pair = open_pair(bikes, lr_encode, "0:4", 4)
     hr, lr = pair.hr, pair.lr
@@ -269,7 +272,7 @@ def test_easy_preset_gives_the_easiest_chunks_a_smaller_model(bikes, tmp_path):
                 "nano", "--easy-chunks", "2", *TINY) == 0
     b = bundle_io.load(out)
     assert [(a.blocks, a.channels) for a in b.archs] == [(4, 16), (1, 8), (1, 8)]
-    assert b.training["easy_preset"] == "nano" and all(moved(w) for w in b.weights)
+    assert b.training.easy_preset == "nano" and all(moved(w) for w in b.weights)
     clip = vs.core.std.BlankClip(format=vs.RGBS, width=b.grid.width, height=b.grid.height, length=1, color=[0.5] * 3)
     hr = frame_array(vs.core.stdo.Upscale(clip, str(out), route="chunk:2").get_frame(0))
     assert hr.shape == (3, 4 * b.grid.height, 4 * b.grid.width) and np.isfinite(hr).all()
@@ -282,10 +285,10 @@ def test_chunks_auto_keeps_the_models_it_measured_and_the_bundle_plays(bikes, tm
     assert stdo("train", bikes, "-o", out, "--frames", "0:4", "--chunks", "auto", "--steps", "40",
                 "--learning-rate", "0.01", *TINY) == 0
     b = bundle_io.load(out)
-    auto = b.training["auto"]
-    assert b.training["chunks"] == 0 and len(auto["psnr"]) == 4 and 1 <= len(auto["kept"]) == b.chunks <= 4
-    assert auto["psnr"] == sorted(auto["psnr"])                       # each added model can only help
-    assert auto["psnr"][b.chunks - 1] >= auto["psnr"][-1] - AUTO_TOLERANCE
+    auto = b.training.auto
+    assert b.training.chunks == 0 and len(auto.psnr) == 4 and 1 <= len(auto.kept) == b.chunks <= 4
+    assert auto.psnr == sorted(auto.psnr)                             # each added model can only help
+    assert auto.psnr[b.chunks - 1] >= auto.psnr[-1] - AUTO_TOLERANCE
     assert len(b.thresholds) == b.chunks - 1 and len(b.labels) == (4 if b.chunks > 1 else 0)
     assert b.labels.size == 0 or int(b.labels.max()) < b.chunks
     assert (b.router is not None) == (b.chunks > 1)
@@ -303,29 +306,30 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["{missing}"], "input '{missing}' does not exist"),
-    (["{bikes}", "--lr", "{missing}"], "LR file '{missing}' does not exist"),
-    (["{bikes}", "--lr", "{wrong_lr}"], "is beyond x4, the largest scale the models have"),
-    (["{bikes}", "--chunks", "21"], "--chunks 21 is more than the 20 training patches"),
-    (["{bikes}", "--holdout", "2", "--chunks", "11"], "--chunks 11 is more than the 10 training patches"),
-    (["{bikes}", "--holdout", "1"], "would hold out every frame"),
-    (["{bikes}", "--score", "{missing}"], "bundle '{missing}' does not exist"),
-    (["{bikes}", "--mode", "single", "--score", "shared"], "--score shared scores with the shared model of --mode"),
-    (["{bikes}", "--mode", "joint", "--focus", "-1"], "--focus must be a number from 0 to 4"),
-    (["{bikes}", "--min-chunk", "2"], "--min-chunk is auto or a share of an equal chunk in [0, 1], got 2.0"),
-    (["{bikes}", "--frames", "300:400"], "selects no frames of a 250-frame clip"),
-    (["{bikes}", "--patch", "200x34"], "smaller than one patch"),
-    (["{bikes}", "--mode", "joint", "--easy-preset", "nano"], "--easy-preset needs --mode chunks"),
-    (["{bikes}", "--easy-preset", "nano", "--easy-chunks", "4"], "1 <= --easy-chunks < --chunks"),
+@pytest.mark.parametrize("args, status, message", [
+    (["{missing}"], 1, "input '{missing}' does not exist"),
+    (["{bikes}", "--lr", "{missing}"], 1, "LR file '{missing}' does not exist"),
+    (["{bikes}", "--lr", "{wrong_lr}"], 1, "is beyond x4, the largest scale the models have"),
+    (["{bikes}", "--chunks", "21"], 1, "--chunks 21 is more than the 20 training patches"),
+    (["{bikes}", "--holdout", "2", "--chunks", "11"], 1, "--chunks 11 is more than the 10 training patches"),
+    (["{bikes}", "--holdout", "1"], 2, "would hold out every frame"),
+    (["{bikes}", "--score", "{missing}"], 1, "bundle '{missing}' does not exist"),
+    (["{bikes}", "--mode", "single", "--score", "shared"], 2, "--score shared scores with the shared model of --mode"),
+    (["{bikes}", "--mode", "joint", "--focus", "-1"], 2, "--focus must be a number from 0 to 4"),
+    (["{bikes}", "--min-chunk", "2"], 2, "--min-chunk is auto or a share of an equal chunk in [0, 1], got 2.0"),
+    (["{bikes}", "--frames", "300:400"], 1, "selects no frames of a 250-frame clip"),
+    (["{bikes}", "--patch", "200x34"], 1, "smaller than one patch"),
+    (["{bikes}", "--mode", "joint", "--easy-preset", "nano"], 2, "--easy-preset needs --mode chunks"),
+    (["{bikes}", "--easy-preset", "nano", "--easy-chunks", "4"], 2, "1 <= --easy-chunks < --chunks"),
 ])
 @pytest.mark.slow
 @pytest.mark.train
-def test_bad_input_is_a_clear_error(args, message, bikes, wrong_size_lr, tmp_path, capsys):
+def test_bad_input_is_a_clear_error(args, status, message, bikes, wrong_size_lr, tmp_path, capsys):
+    """1 for what is wrong with the files, 2 for a command-line value that cannot work (a usage error)."""
     names = {"bikes": bikes, "missing": tmp_path / "none.mp4", "wrong_lr": wrong_size_lr}
     frames = [] if "--frames" in args else ["--frames", "0:2"]
     out = tmp_path / "x.stdo"
-    assert main(["train", *TINY, *(a.format(**names) for a in args), *frames, "-o", str(out)]) == 1
+    assert main(["train", *TINY, *(a.format(**names) for a in args), *frames, "-o", str(out)]) == status
     err = capsys.readouterr().err
     assert message.format(**names) in err, err
     assert not out.exists()
@@ -378,8 +382,8 @@ def test_chunk_models_continue_the_shared_training(pair, tmp_path):
     chunk = torch.arange(len(items)) % 2
     shared, chunks = plan_stages(s, items, chunk, torch.ones(len(items)))
     assert (shared.steps, chunks.steps, chunks.first, chunks.init) == (10, 10, 10, "shared")
-    whole = [shared.lr(s, t) for t in range(10)] + [chunks.lr(s, t) for t in range(10)]
-    assert whole == pytest.approx([s.lr * 0.5 * (1 + math.cos(math.pi * t / 20)) for t in range(20)])
+    whole = [shared.learning_rate(s, t) for t in range(10)] + [chunks.learning_rate(s, t) for t in range(10)]
+    assert whole == pytest.approx([s.learning_rate * 0.5 * (1 + math.cos(math.pi * t / 20)) for t in range(20)])
     patches = Patches(frames, grid, WholeScale(grid, s.scale, 4))
     ckpt = Checkpoint(tmp_path / "x.ckpt", "run")
     first = fit(shared, None, patches, s, ckpt, World())
@@ -460,13 +464,95 @@ def test_a_time_run_ends_its_stages_and_router_fit_by_their_shares(pair, tmp_pat
     clock = ticks()
     clip = ClipRecord(lr.width, lr.height, len(frames), 25, 1, "pair")
     b = run_train(frames, s, tmp_path / "t.stdo", clip, deadline=Deadline(clock() + 100, clock))
-    stages = b.training["stages"]
-    assert stages["shared"]["steps"] < 500 and stages["chunks"]["steps"] < 1500 and b.training["steps"] == 2000
+    stages = b.training.stages
+    assert stages["shared"].steps < 500 and stages["chunks"].steps < 1500 and b.training.steps == 2000
     for record in stages.values():
-        assert record["spent"] < 1 <= record["spent"] + 1.5 / record["budget"]
+        assert record.spent < 1 <= record.spent + 1.5 / record.budget
     # the shared stage had a quarter of what was left; the chunks stage what was left then, less the two label
     # passes (as long as the scoring pass: a second) and the router's share of --time
-    shared, chunks = stages["shared"]["budget"], stages["chunks"]["budget"]
+    shared, chunks = stages["shared"].budget, stages["chunks"].budget
     assert 18 < shared < 25 and chunks < 100 - MARGIN - shared - 2 - ROUTER_SHARE * 100
-    assert 1 <= b.training["router_steps"] == b.router.info["steps"] < 1000
-    assert bundle_io.load(tmp_path / "t.stdo").training["stages"] == stages
+    assert 1 <= b.training.router_steps == b.router.info.steps < 1000
+    assert bundle_io.load(tmp_path / "t.stdo").training.stages == stages
+
+
+REAL = """\
+import vapoursynth as vs
+c = vs.core.bs.VideoSource({path!r})[:9]
+c.resize.Bicubic(256, 144, format=vs.RGB24, matrix_in_s="709").set_output()
+"""
+
+
+@pytest.fixture
+def base(tmp_path: Path, bikes: Path) -> Path:
+    """A 256x144 cut (9 frames) of a real clip, as a .vpy."""
+    path = tmp_path / "base.vpy"
+    path.write_text(REAL.format(path=str(bikes)))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_ctrl_c_of_a_time_run_then_resume_finishes_and_mismatches_are_named_before_decoding(base, tmp_path):
+    """Ctrl-C of a --time run, then: a plain rerun and a changed --chunks are refused before any frame is decoded
+    (no plan line), naming the fix; the same command line with --resume (and another --weights and
+    --checkpoint-every, which only change how files are written) finishes."""
+    out = tmp_path / "t.stdo"
+    ckpt = Path(f"{out}.ckpt")
+    cmd = ["train", base, "-o", out, "--frames", "0:4", "--chunks", "2", "--device", "cpu", "--time", "40s"]
+    p = subprocess.Popen([*STDO, *map(str, cmd), "--checkpoint-every", "1"], stderr=subprocess.PIPE, text=True)
+    wait_for(p, ckpt.exists)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "rerun with --resume" in err, err[-2000:]
+    cut = torch.load(ckpt, weights_only=True)
+    assert cut["settings"]["steps"] == Settings.steps and (cut["current"] is None or cut["current"]["spent"] > 0)
+    plain = stdo_process(*cmd)
+    assert plain.returncode == 1 and "add --resume to continue it" in plain.stderr
+    other = stdo_process(*cmd, "--resume", "--chunks", "3")
+    assert other.returncode == 1 and "--chunks 2 -> 3" in last_line(other.stderr)
+    assert "plan:" not in plain.stderr + other.stderr           # refused before decoding
+    done = stdo_process(*cmd, "--resume", "--weights", "int8", "--checkpoint-every", "7")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming from" in done.stderr and not ckpt.exists()
+    b = bundle_io.load(out)
+    assert b.weight_storage == "int8" and all(stage.spent is not None for stage in b.training.stages.values())
+
+
+@pytest.mark.slow
+@pytest.mark.train
+@pytest.mark.parametrize("every", [200, 2])
+def test_a_diverging_run_stops_at_once_and_keeps_only_a_good_checkpoint(every, base, tmp_path):
+    out = tmp_path / "d.stdo"
+    r = stdo_process("train", base, "-o", out, "--frames", "0:4", "--chunks", "2", "--steps", "400", "--device",
+                     "cpu", "--learning-rate", "1e6", "--checkpoint-every", every)
+    line = last_line(r.stderr)
+    assert r.returncode == 1 and "training diverged at step" in line and "lower --learning-rate (now 1e+06)" in line
+    assert "of stage shared (loss nan)" in line
+    step = int(re.search(r"diverged at step (\d+)", line).group(1))
+    assert step < 100 and "plan: shared 100 steps" in r.stderr  # at once, before the stage's 100 steps end
+    ckpt = Path(f"{out}.ckpt")
+    if every == 200:   # nothing good was saved: nothing is left
+        assert not ckpt.exists()
+    else:
+        state = torch.load(ckpt, weights_only=True)
+        weights = state["current"]["models"][0].values()
+        assert all(torch.isfinite(w).all() for w in weights) and "keeps the last good state" in line
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_a_time_run_stops_its_stages_by_their_time_within_its_steps(base, tmp_path):
+    """--time 30s with at most 400 steps, from the process's start to the written bundle (start-up, decoding,
+    training, passes, router fit and writing all count): each stage stops by its time or its steps, whichever comes
+    first, and the bundle records how far it got."""
+    out = tmp_path / "t.stdo"
+    r = stdo_process("train", base, "-o", out, "--frames", "0:4", "--chunks", "2", "--device", "cpu", "--time",
+                     "30s", "--steps", "400")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "plan: shared 100 steps, then chunks 300 steps (2 models)" in r.stderr
+    t = bundle_io.load(out).training
+    assert t.time == 30 and t.steps == 400 and 1 <= t.router_steps <= 1000
+    for name, most in (("shared", 100), ("chunks", 300)):
+        stage = t.stages[name]
+        assert 0 < stage.budget < 30 and (stage.steps == most or stage.steps < most and stage.spent > 0.5)

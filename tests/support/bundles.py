@@ -3,6 +3,7 @@ around them, flat clips, and a bundle's bytes edited in place."""
 from __future__ import annotations
 
 import json
+import lzma
 from pathlib import Path
 from typing import Callable
 
@@ -63,16 +64,18 @@ def rebuild(data: bytes, manifest: Callable[[dict], object] | None = None,
     return st_save(t, metadata={"stdo": json.dumps(m)})
 
 
-def per_tensor(packed: bytes) -> bytes:
-    """The bundle as format 3's pre-releases wrote it before models were packed: one tensor per parameter (and
-    int8 scale)."""
-    b, arrays = bundle_io.from_bytes(packed), st_load(packed)
-    for i, state in enumerate(b.weights):
-        arrays |= packing.unpacked(arrays, i, {n: tuple(t.shape) for n, t in state.items()}, b.weight_storage)
-    m = bundle_io.read_manifest(packed)
-    m["version"] = 3
-    del m["storage"]["models"]
-    return st_save(arrays, metadata={"stdo": json.dumps(m)})
+def repacked(data: bytes, edit: Callable[[dict], object], model: int = 0) -> bytes:
+    """A bundle's bytes with one model's packed stream edited: unpacked into the arrays `packing.layout` names
+    (model.{i}.{param}, and qscale.{i}.{param} for integer weights), edited in place, packed again."""
+    b, arrays = bundle_io.from_bytes(data), st_load(data)
+    shapes = {n: tuple(t.shape) for n, t in b.weights[model].items()}
+    parts = {k: v.copy() for k, v in packing.unpacked(dict(arrays), model, shapes, b.weight_storage).items()}
+    edit(parts)
+    stream = b"".join(parts[key].astype(dtype).tobytes() for key, dtype, _ in
+                      packing.layout(model, shapes, b.weight_storage))
+    arrays[f"{packing.MODEL}{model}"] = np.frombuffer(
+        lzma.compress(stream, lzma.FORMAT_RAW, filters=[packing.LZMA2]), np.uint8)
+    return st_save(arrays, metadata={"stdo": json.dumps(bundle_io.read_manifest(data))})
 
 
 def offset_model(scale: int, offset: float) -> WDSR:
@@ -80,6 +83,15 @@ def offset_model(scale: int, offset: float) -> WDSR:
     m = WDSR(preset("tiny", scale))
     with torch.no_grad():
         m.skip.bias.fill_(offset)
+    return m
+
+
+def huge_model(scale: int = 2) -> WDSR:
+    """A model whose weights are each finite but whose sums overflow float32: it outputs inf."""
+    m = offset_model(scale, 0.0)
+    with torch.no_grad():
+        m.head.weight.fill_(3e38)
+        m.tail.weight.fill_(1.0)
     return m
 
 

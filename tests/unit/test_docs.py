@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 from scripts.tools import docs_tables
+from vs_stdo.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -48,3 +50,36 @@ def test_paths_the_docs_and_sources_name_exist():
     named = {m for p in DOCS + SOURCES for m in re.findall(r"\b(?:vs_stdo|scripts)/[a-z_/]+\.(?:py|sh)\b",
                                                             p.read_text(errors="replace"))}
     assert not [n for n in sorted(named) if not (ROOT / n).exists()]
+
+
+STDO = (("stdo",), (".venv/bin/stdo",), ("python", "-m", "vs_stdo"), (".venv/bin/python", "-m", "vs_stdo"))
+
+
+def readme_commands() -> list[list[str]]:
+    """Every command in README.md's shell code blocks, as words (comments dropped, lines continued, `&&` and `|`
+    split)."""
+    blocks = re.findall(r"```(?:sh|bash)\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    commands = []
+    for line in "\n".join(blocks).replace("\\\n", " ").splitlines():
+        command: list[str] = []
+        for word in shlex.split(line, comments=True) + ["&&"]:
+            if word in ("&&", "|", ";"):
+                commands += [command] if command else []
+                command = []
+            else:
+                command.append(word)
+    return commands
+
+
+def test_readme_commands_parse_and_name_what_exists():
+    """Each `stdo` command the README shows parses with the real parser (without running); the scripts and
+    modules it names exist."""
+    commands = readme_commands()
+    stdo = [c[len(p):] for c in commands for p in STDO if tuple(c[:len(p)]) == p]
+    assert len(stdo) >= 4, commands
+    for args in stdo:
+        assert build_parser().parse_args(args).command == args[0], args
+    named = [w for c in commands for w in c if w.startswith("scripts/")]
+    modules = [c[c.index("-m") + 1] for c in commands if "-m" in c and c[c.index("-m") + 1].startswith("scripts.")]
+    assert named and all((ROOT / w).exists() for w in named), named
+    assert all((ROOT / (m.replace(".", "/") + ".py")).exists() for m in modules), modules

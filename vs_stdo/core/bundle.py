@@ -1,7 +1,6 @@
 """The `.stdo` bundle: one safetensors file holding every model, the routing labels and a manifest.
 
-Tensors (format 4, written now; the manifest's "storage" entry names how each part is stored, packing.py encodes
-them):
+Tensors (format 4; the manifest's "storage" record names how each part is stored, packing.py encodes them):
   model.{i}           every parameter of chunk model i (weight norm folded in), packed ("models": "lzma2"):
                       each parameter's values in state-dict order, then each integer weight's scales, as one
                       raw-LZMA2 1-dim uint8 tensor. Values are float16 (default), float32, or intN (N = 8 to 4) for
@@ -15,17 +14,21 @@ them):
                       before (mod 256), zlib-deflated into a 1-dim uint8 tensor
   router.{name}       float32 tensors of the blind router (when the bundle has one; router_state.py)
 A bundle of one model has nothing to route, so it stores no labels, psnr or fingerprints (its storage
-entry says "none" for the three; they load as arrays of zero frames): for one model they were most of
+record says "none" for the three; they load as arrays of zero frames): for one model they were most of
 the bytes beside the weights, and on a whole film they would be megabytes.
-Metadata key "stdo" holds the JSON manifest (see `Bundle.manifest`); its "colour" (absent in bundles
-made before it) is how the training pair's YUV was read, which the filter uses for untagged clips.
-Its "mapping" (core/mapping.py) is how the training LR sits on the HR grid: the filter puts the models' output
-through it, so it returns the HR's geometry. A whole-scale bundle's mapping is the plain one (ratio = scale, no
-offset: the output is the models' own); bundles made before every bundle recorded one load with that.
+Metadata key "stdo" holds the JSON manifest: one typed record per part (manifest.py), read strictly (schema.py).
+Its "colour" (absent in bundles made before it) is how the training pair's YUV was read, which the filter uses for
+untagged clips. Its "mapping" (core/mapping.py) is how the training LR sits on the HR grid: the filter puts the
+models' output through it, so it returns the HR's geometry. A whole-scale bundle's mapping is the plain one
+(ratio = scale, no offset: the output is the models' own); bundles made before every bundle recorded one load with
+that.
 Nothing in the file is code: safetensors stores raw arrays, and the loader checks every field before anything
 uses it, then runs each model once on a probe patch. Loading turns every part back into the float32 / uint8
-arrays the engine uses. Earlier format versions (1 to 3) load through bundle_legacy.py, which says what each
-stored.
+arrays the engine uses.
+
+Format versions 1 to 3 were written only by pre-release builds of vs-stdo 0.1 (no release, and no shipped generic
+model, stored them): they are refused with "made by a pre-release vs-stdo ...: retrain the bundle" rather than read
+by code kept alive for them; a version from the future asks for an update.
 """
 from __future__ import annotations
 
@@ -41,22 +44,21 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from . import bundle_legacy, packing
+from . import manifest as manifest_io
+from . import packing, schema
 from .clip_record import ClipRecord
 from .colour import Colour
 from .files import write_atomic
 from .fingerprint import CELLS
 from .grid import Grid
+from .manifest import FORMAT, PER_FRAME, VERSION, GridRecord, Manifest, PatchRecord, Storage
 from .mapping import Mapping
 from .models import WDSR, Arch, from_plain
 from .packing import MAX_BYTES, MODEL, QSCALE, WEIGHTS, BundleError
 from .router_state import RouterState
+from .training_record import TrainingRecord
 
-FORMAT = "stdo-bundle"
-VERSION = 4
 ROUTER = "router."         # prefix of the router's tensors
-PER_FRAME = ("labels", "psnr", "fingerprints")  # the routing data, one entry per stored frame
-ROUTING = {"labels": "zlib", "psnr": "float32", "fingerprints": "delta8"}  # how format 4 stores it
 MAX_HEADER = 16 << 20      # safetensors header (JSON) limit; ours are a few kB
 PROBE = 16                 # side of the test patch every model is run on when a bundle is loaded
 MAX_OUTPUT = 1e4           # a model's output on it beyond this (pixels are 0 to 1) is a broken model
@@ -76,7 +78,7 @@ class Bundle:
     fingerprints: np.ndarray    # (frames, CELLS*CELLS) float32
     thresholds: list[float]
     clip: ClipRecord            # the training clip: LR size, frames, fps, source
-    training: dict[str, Any] = field(default_factory=dict)
+    training: TrainingRecord = field(default_factory=TrainingRecord)
     router: RouterState | None = None
     colour: Colour | None = None  # how the training pair was read; None in bundles made before it was recorded
     weight_storage: str = WEIGHTS[0]  # how `save` stores the weights (one of WEIGHTS)
@@ -100,23 +102,15 @@ class Bundle:
     def grid(self) -> Grid:
         return Grid(self.clip.width, self.clip.height, self.patch_width, self.patch_height)
 
-    def manifest(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "scale": self.scale,
-            "patch": {"width": self.patch_width, "height": self.patch_height},
-            "grid": {"rows": int(self.labels.shape[1]), "cols": int(self.labels.shape[2])},
-            "chunks": self.chunks,
-            "models": [a.to_dict() for a in self.archs],
-            "thresholds": self.thresholds,
-            "clip": self.clip.to_manifest(),
-            "fingerprint": {"kind": "luma-block-mean", "cells": CELLS},
-            "training": self.training,
-            "router": self.router.manifest() if self.router else None,
-            "storage": storage(self.weight_storage, per_frame=self.chunks > 1),
-            "mapping": self.mapping.to_dict(),
-        } | ({"colour": self.colour.to_manifest()} if self.colour else {})
+    def manifest(self) -> Manifest:
+        """The manifest this bundle is written with."""
+        return Manifest(
+            scale=self.scale, patch=PatchRecord(self.patch_width, self.patch_height),
+            grid=GridRecord(int(self.labels.shape[1]), int(self.labels.shape[2])), chunks=self.chunks,
+            models=list(self.archs), thresholds=[float(t) for t in self.thresholds], clip=self.clip,
+            training=self.training, router=self.router.manifest() if self.router else None,
+            storage=Storage.of(self.weight_storage, per_frame=self.chunks > 1), mapping=self.mapping,
+            colour=self.colour.to_manifest() if self.colour else None)
 
     def build_models(self) -> list[WDSR]:
         return [from_plain(arch, state).eval() for arch, state in zip(self.archs, self.weights)]
@@ -128,10 +122,16 @@ def save(bundle: Bundle, path: str | Path) -> None:
 
 
 def to_bytes(bundle: Bundle) -> bytes:
-    """The bundle file's bytes."""
-    manifest = bundle.manifest()  # checks weight_storage first, and says whether routing data is stored
+    """The bundle file's bytes; its manifest is first read back as a loader reads it, so that no bundle is written
+    that would not load (ValueError naming the field)."""
+    try:
+        m = bundle.manifest()  # checks the rules between the parts (and the weight storage) as it is built
+        text = json.dumps(schema.builtins(m))
+        manifest_io.parse(json.loads(text))  # and the ranges of every field, as a loader reads them
+    except ValueError as e:
+        raise ValueError(f"refusing to write a bundle that would not load: {e}") from None
     tensors: dict[str, np.ndarray] = {}
-    if manifest["storage"]["labels"] != "none":
+    if m.storage.per_frame:
         tensors = {"labels": packing.deflated(np.ascontiguousarray(bundle.labels, dtype=np.uint8).tobytes()),
                    "psnr": np.ascontiguousarray(bundle.psnr, dtype=np.float32),
                    "fingerprints": packing.delta8(bundle.fingerprints)}
@@ -139,24 +139,7 @@ def to_bytes(bundle: Bundle) -> bytes:
         tensors[f"{MODEL}{i}"] = packing.packed(i, arch, state, bundle.weight_storage)
     if bundle.router:
         tensors |= {f"{ROUTER}{name}": t for name, t in bundle.router.state().items()}
-    return st_save(tensors, metadata={"stdo": json.dumps(manifest)})
-
-
-def storage(weights: str, per_frame: bool = True) -> dict[str, str]:
-    """The manifest's "storage" entry of a bundle written now, its weights stored as `weights`; without
-    `per_frame` (one model) the routing data is not stored at all."""
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights can be stored as {', '.join(WEIGHTS)}, not {weights!r}")
-    return {"weights": weights, "models": "lzma2"} | (ROUTING if per_frame else dict.fromkeys(PER_FRAME, "none"))
-
-
-def read_storage(st: Any) -> dict[str, str]:
-    """A format-4 manifest's storage entry, checked: exactly what `storage` writes."""
-    if isinstance(st, dict) and st.get("weights") in WEIGHTS and st in (storage(st["weights"]),
-                                                                        storage(st["weights"], per_frame=False)):
-        return st
-    raise BundleError(f"manifest field storage {st!r} is not format 4's (weights {', '.join(WEIGHTS)}; models "
-                      f"lzma2; labels zlib, psnr float32, fingerprints delta8, or none of the three)")
+    return st_save(tensors, metadata={"stdo": text})
 
 
 def part_bytes(data: bytes) -> dict[str, int]:
@@ -175,7 +158,8 @@ def part_bytes(data: bytes) -> dict[str, int]:
 
 
 def read_manifest(data: bytes) -> dict[str, Any]:
-    """The JSON manifest from a safetensors header, read without touching the tensors."""
+    """The JSON manifest from a safetensors header, read without touching the tensors (not yet checked: see
+    manifest.parse)."""
     if len(data) < 8:
         raise BundleError("file too short to be a bundle")
     n = int.from_bytes(data[:8], "little")
@@ -220,119 +204,44 @@ def load(path: str | Path) -> Bundle:
 
 
 def from_bytes(data: bytes) -> Bundle:
-    m = read_manifest(data)
-    version = m.get("version")
-    if type(version) is not int or not 1 <= version <= VERSION:
-        raise BundleError(f"bundle format version {version!r} is not supported by this vs-stdo "
-                          f"(it reads versions 1 to {VERSION}); update vs-stdo or retrain the bundle")
+    try:
+        m = manifest_io.parse(read_manifest(data))
+    except BundleError:
+        raise
+    except ValueError as e:
+        raise BundleError(str(e)) from None
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError, TypeError) as e:
         raise BundleError(f"tensor data is damaged: {e}") from None
-    try:
-        return _validated(m, tensors)
-    except BundleError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
-        # The manifest is untrusted input: any shape it takes that _validated did not foresee is
-        # still a damaged bundle, not a crash.
-        raise BundleError(f"manifest is inconsistent: {type(e).__name__}: {e}") from None
-
-
-def _int(value: Any, name: str, lo: int = 1, hi: int = 1 << 20) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise BundleError(f"manifest field {name} must be an integer in [{lo}, {hi}], got {value!r}")
-    return value
-
-
-def _validated(m: dict[str, Any], tensors: dict[str, np.ndarray]) -> Bundle:
-    scale = _int(m["scale"], "scale", 2, 4)
-    pw = _int(m["patch"]["width"], "patch.width", 1, 4096)
-    ph = _int(m["patch"]["height"], "patch.height", 1, 4096)
-    try:
-        clip = ClipRecord.from_manifest(m["clip"])
-    except (ValueError, TypeError) as e:
-        raise BundleError(f"manifest field {e}") from None
-    frames = clip.frames
-    grid = Grid(clip.width, clip.height, pw, ph)
-    if (m["grid"]["rows"], m["grid"]["cols"]) != (grid.rows, grid.cols):
-        raise BundleError(f"manifest grid {m['grid']} does not match a {pw}x{ph} grid on "
-                          f"{grid.width}x{grid.height} ({grid.rows} rows, {grid.cols} cols)")
-    k = _int(m["chunks"], "chunks", 1, 255)
-    if not isinstance(m["models"], list) or len(m["models"]) != k:
-        raise BundleError(f"manifest lists {len(m['models'])} models for {k} chunks")
-    thresholds = m["thresholds"]
-    if (not isinstance(thresholds, list) or len(thresholds) != k - 1
-            or not all(isinstance(t, (int, float)) and math.isfinite(t) for t in thresholds)):
-        raise BundleError(f"manifest needs {k - 1} finite chunk thresholds, got {thresholds!r}")
-
-    st = read_storage(m["storage"]) if m["version"] == VERSION else bundle_legacy.storage(m)
-    labels, psnr, prints = _per_frame(tensors, st, frames, grid, k)
-
-    archs, weights = [], []
-    for i, spec in enumerate(m["models"]):
-        try:
-            arch = Arch.from_dict(spec)
-        except ValueError as e:
-            raise BundleError(f"models[{i}]: {e}") from None
-        if archs and arch.planes != archs[0].planes:
-            raise BundleError(f"model {i} has {arch.planes} plane(s) but model 0 has {archs[0].planes}; "
-                              f"all models of a bundle work on the same planes")
-        if arch.scale != scale:
-            raise BundleError(f"model {i} is for x{arch.scale} but the bundle is x{scale}")
-        _int(arch.blocks, f"models[{i}].blocks", 1, 64)
-        _int(arch.channels, f"models[{i}].channels", 1, 256)
-        _int(arch.expansion, f"models[{i}].expansion", 1, 16)
+    grid = Grid(m.clip.width, m.clip.height, m.patch.width, m.patch.height)
+    labels, psnr, prints = _per_frame(tensors, m.storage, m.clip.frames, grid, m.chunks)
+    weights = []
+    for i, arch in enumerate(m.models):
         expected = packing.param_shapes(arch)
-        if "models" in st:
-            tensors |= packing.unpacked(tensors, i, expected, st["weights"])
-        state = {name: torch.from_numpy(packing.loaded_weight(tensors, i, name, shape, st["weights"]))
-                 for name, shape in expected.items()}
-        archs.append(arch)
-        weights.append(state)
+        tensors |= packing.unpacked(tensors, i, expected, m.storage.weights)
+        weights.append({name: torch.from_numpy(packing.loaded_weight(tensors, i, name, shape, m.storage.weights))
+                        for name, shape in expected.items()})
     router = None
-    if m.get("router") is not None:
+    if m.router is not None:
         try:
-            router = RouterState.from_state(m["router"], {n[len(ROUTER):]: t for n, t in tensors.items()
-                                                          if n.startswith(ROUTER)}, k)
+            router = RouterState.from_state(m.router, {n[len(ROUTER):]: t for n, t in tensors.items()
+                                                       if n.startswith(ROUTER)}, m.chunks)
         except ValueError as e:
             raise BundleError(f"blind router: {e}") from None
     known = {f"{MODEL}{i}.{n}" for i, w in enumerate(weights) for n in w}
-    known |= set(PER_FRAME if st["labels"] != "none" else ())
-    if st["weights"].startswith("int"):
+    known |= set(PER_FRAME if m.storage.per_frame else ())
+    if m.storage.weights.startswith("int"):
         known |= {f"{QSCALE}{i}.{n}" for i, w in enumerate(weights) for n, t in w.items() if t.ndim > 1}
     known |= {f"{ROUTER}{n}" for n in (router.tensors if router else ())}
     extra = sorted(set(tensors) - known)
     if extra:
         raise BundleError(f"unexpected tensors {extra[:5]}; the file does not match its manifest")
-    try:
-        colour = Colour.from_manifest(m["colour"]) if "colour" in m else None
-    except ValueError as e:
-        raise BundleError(f"manifest field {e}") from None
-    for i, (arch, state) in enumerate(zip(archs, weights)):
+    for i, (arch, state) in enumerate(zip(m.models, weights)):
         check_output(i, arch, state)
-    training = m.get("training", {})
-    return Bundle(scale, pw, ph, archs, weights, labels, psnr, prints, [float(t) for t in thresholds],
-                  clip, training if isinstance(training, dict) else {}, router, colour=colour,
-                  weight_storage=st["weights"], mapping=_mapping(m, grid, scale))
-
-
-def _mapping(m: dict[str, Any], grid: Grid, scale: int) -> Mapping:
-    """The manifest's mapping, checked: for the clip's LR size, ratios the models' scale reaches (the plain one
-    of HR = scale x LR where the manifest has none)."""
-    if "mapping" not in m:
-        return Mapping.plain(grid.width, grid.height, grid.width * scale, grid.height * scale)
-    try:
-        mapping = Mapping.from_dict(m["mapping"])
-    except ValueError as e:
-        raise BundleError(f"manifest: {e}") from None
-    if (mapping.lr_width, mapping.lr_height) != (grid.width, grid.height):
-        raise BundleError(f"the mapping is for an LR of {mapping.lr_width}x{mapping.lr_height} but the clip is "
-                          f"{grid.width}x{grid.height}")
-    if mapping.scale() > scale:
-        raise BundleError(f"the mapping's ratios {mapping.ratio_x:.3f} x {mapping.ratio_y:.3f} are beyond the "
-                          f"models' x{scale}")
-    return mapping
+    return Bundle(m.scale, m.patch.width, m.patch.height, m.models, weights, labels, psnr, prints, m.thresholds,
+                  m.clip, m.training, router, colour=Colour.from_manifest(m.colour) if m.colour else None,
+                  weight_storage=m.storage.weights, mapping=m.mapping)
 
 
 def probe(planes: int) -> torch.Tensor:
@@ -353,27 +262,16 @@ def check_output(i: int, arch: Arch, state: dict[str, torch.Tensor]) -> None:
                           f"training diverged; retrain the bundle")
 
 
-def _per_frame(tensors: dict[str, np.ndarray], st: dict[str, str], frames: int, grid: Grid,
+def _per_frame(tensors: dict[str, np.ndarray], st: Storage, frames: int, grid: Grid,
                k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The routing data (labels, psnr, fingerprints) as stored by `st`; zero frames where none is stored."""
-    if st["labels"] == "none":
-        if k > 1:
-            raise BundleError(f"the bundle has {k} models but stores no labels to route between them")
+    """The routing data (labels, psnr, fingerprints) as stored; zero frames where none is stored."""
+    if not st.per_frame:
         none = (0, grid.rows, grid.cols)
         return np.zeros(none, np.uint8), np.zeros(none, np.float32), np.zeros((0, CELLS * CELLS), np.float32)
     shape = (frames, grid.rows, grid.cols)
-    if st["labels"] == "zlib":
-        labels = packing.inflated(tensors.get("labels"), shape, "labels")
-    else:
-        labels = packing.tensor(tensors, "labels", np.uint8, shape)
+    labels = packing.inflated(tensors.get("labels"), shape, "labels")
     if labels.size and labels.max() >= k:
         raise BundleError(f"labels name chunk {int(labels.max())} but the bundle has {k} chunks")
     psnr = packing.tensor(tensors, "psnr", np.float32, shape).copy()
-    if st["fingerprints"] == "delta8":
-        prints = packing.undelta8(packing.inflated(tensors.get("fingerprints"), (frames, CELLS * CELLS), "fingerprints"))
-    else:
-        prints = packing.tensor(tensors, "fingerprints", np.dtype(st["fingerprints"]),
-                         (frames, CELLS * CELLS)).astype(np.float32)
+    prints = packing.undelta8(packing.inflated(tensors.get("fingerprints"), (frames, CELLS * CELLS), "fingerprints"))
     return labels, psnr, prints
-
-

@@ -1,59 +1,54 @@
-"""What a bundle records about the clip it was trained on (its manifest's "clip" entry), typed and checked."""
+"""What a bundle records about the clip it was trained on (its manifest's "clip" record), and a remaster pair's
+alignment summary within it; typed and checked as schema.py says."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+from .schema import Count, Side
+
+Frames = Annotated[int, Meta(ge=1, le=10_000_000)]
 
 
-@dataclass(frozen=True)
-class ClipRecord:
+class AlignmentRecord(Struct, frozen=True, forbid_unknown_fields=True):
+    """What training found of a remaster pair (train/pairs.alignment_record): the lines it printed, the pairs it
+    found, trained on and dropped, and the input's frame number of each of the bundle's frames (`hr_frames`)."""
+    hr_frames: list[Count]
+    lines: list[str] = []
+    pairs: Count = 0
+    trained_pairs: Count = 0
+    dropped: Count = 0
+    frame_offset: int = 0
+    unpaired_hr: Count = 0
+    unpaired_lr: Count = 0
+    precision_px: float | None = None
+    residual_median_db: float | None = None
+
+
+class ClipRecord(Struct, frozen=True, forbid_unknown_fields=True):
     """The training clip: its LR size, the frames the bundle stores (labels, scores and fingerprints for each),
     its frame rate, where it came from (the input's file name, the --frames range, the LR file or the kernel of
     the downscale) and, when the run sampled frames, which ones; a remaster pair's alignment summary."""
-    width: int
-    height: int
-    frames: int
-    fps_num: int = 1
-    fps_den: int = 1
+    width: Side
+    height: Side
+    frames: Frames
+    fps_num: Annotated[int, Meta(ge=0, le=1 << 31)] = 1
+    fps_den: Annotated[int, Meta(ge=1, le=1 << 31)] = 1
     source: str = ""
     frames_selected: str = ":"
     lr: str | None = None
     kernel: str | None = None
-    range_frames: int | None = None            # frames in the --frames range when the run sampled some of them
-    sample: list[int] | None = None            # the stored frames' numbers in that range, increasing
-    alignment: dict[str, Any] | None = field(default=None, compare=False)  # remaster pairs (train/pairs.py)
+    range_frames: Frames | None = None         # frames in the --frames range when the run sampled some of them
+    sample: list[Count] | None = None          # the stored frames' numbers in that range, increasing
+    alignment: AlignmentRecord | None = None   # remaster pairs
 
     def __post_init__(self) -> None:
-        for name, lo, hi in (("width", 1, 65536), ("height", 1, 65536), ("frames", 1, 10_000_000),
-                             ("fps_num", 0, 1 << 31), ("fps_den", 1, 1 << 31)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise ValueError(f"clip.{name} must be an integer in [{lo}, {hi}], got {value!r}")
-        for name in ("source", "frames_selected", "lr", "kernel"):
-            value = getattr(self, name)
-            if not (value is None and name in ("lr", "kernel")) and not isinstance(value, str):
-                raise ValueError(f"clip.{name} must be text, got {value!r:.60}")
-        if self.range_frames is not None and (type(self.range_frames) is not int or self.range_frames < self.frames):
-            raise ValueError(f"clip.range_frames must be an integer of at least {self.frames}")
+        if self.range_frames is not None and self.range_frames < self.frames:
+            raise ValueError(f"range_frames must be at least the {self.frames} frames, got {self.range_frames}")
         s = self.sample
-        if s is not None and (not isinstance(s, list) or len(s) != self.frames
-                              or not all(type(v) is int and v >= 0 for v in s) or s != sorted(set(s))):
-            raise ValueError(f"clip.sample must list {self.frames} increasing frame numbers")
-        if self.alignment is not None and not isinstance(self.alignment, dict):
-            raise ValueError("clip.alignment must be an object")
-
-    @classmethod
-    def from_manifest(cls, d: Any) -> "ClipRecord":
-        """The record from a manifest's clip entry (unknown keys are ignored: bundles are data); ValueError names
-        a missing or bad field."""
-        if not isinstance(d, dict):
-            raise ValueError("clip must be an object")
-        known = {f.name for f in fields(cls)}
-        missing = [n for n in ("width", "height", "frames") if n not in d]
-        if missing:
-            raise ValueError(f"clip lacks {', '.join(missing)}")
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def to_manifest(self) -> dict[str, Any]:
-        """The manifest's clip entry (unset optional fields left out)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        if s is not None and (len(s) != self.frames or s != sorted(set(s))):
+            raise ValueError(f"sample must list {self.frames} increasing frame numbers")
+        if self.alignment is not None and len(self.alignment.hr_frames) != self.frames:
+            raise ValueError(f"alignment.hr_frames must list the input's frame of each of the {self.frames} "
+                             f"frames")

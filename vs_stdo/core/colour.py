@@ -27,9 +27,10 @@ converts puts the picture on the mapping's HR grid, by the kernel the training r
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import vapoursynth as vs
+from msgspec import Struct
 
 from .mapping import CATROM, Mapping
 
@@ -40,6 +41,8 @@ RANGE_FULL, RANGE_LIMITED = int(vs.RANGE_FULL), int(vs.RANGE_LIMITED)
 RANGE_NAMES = {RANGE_FULL: "full", RANGE_LIMITED: "limited"}
 CHROMA_LOCATIONS = {int(c) for c in vs.ChromaLocation}
 CHROMALOC_LEFT = 0
+YUV_MATRIX_LIST = tuple(sorted(YUV_MATRICES))       # the same, for the manifest's record
+CHROMA_LOCATION_LIST = tuple(sorted(CHROMA_LOCATIONS))
 PROPS = ("_Matrix", "_Range", "_ChromaLocation")  # the frame props that decide a clip's colour
 
 
@@ -90,23 +93,26 @@ class Colour:
     range: int
     chromaloc: int
 
-    def to_manifest(self) -> dict[str, Any]:
-        """The bundle manifest's "colour" entry: ints as in the props, the range by name."""
-        return {"matrix": self.matrix, "range": RANGE_NAMES[self.range], "chromaloc": self.chromaloc}
+    def to_manifest(self) -> "ColourRecord":
+        """The bundle manifest's "colour" record."""
+        return ColourRecord(self.matrix, RANGE_NAMES[self.range], self.chromaloc)
 
     @classmethod
-    def from_manifest(cls, m: Any) -> "Colour":
-        """The inverse of `to_manifest`; raises ValueError on anything else."""
-        if (not isinstance(m, dict) or m.get("matrix") not in YUV_MATRICES or m.get("range") not in RANGE_NAMES.values()
-                or m.get("chromaloc") not in CHROMA_LOCATIONS or type(m["matrix"]) is not int
-                or type(m["chromaloc"]) is not int):
-            raise ValueError(f"colour must be {{matrix: a YUV matrix, range: limited|full, chromaloc: 0-5}}, got {m!r}")
-        return cls(m["matrix"], {n: r for r, n in RANGE_NAMES.items()}[m["range"]], m["chromaloc"])
+    def from_manifest(cls, r: "ColourRecord") -> "Colour":
+        """The inverse of `to_manifest`."""
+        return cls(r.matrix, {n: v for v, n in RANGE_NAMES.items()}[r.range], r.chromaloc)
 
     def describe(self) -> str:
         """For people: "matrix 1 (BT709), limited range, chroma left"."""
         return (f"matrix {self.matrix} ({matrix_name(self.matrix)}), {RANGE_NAMES[self.range]} range, "
                 f"chroma {vs.ChromaLocation(self.chromaloc).name.removeprefix('CHROMA_').lower()}")
+
+
+class ColourRecord(Struct, frozen=True, forbid_unknown_fields=True):
+    """A colour as the manifest records it (schema.py): ints as in the props, the range by name."""
+    matrix: Literal[YUV_MATRIX_LIST]
+    range: Literal["limited", "full"]
+    chromaloc: Literal[CHROMA_LOCATION_LIST]
 
 
 def matrix_name(matrix: int) -> str:

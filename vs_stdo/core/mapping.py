@@ -11,32 +11,31 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from msgspec import Meta, Struct
+
+from . import schema
+from .schema import Finite, Side
 
 _EPS = 1e-6
-_SIZE_FIELDS = ("lr_width", "lr_height", "hr_width", "hr_height")
-_FLOAT_FIELDS = ("ratio_x", "ratio_y", "offset_x", "offset_y")
+Ratio = Annotated[float, Meta(ge=1 / 64, le=64)]  # HR pixels per LR pixel
 CATROM = {"filter_param_a": 0.0, "filter_param_b": 0.5}  # resize.Bicubic's b and c for `cubic` (Catmull-Rom)
 
 
-@dataclass(frozen=True)
-class Mapping:
-    """The geometric relation of an LR clip to an HR clip: x_hr = offset_x + ratio_x * x_lr (same for y)."""
+class Mapping(Struct, frozen=True, forbid_unknown_fields=True):
+    """The geometric relation of an LR clip to an HR clip: x_hr = offset_x + ratio_x * x_lr (same for y).
+    The manifest's "mapping" record (schema.py)."""
 
-    lr_width: int
-    lr_height: int
-    hr_width: int
-    hr_height: int
-    ratio_x: float
-    ratio_y: float
-    offset_x: float
-    offset_y: float
-
-    def __post_init__(self) -> None:
-        _check(asdict(self))  # the same checks as a manifest gets
+    lr_width: Side
+    lr_height: Side
+    hr_width: Side
+    hr_height: Side
+    ratio_x: Ratio
+    ratio_y: Ratio
+    offset_x: Finite
+    offset_y: Finite
 
     @classmethod
     def plain(cls, lr_width: int, lr_height: int, hr_width: int, hr_height: int) -> "Mapping":
@@ -80,9 +79,9 @@ class Mapping:
         dx = self.offset_x + self.ratio_x * self.lr_width / 2 - self.hr_width / 2
         dy = self.offset_y + self.ratio_y * self.lr_height / 2 - self.hr_height / 2
         try:
-            return Mapping(lr_width, lr_height, hr_w, hr_h, self.ratio_x, self.ratio_y,
-                           hr_w / 2 + dx * kx - self.ratio_x * lr_width / 2,
-                           hr_h / 2 + dy * ky - self.ratio_y * lr_height / 2)
+            return schema.checked(Mapping(lr_width, lr_height, hr_w, hr_h, self.ratio_x, self.ratio_y,
+                                          hr_w / 2 + dx * kx - self.ratio_x * lr_width / 2,
+                                          hr_h / 2 + dy * ky - self.ratio_y * lr_height / 2), "mapping")
         except ValueError as e:
             raise ValueError(f"no HR size fits a {lr_width}x{lr_height} LR through {self.describe()}: {e}") from None
 
@@ -124,38 +123,17 @@ class Mapping:
                 f"{bottom:.2f}, offset {self.offset_x:+.3f}/{self.offset_y:+.3f}")
 
     def to_dict(self) -> dict[str, Any]:
-        """For the bundle manifest (JSON)."""
-        return asdict(self)
+        """As JSON data (the manifest's and export-onnx's geometry.json)."""
+        return schema.builtins(self)
 
     @classmethod
     def from_dict(cls, d: Any) -> "Mapping":
-        """A mapping from a manifest, checked: ValueError naming the bad field."""
-        _check(d)
-        return cls(*(d[n] for n in _SIZE_FIELDS), *(float(d[n]) for n in _FLOAT_FIELDS))
+        """A mapping from JSON data, checked: ValueError naming the bad field."""
+        return schema.read(d, cls, "mapping")
 
     def axes(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """((ratio_y, offset_y), (ratio_x, offset_x)): the per-axis arguments of `axis_matrix`, rows first."""
         return (self.ratio_y, self.offset_y), (self.ratio_x, self.offset_x)
-
-
-def _check(d: Any) -> None:
-    """ValueError naming the first bad field of a mapping dict."""
-    if not isinstance(d, dict):
-        raise ValueError(f"a mapping must be a dict, got {type(d).__name__}")
-    for name in _SIZE_FIELDS:
-        v = d.get(name)
-        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 1 << 16:
-            raise ValueError(f"mapping field {name} must be a whole number 1..65536, got {v!r}")
-    for name in _FLOAT_FIELDS:
-        v = d.get(name)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-            raise ValueError(f"mapping field {name} must be a finite number, got {v!r}")
-    for name in ("ratio_x", "ratio_y"):
-        if not 1 / 64 <= d[name] <= 64:
-            raise ValueError(f"mapping field {name} must be within 1/64..64 HR pixels per LR pixel, got {d[name]!r}")
-    extra = set(d) - set(_SIZE_FIELDS) - set(_FLOAT_FIELDS)
-    if extra:
-        raise ValueError(f"mapping has unknown fields {sorted(extra)}")
 
 
 def cubic(t: torch.Tensor) -> torch.Tensor:

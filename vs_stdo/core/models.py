@@ -9,24 +9,28 @@ It maps `planes` channels to as many: 3 (RGB) or 1 (luma, `stdo train --planes l
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
 from functools import cache
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from msgspec import Meta, Struct
 from torch.nn.utils import parametrizations, parametrize
 
+from . import schema
 
-@dataclass(frozen=True)
-class Arch:
-    """Architecture of one model; stored in the bundle manifest."""
+SCALES = (2, 3, 4)
 
-    scale: int
-    blocks: int
-    channels: int
-    expansion: int
-    planes: int = 3   # input and output channels: 3 (RGB) or 1 (luma)
+
+class Arch(Struct, frozen=True, forbid_unknown_fields=True, tag_field="name", tag="wdsr"):
+    """Architecture of one model; the manifest's "models" records ({"name": "wdsr", ...}, schema.py)."""
+
+    scale: Literal[SCALES]
+    blocks: Annotated[int, Meta(ge=1, le=64)]
+    channels: Annotated[int, Meta(ge=1, le=256)]
+    expansion: Annotated[int, Meta(ge=1, le=16)]
+    planes: Literal[1, 3] = 3   # input and output channels: 3 (RGB) or 1 (luma); bundles before luma models are RGB
 
     @property
     def radius(self) -> int:
@@ -41,18 +45,14 @@ class Arch:
         out = p * self.scale ** 2
         return 9 * p * c + self.blocks * 2 * 9 * c * wide + 9 * c * out + 25 * p * out
 
-    def to_dict(self) -> dict:
-        return {"name": "wdsr", **asdict(self)}
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON data, with its "name"."""
+        return schema.builtins(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Arch":
-        if d.get("name") != "wdsr":
-            raise ValueError(f"unknown architecture {d.get('name')!r}; this version knows only 'wdsr'")
-        planes = d.get("planes", 3)  # bundles from before luma models are RGB
-        if planes not in (1, 3) or type(planes) is not int:
-            raise ValueError(f"a model has planes={planes!r}; it must be 3 (RGB) or 1 (luma)")
-        return cls(scale=int(d["scale"]), blocks=int(d["blocks"]), channels=int(d["channels"]),
-                   expansion=int(d["expansion"]), planes=planes)
+    def from_dict(cls, d: Any) -> "Arch":
+        """An architecture from JSON data, checked: ValueError naming the bad field."""
+        return schema.read(d, cls, "model")
 
 
 # tiny is fast on 2 CPU cores; paper matches the STDO paper's WDSR (about 1.2 M parameters); nano is
@@ -63,7 +63,6 @@ PRESETS: dict[str, dict[str, int]] = {
     "small": {"blocks": 8, "channels": 24, "expansion": 4},
     "paper": {"blocks": 16, "channels": 32, "expansion": 4},
 }
-SCALES = (2, 3, 4)
 
 
 def preset(name: str, scale: int) -> Arch:

@@ -1,18 +1,47 @@
 """The blind router as the bundle stores it: plain data (feature names, an MLP's tensors, how it was fitted).
 
 The filter turns it into a working router (filter/blind.py); training fits one (train/router_fit.py). Stored
-under the bundle's `router.` tensor prefix and its `router` manifest entry (format 2 and later).
+under the bundle's `router.` tensor prefix and its `router` manifest record.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from msgspec import Meta, Struct
+
+from .schema import Count
 
 FEATURES = ("grad", "lap", "var", "mean", "self2", "selfs")  # what filter/blind.py can compute, in this order
 MAX_HIDDEN = 256
+
+
+class RouterFit(Struct, frozen=True, forbid_unknown_fields=True):
+    """How a router was fitted (train/router_fit.py), each part where the fit recorded it: on which target and how
+    many frames, patches and steps; its accuracy against the labels and the best model, its confusion matrix
+    (labels x choices), and the mean frame PSNR of each routing ("router", "labels", "chunk0", "best")."""
+    target: str | None = None
+    frames: Count | None = None
+    steps: Count | None = None
+    patches: Count | None = None
+    accuracy_vs_labels: float | None = None
+    accuracy_vs_best: float | None = None
+    confusion: list[list[Count]] | None = None
+    psnr: dict[str, float] | None = None
+
+
+class RouterRecord(Struct, frozen=True, forbid_unknown_fields=True):
+    """The manifest's "router" record (schema.py): the features, the hidden layer's size and the fit."""
+    kind: Literal["mlp"]
+    features: list[Literal[FEATURES]]
+    hidden: Annotated[int, Meta(ge=1, le=MAX_HIDDEN)]
+    fit: RouterFit = RouterFit()
+
+    def __post_init__(self) -> None:
+        if not self.features or len(set(self.features)) != len(self.features):
+            raise ValueError(f"router features must be distinct names from {list(FEATURES)}, got {self.features}")
 
 
 @dataclass
@@ -20,28 +49,20 @@ class RouterState:
     """A blind router's data: LR patch features `names` -> standardise -> one hidden ReLU layer -> chunk logits."""
     names: tuple[str, ...]
     tensors: dict[str, torch.Tensor]   # mean, std, hidden.weight, hidden.bias, out.weight, out.bias
-    info: dict[str, Any] = field(default_factory=dict)  # how it was fitted (accuracy, PSNR on training patches)
+    info: RouterFit = field(default_factory=RouterFit)
 
-    def manifest(self) -> dict[str, Any]:
-        return {"kind": "mlp", "features": list(self.names), "hidden": len(self.tensors["hidden.bias"]),
-                "fit": self.info}
+    def manifest(self) -> RouterRecord:
+        return RouterRecord("mlp", list(self.names), len(self.tensors["hidden.bias"]), self.info)
 
     def state(self) -> dict[str, np.ndarray]:
         """Tensors to store, under the bundle's `router.` prefix."""
         return {name: t.detach().cpu().float().numpy() for name, t in self.tensors.items()}
 
     @classmethod
-    def from_state(cls, manifest: Any, tensors: dict[str, np.ndarray], chunks: int) -> "RouterState":
-        """Rebuild and check a stored router; raises ValueError naming what does not fit."""
-        if not isinstance(manifest, dict) or manifest.get("kind") != "mlp":
-            raise ValueError(f"the manifest's router entry must be an object of kind 'mlp', got {manifest!r:.80}")
-        names, hidden = manifest.get("features"), manifest.get("hidden")
-        if (not isinstance(names, list) or not names or len(set(names)) != len(names)
-                or not all(n in FEATURES for n in names)):
-            raise ValueError(f"router features must be distinct names from {list(FEATURES)}, got {names!r:.80}")
-        if not isinstance(hidden, int) or isinstance(hidden, bool) or not 1 <= hidden <= MAX_HIDDEN:
-            raise ValueError(f"router hidden size must be an integer in [1, {MAX_HIDDEN}], got {hidden!r:.80}")
-        n = len(names)
+    def from_state(cls, record: RouterRecord, tensors: dict[str, np.ndarray], chunks: int) -> "RouterState":
+        """Rebuild a stored router from its manifest record and tensors; raises ValueError naming a tensor that does
+        not fit."""
+        names, hidden, n = record.features, record.hidden, len(record.features)
         shapes = {"mean": (n,), "std": (n,), "hidden.weight": (hidden, n), "hidden.bias": (hidden,),
                   "out.weight": (chunks, hidden), "out.bias": (chunks,)}
         if set(tensors) != set(shapes):
@@ -55,5 +76,4 @@ class RouterState:
             out[name] = torch.from_numpy(t.copy())
         if not (out["std"] > 0).all():
             raise ValueError("router tensor 'std' must be positive")
-        info = manifest.get("fit")
-        return cls(tuple(names), out, info if isinstance(info, dict) else {})
+        return cls(tuple(names), out, record.fit)

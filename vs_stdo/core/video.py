@@ -12,6 +12,7 @@ import vapoursynth as vs
 
 from . import colour
 from .mapping import Mapping
+from .usage import UsageError
 
 # name -> (resize function, its kernel parameters). "bicubic" is Catmull-Rom (b=0, c=0.5), the cubic of
 # MATLAB's imresize that made the paper's LR data; like imresize, zimg widens kernels when downscaling.
@@ -75,7 +76,7 @@ def parse_frames(frames: str | None) -> slice:
         start, end = frames.split(":")
         return slice(int(start) if start else None, int(end) if end else None)
     except ValueError:
-        raise ValueError(f"--frames must look like START:END (e.g. 0:60), got {frames!r}") from None
+        raise UsageError(f"--frames must look like START:END (e.g. 0:60), got {frames!r}") from None
 
 
 def frame_range(frames: str | None, total: int) -> range:

@@ -82,7 +82,7 @@ class Routing:
         self.labels = torch.from_numpy(bundle.labels.reshape(len(bundle.labels), bundle.grid.count).astype(np.int64))
         self.same_grid = grid == bundle.grid
         self.matcher = FrameMatcher(bundle.fingerprints)
-        # LR patches (N, 3, h, w) in [0, 1] -> N chunks: `blind`, else the bundle's stored router (format 2 on)
+        # LR patches (N, 3, h, w) in [0, 1] -> N chunks: `blind`, else the bundle's stored router
         self.blind = blind or (BlindRouter(bundle.router, bundle.scale) if bundle.router else None)
         if route.mode == "labels" and not self.same_grid:
             raise ValueError(

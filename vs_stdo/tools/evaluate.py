@@ -97,7 +97,7 @@ def bundle_frames(bundle: Bundle, source: str, pair: Pair) -> list[int | None]:
     one of them."""
     total = pair.source.num_frames
     if bundle.clip.alignment is not None:  # a remaster bundle records the HR frame of each of its frames
-        trained = list(bundle.clip.alignment.get("hr_frames", []))
+        trained = list(bundle.clip.alignment.hr_frames)
     else:
         trained = list(range(total)[parse_frames(bundle.clip.frames_selected)])
         if bundle.clip.sample is not None:
@@ -186,7 +186,7 @@ def evaluate(path: Path, bundle: Bundle, pair: Pair, places: list[int | None], d
     yuv = fmt.color_family == vs.YUV and pair.mapping.whole()
     if yuv:  # the Y planes too: each output's and the HR's, written in the LR's format and colour
         clips |= {"hr native": colour.from_rgbs(hr, fmt, c)} | {f"{m} native": o for m, o in native.items()}
-    heldout = set(bundle.training.get("heldout", []))
+    heldout = set(bundle.training.heldout)
     per_frame = []
     streams = zip(*(clip.frames(close=True) for clip in clips.values()))
     for n, (frames, place) in enumerate(tqdm(zip(streams, places), total=lr.num_frames, desc="evaluating",
@@ -204,7 +204,7 @@ def evaluate(path: Path, bundle: Bundle, pair: Pair, places: list[int | None], d
                       "psnr_y_plane": psnr_plane(f[f"{m} native"], f["hr native"]) if yuv else None}
         per_frame.append(row)
     result = {"bundle": str(path), "bundle_bytes": path.stat().st_size, "scale": bundle.scale,
-              "chunks": bundle.chunks, "mode": bundle.training.get("mode"),
+              "chunks": bundle.chunks, "mode": bundle.training.mode,
               "results": summary(per_frame), "per_frame": per_frame, "report": None,
               "frames_out": str(frames_out) if frames_out else None}
     if report:

@@ -55,7 +55,7 @@ def write_report(path: Path, bundle: Bundle, bundle_frame: int, images: dict[str
     g, s = bundle.grid, bundle.scale
     hr = images["hr"]
     each = {name: patch_psnr(images[name], hr, g, s).numpy().reshape(g.rows, g.cols) for name in ("stdo", "bicubic")}
-    scorer, thresholds = bundle.training.get("scorer", "reference"), bundle.training.get("thresholds", [])
+    scorer, thresholds = bundle.training.scorer or "reference", bundle.training.thresholds
     if len(bundle.psnr):
         f0 = bundle.psnr[bundle_frame]
     else:  # a one-model bundle stores no scores: show bicubic's, measured here, and no split
@@ -71,10 +71,10 @@ def write_report(path: Path, bundle: Bundle, bundle_frame: int, images: dict[str
     axes[0, 0].set_title(f"per-patch PSNR of f0 ({scorer}), dB")
     overlay(axes[0, 1], hr, chunks.astype(np.float32), bundle, ".0f", list(range(k)), cmap="viridis",
             norm=BoundaryNorm(np.arange(k + 1) - 0.5, 256))
-    best = bundle.chunks > 1 and bundle.training.get("labels") == "best"
+    best = bundle.chunks > 1 and bundle.training.labels == "best"
     what = "routing labels, best model per patch" if best else "chunk map"
     axes[0, 1].set_title(f"{what} (k={k}, 0 = hardest chunk)"
-                         + ("" if bundle.chunks > 1 else f"; one model ({bundle.training.get('mode')})"))
+                         + ("" if bundle.chunks > 1 else f"; one model ({bundle.training.mode})"))
     lim = max(float(np.abs(gain).max()), 0.1)
     overlay(axes[0, 2], hr, gain, bundle, "+.1f", cmap="RdBu", vmin=-lim, vmax=lim)
     axes[0, 2].set_title("per-patch gain of the bundle over bicubic, dB")

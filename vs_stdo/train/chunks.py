@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.metrics import frames_psnr, psnr_to_mse
+from ..core.training_record import AutoRecord
 
 SPLITS = ("error", "count")
 
@@ -88,9 +89,9 @@ def fewest_models(each: np.ndarray, tolerance: float = AUTO_TOLERANCE) -> tuple[
     return sorted(order[:m]), curve
 
 
-def auto_summary(auto: dict) -> str:
+def auto_summary(auto: AutoRecord) -> str:
     """What --chunks auto measured and kept, in one line (the training summary and `stdo info`)."""
-    curve = auto["psnr"]
-    return (f"--chunks auto kept {len(auto['kept'])} of {len(curve)} chunk models {auto['kept']}: mean PSNR of "
+    curve = auto.psnr
+    return (f"--chunks auto kept {len(auto.kept)} of {len(curve)} chunk models {auto.kept}: mean PSNR of "
             f"the labelled frames with the best 1..{len(curve)} of them {', '.join(f'{p:.2f}' for p in curve)} dB "
             f"(all {len(curve)}: {curve[-1] - curve[0]:+.2f} dB over the best one alone)")

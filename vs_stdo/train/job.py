@@ -11,6 +11,7 @@ from ..core import colour
 from ..core.bundle import Bundle
 from ..core.clip_record import ClipRecord
 from ..core.device import pick_device
+from ..core.usage import UsageError
 from . import checkpoint, generic, preflight
 from .data import load_frames
 from .frames import choose
@@ -46,7 +47,9 @@ class Job:
 
 def run_job(job: Job) -> Bundle | None:
     """Check everything that can be checked before decoding, decode the training frames, say the plan, train,
-    and write the bundle (on the main process under torchrun). Returns the bundle (None with `align_only`)."""
+    and write the bundle (on the main process under torchrun). Returns the bundle (None with `align_only`).
+    The settings are checked once (a UsageError names a bad value), the --init and --score bundles once, at
+    the models' scale."""
     s = job.settings
     s.check()
     reads = {"the input": job.input, "the --lr file": job.lr_file,
@@ -54,7 +57,7 @@ def run_job(job: Job) -> Bundle | None:
              "the --init bundle": None if s.init in generic.INITS else s.init}
     if job.align_only:  # it writes the picture only: any -o will do, an existing bundle stays
         if not job.lr_file:
-            raise ValueError("--align-only needs --lr: it aligns the LR file to the input")
+            raise UsageError("--align-only needs --lr: it aligns the LR file to the input")
         preflight.check_writable(job.output + ".align.png", reads, "--align-only's picture (-o + .align.png)")
     else:
         preflight.check_bundle_output(job.output, reads, job.force)
@@ -64,7 +67,7 @@ def run_job(job: Job) -> Bundle | None:
         return None
     p, alignment, report = opened
     s = replace(s, scale=model_scale(p.mapping, s.scale if job.scale_given or not job.lr_file else None))
-    s.check()
+    s.check_files()
     src, lr = p.source, p.lr
     candidates, unseen = range(lr.num_frames), []
     if alignment is not None and s.scene_holdout > 0:  # a remaster bundle plays on scenes it never saw
@@ -112,8 +115,8 @@ def run_job(job: Job) -> Bundle | None:
               + (f"; a stage ends sooner where its share of --time {s.time:g} s runs out" if s.time else ""),
               file=sys.stderr)
     b = train(frames, s, Path(job.output), clip, resume=job.resume, world=world, count=len(positions),
-              phases=phases, colour=p.colour, unseen=scenes)
+              phases=phases, colour=p.colour, unseen=scenes, checked=True)
     if world.main:
         print(f"wrote {job.output}: {b.chunks} model(s), x{b.scale}, {b.clip.frames} frames "
-              f"({len(b.training['heldout'])} held out), {Path(job.output).stat().st_size} bytes")
+              f"({len(b.training.heldout)} held out), {Path(job.output).stat().st_size} bytes")
     return b

@@ -44,7 +44,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
         if start_from:
             model.load_state_dict(init["models"][0])
         model.to(device).train()
-        opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+        opt = torch.optim.Adam(model.parameters(), lr=s.learning_rate)
         if start_from and "opts" in init:  # a copy: loading does not copy CPU tensors; models must not share state
             opt.load_state_dict(copy.deepcopy(init["opts"][0]))
         models.append(model)
@@ -95,7 +95,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                 x, y = patches.batch(items)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 out = torch.empty_like(y)
-            lr = stage.lr(s, step, used)
+            rate = stage.learning_rate(s, step, used)
             step_loss = torch.zeros((), device=device)
             for i, (model, opt) in enumerate(zip(models, opts)):
                 everywhere = int((owner == i).sum())   # this model's patches in the whole batch, on all ranks
@@ -115,7 +115,7 @@ def fit(stage: Stage, init: dict | None, patches: Patches, s: Settings, ckpt: Ch
                     step_loss += loss.detach() * everywhere / s.batch
                 world.sum_gradients(model)
                 for group in opt.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = rate
                 scaler.step(opt)
             scaler.update()
             losses.append(step_loss)
@@ -155,4 +155,4 @@ def diverged(stage: Stage, step: int, loss: str, s: Settings, ckpt: Checkpoint) 
     last saved, taken while they were)."""
     kept = f"; {ckpt.path} keeps the last good state: delete it to start over" if ckpt.path.is_file() else ""
     return RuntimeError(f"training diverged at step {step} of stage {stage.name} (loss {loss}); lower "
-                        f"--learning-rate (now {s.lr:g}){kept}")
+                        f"--learning-rate (now {s.learning_rate:g}){kept}")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import vapoursynth as vs
 
 from ..core import colour
+from ..core.clip_record import AlignmentRecord
 from ..core.mapping import Mapping
 from ..core.models import SCALES
 from ..core.video import Pair, check_progressive, frame_range, open_clip, pick, whole_pair
@@ -87,12 +87,12 @@ def open_training_pair(input: str | Path, lr_file: str | Path | None, frames: st
     return pair, a, report
 
 
-def alignment_record(a: Alignment | None, report: list[str], hr_frames: list[int]) -> dict[str, Any]:
-    """What the bundle's clip entry records of a remaster pair's alignment (`stdo info` shows it), `hr_frames`
+def alignment_record(a: Alignment | None, report: list[str], hr_frames: list[int]) -> dict[str, AlignmentRecord]:
+    """What the bundle's clip record keeps of a remaster pair's alignment (`stdo info` shows it), `hr_frames`
     being the input's frame number of each of the bundle's frames; nothing for a whole-scale pair."""
     if a is None:
         return {}
-    return {"alignment": {"lines": report, "pairs": len(a.pairs), "trained_pairs": len(hr_frames),
-                          "hr_frames": hr_frames, "dropped": len(a.dropped), "frame_offset": a.frame_offset(),
-                          "unpaired_hr": a.unpaired[0], "unpaired_lr": a.unpaired[1], "precision_px": a.precision,
-                          "residual_median_db": round(float(sorted(a.residuals)[len(a.residuals) // 2]), 2)}}
+    return {"alignment": AlignmentRecord(
+        lines=report, pairs=len(a.pairs), trained_pairs=len(hr_frames), hr_frames=hr_frames, dropped=len(a.dropped),
+        frame_offset=a.frame_offset(), unpaired_hr=a.unpaired[0], unpaired_lr=a.unpaired[1],
+        precision_px=a.precision, residual_median_db=round(float(sorted(a.residuals)[len(a.residuals) // 2]), 2))}

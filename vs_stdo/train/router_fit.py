@@ -13,10 +13,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from msgspec.structs import replace
 
 from ..core.grid import Grid
 from ..core.metrics import frames_psnr, psnr_to_mse
-from ..core.router_state import FEATURES, RouterState
+from ..core.router_state import FEATURES, RouterFit, RouterState
 from ..filter.blind import BlindRouter, frame_features
 
 HIDDEN = 32
@@ -45,8 +46,8 @@ def fit(lr: torch.Tensor, grid: Grid, scale: int, psnr: np.ndarray, labels: np.n
     state = fit_mlp(feats, mse.argmin(1), mse.max(1).values - mse.min(1).values, len(psnr), scale, seed, steps,
                     lambda: clock() >= end)
     chosen = BlindRouter(state, scale).logits(feats).argmax(1)
-    state.info = {"target": "best", "frames": n} | state.info | report(
-        mse, chosen, torch.from_numpy(labels[:n].reshape(-1).astype(np.int64)), grid.count)
+    state.info = replace(state.info, target="best", frames=n, **report(
+        mse, chosen, torch.from_numpy(labels[:n].reshape(-1).astype(np.int64)), grid.count))
     return state
 
 
@@ -76,7 +77,7 @@ def fit_mlp(feats: torch.Tensor, want: torch.Tensor, stake: torch.Tensor, k: int
             opt.step()
             done += 1
     state.tensors = {n: v.detach() for n, v in t.items()}
-    state.info = {"steps": done}
+    state.info = RouterFit(steps=done)
     return state
 
 

@@ -16,6 +16,7 @@ from ..core.colour import Colour
 from ..core.device import pick_device
 from ..core.metrics import psnr_to_mse
 from ..core.models import WDSR, add_weight_norm, from_plain, plain_state
+from ..core.training_record import AutoRecord, HeldoutRecord, TrainingRecord
 from . import generic, preflight, router_fit
 from .checkpoint import Checkpoint, input_of, run_id
 from .combing import left_out, zigzag
@@ -36,7 +37,7 @@ from .world import World
 def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool = False,
           world: World | None = None, count: int | None = None, phases: Phases | None = None,
           colour: Colour | None = None, deadline: Deadline | None = None,
-          unseen: tuple[Frames, list[tuple[int, int]]] | None = None) -> bundle_io.Bundle:
+          unseen: tuple[Frames, list[tuple[int, int]]] | None = None, checked: bool = False) -> bundle_io.Bundle:
     """Run a whole training job on decoded frames and write the bundle to `out` (which records `colour`,
     how the frames' HR/LR pair was read).
 
@@ -45,8 +46,11 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     the time and memory went (the caller may have recorded decoding in it). `deadline`: when the run must be
     done (default: --time's, from the process's start; deadline.py gives each stage and the router its time).
     `unseen`: frames of scenes never trained on and their stretches of HR frames (a remaster run, main process):
-    played as unseen frames play, they scale the models' residuals and measure the bundle (validation.py)."""
-    s.check()
+    played as unseen frames play, they scale the models' residuals and measure the bundle (validation.py).
+    `checked`: the caller (job.run_job) has checked the settings and their files; else they are checked here."""
+    if not checked:
+        s.check()
+        s.check_files()
     deadline = deadline or Deadline.of(s)
     world = world or World(device=pick_device(s.device))
     phases = phases or Phases()
@@ -131,7 +135,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
         weights=[plain_state(model) for model in models],
         labels=labels if k > 1 else np.zeros_like(labels), psnr=psnr, fingerprints=fingerprints,
         thresholds=thresholds if k > 1 else [], clip=clip,
-        training=asdict(s) | {
+        training=TrainingRecord.of(asdict(s) | {
             "device": str(device),
             "processes": world.size, "seconds": round(time.time() - started, 1), "phases": phases.rows,
             "scorer": scorer, "started_from": started_from, "loss": s.train_loss(),
@@ -142,7 +146,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
                        for st in stages},
             "total_steps": sum(finished[st.name].get("steps", st.steps) for st in stages), "heldout": heldout,
             "combed": combed,
-            "train_patches": len(items)},
+            "train_patches": len(items)}),
         colour=colour, weight_storage=s.weights, mapping=frames.mapping)
     b.weights = bundle_io.from_bytes(bundle_io.to_bytes(b)).weights  # as stored: labels and router see what plays
     if k > 1:
@@ -150,7 +154,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     if unseen is not None:
         shared = plain_state(trained(shared_stage(s, items))[0]) if "shared" in finished else None
         b, h = settle(b, shared, unseen[0], target, device, unseen[1])
-        b.training["heldout_scenes"] = h.record()
+        b.training.heldout_scenes = HeldoutRecord(**h.record())
         phases.done("held-out scenes")
         print(h.line() if h.gain_db >= 0 else f"warning: {h.line()}; the bundle does worse than bicubic on scenes "
               f"it never saw: train on more of the show (a wider --frames range, more --frame-memory)", file=sys.stderr)
@@ -182,7 +186,7 @@ def route(b: bundle_io.Bundle, frames: Frames, target: Target, train_frames: lis
             kept = keep_fewest(b, world.gather(each.swapaxes(0, 1), count).swapaxes(0, 1))
             each = each[kept]
             if world.main:
-                print(auto_summary(b.training["auto"]))
+                print(auto_summary(b.training.auto))
         if s.labels == "best":
             b.labels = world.gather(each.argmax(0).astype(np.uint8), count)
         each = each[:, local]
@@ -192,7 +196,7 @@ def route(b: bundle_io.Bundle, frames: Frames, target: Target, train_frames: lis
     if world.main and b.chunks > 1:
         b.router = router_fit.fit(frames.lr[local], b.grid, b.scale, each, b.labels[picked], seed=s.seed,
                                   budget=deadline.left(), clock=deadline.clock)
-        b.training["router_steps"] = b.router.info["steps"]
+        b.training.router_steps = b.router.info.steps
         phases.done("router")
 
 
@@ -205,5 +209,5 @@ def keep_fewest(b: bundle_io.Bundle, each: np.ndarray) -> list[int]:
     group = np.maximum(np.searchsorted(kept, np.arange(len(each)), side="right") - 1, 0).astype(np.uint8)
     b.labels = group[b.labels]
     b.thresholds = [b.thresholds[i - 1] for i in kept[1:]]
-    b.training["auto"] = {"kept": kept, "psnr": curve}
+    b.training.auto = AutoRecord(kept, curve)
     return kept

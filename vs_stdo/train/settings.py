@@ -1,6 +1,9 @@
-"""The settings of a training run: one dataclass that owns every default, its check, and its help text.
+"""The settings of a training run: one dataclass that owns every default, its checks, and its help text.
 
-`stdo train` builds its options from these fields (cli.py), so each default lives here once.
+`stdo train` builds its options from these fields (cli.py), so each default lives here once; a bundle records
+them in its training record (core/training_record.py, which declares the same fields and defaults: a test holds
+the two equal). Each help is one line of what the option does and its default; what the defaults were measured
+against is in docs/results.md and docs/training.md.
 """
 from __future__ import annotations
 
@@ -10,8 +13,12 @@ import sys
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any, Callable
 
+import msgspec
+
 from ..core import bundle as bundle_io
+from ..core.device import parse_device
 from ..core.models import PRESETS, SCALES, Arch, preset
+from ..core.usage import UsageError
 from . import generic
 from .chunks import AUTO_TOLERANCE, OUTLIER_FLOOR, SPLITS
 
@@ -62,10 +69,10 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
-def option(default: Any, help: str, choices: tuple | list | None = None, flag: str | None = None,
+def option(default: Any, help: str, choices: tuple | list | None = None,
            parse: Callable[[str], Any] | None = None) -> Any:
-    """A settings field that is also a `stdo train` option: `help` may name {default}."""
-    meta = {"help": help, "choices": choices, "flag": flag, "parse": parse}
+    """A settings field that is also a `stdo train` option (`flag_of` its name): `help` may name {default}."""
+    meta = {"help": help, "choices": choices, "parse": parse}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -75,8 +82,8 @@ def option(default: Any, help: str, choices: tuple | list | None = None, flag: s
 class Settings:
     scale: int = option(4, "upscaling factor (default {default})", choices=SCALES)
     chunks: int = option(4, f"k, the number of difficulty chunks, or auto: train {AUTO_CHUNKS} chunk models and "
-                            f"keep the fewest that pay (within {AUTO_TOLERANCE} dB of all {AUTO_CHUNKS}; one where "
-                            "they are alike) (default {default})", parse=parse_chunks)
+                            f"keep the fewest within {AUTO_TOLERANCE} dB of all {AUTO_CHUNKS} (default {{default}})",
+                         parse=parse_chunks)
     mode: str = option("chunks", "chunks: one model per chunk (STDO, default); joint: one model on hard-weighted "
                                  "data (JSTDO); single: one model on all patches", choices=MODES)
     preset: str = option("tiny", "model size (default {default})", choices=list(PRESETS))
@@ -90,17 +97,14 @@ class Settings:
                               "share of it, or at its share of --steps if sooner (default 0: no time limit)",
                          parse=parse_duration)
     batch: int = option(64, "patches per step (default {default})")
-    lr: float = option(2e-3, "Adam learning rate at the start of the cosine schedule (default {default:g})",
-                       flag="--learning-rate")
+    learning_rate: float = option(2e-3, "Adam learning rate at the start of the cosine schedule (default "
+                                        "{default:g})")
     seed: int = option(0, "seed of initialisation and sampling (default {default})")
-    init: str = option("none", "what the first model starts from: none (default: from scratch, bicubic), auto (the "
-                               "generic model shipped for the preset and scale, where there is one: +0.4 to +1.4 dB "
-                               "on some clips, -0.3 to -4 dB on others; docs/training.md), or the path of a .stdo "
-                               "bundle (its model of the same architecture, e.g. the last episode's)")
-    context: int = option(8, "LR pixels of real context cut around each training patch, at most the model's "
-                             "receptive radius (10 for tiny): less trains the patch borders on zero padding the "
-                             "filter never shows; 4 was 1.3-1.7x faster per step but cost 2.4-2.7 dB on film footage "
-                             "(docs/results.md) (default {default})")
+    init: str = option("none", "what the first model starts from: none (default: bicubic), auto (the generic model "
+                               "shipped for the preset and scale, where there is one), or a .stdo bundle's model of "
+                               "the same architecture")
+    context: int = option(8, "LR pixels of real context around each training patch, at most the model's receptive "
+                             "radius (default {default})")
     patch_width: int = 24            # LR patch size; the CLI sets both with --patch WxH
     patch_height: int = 27
     pretrain: float = option(0.25, "chunks and joint modes: share of the steps spent on a shared model first "
@@ -109,20 +113,14 @@ class Settings:
                                  "(default), each chunk an equal share of the squared error, so the hardest chunk "
                                  "is small; count, equal-sized chunks (the paper's)", choices=SPLITS)
     min_chunk: float | str = option("auto", "chunks mode: the fewest patches a chunk holds, as a share of an "
-                                            "equal chunk (0.25: a quarter of 1/k of the patches); auto (default): "
+                                            "equal chunk; auto (default): "
                                             f"{OUTLIER_FLOOR} where the error split gives a chunk the patches of one "
-                                            "frame only (an outlier frame's few patches would take chunk models to "
-                                            "themselves), else 0 (docs/training.md)", parse=parse_min_chunk)
-    focus: float = option(0.5, "joint mode: how much the model's training favours hard patches: after the "
-                               "shared model, a patch is drawn in proportion to its squared error under the "
-                               "scorer to this power (default {default}: the root, an MSE step's gradient size; "
-                               "0: all alike)")
-    sampling: str = option("unbiased", "joint mode: what drawing hard patches more often does: unbiased (default), "
-                                       "half the draws uniform and each drawn patch weighted by 1/(N p), so the "
-                                       "objective stays the clip's mean error and the hard draws only lower the "
-                                       "gradient's variance; lean, each drawn patch counts alike, so training leans "
-                                       "to the hard ones (the earlier recipe, with --focus 1.5 --loss l1: 0.02-0.67 dB "
-                                       "worse on four clips)", choices=SAMPLINGS)
+                                            "frame only, else 0", parse=parse_min_chunk)
+    focus: float = option(0.5, "joint mode: after the shared model, a patch is drawn in proportion to its squared "
+                               "error under the scorer to this power (0: all alike) (default {default})")
+    sampling: str = option("unbiased", "joint mode: unbiased (default), hard patches drawn more often but weighted "
+                                       "by 1/(N p), so the objective stays the clip's mean error; lean, unweighted, "
+                                       "so training leans to the hard patches", choices=SAMPLINGS)
     loss: str = option("auto", "training loss per pixel: auto (default: mse in joint mode, l1 otherwise), l1, or mse "
                                "(the squared error PSNR counts)", choices=LOSSES)
     score: str = option("auto", "reference scorer f0 that ranks patches for the split: auto (default: shared "
@@ -140,11 +138,9 @@ class Settings:
                                   "frame when they fit --frame-memory, else as many as fit)")
     frame_memory: float = option(0.5, "GiB of RAM for the decoded training frames when --train-frames is 0 "
                                       "(default {default})")
-    weights: str = option(bundle_io.WEIGHTS[0], "how the bundle stores the weights: float16 (default; costs "
-                                                "under 0.01 dB), float32, or int8 to int4, N-bit integers with one "
-                                                "scale per output channel, for delivery: int6 is a quarter smaller "
-                                                "than int8 for under 0.01 dB, int4 costs about 0.1 dB (see "
-                                                "docs/delivery.md)", choices=bundle_io.WEIGHTS)
+    weights: str = option(bundle_io.WEIGHTS[0], "how the bundle stores the weights: float16 (default), float32, or "
+                                                "int8 to int4, N-bit integers with one scale per output channel "
+                                                "(for delivery)", choices=bundle_io.WEIGHTS)
     device: str = option("auto", "auto, cpu or cuda[:N] (default {default})")
     checkpoint_every: int = option(200, "steps between checkpoints (default {default})")
     easy_preset: str = option("", "chunks mode: a smaller preset for the easiest chunks, so cost follows content",
@@ -152,43 +148,50 @@ class Settings:
     easy_chunks: int = option(1, "with --easy-preset: how many of the easiest chunks use it (default {default})")
 
     def check(self) -> None:
-        """Raise a clear error for settings that cannot work (before any data is read)."""
+        """Raise a UsageError for settings that cannot work; reads no file (check_files does)."""
         if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        preset(self.preset, self.scale)  # raises on a bad preset or scale
+            raise UsageError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        try:
+            for name in (self.preset, self.easy_preset or self.preset):
+                preset(name, self.scale)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         if not (1 <= self.chunks <= 255 or self.auto()):
-            raise ValueError(f"--chunks must be between 1 and 255 or auto, got {self.chunks}")
+            raise UsageError(f"--chunks must be between 1 and 255 or auto, got {self.chunks}")
         if self.auto() and self.mode != "chunks":
-            raise ValueError(f"--chunks auto chooses among chunk models: it needs --mode chunks, not {self.mode}")
+            raise UsageError(f"--chunks auto chooses among chunk models: it needs --mode chunks, not {self.mode}")
         for name in ("steps", "batch", "score_steps", "checkpoint_every", "patch_width", "patch_height"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+                raise UsageError(f"{flag_of(name)} must be at least 1, got {getattr(self, name)}")
         for name, lo, hi in RANGES:  # NaN fails every comparison, so the test is that the value lies inside
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and lo <= value <= hi and math.isfinite(value)):
-                raise ValueError(f"{flag_of(name)} must be a number from {lo:g} to {hi:g}, got {value}")
-        if self.frame_memory == 0 or self.lr == 0:
-            raise ValueError(f"{'--frame-memory' if self.frame_memory == 0 else '--learning-rate'} must be positive")
+                raise UsageError(f"{flag_of(name)} must be a number from {lo:g} to {hi:g}, got {value}")
+        if self.frame_memory == 0 or self.learning_rate == 0:
+            raise UsageError(f"{'--frame-memory' if self.frame_memory == 0 else '--learning-rate'} must be positive")
         if self.pretrain == 1:
-            raise ValueError(f"--pretrain must be in [0, 1), got {self.pretrain}")
+            raise UsageError(f"--pretrain must be in [0, 1), got {self.pretrain}")
         if self.holdout == 1 or self.holdout < 0:
-            raise ValueError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
+            raise UsageError(f"--holdout {self.holdout} would hold out every frame; use 0 (none) or N >= 2")
         for name, allowed in (("planes", PLANES), ("split", SPLITS), ("labels", LABELS), ("loss", LOSSES),
                               ("sampling", SAMPLINGS)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"unknown --{name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
+                raise UsageError(f"unknown --{name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         share = isinstance(self.min_chunk, (int, float)) and 0 <= self.min_chunk <= 1
         if self.min_chunk != "auto" and not share:
-            raise ValueError(f"--min-chunk is auto or a share of an equal chunk in [0, 1], got {self.min_chunk}")
-        if self.easy_preset:
-            preset(self.easy_preset, self.scale)
-            if self.mode != "chunks" or not 1 <= self.easy_chunks < self.k():
-                raise ValueError(f"--easy-preset needs --mode chunks and 1 <= --easy-chunks < --chunks "
-                                 f"(got mode {self.mode}, {self.easy_chunks} easy of {self.k()} chunks)")
-        generic.check(self.init, self.arch())
+            raise UsageError(f"--min-chunk is auto or a share of an equal chunk in [0, 1], got {self.min_chunk}")
+        if self.easy_preset and (self.mode != "chunks" or not 1 <= self.easy_chunks < self.k()):
+            raise UsageError(f"--easy-preset needs --mode chunks and 1 <= --easy-chunks < --chunks "
+                             f"(got mode {self.mode}, {self.easy_chunks} easy of {self.k()} chunks)")
+        parse_device(self.device)
         if self.score == "shared" and not self.has_shared():
-            raise ValueError("--score shared scores with the shared model of --mode chunks or joint with --pretrain > 0; "
-                             "give both, or another --score")
+            raise UsageError("--score shared scores with the shared model of --mode chunks or joint with --pretrain "
+                             "> 0; give both, or another --score")
+
+    def check_files(self) -> None:
+        """Raise a clear error where --init or --score names a bundle that cannot serve this run: it loads them,
+        so a run checks its files once, when its scale is known."""
+        generic.check(self.init, self.arch())
         if self.score not in SCORERS:
             b = bundle_io.load(self.score)  # FileNotFoundError / BundleError name the problem
             if b.scale != self.scale:
@@ -252,21 +255,19 @@ class Settings:
     def arch(self, chunk: int | None = None) -> Arch:
         """The architecture of a chunk's model (None: the main preset, also that of shared and scorer models)."""
         easy = self.easy_preset and chunk is not None and chunk >= self.k() - self.easy_chunks
-        return replace(preset(self.easy_preset if easy else self.preset, self.scale), planes=PLANES[self.planes])
+        return msgspec.structs.replace(preset(self.easy_preset if easy else self.preset, self.scale),
+                                       planes=PLANES[self.planes])
 
 
 # numeric settings and the closed range each must lie in (a finite number; ints are range-checked the same way)
-RANGES = (("epochs", 0, 1e6), ("time", 0, 7 * 86400), ("frame_memory", 0, 65536), ("lr", 0, 1e6),
+RANGES = (("epochs", 0, 1e6), ("time", 0, 7 * 86400), ("frame_memory", 0, 65536), ("learning_rate", 0, 1e6),
           ("pretrain", 0, 1), ("scene_holdout", 0, 0.5), ("focus", 0, 4), ("context", 0, 64),
           ("train_frames", 0, 10_000_000))
 
 
 def flag_of(name: str) -> str:
     """The `stdo train` option of a settings field (--patch for the patch size)."""
-    if name in ("patch_width", "patch_height"):
-        return "--patch"
-    f = next(f for f in fields(Settings) if f.name == name)
-    return f.metadata.get("flag") or "--" + name.replace("_", "-")
+    return "--patch" if name in ("patch_width", "patch_height") else "--" + name.replace("_", "-")
 
 
 def options() -> list[Field]:
@@ -284,7 +285,7 @@ def table() -> str:
     for f in options():
         default, m = default_of(f), f.metadata
         meaning = re.sub(r"\s*\(default \{default[^}]*\}\)", "", m["help"]).replace("{default}", str(default))
-        rows.append(f"| `{m['flag'] or '--' + f.name.replace('_', '-')}` | {default if default != '' else 'none'} "
+        rows.append(f"| `{flag_of(f.name)}` | {default if default != '' else 'none'} "
                     f"| {meaning} |")
     rows.append(f"| `--patch` | {Settings.patch_width}x{Settings.patch_height} | LR patch WIDTHxHEIGHT |")
     return "\n".join(rows)

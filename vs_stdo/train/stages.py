@@ -58,11 +58,11 @@ class Stage:
         """How far the stage is after `step` steps with `spent` of its time used; it ends at 1."""
         return max(step / self.steps, spent)
 
-    def lr(self, s: Settings, step: int, spent: float = 0.0) -> float:
-        """The learning rate at a point of this stage: cosine decay from s.lr to 0 over the schedule, at the stage's
+    def learning_rate(self, s: Settings, step: int, spent: float = 0.0) -> float:
+        """The learning rate at a point of this stage: cosine decay from s.learning_rate to 0 over the schedule, at the stage's
         progress counted in its steps (`step`, or as many as the share of its time `spent` stands for)."""
         at = self.first + max(step, self.steps * spent)
-        return s.lr * 0.5 * (1 + math.cos(math.pi * at / (self.horizon or self.steps)))
+        return s.learning_rate * 0.5 * (1 + math.cos(math.pi * at / (self.horizon or self.steps)))
 
     def loss_scale(self, pick: torch.Tensor) -> torch.Tensor:
         """What the loss of each drawn item (indices into items) is multiplied by."""

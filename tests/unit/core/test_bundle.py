@@ -1,9 +1,10 @@
-"""Bundle storage: compact parts (float16 / int8 weights, deflated labels, float16 prints) that load
-back to what the engine uses, old float32 bundles that still load, and strict checks on the new parts."""
+"""Bundle storage: compact parts (float16 / intN weights, deflated labels, delta-coded prints) that load back to what
+the engine uses, strict checks on every part, and format versions other than 4 refused with what to do."""
 from __future__ import annotations
 
 import json
 import lzma
+import re
 import zlib
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from tests.support.bundles import per_tensor, random_model
+from tests.support.bundles import huge_model, random_model, repacked, write_bundle
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core import packing
 from vs_stdo.core.bundle import BundleError
@@ -72,14 +73,6 @@ def test_fingerprints_of_alike_frames_deflate(tmp_path):
     assert bundle_io.part_bytes(saved(b, tmp_path))["fingerprints"] < FRAMES * CELLS * CELLS / 3  # uint8 would be 1x
 
 
-def test_format_3_bundles_with_float16_fingerprints_still_load(tmp_path):
-    b = bundle()
-    older = edited(saved(b, tmp_path), lambda m: m.update(version=3) or m["storage"].update(fingerprints="float16"),
-                   lambda t: t.update(fingerprints=b.fingerprints.astype(np.float16)))
-    np.testing.assert_array_equal(bundle_io.from_bytes(older).fingerprints,
-                                  b.fingerprints.astype(np.float16).astype(np.float32))
-
-
 def test_part_bytes_add_up_and_shrink_with_the_weight_storage(tmp_path):
     parts = {}
     for weights in bundle_io.WEIGHTS:
@@ -126,14 +119,6 @@ def test_saving_refuses_weights_that_do_not_fit_the_architecture(tmp_path):
         bundle_io.save(b, tmp_path / "x.stdo")
 
 
-@pytest.mark.parametrize("weights", bundle_io.WEIGHTS)
-def test_bundles_with_one_tensor_per_parameter_still_load(tmp_path, weights):
-    packed = saved(bundle(weights), tmp_path)
-    new, old = bundle_io.from_bytes(packed), bundle_io.from_bytes(per_tensor(packed))
-    for a, c in zip(new.weights, old.weights):
-        assert all(torch.equal(a[n], c[n]) for n in a)
-
-
 def test_labels_are_deflated(tmp_path):
     b = bundle()
     b.labels = np.zeros((FRAMES, ROWS, COLS), np.uint8)  # one chunk everywhere: deflates to a few bytes
@@ -150,35 +135,6 @@ def test_one_model_bundles_store_no_routing_data(tmp_path):
     assert loaded.labels.shape == (0, ROWS, COLS) and loaded.psnr.shape == (0, ROWS, COLS)
     assert loaded.fingerprints.shape == (0, CELLS * CELLS) and loaded.clip.frames == FRAMES
     assert all(torch.equal(loaded.weights[0][n], t.half().float()) for n, t in b.weights[0].items())
-
-
-def test_one_model_bundles_written_with_routing_data_still_load(tmp_path):
-    b = bundle(k=1)
-    older = edited(saved(b, tmp_path), lambda m: m.update(version=3, storage=bundle_io.storage("float16")),
-                   lambda t: t.update(labels=deflated(b.labels), psnr=b.psnr, fingerprints=deflated(np.zeros(
-                       (FRAMES, CELLS * CELLS), np.uint8))))
-    loaded = bundle_io.from_bytes(older)
-    assert loaded.labels.shape == (FRAMES, ROWS, COLS) and (loaded.labels == 0).all()
-    np.testing.assert_array_equal(loaded.psnr, b.psnr)
-
-
-def format2(b: bundle_io.Bundle) -> bytes:
-    """The bytes the format-2 writer produced: every part uncompressed, weights float32, no storage entry."""
-    m = b.manifest() | {"version": 2}
-    del m["storage"]
-    tensors = {"labels": b.labels, "psnr": b.psnr, "fingerprints": b.fingerprints}
-    tensors |= {f"model.{i}.{n}": t.numpy() for i, w in enumerate(b.weights) for n, t in w.items()}
-    return st_save(tensors, metadata={"stdo": json.dumps(m)})
-
-
-def test_format_2_bundles_still_load_exactly():
-    b = bundle()
-    loaded = bundle_io.from_bytes(format2(b))
-    assert loaded.weight_storage == "float32"
-    for before, after in zip(b.weights, loaded.weights):
-        assert all(torch.equal(after[n], t) for n, t in before.items())
-    np.testing.assert_array_equal(loaded.fingerprints, b.fingerprints)
-    np.testing.assert_array_equal(loaded.labels, b.labels)
 
 
 def edited(data: bytes, manifest=None, tensors=None) -> bytes:
@@ -198,11 +154,11 @@ def packed(data: np.ndarray) -> np.ndarray:
 
 
 HOSTILE = {
-    "unknown weight storage": (None, lambda m: m["storage"].update(weights="int3"), None, "storage"),
-    "storage not an object": (None, lambda m: m.update(storage="float16"), None, "storage"),
-    "format 3 without storage": (None, lambda m: m.pop("storage"), None, "storage"),
-    "unknown score storage": (None, lambda m: m["storage"].update(psnr="float16"), None, "storage"),
-    "unknown model packing": (None, lambda m: m["storage"].update(models="lzma"), None, "storage"),
+    "unknown weight storage": (None, lambda m: m["storage"].update(weights="int3"), None, "storage.weights"),
+    "storage not an object": (None, lambda m: m.update(storage="float16"), None, "storage: expected `object`"),
+    "no storage": (None, lambda m: m.pop("storage"), None, "missing required field `storage`"),
+    "unknown score storage": (None, lambda m: m["storage"].update(psnr="float16"), None, "storage.psnr"),
+    "unknown model packing": (None, lambda m: m["storage"].update(models="lzma"), None, "storage.models"),
     "labels not deflated": (None, None, lambda t: t.update(labels=np.zeros((FRAMES, ROWS, COLS), np.uint8)),
                             "1-dim uint8 zlib"),
     "labels stream damaged": (None, None, lambda t: t.update(labels=t["labels"][::-1].copy()), "zlib"),
@@ -221,19 +177,20 @@ HOSTILE = {
                                      "unexpected"),
     "int6 value out of range": ("int6", None, lambda t: t["model.0.head.weight"].flat.__setitem__(0, 32),
                                 "beyond \\+-31"),
-    "int8 scale missing": ("int8", None, lambda t: t.pop("qscale.0.head.weight"), "missing"),
     "int8 scale overflows": ("int8", None, lambda t: t["qscale.0.head.weight"].fill(3e38), "overflowing"),
     "int8 scale negative": ("int8", None, lambda t: t["qscale.0.head.weight"].fill(-1), "negative"),
-    "int8 scale on float16 weights": (None, None, lambda t: t.update(
-        {"qscale.0.head.weight": np.ones(len(t["model.0.head.weight"]), np.float32)}), "unexpected"),
+    "float16 weight NaN": (None, None, lambda t: t["model.0.head.weight"].flat.__setitem__(0, np.nan), "NaN"),
+    "a scale beside float16 weights": (None, None, lambda t: t.update(
+        {"qscale.0.head.weight": np.ones(16, np.float32)}), "unexpected"),
     "fingerprints not deflated": (None, None, lambda t: t.update(
         fingerprints=np.zeros((FRAMES, CELLS * CELLS), np.float16)), "fingerprints"),
     "fingerprints inflate short": (None, None, lambda t: t.update(fingerprints=deflated(np.zeros(9, np.uint8))),
                                    "exactly"),
-    "unknown fingerprint storage": (None, lambda m: m["storage"].update(fingerprints="float8"), None, "storage"),
+    "unknown fingerprint storage": (None, lambda m: m["storage"].update(fingerprints="float8"), None,
+                                    "storage.fingerprints"),
     "two models, no labels": (None, lambda m: m["storage"].update(labels="none", psnr="none", fingerprints="none"),
                               lambda t: [t.pop(n) for n in ("labels", "psnr", "fingerprints")], "no labels"),
-    "no labels but scores": (None, lambda m: m["storage"].update(labels="none"), None, "storage"),
+    "no labels but scores": (None, lambda m: m["storage"].update(labels="none"), None, "all or none"),
 }
 
 
@@ -241,8 +198,8 @@ HOSTILE = {
 def test_damaged_compact_parts_give_a_clear_error(tmp_path, case):
     weights, manifest, tensors, message = HOSTILE[case]
     data = saved(bundle(weights or "float16"), tmp_path)
-    if "int" in case[:4]:  # the checks on integer weights, on the tensors as the per-tensor layout names them
-        data = per_tensor(data)
+    if case.startswith(("int", "float16 weight")):  # the checks on the weights, inside model 0's packed stream
+        data, tensors = repacked(data, tensors), None
     data = edited(data, manifest, tensors)
     with pytest.raises(BundleError, match=message):
         bundle_io.from_bytes(data)
@@ -254,25 +211,25 @@ def test_saving_refuses_an_unknown_weight_storage(tmp_path):
     assert not (tmp_path / "x.stdo").exists()
 
 
-def test_info_reports_the_storage_of_the_file_not_of_this_writer(tmp_path, capsys):
-    from vs_stdo.cli import main
-    (tmp_path / "old.stdo").write_bytes(per_tensor(saved(bundle("int8"), tmp_path)))
-    assert main(["info", str(tmp_path / "old.stdo"), "--json"]) == 0
-    storage = json.loads(capsys.readouterr().out)["storage"]
-    assert storage["weights"] == "int8" and "models" not in storage  # one tensor per parameter, as written
-
-
-def test_each_format_version_has_its_own_reader(tmp_path):
-    """Format 4 reads only what this code writes; format 3's pre-release variants load through the legacy reader
-    and are refused under format 4; a version from the future asks for an update or a retrain."""
-    data = saved(bundle("int8"), tmp_path)
+@pytest.mark.parametrize("version, says", [
+    (3, "version 3 was made by a pre-release vs-stdo; this vs-stdo reads format 4 only: retrain the bundle"),
+    (1, "version 1 was made by a pre-release vs-stdo"),
+    (5, "version 5 is newer than this vs-stdo reads (format 4); update vs-stdo"),
+    ("4", "version '4' is not supported"), (None, "version None is not supported"),
+])
+def test_a_format_version_other_than_4_is_refused_with_what_to_do(tmp_path, version, says):
+    data = saved(bundle(), tmp_path)
     assert bundle_io.read_manifest(data)["version"] == bundle_io.VERSION == 4
-    old = per_tensor(data)
-    assert torch.equal(bundle_io.from_bytes(old).weights[0]["head.weight"],
-                       bundle_io.from_bytes(data).weights[0]["head.weight"])
-    with pytest.raises(BundleError, match="not format 4's"):
-        bundle_io.from_bytes(edited(old, lambda m: m.update(version=4)))
-    with pytest.raises(BundleError, match="not one format 3 wrote.*retrain"):
-        bundle_io.from_bytes(edited(old, lambda m: m["storage"].update(fingerprints="int4")))
-    with pytest.raises(BundleError, match="update vs-stdo or retrain"):
-        bundle_io.from_bytes(edited(data, lambda m: m.update(version=5)))
+    with pytest.raises(BundleError, match=re.escape(says)):
+        bundle_io.from_bytes(edited(data, lambda m: m.update(version=version)))
+
+
+def test_huge_finite_weights_are_refused_on_load(tmp_path):
+    path = write_bundle(tmp_path / "huge.stdo", [huge_model()], np.zeros((1, 2, 2)), [torch.full((3, 24, 32), 0.5)])
+    with pytest.raises(BundleError, match="model 0 outputs non-finite values on a grey test patch"):
+        bundle_io.load(path)
+
+
+def test_the_probe_is_one_small_patch_per_model():
+    """What loading costs beyond reading: each model run once on a 16x16 patch of its planes."""
+    assert [tuple(bundle_io.probe(p).shape) for p in (1, 3)] == [(1, 1, 16, 16), (1, 3, 16, 16)]

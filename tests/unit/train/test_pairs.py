@@ -1,15 +1,9 @@
-"""The training pair's rules that need no clip: the models' scale from a mapping, and the bundle's mapping
-field (every bundle has one; a whole-scale bundle's is the plain one)."""
+"""The training pair's rules that need no clip: the models' scale from a mapping."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
 
-from tests.support.bundles import write_bundle
-from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.mapping import Mapping
-from vs_stdo.core.models import WDSR, Arch
 from vs_stdo.train.pairs import model_scale
 
 DVD = Mapping(88, 60, 160, 120, 154 / 88, 108 / 60, 4.37, 3.59)  # a DVD-like framing, ratios 1.75 x 1.8
@@ -23,20 +17,3 @@ def test_scale_follows_the_ratio_unless_given_and_enough():
         model_scale(Mapping(100, 100, 250, 250, 2.5, 2.5, 0, 0), 2)
     with pytest.raises(ValueError, match="ratio 4.500 x 4.500 is beyond x4"):
         model_scale(Mapping(100, 100, 450, 450, 4.5, 4.5, 0, 0), None)
-
-
-def test_the_bundle_records_and_checks_its_mapping(tmp_path):
-    b = bundle_io.load(write_bundle(tmp_path / "b.stdo", [WDSR(Arch(2, 1, 4, 2))], np.zeros((1, 2, 2)),
-                                    [torch.rand(3, 24, 32)]))
-    m = Mapping(32, 24, 58, 46, 1.8, 1.9, 0.5, -0.25)
-    b.mapping = m
-    assert bundle_io.from_bytes(bundle_io.to_bytes(b)).mapping == m
-    manifest = b.manifest()
-    del manifest["mapping"]  # bundles made before every bundle recorded one: the plain mapping
-    assert bundle_io._mapping(manifest, b.grid, b.scale) == Mapping.plain(32, 24, 64, 48)
-    b.mapping = Mapping(33, 24, 58, 46, 1.8, 1.9, 0, 0)
-    with pytest.raises(bundle_io.BundleError, match="the mapping is for an LR of 33x24 but the clip is 32x24"):
-        bundle_io.from_bytes(bundle_io.to_bytes(b))
-    b.mapping = Mapping(32, 24, 80, 46, 2.5, 1.9, 0, 0)
-    with pytest.raises(bundle_io.BundleError, match="beyond the models' x2"):
-        bundle_io.from_bytes(bundle_io.to_bytes(b))

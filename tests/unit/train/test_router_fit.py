@@ -24,12 +24,12 @@ def data(frames: int = 3, k: int = 2):
 def test_the_fit_stops_at_its_budget_and_records_its_frames_and_steps():
     lr, grid, psnr, labels = data(frames=6)
     whole = router_fit.fit(lr, grid, 4, psnr, labels, steps=40)
-    assert (whole.info["frames"], whole.info["steps"], whole.info["patches"]) == (6, 40, 6 * grid.count)
+    assert (whole.info.frames, whole.info.steps, whole.info.patches) == (6, 40, 6 * grid.count)
     # a clock that moves one second at each read, one read a frame and a step: of 8 s, the features take the frames
     # up to half of them (4 frames), the steps the rest (4 steps: one at least, then a read before each other)
     clock = partial(next, itertools.count(0.0, 1.0))
     short = router_fit.fit(lr, grid, 4, psnr, labels, steps=40, budget=8.0, clock=clock)
-    assert (short.info["frames"], short.info["steps"], short.info["patches"]) == (4, 4, 4 * grid.count)
+    assert (short.info.frames, short.info.steps, short.info.patches) == (4, 4, 4 * grid.count)
     none = router_fit.fit(lr, grid, 4, psnr, labels, steps=40, budget=0.0, clock=clock)
-    assert (none.info["frames"], none.info["steps"]) == (1, 1)
+    assert (none.info.frames, none.info.steps) == (1, 1)
     assert not all(torch.equal(short.tensors[n], whole.tensors[n]) for n in whole.tensors)

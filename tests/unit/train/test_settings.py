@@ -1,9 +1,16 @@
 """The settings of a run: parsing and refusing values before any data is read."""
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import fields
+
+import msgspec
 import pytest
 
-from vs_stdo.train.settings import AUTO, Settings, parse_chunks, parse_duration
+from vs_stdo.core.training_record import TrainingRecord
+from vs_stdo.core.usage import UsageError
+from vs_stdo.train.settings import AUTO, Settings, default_of, flag_of, parse_chunks, parse_duration
 
 
 def test_chunks_auto_is_parsed_and_checked():
@@ -50,11 +57,27 @@ def test_bad_durations_name_the_syntax(text):
         parse_duration(text)
 
 
-def test_settings_refuse_what_cannot_work():
-    for bad in (dict(steps=0), dict(batch=0), dict(time=-1), dict(frame_memory=0), dict(train_frames=-2),
-                dict(context=-1)):
-        with pytest.raises(ValueError):
-            Settings(**bad).check()
+@pytest.mark.parametrize("name, value, says", [
+    ("steps", 0, "--steps must be at least 1"), ("batch", 0, "--batch must be at least 1"),
+    ("patch_width", 0, "--patch must be at least 1"), ("frame_memory", 0, "--frame-memory must be positive"),
+    ("learning_rate", 0.0, "--learning-rate must be positive"), ("pretrain", 1.0, "--pretrain must be in [0, 1)"),
+    ("holdout", 1, "--holdout 1 would hold out every frame"), ("chunks", 300, "--chunks must be between 1 and 255"),
+    ("device", "gpu", "unknown device 'gpu'"), ("preset", "huge", "unknown preset 'huge'"),
+    ("min_chunk", 2.0, "--min-chunk is auto or a share"),
+] + [(name, value, f"{flag_of(name)} must be a number from") for name, value in [
+    ("time", math.nan), ("time", math.inf), ("time", -1.0), ("frame_memory", math.nan), ("focus", math.nan),
+    ("focus", 1e9), ("learning_rate", math.nan), ("learning_rate", math.inf), ("pretrain", math.nan),
+    ("epochs", math.inf), ("context", -1), ("train_frames", -2)]])
+def test_settings_refuse_what_cannot_work_as_a_usage_error_naming_the_option(name, value, says):
+    """Every numeric option is range-checked (NaN and infinities included) before any file is read."""
+    with pytest.raises(UsageError, match=re.escape(says)):
+        Settings(**{name: value}).check()
+
+
+def test_the_training_record_declares_every_setting_with_its_default():
+    """A bundle records the settings as TrainingRecord (core) types them: the same fields, the same defaults."""
+    record = {f.name: f.default for f in msgspec.structs.fields(TrainingRecord)}
+    assert {f.name: default_of(f) for f in fields(Settings)}.items() <= record.items()
 
 
 def test_training_context_is_capped_at_the_largest_models_receptive_radius():

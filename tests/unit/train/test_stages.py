@@ -61,15 +61,15 @@ def test_a_stage_ends_when_its_steps_or_its_time_run_out_and_the_learning_rate_f
     assert timed.progress(10, timed.spent(10.0)) == 1.0                 # its time is spent: it ends
     assert timed.progress(25) == 1.0                                    # its steps are done: it ends
     # half its time spent stands for half its 25 steps on the run's 100-step cosine
-    assert timed.lr(s, 5, 0.5) == pytest.approx(s.lr * 0.5 * (1 + math.cos(math.pi * 12.5 / 100)))
-    assert replace(last, budget=1.0).lr(s, 3, 1.0) == pytest.approx(0.0, abs=1e-12)  # the run's schedule ends at 0
+    assert timed.learning_rate(s, 5, 0.5) == pytest.approx(s.learning_rate * 0.5 * (1 + math.cos(math.pi * 12.5 / 100)))
+    assert replace(last, budget=1.0).learning_rate(s, 3, 1.0) == pytest.approx(0.0, abs=1e-12)  # the run's schedule ends at 0
     # a resumed stage that had used 40 % of its time: its new budget pays for the other 60 %
     assert timed.spent(3.0, since=0.4) == pytest.approx(0.4 + 0.6 * 0.3)
     assert replace(timed, budget=0.0).spent(0.0) == 1.0                 # no time at all: nothing to train
     # without a budget (no --time) the steps alone decide, exactly as the plain schedule
     assert shared.spent(1e9) == 0.0 and shared.progress(24) < 1 <= shared.progress(25)
-    assert [shared.lr(s, t) for t in range(25)] + [last.lr(s, t) for t in range(75)] == [
-        s.lr * 0.5 * (1 + math.cos(math.pi * t / 100)) for t in range(100)]
+    assert [shared.learning_rate(s, t) for t in range(25)] + [last.learning_rate(s, t) for t in range(75)] == [
+        s.learning_rate * 0.5 * (1 + math.cos(math.pi * t / 100)) for t in range(100)]
 
 
 def test_the_plan_names_each_stage_and_its_steps():
