@@ -66,12 +66,21 @@ PRESETS: dict[str, dict[str, int]] = {
 
 
 def preset(name: str, scale: int) -> Arch:
-    """The architecture of a named preset at a given scale."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    """The architecture of a named preset, or of one written BLOCKSxCHANNELSxEXPANSION (`6x16x2`: tiny with 6
+    blocks), at a given scale."""
+    sizes = PRESETS.get(name) or custom(name)
     if scale not in SCALES:
         raise ValueError(f"unsupported scale {scale}; choose one of {SCALES}")
-    return Arch(scale=scale, **PRESETS[name])
+    return Arch(scale=scale, **sizes)
+
+
+def custom(name: str) -> dict[str, int]:
+    """{"blocks", "channels", "expansion"} of a BLOCKSxCHANNELSxEXPANSION name, each at least 1."""
+    parts = name.lower().split("x")
+    if len(parts) == 3 and all(p.isdigit() and int(p) >= 1 for p in parts):
+        return dict(zip(("blocks", "channels", "expansion"), map(int, parts)))
+    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}, or give the architecture as "
+                     f"BLOCKSxCHANNELSxEXPANSION (e.g. 6x16x2)")
 
 
 @cache

@@ -86,7 +86,8 @@ class Settings:
                          parse=parse_chunks)
     mode: str = option("chunks", "chunks: one model per chunk (STDO, default); joint: one model on hard-weighted "
                                  "data (JSTDO); single: one model on all patches", choices=MODES)
-    preset: str = option("tiny", "model size (default {default})", choices=list(PRESETS))
+    preset: str = option("tiny", f"model size: {', '.join(PRESETS)}, or BLOCKSxCHANNELSxEXPANSION such as 6x16x2 "
+                                 "(default {default})")
     planes: str = option("rgb", "what the models upscale: rgb (default), or luma: Y only, read with the pair's "
                                 "colour matrix; the filter then takes GRAY and YUV and scales chroma with a kernel",
                          choices=list(PLANES))

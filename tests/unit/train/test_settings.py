@@ -8,6 +8,7 @@ from dataclasses import fields
 import msgspec
 import pytest
 
+from vs_stdo.core.models import Arch
 from vs_stdo.core.training_record import TrainingRecord
 from vs_stdo.core.usage import UsageError
 from vs_stdo.train.settings import AUTO, Settings, default_of, flag_of, parse_chunks, parse_duration
@@ -86,3 +87,12 @@ def test_training_context_is_capped_at_the_largest_models_receptive_radius():
     assert Settings(context=50, preset="nano", mode="single").train_context() == 4
     assert Settings(context=50, preset="nano", easy_preset="nano").train_context() == 4
     assert Settings(context=50, preset="small", easy_preset="nano").train_context() == 18
+
+
+def test_a_preset_may_be_written_as_blocks_channels_expansion():
+    s = Settings(preset="6x16x2", mode="single", scale=2)
+    s.check()
+    assert s.arch() == Arch(scale=2, blocks=6, channels=16, expansion=2)
+    for bad in ("6x16", "0x16x2", "tinyx2", "6x16x2x1"):
+        with pytest.raises(ValueError, match="BLOCKSxCHANNELSxEXPANSION"):
+            Settings(preset=bad).check()
