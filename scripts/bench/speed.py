@@ -48,15 +48,15 @@ PEERS = {"ort": ("ort", 1, None), "ort2": ("ort", 2, None), "ov": ("ov", 1, None
          "ov_f32": ("ov", 1, "f32"), "ov2_f32": ("ov", 2, "f32")}
 
 
-def lr_frames(scale: int, count: int, source: str | None = None):
-    """An RGBS LR clip of real frames (the first of phone1080.mp4, or of the `source` file or script)
-    served from memory (no decoding while timed)."""
+def lr_frames(scale: int, count: int, source: str | None = None, frames: str = BASE_FRAMES):
+    """An RGBS LR clip of real frames (`frames` of phone1080.mp4, or of the `source` file or script) served from
+    memory (no decoding while timed)."""
     from scripts import clips
     from scripts.bench.lib import from_memory
     from vs_stdo.core.video import hr_lr_pair, open_clip, select_frames
 
     hr = open_clip(source or clips.fetch("phone1080.mp4"))
-    _, lr = hr_lr_pair(select_frames(hr, BASE_FRAMES), scale)
+    _, lr = hr_lr_pair(select_frames(hr, frames), scale)
     return from_memory(lr, count)
 
 
@@ -79,7 +79,7 @@ def worker(spec: dict) -> dict:
     core = vs.core
     if spec.get("vs_threads"):
         core.num_threads = spec["vs_threads"]
-    lr = lr_frames(spec["scale"], spec["frames"] + 1, spec.get("source"))
+    lr = lr_frames(spec["scale"], spec["frames"] + 1, spec.get("source"), spec.get("select", BASE_FRAMES))
     method = spec["method"]
     if method == "stdo":
         out = core.stdo.Upscale(lr, spec["bundle"], **spec.get("args", {}))
@@ -104,8 +104,12 @@ def _cpu_seconds() -> float:
 
 
 def run_worker(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "scripts.bench.speed", "--worker", json.dumps(spec)],
-                          capture_output=True, text=True)
+    """One measurement in its own process: this tree's Python, or that of the tree `spec["tree"]` (an earlier
+    version of vs-stdo with its own .venv, whose bench takes the same spec)."""
+    tree = spec.pop("tree", None)
+    python = str(Path(tree, ".venv", "bin", "python")) if tree else sys.executable
+    proc = subprocess.run([python, "-m", "scripts.bench.speed", "--worker", json.dumps(spec)],
+                          capture_output=True, text=True, cwd=tree)
     if proc.returncode:
         raise RuntimeError(f"worker {spec} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -136,18 +140,20 @@ def prepare(preset: str, scale: int, workdir: Path, given: dict[str, str]) -> tu
     return str(bundle), str(onnx_dir / "chunk0.onnx")
 
 
-def peer_bundle(clip: str, scale: int, steps: int, workdir: Path) -> tuple[str, str, str]:
+def peer_bundle(clip: str, scale: int, steps: int, workdir: Path, hr: str = "1080") -> tuple[str, str, str]:
     """(HR script, bundle, chunk-0 ONNX file) of a clip trained as a user would (`stdo train HR --scale S`,
-    only --steps given), each made once and kept in workdir under the clip and the settings."""
+    only --steps given), each made once and kept in workdir under the clip and the settings. hr: "1080" (the
+    clip brought to 1920x1080) or "native" (the clip at its own size)."""
     from scripts import clips
     from vs_stdo.tools.onnx_export import export
 
     folder = workdir / "peers"
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(clip).stem
-    script = folder / f"{stem}-1080.vpy"
-    script.write_text(PEER_SCRIPT.format(path=str(clips.fetch(clip)), frames=PEER_FRAMES, w=HD[0], h=HD[1]))
-    bundle = folder / f"{stem}-1080-x{scale}-steps{steps}.stdo"
+    script = folder / f"{stem}-{hr}.vpy"
+    resize = TO_HD.format(w=HD[0], h=HD[1]) if hr == "1080" else ""
+    script.write_text(PEER_SCRIPT.format(path=str(clips.fetch(clip)), frames=PEER_FRAMES, resize=resize))
+    bundle = folder / f"{stem}-{hr}-x{scale}-steps{steps}.stdo"
     train_bundle(script, bundle, "--scale", scale, "--steps", steps, "--device", "cpu", reuse=True)
     onnx_dir = folder / f"{bundle.stem}-onnx"
     if not (onnx_dir / "chunk0.onnx").is_file():
@@ -155,11 +161,12 @@ def peer_bundle(clip: str, scale: int, steps: int, workdir: Path) -> tuple[str, 
     return str(script), str(bundle), str(onnx_dir / "chunk0.onnx")
 
 
+TO_HD = """if (clip.width, clip.height) != ({w}, {h}):  # up to 1080p with Catmull-Rom, in the clip's own format
+    clip = clip.resize.Bicubic({w}, {h}, filter_param_a=0, filter_param_b=0.5)
+"""
 PEER_SCRIPT = """import vapoursynth as vs
 clip = vs.core.bs.VideoSource({path!r})[0:{frames}]
-if (clip.width, clip.height) != ({w}, {h}):  # up to 1080p with Catmull-Rom, in the clip's own format
-    clip = clip.resize.Bicubic({w}, {h}, filter_param_a=0, filter_param_b=0.5)
-clip.set_output()
+{resize}clip.set_output()
 """
 
 
@@ -413,23 +420,34 @@ def best_peer(methods: dict) -> str:
 
 
 def peer_cells(m: dict) -> list[str]:
-    """The PEER_HEADER cells: fps of each vs-mlrt backend, 1 / 2 streams."""
-    return [f"{m[a]['fps']:.2f} / {m[b]['fps']:.2f}" for a, b in (("ort", "ort2"), ("ov", "ov2"), ("ov_f32", "ov2_f32"))]
+    """The PEER_HEADER cells: fps of each vs-mlrt backend, 1 / 2 streams ("-" where it did not run)."""
+    def fps(k: str) -> str:
+        return f"{m[k]['fps']:.2f}" if k in m else "-"
+    return [f"{fps(a)} / {fps(b)}" for a, b in (("ort", "ort2"), ("ov", "ov2"), ("ov_f32", "ov2_f32"))]
 
 
 def peers_table(rows: list[dict]) -> list[str]:
-    """Routed filter against one model of its bundle and against vs-mlrt's best backend, per clip and scale."""
+    """Routed filter against one model of its bundle and against vs-mlrt's best backend, per clip and scale; with
+    --baseline, the same two of the baseline tree beside them."""
+    base = "stdo@base" in rows[0]["methods"]
+
     def cells(row: dict) -> list[str]:
         m = row["methods"]
         best = best_peer(m)
         routed, one, peer = m["stdo"]["fps"], m["chunk0"]["fps"], m[best]["fps"]
+        before = ([f"{m['stdo@base']['fps']:.2f}", f"{m['chunk0@base']['fps']:.2f}",
+                   f"{m['chunk0@base']['fps'] / m['stdo@base']['fps']:.2f}"] if base else [])
+        cpu = " / ".join(f"{m[k]['cpu_s']:.3f}" for k in ("stdo", "chunk0", best))
         return [row["clip"], f"{row['size']} x{row['scale']}", row["regions"], f"{routed:.2f}", f"{one:.2f}",
-                f"**{one / routed:.2f}**", *peer_cells(m), f"{best} {peer:.2f}", f"**{routed / peer:.2f}**",
-                f"{one / peer:.2f}"]
+                f"**{one / routed:.2f}**", *before, *peer_cells(m), f"{best} {peer:.2f}", f"**{routed / peer:.2f}**",
+                f"{one / peer:.2f}", cpu]
 
     return table(["clip", "LR -> HR", "patches / regions per frame", "routed fps", "one model (`chunk:0`) fps",
-                  "**routed time / one model**", *PEER_HEADER, "best peer fps", "**routed / best peer**",
-                  "one model / best peer"], [cells(row) for row in rows])
+                  "**routed time / one model**",
+                  *(["baseline routed fps", "baseline one model fps", "baseline routed time / one model"] if base else []),
+                  *PEER_HEADER, "best peer fps", "**routed / best peer**", "one model / best peer",
+                  "CPU s/frame routed / one model / best peer"],
+                 [cells(row) for row in rows])
 
 
 def speed_tables(result: dict) -> list[str]:
@@ -521,6 +539,14 @@ def main() -> None:
                    help="--parts peers: the real clips (scripts/clips.py names) to train bundles on")
     p.add_argument("--peer-steps", type=int, default=2000,
                    help="--parts peers: training steps of their bundles (2000: stdo train's default)")
+    p.add_argument("--peer-hr", choices=("1080", "native"), default="1080",
+                   help="--parts peers: HR is each clip brought to 1920x1080 (default) or at its own size")
+    p.add_argument("--baseline", metavar="TREE",
+                   help="--parts peers: also time the routed filter and one model of another checkout of vs-stdo "
+                        "(with its .venv), interleaved with this one's (methods stdo@base, chunk0@base)")
+    p.add_argument("--methods", default="",
+                   help="--parts peers: only these methods (comma-separated: stdo, chunk0 and vs-mlrt's "
+                        f"{', '.join(PEERS)}); default all")
     p.add_argument("--variants", action="store_true", help="also time other thread settings (x4 only)")
     p.add_argument("--levers", action="store_true", help="also time the model-level inference backends")
     p.add_argument("--accuracy", nargs="*", default=[], metavar="BUNDLE",
@@ -533,6 +559,7 @@ def main() -> None:
     p.add_argument("--markdown", help="write the tables to this file")
     a = p.parse_args()
     a.parts = set(a.parts.split(","))
+    a.methods = set(filter(None, a.methods.split(",")))
     if a.worker:
         print(json.dumps(worker(json.loads(a.worker))))
         return
@@ -545,6 +572,7 @@ def main() -> None:
     result: dict = {"runs": a.runs, "frames": a.frames, "rows": [], "variants": [],
                     "peak": {d: gemm_peak(d) for d in ("float32", "bfloat16") if d == "float32" or native_bf16()}}
     print(f"GEMM peak: {result['peak']}", flush=True)
+    from vs_stdo.core import bundle as bundle_io
     from vs_stdo.core.models import preset as make
 
     specs: list[tuple[dict, dict]] = []
@@ -564,19 +592,24 @@ def main() -> None:
             specs += [(row, {**base, **m, "name": k}) for k, m in methods.items()]
     for clip in a.clips.split(",") if "peers" in a.parts else []:
         for scale in scales:
-            source, bundle, onnx = peer_bundle(clip, scale, a.peer_steps, Path(a.workdir))
+            source, bundle, onnx = peer_bundle(clip, scale, a.peer_steps, Path(a.workdir), a.peer_hr)
+            lr = bundle_io.load(bundle).clip
             row = {"clip": f"{Path(clip).stem} ({a.peer_steps} steps)", "scale": scale,
-                   "size": f"{HD[0] // scale}x{HD[1] // scale}", "methods": {}, "bundle": bundle, "source": source,
+                   "size": f"{lr.width}x{lr.height}", "methods": {}, "bundle": bundle, "source": source,
                    "regions": regions_per_frame(bundle, source)}
             result["rows"].append(row)
-            base = {"scale": scale, "frames": a.frames, "bundle": bundle, "onnx": onnx, "source": source}
+            base = {"scale": scale, "frames": a.frames, "bundle": str(Path(bundle).resolve()),
+                    "onnx": str(Path(onnx).resolve()), "source": str(Path(source).resolve())}
             methods = {"stdo": {"method": "stdo"}, "chunk0": {"method": "stdo", "args": {"route": "chunk:0"}},
                        **{k: {"method": k} for k in PEERS}}
-            specs += [(row, {**base, **m, "name": k}) for k, m in methods.items()]
+            if a.baseline:
+                methods |= {f"{k}@base": {**methods[k], "tree": a.baseline} for k in ("stdo", "chunk0")}
+            specs += [(row, {**base, **m, "name": k}) for k, m in methods.items()
+                      if not a.methods or k.split("@")[0] in a.methods]
     def measure(row: dict, spec: dict) -> dict:
         got = run_worker({k: v for k, v in spec.items() if k != "name"})
-        print(f"{row.get('preset') or row['clip']} x{row['scale']} {spec['name']}: {got['fps']:.3f} fps, {got['rss_mb']:.0f} MB",
-              flush=True)
+        print(f"{row.get('preset') or row['clip']} x{row['scale']} {spec['name']}: {got['fps']:.3f} fps, "
+              f"{got['cpu_s']:.3f} CPU s/frame, {got['rss_mb']:.0f} MB", flush=True)
         return got
 
     samples = interleaved({i: lambda row=row, spec=spec: measure(row, spec) for i, (row, spec) in enumerate(specs)},
