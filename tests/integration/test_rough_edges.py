@@ -215,7 +215,7 @@ def test_bad_inputs_are_refused_before_the_work(case, tmp_path, capsys):
     argv = ["train", hr, "-o", tmp_path / "x.stdo", "--frames", "0:4", "--steps", "1", "--device", "cpu"]
     if case.startswith("--lr"):
         argv += ["--lr", blank(tmp_path / "lr.vpy", 16, 12, n=9)]
-        says = "the LR does not look like the HR: 0 of 6 frames pair up"  # counts differ: paired by content
+        says = "the HR is blank: all 6 frames sampled over it are black"  # counts differ: aligned, and blank
     elif case == "interlaced input":
         argv[1] = blank(tmp_path / "il.vpy", props=".std.SetFrameProps(_FieldBased=2)")
         says = "the input is interlaced (_FieldBased=2, top field first); deinterlace (or IVTC) it first"

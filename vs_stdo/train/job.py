@@ -38,6 +38,8 @@ class Job:
     force: bool = False
     scale_given: bool = True   # False: an LR file's models take the scale its ratio needs
     align_only: bool = False   # with lr_file: print the alignment, write <output>.align.png, stop
+    hr_bars: tuple[int, int, int, int] | None = None  # the input's black bars (left, right, top, bottom); None: found
+    lr_bars: tuple[int, int, int, int] | None = None  # the LR file's, the same
 
 
 def run_job(job: Job) -> Bundle | None:
@@ -52,7 +54,7 @@ def run_job(job: Job) -> Bundle | None:
     if job.align_only and not job.lr_file:
         raise ValueError("--align-only needs --lr: it aligns the LR file to the input")
     opened = open_training_pair(job.input, job.lr_file, job.frames, s.scale, job.scale_given, job.kernel,
-                                Path(job.output + ".align.png") if job.align_only else None)
+                                job.output, job.align_only, job.hr_bars, job.lr_bars)
     if opened is None:  # --align-only
         return None
     p, alignment, report = opened
