@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="downscale kernel for LR (default bicubic: Catmull-Rom, as MATLAB's imresize)")
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
     t.add_argument("--align-only", action="store_true",
-                   help="with --lr: align the LR to the input, print the mapping, write <output>.align.png, stop")
+                   help="with --lr: align the LR to the input, print the mapping, write <output>.align.png and "
+                        "<output>.pairs.csv, stop (exit 1 where training would refuse)")
     for side, name in (("hr", "the input"), ("lr", "the --lr file")):
         t.add_argument(f"--{side}-bars", type=arg_type(parse_bars), metavar="L,R,T,B",
                        help=f"black bars of {name} of a remaster pair, pixels per side (0,0,0,0: none); by default "

@@ -191,6 +191,13 @@ def test_usage_errors_exit_2(capsys):
     assert run(["info", "b.stdo", "--no-such-option"], capsys)[0] == 2
 
 
+@pytest.mark.parametrize("value", ["0,0,60", "0,0,-1,60", "a,b,c,d", "0;0;60;60"])
+def test_bars_options_must_be_four_pixel_counts(value, capsys):
+    for option in ("--hr-bars", "--lr-bars"):
+        code, _, err = run(["train", "in.vpy", "--lr", "lr.vpy", "-o", "x.stdo", option, value], capsys)
+        assert code == 2 and "bars must look like LEFT,RIGHT,TOP,BOTTOM" in err and option in err
+
+
 def test_version(capsys):
     code, out, _ = run(["--version"], capsys)
     assert code == 0 and out.strip() == f"stdo {importlib.metadata.version('vs-stdo')}"

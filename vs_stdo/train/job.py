@@ -37,7 +37,7 @@ class Job:
     resume: bool = False
     force: bool = False
     scale_given: bool = True   # False: an LR file's models take the scale its ratio needs
-    align_only: bool = False   # with lr_file: print the alignment, write <output>.align.png, stop
+    align_only: bool = False   # with lr_file: print the alignment, write <output>.align.png and .pairs.csv, stop
     hr_bars: tuple[int, int, int, int] | None = None  # the input's black bars (left, right, top, bottom); None: found
     lr_bars: tuple[int, int, int, int] | None = None  # the LR file's, the same
 

@@ -189,3 +189,12 @@ def test_refusals_name_the_real_cause(clip_path, case, says):
         lr = P.make_pair(hr, 80, 60).lr
     with pytest.raises(ValueError, match=says.replace("(", r"\(").replace(")", r"\)")):
         align(hr, lr)
+
+
+@pytest.mark.slow
+def test_bars_given_by_hand_are_taken_as_given(clip_path, tmp_path):
+    """--lr-bars/--hr-bars: what is given is used (the LR's rounded up to its subsampling), nothing found."""
+    pair = P.letterboxed(clip_path, tmp_path, first=20, frames=30)
+    result = align(pair.hr, pair.lr, hr_bars=(0, 0, 0, 0), lr_bars=(1, 0, 33, 31))
+    assert (result.mapping.lr_bars, result.mapping.hr_bars) == ((2, 0, 34, 32), (0, 0, 0, 0))
+    assert result.mapping.distance(pair.mapping) < TOLERANCE_PX

@@ -104,8 +104,19 @@ def estimate(hr_pic: vs.VideoNode, lr_pic: vs.VideoNode, hr_thumbs: np.ndarray, 
         hr_frames, lr_frames = [frame(hr_pic, h) for h, _ in chosen], [frame(lr_pic, l) for _, l in chosen]
     mapping, precision = refine(hr_frames, lr_frames, mapping, (0.8, 0.0))
     matches, hr_aligned, lr_aligned = _rematch(hr_thumbs, lr_thumbs, mapping, matches.pairs)
-    floor = noise_floor(hr_aligned, lr_aligned, matches.pairs)
-    pairs = fill_gaps(matches.pairs, hr_aligned, lr_aligned, floor)
+    a = _judged(hr_pic, lr_pic, mapping, matches.pairs, hr_aligned, lr_aligned, hr_blank, lr_blank)
+    a.precision, a.refined_on = precision, chosen
+    return a
+
+
+def _judged(hr_pic: vs.VideoNode, lr_pic: vs.VideoNode, mapping: Mapping, pairs: list[tuple[int, int]],
+            hr_aligned: np.ndarray, lr_aligned: np.ndarray, hr_blank: np.ndarray, lr_blank: np.ndarray
+            ) -> Alignment:
+    """The alignment of the final `pairs` (on thumbnails aligned through `mapping`): gaps of held frames filled,
+    pairs whose content differs left out, every pair measured at full size, a few frames off the mapping left
+    out and scenes off it recorded, and why each unpaired frame is."""
+    floor = noise_floor(hr_aligned, lr_aligned, pairs)
+    pairs = fill_gaps(pairs, hr_aligned, lr_aligned, floor)
     kept, residuals, dropped = leave_out(pairs, thumb_residuals(hr_aligned, lr_aligned, pairs))
     measured = _spread(pairs)
     fit = measure(hr_pic, lr_pic, mapping, measured)
@@ -115,9 +126,9 @@ def estimate(hr_pic: vs.VideoNode, lr_pic: vs.VideoNode, hr_thumbs: np.ndarray, 
                        f"wrongly in time") for h, l in kept if h in off]
     residuals = [r for (h, _), r in zip(kept, residuals) if h not in off]
     kept = [(h, l) for h, l in kept if h not in off]
-    unpaired_hr, unpaired_lr = unpaired_reasons(pairs, len(hr_thumbs), len(lr_thumbs), hr_blank, lr_blank)
-    return Alignment(mapping, kept, residuals, sorted(dropped), len(hr_thumbs), len(lr_thumbs), precision,
-                     chosen, figures={h: float(f) for (h, _), f in zip(measured, fit.figure)},
+    unpaired_hr, unpaired_lr = unpaired_reasons(pairs, len(hr_aligned), len(lr_aligned), hr_blank, lr_blank)
+    return Alignment(mapping, kept, residuals, sorted(dropped), len(hr_aligned), len(lr_aligned),
+                     figures={h: float(f) for (h, _), f in zip(measured, fit.figure)},
                      shifts={h: (float(x), float(y)) for (h, _), (x, y) in zip(measured, fit.shift)},
                      unpaired_hr=unpaired_hr, unpaired_lr=unpaired_lr,
                      framed_otherwise=[run[:3] for run in runs if is_scene(run, len(pairs))])
@@ -158,7 +169,7 @@ def snapped(m: Mapping, tolerance: float = SNAP_PX) -> tuple[Mapping, str]:
     off = m.distance(whole)
     if off > tolerance:
         return m, (f"not snapped to ratio {s}: the estimate is {off:.3f} HR px from it at the picture's edges "
-                   f"(more than {tolerance}), so the models run at x{m.scale()} and are resampled")
+                   f"(more than {tolerance})")
     return whole, (f"snapped to ratio {s} x {s}, offset {whole.offset_x:+.3f}/{whole.offset_y:+.3f}: within {off:.3f} "
                    f"HR px of the estimate ({m.ratio_x:.5f} x {m.ratio_y:.5f}, offset {m.offset_x:+.3f}/"
                    f"{m.offset_y:+.3f})")
@@ -185,7 +196,7 @@ def align(hr: vs.VideoNode, lr: vs.VideoNode, thumb_width: int = THUMB_WIDTH, hr
     hr_thumbs, hr_spread = read_thumbnails(hr_pic, tw, th, "HR thumbnails")
     lr_thumbs, lr_spread = read_thumbnails(lr_pic, tw, th, "LR thumbnails")
     hr_blank, lr_blank = hr_spread < FLAT, lr_spread < FLAT
-    hr_thumbs[hr_blank], lr_thumbs[lr_blank] = 0, 0  # normalised noise on black: alike nothing, paired by gaps
+    hr_thumbs[hr_blank], lr_thumbs[lr_blank] = 0, 0  # a blank frame's normalised noise: it pairs with nothing
     a = estimate(hr_pic, lr_pic, hr_thumbs, lr_thumbs, hr_blank, lr_blank)
     a.mapping, note = snapped(a.mapping.framed(lb, hb))
     a.notes += [note] if note else []
