@@ -27,6 +27,17 @@ def parse_patch(text: str) -> tuple[int, int]:
         raise ValueError(f"patch size must look like WIDTHxHEIGHT (e.g. 24x27), got {text!r}") from None
 
 
+def parse_bars(text: str) -> tuple[int, int, int, int]:
+    try:
+        bars = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        bars = ()
+    if len(bars) != 4 or min(bars) < 0:
+        raise ValueError(f"bars must look like LEFT,RIGHT,TOP,BOTTOM in pixels (e.g. 0,0,60,60; 0,0,0,0 for "
+                         f"none), got {text!r}")
+    return bars
+
+
 def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     """An argparse type from a parser that raises ValueError with a message (argparse then shows it)."""
     def convert(text: str) -> Any:
@@ -45,7 +56,8 @@ def cmd_train(a: argparse.Namespace) -> None:
     settings = Settings(**{f.name: getattr(a, f.name) for f in options()}, patch_width=a.patch[0],
                         patch_height=a.patch[1])
     run_job(Job(a.input, a.output, settings, lr_file=a.lr_file, frames=a.frames, kernel=a.kernel, resume=a.resume,
-                force=a.force, scale_given="scale" in a.given, align_only=a.align_only))
+                force=a.force, scale_given="scale" in a.given, align_only=a.align_only,
+                hr_bars=a.hr_bars, lr_bars=a.lr_bars))
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
@@ -117,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="downscale kernel for LR (default bicubic: Catmull-Rom, as MATLAB's imresize)")
     t.add_argument("--resume", action="store_true", help="continue from <output>.ckpt after a crash or Ctrl-C")
     t.add_argument("--align-only", action="store_true",
-                   help="with --lr: align the LR to the input, print the mapping, write <output>.align.png, stop")
+                   help="with --lr: align the LR to the input, print the mapping, write <output>.align.png and "
+                        "<output>.pairs.csv, stop (exit 1 where training would refuse)")
+    for side, name in (("hr", "the input"), ("lr", "the --lr file")):
+        t.add_argument(f"--{side}-bars", type=arg_type(parse_bars), metavar="L,R,T,B",
+                       help=f"black bars of {name} of a remaster pair, pixels per side (0,0,0,0: none); by default "
+                            f"found on frames sampled over it")
     t.set_defaults(func=cmd_train, given=set())
 
     e = sub.add_parser("eval", help="PSNR of a bundle against bicubic and Lanczos through the same geometry",

@@ -3,9 +3,13 @@
     .venv/bin/python -m scripts.bench.pairs [--clips bigbuckbunny.mp4 cockatoo.mp4 city.mpg]
 
 Per clip, a DVD-like pair (scripts/pairs.py: a 640x480 HR, a 352x240 LR missing 6/2/4/8 HR px per side,
-shifted +0.37/-0.41 px, MPEG-2 at 1.5 Mb/s GOP 15, starting 2 frames later), plus one exact lossless
-1.5x pair (512x384 of a 768x576 HR, what a descale gives). `align` runs on each; reported: the alignment
-error (largest displacement of the LR frame's edges, HR px) and the estimate's own precision, the frame
+shifted +0.37/-0.41 px, MPEG-2 at 1.5 Mb/s GOP 15, starting 2 frames later), a letterboxed one (a 16:9
+640x360 HR, its picture in a 352x240 4:3 DVD frame between black bars of 30 rows, 25 %) and a pillarboxed
+one (a 640x360 Blu-ray whose 480x360 4:3 picture lies between black bars of 80 columns, a full-frame 352x240
+DVD of it), the same crops, shift, encode and start; plus one exact lossless 1.5x pair (512x384 of a
+768x576 HR, what a descale gives). `align` runs on each; reported: the bars found (left/right/top/bottom
+of LR; HR), the alignment error (largest displacement of the LR picture's edges, HR px) and the estimate's
+own precision, the frame
 offset found and true, pairs kept / left out / true, pairs that are wrong, and the PSNR (RGB, HR frames
 from 60 on, overlap less an 8-px margin) of a bicubic upscale of the LR through the estimated mapping and
 through the true one; then the error of the coarse search alone (on the pairs the refinement used), which
@@ -64,10 +68,16 @@ def psnr(pair: P.Pair, m: Mapping) -> float:
 
 
 def coarse_error(pair: P.Pair, result: Alignment) -> float:
-    """The coarse search's error alone (HR px), on the full-size pairs the refinement used."""
-    hrs = [read_frame(pair.hr, h) for h, _ in result.refined_on]
-    lrs = [read_frame(pair.lr, l) for _, l in result.refined_on]
-    return coarse_mapping(hrs, lrs).distance(pair.mapping)
+    """The coarse search's error alone (HR px), on the full-size pictures of the pairs the refinement used."""
+    m = result.mapping
+    hrs = [read_frame(pair.hr, h, m.hr_bars) for h, _ in result.refined_on]
+    lrs = [read_frame(pair.lr, l, m.lr_bars) for _, l in result.refined_on]
+    return coarse_mapping(hrs, lrs).framed(m.lr_bars, m.hr_bars).distance(pair.mapping)
+
+
+def bars(m: Mapping) -> str:
+    """The bars of both sides, LR; HR, left/right/top/bottom."""
+    return "; ".join("/".join(map(str, b)) for b in (m.lr_bars, m.hr_bars))
 
 
 def main() -> None:
@@ -77,9 +87,11 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [(f"DVD-like {name}", lambda name=name: P.dvd_like(clips.fetch(name), Path(tmp), args.first,
-                                                                  name=Path(name).stem))
-                 for name in args.clips]
+        cases = [(f"{label} {name}", lambda make=make, name=f"{label}-{Path(name).stem}", clip=name:
+                  make(clips.fetch(clip), Path(tmp), args.first, name=name))
+                 for name in args.clips
+                 for label, make in (("DVD-like", P.dvd_like), ("letterboxed", P.letterboxed),
+                                     ("pillarboxed", P.pillarboxed))]
         cases.append((f"exact 1.5x {args.clips[0]}", lambda: P.exact_15(clips.fetch(args.clips[0]), args.first)))
         for label, make in cases:
             pair = make()
@@ -88,7 +100,8 @@ def main() -> None:
             took = time.perf_counter() - start
             wrong = sum(pair.shows[l] != h for h, l in result.pairs)
             m = result.mapping
-            rows.append([label, f"{m.ratio_x:.4f} x {m.ratio_y:.4f}", f"{m.distance(pair.mapping):.3f}",
+            rows.append([label, bars(m), bars(pair.mapping), f"{m.ratio_x:.4f} x {m.ratio_y:.4f}",
+                         f"{m.distance(pair.mapping):.3f}",
                          f"{result.precision:.3f}" if result.precision is not None else "-",
                          f"{result.frame_offset():+d} / {pair.frame_offset():+d}",
                          f"{len(result.pairs)} / {len(result.dropped)} / {len(set(pair.shows))}", wrong,
@@ -96,7 +109,8 @@ def main() -> None:
                          f"{coarse_error(pair, result):.2f}", f"{took:.1f}"])
             print(" | ".join(map(str, rows[-1])), flush=True)
     print()
-    print("\n".join(table(["pair", "ratios found", "error (HR px)", "precision (HR px)", "frame offset found / true",
+    print("\n".join(table(["pair", "bars found (LR; HR)", "bars true", "ratios found", "error on the picture (HR px)",
+                           "precision (HR px)", "frame offset found / true",
                            "pairs kept / left out / true", "wrong pairs", "bicubic PSNR, mapping found (dB)",
                            "bicubic PSNR, true mapping (dB)", "coarse search error (HR px)", "align (s)"], rows)))
 

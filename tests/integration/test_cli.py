@@ -139,8 +139,8 @@ CASES = {
     "variable size to train": (["train", "varsize.vpy", "-o", "x.stdo", *TRAIN], 1,
                                ["constant format and size"], nothing_new),
     # the input and the LR file: refused before any frame is decoded
-    "--lr that pairs with nothing": (["train", "hr.vpy", "-o", "x.stdo", "--lr", "lr9.vpy", "--frames", "0:4", *TRAIN],
-                                     1, ["the LR does not look like the HR: 0 of 6 frames pair up"], nothing_new),
+    "--lr with a blank HR": (["train", "hr.vpy", "-o", "x.stdo", "--lr", "lr9.vpy", "--frames", "0:4", *TRAIN],
+                             1, ["the HR is blank: all 6 frames sampled over it are black"], nothing_new),
     "interlaced input": (["train", "il.vpy", "-o", "x.stdo", *TRAIN], 1,
                          ["the input is interlaced (_FieldBased=2, top field first); deinterlace (or IVTC) it first"],
                          nothing_new),
@@ -214,6 +214,13 @@ def test_usage_errors_exit_2(capsys):
     assert run(["train"], capsys)[0] == 2
     assert run(["info", "b.stdo", "--no-such-option"], capsys)[0] == 2
     assert run(["train", "x.vpy", "-o", "y.stdo", "--time", "abc"], capsys)[0] == 2  # argparse's own
+
+
+@pytest.mark.parametrize("value", ["0,0,60", "0,0,-1,60", "a,b,c,d", "0;0;60;60"])
+def test_bars_options_must_be_four_pixel_counts(value, capsys):
+    for option in ("--hr-bars", "--lr-bars"):
+        code, _, err = run(["train", "in.vpy", "--lr", "lr.vpy", "-o", "x.stdo", option, value], capsys)
+        assert code == 2 and "bars must look like LEFT,RIGHT,TOP,BOTTOM" in err and option in err
 
 
 def test_version(capsys):

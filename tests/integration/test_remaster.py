@@ -213,3 +213,66 @@ def test_stdo_scaler_asks_the_lr_frames_own_area(scripts, trained):
 
     assert (out.width, out.height) == (280, 148)
     assert diff(out, plain) < 0.5 * diff(framed, plain)
+
+
+BOXED = """from pathlib import Path
+from scripts.pairs import hr_clip, make_pair
+hr = hr_clip(Path({path!r}), 256, 144, 0, 24)
+make_pair(hr, 176, 144, (2, 1, 2, 1), (0.3, -0.2), start=2, lr_bars=(0, 0, 18, 18), bar_luma=19).{side}.set_output()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_a_letterboxed_dvd_trains_on_its_picture_and_plays_the_blu_rays_frame(bikes, tmp_path, capsys):
+    """A 16:9 picture in a 4:3 DVD frame between lifted black bars (25 %): found and left out, the pictures
+    aligned, the bundle records the bars, Upscale gives the Blu-ray's frame and beats bicubic; the pairs CSV
+    lists every frame."""
+    hr, lr = tmp_path / "hr.vpy", tmp_path / "lr.vpy"
+    hr.write_text(BOXED.format(path=str(bikes), side="hr"))
+    lr.write_text(BOXED.format(path=str(bikes), side="lr"))
+    pair = P.make_pair(P.hr_clip(bikes, 256, 144, 0, 24), 176, 144, (2, 1, 2, 1), (0.3, -0.2), start=2,
+                       lr_bars=(0, 0, 18, 18), bar_luma=19)
+    out = tmp_path / "b.stdo"
+    assert stdo("train", hr, "--lr", lr, "-o", out, "--frames", f"0:{TRAIN}", "--steps", "150", *OPTIONS) == 0
+    err = capsys.readouterr().err
+    assert "LR bars left/right/top/bottom 0/0/20/20" in err and "alignment figure" in err
+    rows = Path(str(out) + ".pairs.csv").read_text().splitlines()
+    assert rows[0] == "hr_frame,lr_frame,figure_db,off_px,status,why" and len(rows) == 1 + 24
+    b = bundle_io.load(out)
+    assert b.mapping.lr_bars == (0, 0, 20, 20) and b.mapping.distance(pair.mapping) < 0.1
+    up = core.stdo.Upscale(rgb(pair.lr), str(out), device="cpu")
+    assert (up.width, up.height) == (256, 144)
+    assert psnr_after(up, pair) > psnr_after(through(rgb(pair.lr), pair.mapping), pair)
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_a_pan_and_scan_is_refused_before_training(bikes, tmp_path, capsys):
+    hr, lr = tmp_path / "hr.vpy", tmp_path / "lr.vpy"
+    for path, side in ((hr, "hr"), (lr, "lr")):
+        path.write_text(f"from pathlib import Path\nfrom scripts.pairs import hr_clip, pan_and_scan\n"
+                        f"pan_and_scan(hr_clip(Path({str(bikes)!r}), 256, 144, 0, 30), 176, 144, 0.75).{side}"
+                        f".set_output()\n")
+    out = tmp_path / "b.stdo"
+    assert stdo("train", hr, "--lr", lr, "-o", out, *OPTIONS) == 1
+    err = capsys.readouterr().err
+    assert "pan and scan" in err and "plan:" not in err and not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.train
+@pytest.mark.parametrize("lr_size,scale,says", [
+    ((96, 54), "2", "--scale 2 is below the LR-to-HR ratio 2.667 x 2.66"),
+    ((32, 18), None, "the LR picture (32x18) is 8.00 x 8.00 times smaller than the HR's (256x144): beyond x4"),
+])
+def test_align_only_refuses_what_training_refuses(bikes, tmp_path, capsys, lr_size, scale, says):
+    """--align-only stops where training would: a --scale below the ratio, a ratio no model scale reaches."""
+    hr, lr = tmp_path / "hr.vpy", tmp_path / "lr.vpy"
+    for path, side in ((hr, "hr"), (lr, "lr")):
+        path.write_text(f"from pathlib import Path\nfrom scripts.pairs import hr_clip, make_pair\n"
+                        f"make_pair(hr_clip(Path({str(bikes)!r}), 256, 144, 0, 20), {lr_size[0]}, {lr_size[1]}, "
+                        f"start=2).{side}.set_output()\n")
+    argv = ["train", hr, "--lr", lr, "-o", tmp_path / "b.stdo", "--align-only"] + (["--scale", scale] if scale else [])
+    assert stdo(*argv) == 1
+    assert says in capsys.readouterr().err

@@ -20,10 +20,12 @@ class AlignmentRecord(Struct, frozen=True, forbid_unknown_fields=True):
     trained_pairs: Count = 0
     dropped: Count = 0
     frame_offset: int = 0
+    frame_offsets: list[tuple[Count, Count, int]] = []  # (first, last HR frame, lr - hr frame) per run of one offset
     unpaired_hr: Count = 0
     unpaired_lr: Count = 0
     precision_px: float | None = None
     residual_median_db: float | None = None
+    figure_median_db: float | None = None  # the kept pairs' figure (dB, align/quality.py)
 
 
 class ClipRecord(Struct, frozen=True, forbid_unknown_fields=True):

@@ -9,6 +9,12 @@ resize that converts puts the picture on the mapping's HR grid (`Mapping.resize_
 models were trained through, and the output is square-pixel (`_SARNum` = `_SARDen` = 1). Whole-scale bundles
 keep the clip's sample aspect ratio: both sides grow by the same factor.
 
+A remaster bundle whose pictures have black bars (a letterboxed DVD, a pillarboxed Blu-ray: `Mapping.lr_bars`,
+`hr_bars`) plays the same way on the pictures: the models' output is cut to the LR picture (so the LR's bars
+never reach the output), that one resize puts it on the HR picture, and `std.AddBorders` gives back the HR's
+bars in black. HR picture pixels the LR picture does not reach are filled by the resize's edge rule: zimg
+mirrors the LR picture into them.
+
 The clip's colour props win; what they leave unset comes from the colour the bundle was trained with.
 """
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import vapoursynth as vs
+from msgspec.structs import replace
 
 from ..core import bundle as bundle_io
 from ..core import colour
@@ -51,11 +58,41 @@ def upscaled(clip: vs.VideoNode, bundle_path: str, options: UpscaleOptions, hr_g
         warn_conflicts(bundle_path, colour.conflicts(f, props, b.colour))
     engine = Engine(b, clip.width, clip.height, **options.engine_args())
     onto = hr_geometry(b, clip) if hr_grid else None
+    if onto is not None and onto.has_bars():
+        return with_bars(clip, engine, onto, b.scale, f, c)
     if b.planes == 1:
         out = colour.from_luma(run(colour.to_luma(clip, c), engine), clip, c, onto)
     else:
         out = colour.from_rgbs(run(colour.to_rgbs(clip, c), engine), f, c, onto)
     return out.std.SetFrameProps(_SARNum=1, _SARDen=1) if onto else out
+
+
+def with_bars(clip: vs.VideoNode, engine: Engine, m: Mapping, s: int, f: colour.Format,
+              c: colour.Colour) -> vs.VideoNode:
+    """`clip` through the engine onto the HR grid of `m`, a mapping between pictures with bars: the models'
+    output (s times the clip) cut to the LR picture, put on the HR picture by the resize that converts back,
+    the HR's bars added in black. The LR bars are rounded up and the HR's down to the clip's subsampling
+    (what a YUV clip can be cut and padded by): a row the HR shows as a bar's edge may then show picture."""
+    mx, my = 1 << clip.format.subsampling_w, 1 << clip.format.subsampling_h
+    (l, r, t, b), (hl, hr, ht, hb) = m.lr_bars, m.hr_bars
+    m = replace(m, lr_bars=(-(-l // mx) * mx, -(-r // mx) * mx, -(-t // my) * my, -(-b // my) * my),
+                hr_bars=(hl // mx * mx, hr // mx * mx, ht // my * my, hb // my * my))
+    cut = m.lr_bars
+    if engine.planes == 1:
+        y = run(colour.to_luma(clip, c), engine).std.Crop(*(s * v for v in cut))
+        out = colour.from_luma(y, clip.std.Crop(*cut), c, m.inner())
+    else:
+        out = colour.from_rgbs(run(colour.to_rgbs(clip, c), engine).std.Crop(*(s * v for v in cut)), f, c, m.inner())
+    return out.std.AddBorders(*m.hr_bars, color=black(f, c)).std.SetFrameProps(_SARNum=1, _SARDen=1)
+
+
+def black(f: colour.Format, c: colour.Colour) -> list[float]:
+    """Black in format `f` read with colour `c`, per plane: 0 for RGB and float; 16 and 128 (scaled to the bit
+    depth) for limited-range integer YUV, 0 and 128 for full range."""
+    if f.sample_type == vs.FLOAT or f.color_family == vs.RGB:
+        return [0.0] * (1 if f.color_family == vs.GRAY else 3)
+    luma = 16 << (f.bits - 8) if c.range == colour.RANGE_LIMITED else 0
+    return [luma] if f.color_family == vs.GRAY else [luma, 128 << (f.bits - 8), 128 << (f.bits - 8)]
 
 
 def read_props(clip: vs.VideoNode) -> dict[str, Any]:

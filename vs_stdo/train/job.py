@@ -42,7 +42,9 @@ class Job:
     resume: bool = False
     force: bool = False
     scale_given: bool = True   # False: an LR file's models take the scale its ratio needs
-    align_only: bool = False   # with lr_file: print the alignment, write <output>.align.png, stop
+    align_only: bool = False   # with lr_file: print the alignment, write <output>.align.png and .pairs.csv, stop
+    hr_bars: tuple[int, int, int, int] | None = None  # the input's black bars (left, right, top, bottom); None: found
+    lr_bars: tuple[int, int, int, int] | None = None  # the LR file's, the same
 
 
 def run_job(job: Job) -> Bundle | None:
@@ -62,7 +64,7 @@ def run_job(job: Job) -> Bundle | None:
     else:
         preflight.check_bundle_output(job.output, reads, job.force)
     opened = open_training_pair(job.input, job.lr_file, job.frames, s.scale, job.scale_given, job.kernel,
-                                Path(job.output + ".align.png") if job.align_only else None)
+                                job.output, job.align_only, job.hr_bars, job.lr_bars)
     if opened is None:  # --align-only
         return None
     p, alignment, report = opened

@@ -9,14 +9,16 @@ pixel, and each side is read with its own colour. The clips are opened once, her
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import vapoursynth as vs
 
 from ..core import colour
 from ..core.clip_record import AlignmentRecord
-from ..core.mapping import Mapping
+from ..core.mapping import Box, Mapping
 from ..core.models import SCALES
 from ..core.video import Pair, check_progressive, frame_range, open_clip, pick, whole_pair
 from .align import Alignment, align
@@ -33,8 +35,8 @@ def whole_scale(hr: vs.VideoNode, lr: vs.VideoNode, scale: int | None) -> int | 
 
 
 def model_scale(mapping: Mapping, given: int | None) -> int:
-    """The models' whole scale: `given` (--scale) when at or above the larger ratio, else an error; by default
-    the mapping's (at least 2, the smallest the models have)."""
+    """The models' whole scale, the one every message and the training use: `given` (--scale) when at or above
+    the larger ratio, else an error; by default the mapping's (at least 2, the smallest the models have)."""
     need = max(mapping.ratio_x, mapping.ratio_y)
     if mapping.scale() > max(SCALES):
         raise ValueError(f"the LR-to-HR ratio {mapping.ratio_x:.3f} x {mapping.ratio_y:.3f} is beyond x{max(SCALES)}, "
@@ -48,36 +50,50 @@ def model_scale(mapping: Mapping, given: int | None) -> int:
 
 
 def open_training_pair(input: str | Path, lr_file: str | Path | None, frames: str | None, scale: int,
-                       scale_given: bool, kernel: str = "bicubic",
-                       align_png: Path | None = None) -> tuple[Pair, Alignment | None, list[str]] | None:
+                       scale_given: bool, kernel: str = "bicubic", output: str | Path | None = None,
+                       align_only: bool = False, hr_bars: Box | None = None, lr_bars: Box | None = None
+                       ) -> tuple[Pair, Alignment | None, list[str]] | None:
     """The pair `stdo train INPUT [--lr LR_FILE] [--frames A:B]` trains on, with a remaster pair's alignment and
     the lines printed of it (None and none for a whole-scale pair). The whole scale is `scale` if `scale_given`,
     else whatever whole scale the LR file has (`scale` without one). A remaster pair's alignment is printed
-    before anything else; with `align_png` (--align-only) any LR file is aligned, the picture written there, and
-    None returned."""
+    before anything else, with `output` every frame's pairing written to <output>.pairs.csv; with `align_only`
+    (--align-only) any LR file is aligned, <output>.align.png written too, and None returned. Either way
+    ValueError where training would not go ahead: a framing that changes, a mapping too uncertain, a scale the
+    models do not reach. `hr_bars`/`lr_bars`: each side's black bars (left, right, top, bottom), found when None."""
     src = open_clip(input)
     check_progressive(src, "input")
     lr_src = open_clip(lr_file, "LR file") if lr_file else None
     if lr_src is not None:
         check_progressive(lr_src, "LR file")
     whole = scale if lr_src is None else whole_scale(src, lr_src, scale if scale_given else None)
-    if whole is not None and align_png is None:
+    if whole is not None and not align_only:
         return whole_pair(src, lr_src, frames, whole, kernel), None, []
     picked = frame_range(frames, src.num_frames)
     print(f"aligning {Path(lr_file).name} ({lr_src.width}x{lr_src.height}, {lr_src.num_frames} frames) to "
           f"{Path(input).name} ({src.width}x{src.height}, {src.num_frames} frames)", file=sys.stderr)
-    a = align(src, lr_src)  # the whole clips: more frames tell a pan from another framing apart
+    a = align(src, lr_src, hr_bars=hr_bars, lr_bars=lr_bars)  # the whole clips: more frames tell a pan apart
     kept = [(h, l) for h, l in a.pairs if h in picked]
+    try:
+        models, refusal = model_scale(a.mapping, scale if scale_given else None), None
+    except ValueError as e:
+        models, refusal = None, str(e)
+    report = a.lines(models) + ([f"--frames {frames}: training on the {len(kept)} pairs of HR frames "
+                                 f"{picked.start}-{picked.stop - 1}"] if len(picked) < src.num_frames else [])
+    for line in report:
+        print(line, file=sys.stderr)
+    if output is not None and os.environ.get("RANK", "0") == "0":  # one writer under torchrun
+        print(f"wrote {a.save_csv(str(output) + '.pairs.csv')}: every frame's pair, figure, and why it is left out",
+              file=sys.stderr)
+    if align_only and output is not None:
+        png = a.save_png(str(output) + ".align.png", src, lr_src)
+        print(f"--align-only: wrote {png}; no bundle (run again without --align-only to train)", file=sys.stderr)
+    refusal = refusal or a.problems(picked)
+    if refusal:
+        raise ValueError(refusal)
     if not kept:
         raise ValueError(f"no LR frame pairs with HR frames {picked.start}-{picked.stop - 1} (--frames); widen "
                          f"--frames or check the LR")
-    report = a.lines() + ([f"--frames {frames}: training on the {len(kept)} pairs of HR frames "
-                           f"{picked.start}-{picked.stop - 1}"] if len(picked) < src.num_frames else [])
-    for line in report:
-        print(line, file=sys.stderr)
-    if align_png is not None:
-        png = a.save_png(align_png, src, lr_src)
-        print(f"--align-only: wrote {png}; no bundle (run again without --align-only to train)", file=sys.stderr)
+    if align_only:
         return None
     hr_colour, lr_colour = colour.pair_colour(src), colour.pair_colour(lr_src)  # each side with its own tags
     hr_rgb = colour.clip_to_rgbs(pick(src, [h for h, _ in kept]), hr_colour)
@@ -94,5 +110,7 @@ def alignment_record(a: Alignment | None, report: list[str], hr_frames: list[int
         return {}
     return {"alignment": AlignmentRecord(
         lines=report, pairs=len(a.pairs), trained_pairs=len(hr_frames), hr_frames=hr_frames, dropped=len(a.dropped),
-        frame_offset=a.frame_offset(), unpaired_hr=a.unpaired[0], unpaired_lr=a.unpaired[1],
-        precision_px=a.precision, residual_median_db=round(float(sorted(a.residuals)[len(a.residuals) // 2]), 2))}
+        frame_offset=a.frame_offset(), frame_offsets=a.offsets(), unpaired_hr=a.unpaired[0],
+        unpaired_lr=a.unpaired[1], precision_px=a.precision,
+        residual_median_db=round(float(np.median(a.residuals)), 2) if a.residuals else None,
+        figure_median_db=round(float(np.median(a.kept_figures())), 2) if len(a.kept_figures()) else None)}

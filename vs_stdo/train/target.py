@@ -12,7 +12,8 @@ filter puts their stitched s-grid frame on the HR grid with zimg's Catmull-Rom r
 the loss through the same resampler (core/mapping.py's differentiable matrices, tested equal to zimg). Patch
 i (LR box x0..x1) covers HR x from offset + ratio * x0 over ratio * patch_width pixels; its window is the
 floor(ratio * patch_width) HR pixels whose centres lie in it (the same per axis), and only the pixels of
-the area both clips show count (a mask). The model runs on the patch with `context` LR pixels around it and
+the area both pictures show count (a mask): black bars on either side are never compared, and the resampler
+reads the LR picture alone, mirrored at its edges, as playback does. The model runs on the patch with `context` LR pixels around it and
 keeps MARGIN of them in its output for the resampling taps.
 
 Both give a batch's targets (`targets`), a model's prediction in the same layout (`predict`), each
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.grid import Grid
-from ..core.mapping import Mapping, axis_matrix, frame_matrices, resample
+from ..core.mapping import Mapping, axis_matrix, embedded, frame_matrices, resample
 from ..core.metrics import mse_to_psnr
 
 MARGIN = 2  # LR pixels of model output kept around a patch for the resampling taps (they reach 2-3 s-grid px)
@@ -84,24 +85,30 @@ class Resampled:
         self.mapping, self.scale, self.grid, self.context = mapping, scale, grid, context
         self.margin = min(MARGIN, context)
         x0, y0, x1, y1 = mapping.overlap()
+        px0, py0, px1, py1 = mapping.lr_picture()
         ys, xs = grid.edges
         (ry, oy), (rx, ox) = mapping.axes()
-        self.rows = self._axis(ry, oy, ys[:-1], grid.patch_height, y0, y1, mapping.hr_height)
-        self.cols = self._axis(rx, ox, xs[:-1], grid.patch_width, x0, x1, mapping.hr_width)
+        self.rows = self._axis(ry, oy, ys[:-1], grid.patch_height, (py0, py1), (y0, y1), mapping.hr_height)
+        self.cols = self._axis(rx, ox, xs[:-1], grid.patch_width, (px0, px1), (x0, x1), mapping.hr_width)
 
-    def _axis(self, ratio: float, offset: float, starts: list[int], patch: int, lo: int, hi: int,
-              hr_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _axis(self, ratio: float, offset: float, starts: list[int], patch: int, picture: tuple[int, int],
+              overlap: tuple[int, int], hr_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per patch row (or column): (resampling matrices (n, L, (patch + 2 margin) s), HR indices (n, L),
-        overlap mask (n, L))."""
+        overlap mask (n, L)). The matrices read only the part of the patch's window inside the LR picture
+        (`picture`: its first and end LR pixel on this axis), mirrored at the picture's edges, as playback reads
+        the picture cut from the frame."""
         s, m = self.scale, self.margin
         length = max(1, math.floor(ratio * patch))
         mats, idx, mask = [], [], []
         for start in starts:
             first = math.ceil(offset + ratio * start - 0.5)
             j = torch.arange(first, first + length)
-            mats.append(axis_matrix(ratio, offset, s, (start - m) * s, (patch + 2 * m) * s, first, length))
+            lo, hi = (start - m) * s, (start + patch + m) * s
+            a, b = max(lo, picture[0] * s), min(hi, picture[1] * s)
+            mats.append(embedded(axis_matrix(ratio, offset, s, a, b - a, first, length), 0, a - lo, length, hi - lo)
+                        if b > a else torch.zeros(length, hi - lo))
             idx.append(j.clamp(0, hr_len - 1))
-            mask.append(((j >= lo) & (j < hi)).float())
+            mask.append(((j >= overlap[0]) & (j < overlap[1])).float())
         return torch.stack(mats), torch.stack(idx), torch.stack(mask)
 
     def _parts(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,9 @@
 against plain maths and against VapourSynth's own resize (zimg), which plays what training resamples."""
 from __future__ import annotations
 
+import json
 import math
+from msgspec.structs import replace
 
 import numpy as np
 import pytest
@@ -221,3 +223,83 @@ def test_weights_are_differentiable_in_ratio_and_offset():
     (weights(ratio, offset, 2, 0, 100, 10, 50) @ x).sum().backward()
     assert ratio.grad is not None and offset.grad is not None
     assert ratio.grad.abs() > 0 and offset.grad.abs() > 0
+
+
+# --- black bars: a letterboxed DVD (LR bars), a pillarboxed Blu-ray (HR bars) -----------------------------------
+
+# a 16:9 picture 352x180 between 30-row bars of a 352x240 DVD, on a 640x360 HR
+LETTERBOX = Mapping(352, 180, 640, 360, 632 / 352, 348 / 180, 6.37, 3.59).framed((0, 0, 30, 30), (0, 0, 0, 0))
+# a full-frame 352x240 DVD of the 480x360 4:3 picture of a 640x360 Blu-ray between 80-column pillars
+PILLARBOX = Mapping(352, 240, 480, 360, 472 / 352, 348 / 240, 6.37, 3.59).framed((0, 0, 0, 0), (80, 80, 0, 0))
+
+
+@pytest.mark.parametrize("m,lr_picture,hr_picture,overlap", [
+    (LETTERBOX, (0, 30, 352, 210), (0, 0, 640, 360), (7, 4, 638, 351)),
+    (PILLARBOX, (0, 0, 352, 240), (80, 0, 560, 360), (87, 4, 558, 351)),
+    (DVD, (0, 0, 352, 240), (0, 0, 640, 480), (7, 4, 638, 471)),
+])
+def test_pictures_and_their_overlap(m, lr_picture, hr_picture, overlap):
+    """The mapping relates the pictures in full-frame coordinates; the overlap is what both pictures show."""
+    assert (m.lr_picture(), m.hr_picture(), m.overlap()) == (lr_picture, hr_picture, overlap)
+    inner = m.inner()
+    assert (inner.lr_width, inner.lr_height) == (lr_picture[2] - lr_picture[0], lr_picture[3] - lr_picture[1])
+    assert inner.framed(m.lr_bars, m.hr_bars) == m and not inner.has_bars()
+    assert m.crops() == pytest.approx(inner.crops())
+    x0, y0, x1, y1 = m.footprint()  # the LR picture's edges land where the inner mapping puts them, moved by the bars
+    assert (x0 - m.hr_bars[0], y0 - m.hr_bars[2]) == pytest.approx((inner.offset_x, inner.offset_y))
+
+
+def test_the_distance_is_measured_on_the_picture():
+    """A different ratio moves the far edge of the picture, not of the frame with its bars."""
+    other = LETTERBOX.with_ratios(LETTERBOX.ratio_x, LETTERBOX.ratio_y + 0.001, LETTERBOX.offset_x,
+                                  LETTERBOX.offset_y - 0.03)
+    assert other.distance(LETTERBOX) == pytest.approx(max(abs(0.001 * 30 - 0.03), abs(0.001 * 210 - 0.03)))
+
+
+def test_bars_scale_with_the_frame_and_keep_whole_only_when_alike():
+    big = LETTERBOX.for_size(704, 480, (2, 2))
+    assert big.lr_bars == (0, 0, 60, 60) and big.hr_bars == (0, 0, 0, 0)
+    assert PILLARBOX.for_size(176, 120).hr_bars == (40, 40, 0, 0)
+    assert LETTERBOX.for_size(351, 239).lr_bars == (0, 0, 30, 30)  # the LR's rounded up: no bar row is read
+    s2 = Mapping(100, 80, 200, 160, 2.0, 2.0, 0.0, 0.0, (0, 0, 5, 5), (0, 0, 10, 10))
+    assert s2.whole() and not replace(s2, hr_bars=(0, 0, 0, 0)).whole()
+
+
+def test_bars_in_the_manifest_round_trip_and_are_checked():
+    d = LETTERBOX.to_dict()
+    assert list(d["lr_bars"]) == [0, 0, 30, 30] and "hr_bars" not in d  # no bars: not written
+    assert Mapping.from_dict(json.loads(json.dumps(d))) == LETTERBOX
+    assert "lr_bars" not in DVD.to_dict() and Mapping.from_dict(DVD.to_dict()).lr_bars == (0, 0, 0, 0)
+    for bad, says in [([0, 0, 30], r"lr_bars: expected `array` of length 4"),
+                      ([0, 0, -1, 3], r"lr_bars\[2\]: expected `int` >= 0, got -1"),
+                      ([0, 0, 1.5, 3], r"lr_bars\[2\]: expected `int`, got `float`"),
+                      ([0, 0, 120, 120], r"lr_bars \[0, 0, 120, 120\] leave no picture in the 352x240 frame")]:
+        with pytest.raises(ValueError, match=says):
+            Mapping.from_dict({**d, "lr_bars": bad})
+
+
+BARRED = [  # (LR w, h, HR w, h, ratio x, y, offset x, y, LR bars, HR bars, s)
+    (176, 120, 320, 180, 1.8, 1.95, 6.37, -54.1, (0, 0, 30, 30), (0, 0, 0, 0), 2),    # letterboxed DVD
+    (176, 120, 320, 180, 1.34, 1.45, 83.5, 3.6, (0, 0, 0, 0), (80, 80, 0, 0), 2),     # pillarboxed Blu-ray
+    (120, 96, 256, 144, 1.9, 1.7, -3.2, -10.4, (4, 6, 8, 6), (10, 12, 6, 4), 2),      # bars on every side
+]
+
+
+@pytest.mark.parametrize("case", BARRED, ids=["letterbox", "pillarbox", "every side"])
+def test_with_bars_the_resampler_is_the_crop_resize_and_borders_playback_makes(pair, case):
+    """Training's matrices for a mapping with bars give what playback's zimg calls give: the s-grid frame cut to
+    the LR picture, resized onto the HR picture, black bars added; the LR's bars never reach the output."""
+    *sizes, lr_bars, hr_bars, s = case
+    m = Mapping(*sizes, lr_bars, hr_bars)
+    hr = pair[0]
+    src = hr.std.Crop(right=hr.width - s * m.lr_width, bottom=hr.height - s * m.lr_height)[:2]
+    played = src.std.Crop(*(s * b for b in m.lr_bars)).resize.Bicubic(**m.inner().resize_args(s), **CATROM)
+    played = played.std.AddBorders(*m.hr_bars)
+    for a, b in zip(src.frames(), played.frames()):
+        frame = torch.from_numpy(np.stack([np.asarray(a[p]) for p in range(3)]))
+        trained = resample(frame, *frame_matrices(m, s)).numpy()
+        zimg = np.stack([np.asarray(b[p]) for p in range(3)])
+        assert np.abs(trained - zimg).max() < 1e-4, np.abs(trained - zimg).max()
+        if m.lr_bars[2]:  # a bright LR bar row next to the picture changes nothing
+            frame[:, s * m.lr_picture()[1] - 1] = 5.0
+            assert np.abs(resample(frame, *frame_matrices(m, s)).numpy() - zimg).max() < 1e-4

@@ -13,7 +13,7 @@ import vapoursynth as vs
 
 from tests.support.bundles import write_bundle
 from vs_stdo.core import bundle as bundle_io
-from vs_stdo.core.mapping import CATROM, Mapping
+from vs_stdo.core.mapping import CATROM, Mapping, frame_matrices, resample
 from vs_stdo.core.models import WDSR, Arch
 from vs_stdo.filter.graph import upscaled
 from vs_stdo.filter.options import UpscaleOptions
@@ -157,3 +157,62 @@ def test_hr_grid_false_leaves_a_remaster_bundle_on_the_models_grid(remaster_bund
     assert (out.width, out.height, out.format.id) == (192, 128, vs.YUV444P16)
     assert psnr(core.resize.Point(out, format=vs.RGBS), core.resize.Bicubic(clip, 192, 128, **CATROM),
                 (8, 8, 184, 120)) > 40
+
+
+# a letterboxed LR (10-row bars) on an HR pillarboxed by 16-column bars: bars on both sides
+BARRED = Mapping(96, 44, 112, 80, 1.15, 1.8, 1.3, 0.6).framed((0, 0, 10, 10), (16, 16, 0, 0))
+
+
+@pytest.fixture
+def barred_bundle(tmp_path) -> tuple[str, vs.VideoNode]:
+    """A remaster bundle with bars on both sides, and a clip whose LR bars hold bright noise (which must not
+    reach the output)."""
+    clip, frames = smooth_clip(96, 64)
+    path = write_bundle(tmp_path / "bars.stdo", [WDSR(Arch(2, 1, 4, 2))], np.zeros((2, 6, 6)), frames, patch=(16, 12))
+    loud = core.std.BlankClip(clip, color=[1.0, 0.9, 1.0])
+    bars = core.std.StackVertical([loud.std.Crop(bottom=54), clip.std.Crop(top=10, bottom=10), loud.std.Crop(top=54)])
+    return remastered(path, BARRED), bars
+
+
+def test_bars_play_as_training_resamples_cut_resized_and_black(barred_bundle):
+    """Upscale with bars gives what the training's resampler (`frame_matrices`) gives from the models' own
+    output: the LR picture alone put on the HR picture, black HR bars; the LR's loud bars never leak in."""
+    path, clip = barred_bundle
+    up = core.stdo.Upscale(clip, path, device="cpu")
+    assert (up.width, up.height) == (144, 80) and up.get_frame(0).props["_SARNum"] == 1
+    own = upscaled(clip, path, UpscaleOptions(device="cpu"), hr_grid=False)  # the models' s-grid output
+    f = own.get_frame(1)
+    expected = resample(torch.from_numpy(np.stack([np.asarray(f[p]) for p in range(3)])),
+                        *frame_matrices(BARRED, 2)).numpy()
+    got = up.get_frame(1)
+    out = np.stack([np.asarray(got[p]) for p in range(3)])
+    assert np.abs(out - expected).max() < 1e-4
+    assert np.abs(out[:, :, :16]).max() == 0 and np.abs(out[:, :, -16:]).max() == 0  # the HR's bars, black
+    x0, y0, x1, y1 = BARRED.overlap()
+    assert psnr(up, through(clip.std.Crop(top=10, bottom=10), BARRED.inner().framed((0, 0, 0, 0), (16, 16, 0, 0))),
+                (x0 + 8, y0 + 8, x1 - 8, y1 - 8)) > 40
+
+
+@pytest.mark.parametrize("fmt,black", [(vs.YUV420P8, [16, 128, 128]), (vs.YUV444P16, [4096, 32768, 32768]),
+                                       (vs.RGB24, [0, 0, 0])])
+def test_bars_are_black_in_the_clips_format(barred_bundle, fmt, black):
+    path, clip = barred_bundle
+    c = core.resize.Bicubic(clip, format=fmt, matrix_s="709" if fmt != vs.RGB24 else None)
+    out = core.stdo.Upscale(c, path, device="cpu")
+    assert (out.width, out.height, out.format.id) == (144, 80, fmt)
+    f = out.get_frame(0)
+    sub = f.format.subsampling_w
+    for p, level in enumerate(black):
+        plane = np.asarray(f[p])
+        assert (plane[:, :16 >> (sub if p else 0)] == level).all(), (p, plane[:, :4])
+
+
+def test_a_luma_bundle_with_bars_plays(tmp_path):
+    clip, frames = smooth_clip(96, 64)
+    path = remastered(write_bundle(tmp_path / "yb.stdo", [WDSR(Arch(2, 1, 4, 2, planes=1))], np.zeros((2, 6, 6)),
+                                   [f[:1] for f in frames], patch=(16, 12)), BARRED)
+    yuv = core.resize.Bicubic(clip, format=vs.YUV420P16, matrix_s="709")
+    out = core.stdo.Upscale(yuv, path, device="cpu")
+    assert (out.width, out.height, out.format.id) == (144, 80, vs.YUV420P16)
+    f = out.get_frame(1)
+    assert (np.asarray(f[0])[:, :16] == 4096).all() and (np.asarray(f[1])[:, :8] == 32768).all()

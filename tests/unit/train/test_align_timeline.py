@@ -1,16 +1,19 @@
 """Pairing frames in time: the alignment with gaps on thumbnails, its back-pointer traceback against a
-brute-force optimum (ties and near-ties included), and its band."""
+brute-force optimum (ties and near-ties included), and its band; held frames and blank ones; the gaps filled
+at a neighbour's offset, and why a frame stays unpaired."""
 from __future__ import annotations
 
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.pairs import wrong_pairs
 from vs_stdo.train.align.reading import normalise
-from vs_stdo.train.align.timeline import cheapest_path, match_frames, noise_floor
+from vs_stdo.train.align.timeline import (cheapest_path, fill_gaps, match_frames, noise_floor, offset_runs,
+                                          unpaired_reasons)
 
 
 def sequence(n: int, seed: int = 0) -> np.ndarray:
@@ -112,3 +115,69 @@ def test_a_band_only_offers_the_pairs_it_covers():
     band = np.array([[full[i, min(max(starts[i + 1] + k - 1, 0), nl - 1)] for k in range(3)] for i in range(nh)])
     assert cheapest_path(*unbanded(full), gap=0.4, lr_count=nl) == [(2, 0)]
     assert cheapest_path(band, starts, gap=0.4, lr_count=nl) == [(1, 1)]
+
+
+def held(n: int, hold: int, seed: int = 0) -> tuple[np.ndarray, list[int]]:
+    """n thumbnails of animation drawn on `hold`s (each drawing shown `hold` frames, the copies a hair apart),
+    and the drawing each frame shows."""
+    drawings = [k // hold for k in range(n)]
+    base = sequence(n // hold + 1, seed)[::1] * 1.0
+    rng = np.random.default_rng(seed + 10)
+    return normalise(base[drawings] + 0.002 * rng.standard_normal((n, *base.shape[1:]))), drawings
+
+
+def noisy(x: np.ndarray, amount: float, seed: int = 5) -> np.ndarray:
+    """Thumbnails with coding noise."""
+    return normalise(x + amount * np.random.default_rng(seed).standard_normal(x.shape))
+
+
+def test_held_frames_pair_at_their_neighbours_offset():
+    """A clip moving and clean, then animation on 2s whose LR is noisy, two frames late: a held frame's twin is
+    as good a partner, so the noise there (far more than the twins differ by, or the clean part's floor) must
+    not leave the held part unpaired. Every frame pairs, each with its own drawing, at one offset."""
+    anim, drawings = held(60, 2, seed=4)
+    hr = np.concatenate([sequence(100, seed=3), anim])
+    drawing = list(range(100)) + [100 + k for k in drawings]
+    shows = list(range(2, 160))
+    lr = np.concatenate([noisy(hr[2:100], 0.02), noisy(hr[100:], 0.4)])
+    floor = noise_floor(hr, lr, match_frames(hr, lr).pairs)
+    pairs = fill_gaps(match_frames(hr, lr, floor).pairs, hr, lr, floor)
+    assert len(pairs) == len(shows)
+    assert [(h, l) for h, l in pairs if drawing[h] != drawing[shows[l]]] == []
+    assert [d for _, _, d in offset_runs(pairs)] == [-2]
+
+
+def test_gaps_fill_only_where_the_frames_match():
+    """A gap in pairs at one offset fills; one over frames the LR lacks (another scene there) does not."""
+    hr = sequence(60, seed=6)
+    lr = noisy(np.concatenate([hr[:30], sequence(10, seed=7), hr[30:]]), 0.05)
+    pairs = [(h, h) for h in range(20)] + [(h, h + 10) for h in range(45, 60)]
+    filled = fill_gaps(pairs, hr, lr, 0.01)
+    assert filled == [(h, h) for h in range(30)] + [(h, h + 10) for h in range(30, 60)]
+
+
+def test_blank_frames_never_pair():
+    """An all-zero thumbnail (a blank frame) pairs with nothing, not even another blank one."""
+    hr = sequence(40, seed=8)
+    hr[10:15] = 0
+    lr = hr.copy()
+    for m in (match_frames(hr, lr), match_frames(hr, lr, 0.01)):
+        assert [h for h, _ in m.pairs] == [h for h in range(40) if not 10 <= h < 15]
+    assert fill_gaps(match_frames(hr, lr, 0.01).pairs, hr, lr, 0.01) == [(h, h) for h in range(40) if not 10 <= h < 15]
+
+
+@pytest.mark.parametrize("pairs,counts,blank,hr_why,lr_why", [
+    ([(0, 2), (1, 3)], (4, 4), (), {2: "the LR ends sooner", 3: "the LR ends sooner"},
+     {0: "the HR starts later", 1: "the HR starts later"}),
+    ([(0, 0), (3, 1)], (4, 2), (), {1: "the LR lacks it", 2: "the LR lacks it"}, {}),
+    ([(0, 0), (2, 3)], (3, 4), (), {1: "no LR frame of LR 1-2 matches it"},
+     {1: "no HR frame of HR 1-1 matches it", 2: "no HR frame of HR 1-1 matches it"}),
+    ([(0, 0), (3, 3)], (4, 4), (1, 2), {1: "blank (no picture)", 2: "blank (no picture)"},
+     {1: "blank (no picture)", 2: "blank (no picture)"}),
+])
+def test_why_a_frame_is_unpaired(pairs, counts, blank, hr_why, lr_why):
+    nh, nl = counts
+    hr_blank, lr_blank = np.isin(np.arange(nh), blank), np.isin(np.arange(nl), blank)
+    got_hr, got_lr = unpaired_reasons(pairs, nh, nl, hr_blank, lr_blank)
+    assert {k: v.split(" (cut")[0] for k, v in got_hr.items()} == hr_why
+    assert {k: v.split(" (cut")[0] for k, v in got_lr.items()} == lr_why

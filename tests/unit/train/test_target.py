@@ -99,3 +99,36 @@ def test_on_a_whole_scale_pair_both_geometries_give_the_same_targets_outputs_and
     assert torch.allclose(whole.patch_psnr(sr, target), resampled.patch_psnr(sr, target), atol=1e-4)
 
 
+# a letterboxed LR: 8-row bars around a 88x44 picture, on a 160x120 HR pillarboxed by 10 columns
+LETTERBOXED = Mapping(88, 44, 140, 118, 138 / 88, 116 / 44, 1.3, 0.9).framed((0, 0, 8, 8), (10, 10, 0, 0))
+
+
+def test_with_bars_patch_windows_read_the_picture_alone_as_the_whole_frame_does():
+    """Patch windows that straddle the LR picture's edge resample only the picture, mirrored at its edge, as the
+    whole frame's resampler (and so playback) does: the same values there, bright bars or not; and the mask
+    keeps the area both pictures show, never a bar."""
+    grid = Grid(88, 60, 24, 20)
+    geo = Resampled(LETTERBOXED, 2, grid, context=8)
+    model = WDSR(Arch(2, 1, 4, 2)).eval()
+    frame = _frame()
+    frame[:, :8], frame[:, -8:] = 1.0, 1.0  # loud LR bars
+    whole = geo.on_hr(model(frame[None])[0])
+    assert whole[:, :, :10].abs().max() == 0  # the HR's bars: black
+    items = torch.tensor([[0, i] for i in range(grid.count)])
+    x = torch.stack([frame[:, r[:, None], c] for r, c in zip(*(t[items[:, 1]] for t in grid.spans(8)))])
+    with torch.no_grad():
+        pred = geo.predict(model, x, items)
+    x0, y0, x1, y1 = LETTERBOXED.overlap()
+    assert (x0, y0, x1, y1) == (12, 1, 149, 116)  # the LR picture (rows 8-51) lies on HR rows 0.9-116.9
+    edge = 0
+    for k, i in enumerate(items[:, 1].tolist()):
+        r, c = divmod(i, grid.cols)
+        m = geo.mask(torch.tensor([r]), torch.tensor([c]))[0, 0].bool()
+        y, x_ = geo.rows[1][r], geo.cols[1][c]
+        assert ((y[:, None] >= y0) & (y[:, None] < y1) & (x_ >= x0) & (x_ < x1))[m].all()  # inside the overlap
+        keep = m & ((x_ >= 22) & (x_ < 138))[None, :]  # off the frame's left and right edges
+        if keep.any() and y.min() < y0 + 6:
+            edge += 1
+            ref = whole[:, y[:, None], x_]
+            assert torch.allclose(pred[k][:, keep], ref[:, keep].clamp(0, 1), atol=2e-3), i
+    assert edge >= 2

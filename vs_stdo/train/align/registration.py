@@ -26,12 +26,12 @@ SEARCH = 0.04  # the coarse search covers ratios within +-4 % of "the frames cov
 SHIFT_REACH = 16  # frames either way the full-size check of the frame offset looks
 
 
-def _warp(q: float, a0: float, src_len: int, dst_len: int) -> torch.Tensor:
+def warp(q: float, a0: float, src_len: int, dst_len: int) -> torch.Tensor:
     """Axis matrix putting a source grid on a destination grid whose pixel position x lies at a0 + q * x."""
     return axis_matrix(1 / q, -a0 / q, 1, 0, src_len, 0, dst_len)
 
 
-def _hann(h: int, w: int) -> np.ndarray:
+def hann(h: int, w: int) -> np.ndarray:
     """A 2-D Hann window: frames faded to zero at their edges, so that phase correlation sees no wrap-around seam."""
     return np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
 
@@ -46,8 +46,8 @@ def coarse_mapping(hr_frames: list[np.ndarray], lr_frames: list[np.ndarray], sea
     lr_h, lr_w = lr_frames[0].shape
     f = max(1.0, lr_w / width)
     gw, gh = max(8, round(lr_w / f)), max(8, round(lr_h / f))
-    win = _hann(gh, gw)
-    lows = [normalise(resample(torch.from_numpy(x), _warp(f, 0, lr_h, gh), _warp(f, 0, lr_w, gw)).numpy()) * win
+    win = hann(gh, gw)
+    lows = [normalise(resample(torch.from_numpy(x), warp(f, 0, lr_h, gh), warp(f, 0, lr_w, gw)).numpy()) * win
             for x in lr_frames]
     spectra = [np.conj(np.fft.rfft2(x)) for x in lows]
     hrs = [torch.from_numpy(x) for x in hr_frames]
@@ -56,12 +56,12 @@ def coarse_mapping(hr_frames: list[np.ndarray], lr_frames: list[np.ndarray], sea
     for sy in steps:
         ry = hr_h / lr_h * (1 + sy)
         oy = (hr_h - ry * lr_h) / 2
-        my = _warp(ry * f, oy, hr_h, gh)
+        my = warp(ry * f, oy, hr_h, gh)
         rows = [my @ h for h in hrs]
         for sx in steps:
             rx = hr_w / lr_w * (1 + sx)
             ox = (hr_w - rx * lr_w) / 2
-            mx = _warp(rx * f, ox, hr_w, gw)
+            mx = warp(rx * f, ox, hr_w, gw)
             lows_hr = [normalise((r @ mx.T).numpy()) * win for r in rows]
             crosses = [np.fft.rfft2(x) * spec for x, spec in zip(lows_hr, spectra)]
             peak = float(np.fft.irfft2(sum(c / np.maximum(np.abs(c), 1e-9) for c in crosses), s=(gh, gw)).max())
@@ -74,7 +74,7 @@ def coarse_mapping(hr_frames: list[np.ndarray], lr_frames: list[np.ndarray], sea
     return Mapping(lr_w, lr_h, hr_w, hr_h, rx, ry, ox - rx * f * dx, oy - ry * f * dy)
 
 
-def _valid_range(ratio: float, offset: float, lr_len: int, hr_len: int, margin: int = 4,
+def valid_range(ratio: float, offset: float, lr_len: int, hr_len: int, margin: int = 4,
                  least: int = 16) -> tuple[int, int]:
     """LR pixels whose resampling footprint lies inside the HR frame, less `margin` at each edge."""
     reach = 2 * max(1.0, ratio) + 1
@@ -122,8 +122,8 @@ class _Problem:
 
     def __init__(self, hr_frames: list[np.ndarray], lr_frames: list[np.ndarray], start: Mapping) -> None:
         m = start
-        ylo, yhi = _valid_range(m.ratio_y, m.offset_y, m.lr_height, m.hr_height)
-        xlo, xhi = _valid_range(m.ratio_x, m.offset_x, m.lr_width, m.hr_width)
+        ylo, yhi = valid_range(m.ratio_y, m.offset_y, m.lr_height, m.hr_height)
+        xlo, xhi = valid_range(m.ratio_x, m.offset_x, m.lr_width, m.hr_width)
         # LR tiles and the HR window each needs (room for the kernel and for the refinement's moves)
         self.rows = [(lo, hi, self._window(m.ratio_y, m.offset_y, lo, hi, m.hr_height)) for lo, hi in _tiles(ylo, yhi)]
         self.cols = [(lo, hi, self._window(m.ratio_x, m.offset_x, lo, hi, m.hr_width)) for lo, hi in _tiles(xlo, xhi)]
@@ -217,9 +217,9 @@ def aligned_thumbnails(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, mapping: Ma
     # LR thumbnail pixel x lies at LR x * lr_w / tw, HR ox + rx * lr_w / tw * x, HR thumbnail (that) * hw / hr_w
     qx, ax = m.ratio_x * m.lr_width / tw * hw / m.hr_width, m.offset_x * hw / m.hr_width
     qy, ay = m.ratio_y * m.lr_height / th * hh / m.hr_height, m.offset_y * hh / m.hr_height
-    ylo, yhi = _valid_range(qy, ay, th, hh, margin=1, least=4)
-    xlo, xhi = _valid_range(qx, ax, tw, hw, margin=1, least=4)
-    my, mx = _warp(qy, ay, hh, th)[ylo:yhi], _warp(qx, ax, hw, tw)[xlo:xhi]
+    ylo, yhi = valid_range(qy, ay, th, hh, margin=1, least=4)
+    xlo, xhi = valid_range(qx, ax, tw, hw, margin=1, least=4)
+    my, mx = warp(qy, ay, hh, th)[ylo:yhi], warp(qx, ax, hw, tw)[xlo:xhi]
     hr = np.concatenate([normalise(resample(torch.from_numpy(hr_thumbs[k:k + 512].astype(np.float32)), my, mx).numpy())
                          for k in range(0, len(hr_thumbs), 512)]).astype(np.float16)
     return hr, normalise(lr_thumbs[:, ylo:yhi, xlo:xhi]).astype(np.float16)
