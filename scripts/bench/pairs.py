@@ -14,11 +14,18 @@ offset found and true, pairs kept / left out / true, pairs that are wrong, and t
 from 60 on, overlap less an 8-px margin) of a bicubic upscale of the LR through the estimated mapping and
 through the true one; then the error of the coarse search alone (on the pairs the refinement used), which
 the refinement starts from. The last column is the time `align` took.
+
+With `--train`, each letterboxed and pillarboxed pair is also trained as a user trains it (`stdo train HR --lr
+LR --frames 0:60` at the defaults, the HR written losslessly to FFV1 with its BT.709 tags) and played through
+`Upscale` in the LR's own format: reported, PSNR RGB on the HR frames from 60 on (those after the trained
+ones) of the bundle and of bicubic through the true mapping, inside the true overlap less 8 px; the bundle's
+output size; the training's seconds (one thread). Bundles and logs go to --out.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +35,7 @@ import vapoursynth as vs
 
 from scripts import clips
 from scripts import pairs as P
-from scripts.bench.lib import table
+from scripts.bench.lib import table, train_bundle
 from vs_stdo.core import colour
 from vs_stdo.core.mapping import Mapping
 from vs_stdo.train.align import Alignment, align
@@ -49,12 +56,23 @@ def bicubic_on_hr(lr: vs.VideoNode, m: Mapping) -> vs.VideoNode:
                                src_width=m.hr_width / m.ratio_x, src_height=m.hr_height / m.ratio_y)
 
 
+def rgb(clip: vs.VideoNode) -> vs.VideoNode:
+    """RGBS, read with the clip's colour tags (or its size's default)."""
+    return core.resize.Bicubic(clip, format=vs.RGBS, matrix_in=colour.colour_of(
+        colour.Format.of(clip.format), clip.width, clip.height, colour.first_props(clip)).matrix)
+
+
 def psnr(pair: P.Pair, m: Mapping) -> float:
-    """Mean per-frame PSNR (RGB) of the LR's bicubic upscale through `m` against the HR, on HR frames from
-    FIRST_EVAL on, inside the true overlap less MARGIN px."""
+    """Mean per-frame PSNR (RGB) of the LR's bicubic upscale through `m` against the HR (`played`)."""
+    return played(pair, bicubic_on_hr(pair.lr, m))
+
+
+def played(pair: P.Pair, up: vs.VideoNode) -> float:
+    """Mean per-frame PSNR (RGB) of `up` (HR-sized, frame for frame with the LR) against the HR, on HR frames
+    from FIRST_EVAL on, inside the true overlap less MARGIN px."""
     x0, y0, x1, y1 = pair.mapping.overlap()
     x0, y0, x1, y1 = x0 + MARGIN, y0 + MARGIN, x1 - MARGIN, y1 - MARGIN
-    up = bicubic_on_hr(pair.lr, m)
+    up = rgb(up)
     hr = core.resize.Bicubic(pair.hr, format=vs.RGBS, matrix_in=1)
     values = []
     for l, h in enumerate(pair.shows):
@@ -80,12 +98,39 @@ def bars(m: Mapping) -> str:
     return "; ".join("/".join(map(str, b)) for b in (m.lr_bars, m.hr_bars))
 
 
+def trained(pair: P.Pair, lr_file: Path, out: Path) -> list[object]:
+    """[bundle dB, bicubic through the true mapping dB, gain, output size, train s] of a bundle trained at the
+    defaults on the pair's first FIRST_EVAL HR frames (the LR being the DVD-like encode `lr_file`), played on
+    the frames after them."""
+    import imageio_ffmpeg
+
+    out.mkdir(parents=True, exist_ok=True)
+    hr_file = out / "hr.mkv"
+    ffmpeg = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", "-", "-c:v", "ffv1",
+                               "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+                               "-color_range", "tv", str(hr_file)], stdin=subprocess.PIPE)
+    pair.hr.output(ffmpeg.stdin, y4m=True)
+    ffmpeg.stdin.close()
+    if ffmpeg.wait():
+        raise RuntimeError(f"ffmpeg could not write {hr_file}")
+    bundle = out / "b.stdo"
+    run = train_bundle(hr_file, bundle, "--lr", lr_file, "--frames", f"0:{FIRST_EVAL}", "--force",
+                       log=out / "train.log", threads=1)
+    up = core.stdo.Upscale(pair.lr, str(bundle))
+    stdo_db, bicubic_db = played(pair, up), psnr(pair, pair.mapping)
+    return [f"{stdo_db:.2f}", f"{bicubic_db:.2f}", f"{stdo_db - bicubic_db:+.2f}", f"{up.width}x{up.height}",
+            round(run.seconds)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", nargs="+", default=["bigbuckbunny.mp4", "cockatoo.mp4", "city.mpg"])
     ap.add_argument("--first", type=int, default=20, help="first frame of each clip used")
+    ap.add_argument("--train", action="store_true", help="also train and play the letterboxed and pillarboxed "
+                                                          "pairs (minutes each)")
+    ap.add_argument("--out", type=Path, default=Path("out/bench_pairs"), help="bundles and logs of --train")
     args = ap.parse_args()
-    rows = []
+    rows, played_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         cases = [(f"{label} {name}", lambda make=make, name=f"{label}-{Path(name).stem}", clip=name:
                   make(clips.fetch(clip), Path(tmp), args.first, name=name))
@@ -108,11 +153,19 @@ def main() -> None:
                          f"{psnr(pair, m):.2f}", f"{psnr(pair, pair.mapping):.2f}",
                          f"{coarse_error(pair, result):.2f}", f"{took:.1f}"])
             print(" | ".join(map(str, rows[-1])), flush=True)
+            if args.train and label.startswith(("letterboxed", "pillarboxed")):
+                played_rows.append([label, *trained(pair, Path(tmp, f"{pair.name}.mpg"),
+                                                         args.out / label.replace(" ", "-"))])
+                print(" | ".join(map(str, played_rows[-1])), flush=True)
     print()
     print("\n".join(table(["pair", "bars found (LR; HR)", "bars true", "ratios found", "error on the picture (HR px)",
                            "precision (HR px)", "frame offset found / true",
                            "pairs kept / left out / true", "wrong pairs", "bicubic PSNR, mapping found (dB)",
                            "bicubic PSNR, true mapping (dB)", "coarse search error (HR px)", "align (s)"], rows)))
+    if played_rows:
+        print()
+        print("\n".join(table(["pair", f"Upscale PSNR, frames {FIRST_EVAL}+ (dB)", "bicubic, true mapping (dB)",
+                               "gain (dB)", "output", "train s"], played_rows)))
 
 
 if __name__ == "__main__":
