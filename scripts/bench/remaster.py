@@ -141,6 +141,8 @@ def run_show(name: str, show: Show, out: Path, options: list[str], tag: str, reu
     pair = P.Pair(hr, core.bs.VideoSource(str(lr_file)), pair.mapping, pair.shows, "dvd") if lr_file.is_file() \
         else P.mpeg2(pair, out)
     bundle = out / tag / "b.stdo"
+    if not reuse:  # a run stopped earlier left its checkpoint: this one starts over
+        bundle.with_name(bundle.name + ".ckpt").unlink(missing_ok=True)
     run = train_bundle(hr_vpy, bundle, "--lr", lr_file, "--frames", f"{show.train[0]}:{show.train[1]}", "--force",
                        *options, log=out / tag / "train.log", threads=threads, reuse=reuse)
     b = bundle_io.load(bundle)
