@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,10 +16,12 @@ import pytest
 import vapoursynth as vs
 
 from scripts import pairs as P
+from tests.support.cli import STDO, wait_for
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
 from vs_stdo.core.mapping import Mapping
 from vs_stdo.core.video import KERNELS
+from vs_stdo.train.pairs import identity, saved_alignment
 
 core = vs.core
 TRAIN = 16  # HR frames trained on; the LR frames showing HR frames 16-23 are the test frames
@@ -126,6 +130,37 @@ def test_a_misaligned_pair_trains_and_plays_on_the_hr_grid(scripts, trained, tmp
     unseen = {m: r["results"][m]["unseen"]["psnr_rgb"] for m in ("stdo", "bicubic")}
     assert unseen["stdo"] > unseen["bicubic"], unseen
     assert abs(unseen["bicubic"] - bicubic) < 1.0, (unseen, bicubic)  # the LR's own YUV, the found mapping
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_a_stopped_run_resumes_with_the_alignment_it_kept(scripts, tmp_path):
+    """Ctrl-C once training has begun leaves the alignment beside the checkpoint; --resume reads it back instead
+    of aligning again, and the finished run removes it."""
+    hr, lr, _ = scripts
+    out = tmp_path / "b.stdo"
+    cmd = [*STDO, "train", str(hr), "--lr", str(lr), "-o", str(out), "--frames", f"0:{TRAIN}", "--steps", "60",
+           *OPTIONS, "--checkpoint-every", "1"]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    wait_for(p, Path(f"{out}.ckpt").exists)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and saved_alignment(out).is_file(), err[-2000:]
+    done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"alignment: read back from {saved_alignment(out)} (--resume)" in done.stderr
+    assert "HR thumbnails" not in done.stderr and "mapping: 140x74 -> 256x144" in done.stderr
+    assert not saved_alignment(out).exists() and bundle_io.load(out).clip.alignment.frame_offset == -2
+
+
+def test_a_kept_alignment_is_told_from_one_of_other_files(tmp_path):
+    a, b = tmp_path / "a.mkv", tmp_path / "b.mpg"
+    a.write_bytes(b"1")
+    b.write_bytes(b"2")
+    key = identity(a, b, None, None)
+    assert identity(a, b, None, None) == key and identity(a, b, (0, 0, 30, 30), None) != key
+    b.write_bytes(b"22")
+    assert identity(a, b, None, None) != key
 
 
 @pytest.mark.slow

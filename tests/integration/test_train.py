@@ -18,7 +18,7 @@ import torch
 import vapoursynth as vs
 
 from scripts.encode import ffmpeg_exe
-from tests.support.cli import STDO, last_line
+from tests.support.cli import STDO, last_line, wait_for
 from tests.support.cli import stdo as stdo_process
 from vs_stdo.cli import main
 from vs_stdo.core import bundle as bundle_io
@@ -166,15 +166,6 @@ def checkpoint_progress(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return len(state["finished"]), state["current"]["step"] if state["current"] else 0
-
-
-def wait_for(proc: subprocess.Popen, ready) -> None:
-    """Poll until ready() holds while the process is still running."""
-    deadline = time.monotonic() + 300
-    while not ready():
-        assert proc.poll() is None, f"training ended before it could be interrupted: {proc.communicate()}"
-        assert time.monotonic() < deadline, "training made no checkpoint"
-        time.sleep(0.02)
 
 
 RESUMABLE = ["--frames", "0:4", "--chunks", "2", "--steps", "60", "--checkpoint-every", "3", "--seed", "7", *TINY]

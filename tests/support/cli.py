@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,15 @@ def run(argv: list[object], capsys: pytest.CaptureFixture) -> tuple[int, str, st
 def stdo(*argv: object, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m vs_stdo ARGV` in a new process."""
     return subprocess.run([*STDO, *map(str, argv)], capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(proc: subprocess.Popen, ready) -> None:
+    """Poll until ready() holds while the process is still running."""
+    deadline = time.monotonic() + 300
+    while not ready():
+        assert proc.poll() is None, f"training ended before it could be interrupted: {proc.communicate()}"
+        assert time.monotonic() < deadline, "training made no checkpoint"
+        time.sleep(0.02)
 
 
 def last_line(text: str) -> str:

@@ -15,10 +15,10 @@ from ..core.usage import UsageError
 from . import checkpoint, generic, preflight
 from .data import load_frames
 from .frames import choose
-from .pairs import alignment_record, model_scale, open_training_pair
-from .scenes import split_pairs
+from .pairs import alignment_record, model_scale, open_training_pair, saved_alignment
 from .phases import Phases
 from .run import train
+from .scenes import split_pairs
 from .settings import SCORERS, Settings
 from .stages import check_data, heldout_frames, plan_summary
 from .world import World
@@ -64,7 +64,7 @@ def run_job(job: Job) -> Bundle | None:
     else:
         preflight.check_bundle_output(job.output, reads, job.force)
     opened = open_training_pair(job.input, job.lr_file, job.frames, s.scale, job.scale_given, job.kernel,
-                                job.output, job.align_only, job.hr_bars, job.lr_bars)
+                                job.output, job.align_only, job.hr_bars, job.lr_bars, job.resume)
     if opened is None:  # --align-only
         return None
     p, alignment, report = opened
@@ -118,6 +118,7 @@ def run_job(job: Job) -> Bundle | None:
               file=sys.stderr)
     b = train(frames, s, Path(job.output), clip, resume=job.resume, world=world, count=len(positions),
               phases=phases, colour=p.colour, unseen=scenes, checked=True)
+    saved_alignment(job.output).unlink(missing_ok=True)  # the run is done: its checkpoint is gone too
     if world.main:
         print(f"wrote {job.output}: {b.chunks} model(s), x{b.scale}, {b.clip.frames} frames "
               f"({len(b.training.heldout)} held out), {Path(job.output).stat().st_size} bytes")

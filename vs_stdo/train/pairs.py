@@ -9,6 +9,7 @@ pixel, and each side is read with its own colour. The clips are opened once, her
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import vapoursynth as vs
 
 from ..core import colour
 from ..core.clip_record import AlignmentRecord
+from ..core.files import write_atomic
 from ..core.mapping import Box, Mapping
 from ..core.models import SCALES
 from ..core.video import Pair, check_progressive, frame_range, open_clip, pick, whole_pair
@@ -51,15 +53,16 @@ def model_scale(mapping: Mapping, given: int | None) -> int:
 
 def open_training_pair(input: str | Path, lr_file: str | Path | None, frames: str | None, scale: int,
                        scale_given: bool, kernel: str = "bicubic", output: str | Path | None = None,
-                       align_only: bool = False, hr_bars: Box | None = None, lr_bars: Box | None = None
-                       ) -> tuple[Pair, Alignment | None, list[str]] | None:
+                       align_only: bool = False, hr_bars: Box | None = None, lr_bars: Box | None = None,
+                       resume: bool = False) -> tuple[Pair, Alignment | None, list[str]] | None:
     """The pair `stdo train INPUT [--lr LR_FILE] [--frames A:B]` trains on, with a remaster pair's alignment and
     the lines printed of it (None and none for a whole-scale pair). The whole scale is `scale` if `scale_given`,
     else whatever whole scale the LR file has (`scale` without one). A remaster pair's alignment is printed
     before anything else, with `output` every frame's pairing written to <output>.pairs.csv; with `align_only`
     (--align-only) any LR file is aligned, <output>.align.png written too, and None returned. Either way
     ValueError where training would not go ahead: a framing that changes, a mapping too uncertain, a scale the
-    models do not reach. `hr_bars`/`lr_bars`: each side's black bars (left, right, top, bottom), found when None."""
+    models do not reach. `hr_bars`/`lr_bars`: each side's black bars (left, right, top, bottom), found when None.
+    With `output`, the alignment is kept in <output>.ckpt.align until the run ends; `resume` reads it back."""
     src = open_clip(input)
     check_progressive(src, "input")
     lr_src = open_clip(lr_file, "LR file") if lr_file else None
@@ -71,7 +74,9 @@ def open_training_pair(input: str | Path, lr_file: str | Path | None, frames: st
     picked = frame_range(frames, src.num_frames)
     print(f"aligning {Path(lr_file).name} ({lr_src.width}x{lr_src.height}, {lr_src.num_frames} frames) to "
           f"{Path(input).name} ({src.width}x{src.height}, {src.num_frames} frames)", file=sys.stderr)
-    a = align(src, lr_src, hr_bars=hr_bars, lr_bars=lr_bars)  # the whole clips: more frames tell a pan apart
+    saved = None if output is None or align_only else saved_alignment(output)
+    key = identity(input, lr_file, hr_bars, lr_bars)
+    a = aligned(src, lr_src, hr_bars, lr_bars, saved if resume else None, key)
     kept = [(h, l) for h, l in a.pairs if h in picked]
     try:
         models, refusal = model_scale(a.mapping, scale if scale_given else None), None
@@ -95,12 +100,43 @@ def open_training_pair(input: str | Path, lr_file: str | Path | None, frames: st
                          f"--frames or check the LR")
     if align_only:
         return None
+    if saved is not None and os.environ.get("RANK", "0") == "0":  # training goes ahead: kept for --resume
+        write_atomic(saved, key + b"\n" + a.to_json())
     hr_colour, lr_colour = colour.pair_colour(src), colour.pair_colour(lr_src)  # each side with its own tags
     hr_rgb = colour.clip_to_rgbs(pick(src, [h for h, _ in kept]), hr_colour)
     lr_paired = pick(lr_src, [l for _, l in kept])
     pair = Pair(src, hr_rgb, colour.clip_to_rgbs(lr_paired, lr_colour), lr_colour, lr_paired, a.mapping,
                 [h for h, _ in kept])
     return pair, a, report
+
+
+def saved_alignment(output: str | Path) -> Path:
+    """Where a run keeps its pair's alignment beside its checkpoint (<output>.ckpt.align)."""
+    return Path(f"{output}.ckpt.align")
+
+
+def identity(input: str | Path, lr_file: str | Path, hr_bars: Box | None, lr_bars: Box | None) -> bytes:
+    """What an alignment was made of: both files (path, size, time written) and the bars asked for."""
+    return json.dumps([[str(Path(f).resolve()), os.stat(f).st_size, os.stat(f).st_mtime_ns] for f in (input, lr_file)]
+                      + [hr_bars, lr_bars]).encode()
+
+
+def aligned(hr: vs.VideoNode, lr: vs.VideoNode, hr_bars: Box | None, lr_bars: Box | None, saved: Path | None,
+            key: bytes) -> Alignment:
+    """The alignment of the whole clips (more frames tell a pan apart): read back from `saved` (a resumed run's)
+    when it was made of the same files and bars (`key`; a long pair takes minutes to align), else estimated."""
+    if saved is not None and saved.is_file():
+        stored_key, _, data = saved.read_bytes().partition(b"\n")
+        if stored_key != key:
+            print(f"alignment: {saved} was made of other files or bars; aligning again", file=sys.stderr)
+        else:
+            try:
+                a = Alignment.from_json(data)
+                print(f"alignment: read back from {saved} (--resume)", file=sys.stderr)
+                return a
+            except ValueError as e:
+                print(f"alignment: {saved} is unreadable ({e}); aligning again", file=sys.stderr)
+    return align(hr, lr, hr_bars=hr_bars, lr_bars=lr_bars)
 
 
 def alignment_record(a: Alignment | None, report: list[str], hr_frames: list[int]) -> dict[str, AlignmentRecord]:

@@ -4,7 +4,6 @@ and the PNG."""
 from __future__ import annotations
 
 import csv
-import json
 
 import numpy as np
 import pytest
@@ -25,13 +24,11 @@ def test_outliers_by_median_and_mad():
 
 
 @pytest.mark.slow
-def test_report_dict_and_png(dvd, tmp_path):
+def test_report_json_and_png(dvd, tmp_path):
     pair, result = dvd
     text = "\n".join(result.lines())
     assert "ratio 1.795" in text and "frame offset -2" in text and "88 pairs kept" in text
-    d = json.loads(json.dumps(result.to_dict()))
-    assert Mapping.from_dict(d["mapping"]) == result.mapping and d["frame_offset"] == -2
-    assert len(d["pairs"]) == len(d["residuals_db"]) == 88
+    assert Alignment.from_json(result.to_json()) == result
     png = result.save_png(tmp_path / "align.png", pair.hr, pair.lr)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
@@ -102,3 +99,11 @@ def test_what_stops_training(kw, frames, says):
 def test_a_poor_precision_is_said_loudly():
     assert any(line.startswith("WARNING: the mapping is uncertain to +-0.30") for line in alignment(precision=0.3).lines(2))
     assert not any(line.startswith("WARNING") for line in alignment().lines(2))
+
+
+def test_the_json_kept_for_resume_round_trips_and_refuses_other_data():
+    a = alignment(cuts=[0, 20], notes=["snapped"], framed_otherwise=[(30, 37, 2.5)])
+    assert Alignment.from_json(a.to_json()) == a
+    for bad in (b"{}", b"[1, 2]", b"not json", a.to_json().replace(b'"pairs":[[0,0]', b'"pairs":[["a",0]')):
+        with pytest.raises(ValueError, match="not an alignment"):
+            Alignment.from_json(bad)

@@ -1,6 +1,6 @@
 """The result of an alignment and how people see it: the `Alignment` record (mapping, pairs kept and left out
 and why, frames left unpaired and why, each pair's figure), its printed lines, what stops training, its
-manifest entry, the CSV of every frame and a PNG of one pair; and the per-pair thumbnail residual that decides
+JSON (kept for --resume), the CSV of every frame and a PNG of one pair; and the per-pair thumbnail residual that decides
 which pairs differ in content."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import torch
 import vapoursynth as vs
@@ -180,17 +181,17 @@ class Alignment:
         return ("; and ".join(out) + ". One mapping cannot serve such a pair: split it into parts framed alike and "
                 "train on each, or cut the frames framed otherwise from both clips (see the pairs CSV)")
 
-    def to_dict(self) -> dict[str, Any]:
-        """For the bundle manifest."""
-        uh, ul = self.unpaired
-        return {"mapping": self.mapping.to_dict(), "frame_offset": self.frame_offset(),
-                "frame_offsets": [list(run) for run in self.offsets()],
-                "pairs": [list(p) for p in self.pairs], "residuals_db": [round(float(r), 2) for r in self.residuals],
-                "figures_db": {str(h): round(float(f), 2) for h, f in self.figures.items()},
-                "dropped": [[h, l, why] for h, l, why in self.dropped], "unpaired_hr": uh, "unpaired_lr": ul,
-                "hr_frames": self.hr_frames, "lr_frames": self.lr_frames, "precision_px": self.precision,
-                "refined_on": [list(p) for p in self.refined_on],
-                "framed_otherwise": [list(run) for run in self.framed_otherwise]}
+    def to_json(self) -> bytes:
+        """The whole alignment as JSON: kept beside a run's checkpoint, so that --resume need not align again."""
+        return msgspec.json.encode(self, enc_hook=lambda o: o.item() if isinstance(o, np.generic) else o)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Alignment":
+        """An alignment `to_json` wrote, checked field by field: ValueError when the data is not one."""
+        try:
+            return msgspec.json.decode(data, type=cls, strict=False)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise ValueError(f"not an alignment: {e}") from None
 
     def csv_rows(self) -> list[list[Any]]:
         """One row per frame: [hr_frame, lr_frame, figure_db, off_px, status, why], in the clips' order (an
