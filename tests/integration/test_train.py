@@ -300,7 +300,7 @@ def wrong_size_lr(bikes, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("args, status, message", [
     (["{missing}"], 1, "input '{missing}' does not exist"),
     (["{bikes}", "--lr", "{missing}"], 1, "LR file '{missing}' does not exist"),
-    (["{bikes}", "--lr", "{wrong_lr}"], 1, "is beyond x4, the largest scale the models have"),
+    (["{bikes}", "--lr", "{wrong_lr}"], 1, "times smaller than the HR's (640x272): beyond x4, the largest scale"),
     (["{bikes}", "--chunks", "21"], 1, "--chunks 21 is more than the 20 training patches"),
     (["{bikes}", "--holdout", "2", "--chunks", "11"], 1, "--chunks 11 is more than the 10 training patches"),
     (["{bikes}", "--holdout", "1"], 2, "would hold out every frame"),
