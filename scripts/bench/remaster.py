@@ -9,9 +9,9 @@ of one spliced, like episodes) made into a DVD-like pair (scripts/pairs.py: a 64
 1.5 Mb/s missing 6/2/4/8 HR px at the edges, shifted +0.37/-0.41 px, two frames late). `stdo train HR --lr LR
 --frames TRAIN` trains on the training range; `Upscale` then plays the LR of every scene listed, which all lie
 outside that range, and a sample of the training range. Per scene: PSNR RGB (mean over frames, inside the area
-both clips show less 8 px) of the bundle, of bicubic through the true mapping (what a remaster bundle must
-beat), and of the generic model shipped for the scale put through the same mapping (the stand-in for "a
-generic DVD model"). Everything is played as a user plays it: the LR in its own format (YUV 4:2:0, 8 bit)
+both clips show less 8 px; blank frames, one flat level there, left out) of the bundle, of bicubic through the
+true mapping (what a remaster bundle must beat), and of the generic model shipped for the scale put through the
+same mapping (the stand-in for "a generic DVD model"). Everything is played as a user plays it: the LR in its own format (YUV 4:2:0, 8 bit)
 through the real filter, read back to RGB.
 
 The shows, their training ranges and scenes were fixed before the first run. "film" and "mix" are development
@@ -111,16 +111,23 @@ def generic_through(lr: vs.VideoNode, scale: int, m: Mapping) -> vs.VideoNode:
     return getattr(core.resize, name)(whole, **m.resize_args(scale), **params)
 
 
+def blank(frame: vs.VideoFrame, box: tuple[int, int, int, int]) -> bool:
+    """True for an RGBS frame that is one flat level inside the box (black between scenes): every method
+    reproduces it exactly, and its infinite PSNR says nothing."""
+    x0, y0, x1, y1 = box
+    return all(np.ptp(np.asarray(frame[p])[y0:y1, x0:x1]) < 2 / 255 for p in range(3))
+
+
 def measure(pair: P.Pair, played: dict[str, vs.VideoNode], ranges: dict[str, list[int]],
             box: tuple[int, int, int, int]) -> dict[str, dict[str, float]]:
     """{range: {method: mean PSNR}} of each played clip (HR-sized, frame for frame with the LR) against the HR
-    partner of each LR frame whose HR frame is in the range."""
+    partner of each LR frame whose HR frame is in the range and not blank."""
     hr = rgb(pair.hr)
     outputs = {name: rgb(clip) for name, clip in played.items()}
     out = {}
     for name, hr_frames in ranges.items():
         wanted = set(hr_frames)
-        lr_frames = [l for l, h in enumerate(pair.shows) if h in wanted]
+        lr_frames = [l for l, h in enumerate(pair.shows) if h in wanted and not blank(hr.get_frame(h), box)]
         out[name] = {m: float(np.mean([psnr(clip.get_frame(l), hr.get_frame(pair.shows[l]), box)
                                        for l in lr_frames])) for m, clip in outputs.items()} | {
             "frames": len(lr_frames)}
