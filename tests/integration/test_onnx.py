@@ -51,27 +51,38 @@ def test_export_of_a_missing_bundle_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "onnx").exists()
 
 
-def test_a_remaster_bundle_exports_its_geometry_and_the_resize_reproduces_upscale(pair, tmp_path, capsys):
-    """geometry.json's resize puts vs-mlrt's output of an exported model where `Upscale` puts the bundle's (away
-    from the frame's edges, where ONNX pads convolutions with zeros and Upscale replicates the border)."""
+@pytest.mark.parametrize("mapping", [Mapping(72, 40, 128, 76, 1.7, 1.8, 3.3, 1.6),
+                                     Mapping(72, 32, 100, 76, 1.4, 1.8, 3.3, 1.6).framed((0, 0, 4, 4), (14, 14, 0, 0))],
+                         ids=["plain", "bars"])
+def test_a_remaster_bundle_exports_its_geometry_and_the_resize_reproduces_upscale(pair, mapping, tmp_path, capsys):
+    """geometry.json's crop, resize and borders put vs-mlrt's output of an exported model where `Upscale` puts the
+    bundle's (away from the frame's edges, where ONNX pads convolutions with zeros and Upscale replicates the
+    border; with bars, away from the pictures' edges too)."""
     _, lr = pair
     lr = lr.std.Crop(right=lr.width - 72, bottom=lr.height - 40)
     frame = torch.from_numpy(frame_array(lr.get_frame(0)))
     model = random_model(4, 1)
     path = write_bundle(tmp_path / "r.stdo", [model], np.zeros((1, 4, 3)), [frame], patch=(24, 10))
     b = bundle_io.load(path)
-    b.mapping = Mapping(72, 40, 128, 76, 1.7, 1.8, 3.3, 1.6)
+    b.mapping = mapping
     bundle_io.save(b, path)
     assert main(["export-onnx", str(path), str(tmp_path / "onnx")]) == 0
     assert "a remaster bundle" in capsys.readouterr().out
     geometry = json.loads((tmp_path / "onnx" / "geometry.json").read_text())
     assert Mapping.from_dict(geometry["mapping"]) == b.mapping
     assert geometry["resize"]["function"] == "resize.Bicubic"
-    exported = vs.core.ort.Model(lr, str(tmp_path / "onnx" / "chunk0.onnx"))
-    placed = vs.core.resize.Bicubic(exported.std.Limiter(0, 1), **geometry["resize"]["args"])  # clamped first
+    placed = vs.core.ort.Model(lr, str(tmp_path / "onnx" / "chunk0.onnx")).std.Limiter(0, 1)  # clamped first
+    if mapping.has_bars():
+        placed = placed.std.Crop(**geometry["crop"]["args"])
+    placed = vs.core.resize.Bicubic(placed, **geometry["resize"]["args"])
+    if mapping.has_bars():
+        placed = placed.std.AddBorders(**geometry["add_borders"]["args"])
     want = frame_array(vs.core.stdo.Upscale(lr, str(path), route="chunk:0").get_frame(0))
     got = frame_array(placed.get_frame(0))
-    assert got.shape == want.shape == (3, 76, 128)
+    assert got.shape == want.shape == (3, 76, mapping.hr_width)
     edge = int(2 * (model.arch.radius + 3))  # HR pixels whose LR footprint reaches a zero-padded border
-    np.testing.assert_allclose(np.clip(got, 0, 1)[:, edge:-edge, edge:-edge], want[:, edge:-edge, edge:-edge],
-                               atol=2e-3)
+    x0, y0, x1, y1 = mapping.hr_picture()
+    inside = np.s_[:, y0 + edge:y1 - edge, x0 + edge:x1 - edge]
+    np.testing.assert_allclose(np.clip(got, 0, 1)[inside], want[inside], atol=2e-3)
+    if mapping.has_bars():
+        assert np.abs(got[:, :, :x0]).max() == 0 == np.abs(want[:, :, :x0]).max()  # the HR's bars, black

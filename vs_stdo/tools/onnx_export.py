@@ -51,11 +51,21 @@ GEOMETRY = "geometry.json"
 
 def geometry(b: bundle_io.Bundle) -> dict:
     """Where the exported models' output lands: the mapping, and for a remaster bundle the resize that puts a
-    model's output (the training LR's size times the scale) on the HR grid, as `core.stdo.Upscale` does."""
+    model's output (the training LR's size times the scale) on the HR grid, as `core.stdo.Upscale` does (with
+    bars, the crop before it and the black borders after it)."""
     name, params = KERNELS["bicubic"]  # Catmull-Rom: the resampler the models were trained through
-    out = {"scale": b.scale, "planes": "luma" if b.planes == 1 else "rgb", "mapping": b.mapping.to_dict()}
-    if not b.mapping.whole():
-        out["resize"] = {"function": f"resize.{name}", "args": b.mapping.resize_args(b.scale) | params,
-                         "note": "clamp the model's output to [0, 1] first (std.Limiter); the arguments are for "
-                                 "the training LR's size: for another size, scale them with it"}
+    m = b.mapping
+    out = {"scale": b.scale, "planes": "luma" if b.planes == 1 else "rgb", "mapping": m.to_dict()}
+    if m.whole():
+        return out
+    if m.has_bars():  # the output cut to the LR picture, resized onto the HR picture, the HR's bars added
+        out["crop"] = {"function": "std.Crop", "args": dict(zip(("left", "right", "top", "bottom"),
+                                                                (b.scale * v for v in m.lr_bars)))}
+        out["add_borders"] = {"function": "std.AddBorders", "args": dict(zip(("left", "right", "top", "bottom"),
+                                                                             m.hr_bars)), "note": "black"}
+    out["resize"] = {"function": f"resize.{name}", "args": m.inner().resize_args(b.scale) | params,
+                     "note": "clamp the model's output to [0, 1] first (std.Limiter)" + (
+                         ", crop it (crop), resize it (these arguments), add the HR's bars (add_borders)"
+                         if m.has_bars() else "") + "; the arguments are for the training LR's size: for another "
+                         "size, scale them with it"}
     return out
