@@ -414,9 +414,9 @@ def _autocast(model, x):
 PEER_HEADER = ["ORT fps (1 / 2 streams)", "OpenVINO default fps (1 / 2)", "OpenVINO f32 fps (1 / 2)"]
 
 
-def best_peer(methods: dict) -> str:
-    """The fastest of vs-mlrt's backends that ran."""
-    return max((k for k in PEERS if k in methods), key=lambda k: methods[k]["fps"])
+def best_peer(methods: dict) -> str | None:
+    """The fastest of vs-mlrt's backends that ran (None where --methods ran none)."""
+    return max((k for k in PEERS if k in methods), key=lambda k: methods[k]["fps"], default=None)
 
 
 def peer_cells(m: dict) -> list[str]:
@@ -434,13 +434,14 @@ def peers_table(rows: list[dict]) -> list[str]:
     def cells(row: dict) -> list[str]:
         m = row["methods"]
         best = best_peer(m)
-        routed, one, peer = m["stdo"]["fps"], m["chunk0"]["fps"], m[best]["fps"]
+        routed, one = m["stdo"]["fps"], m["chunk0"]["fps"]
         before = ([f"{m['stdo@base']['fps']:.2f}", f"{m['chunk0@base']['fps']:.2f}",
                    f"{m['chunk0@base']['fps'] / m['stdo@base']['fps']:.2f}"] if base else [])
-        cpu = " / ".join(f"{m[k]['cpu_s']:.3f}" for k in ("stdo", "chunk0", best))
+        cpu = " / ".join(f"{m[k]['cpu_s']:.3f}" if k else "-" for k in ("stdo", "chunk0", best))
+        peer = [f"{best} {m[best]['fps']:.2f}", f"**{routed / m[best]['fps']:.2f}**", f"{one / m[best]['fps']:.2f}"] \
+            if best else ["-", "-", "-"]
         return [row["clip"], f"{row['size']} x{row['scale']}", row["regions"], f"{routed:.2f}", f"{one:.2f}",
-                f"**{one / routed:.2f}**", *before, *peer_cells(m), f"{best} {peer:.2f}", f"**{routed / peer:.2f}**",
-                f"{one / peer:.2f}", cpu]
+                f"**{one / routed:.2f}**", *before, *peer_cells(m), *peer, cpu]
 
     return table(["clip", "LR -> HR", "patches / regions per frame", "routed fps", "one model (`chunk:0`) fps",
                   "**routed time / one model**",
