@@ -16,7 +16,7 @@ through the true one; then the error of the coarse search alone (on the pairs th
 the refinement starts from. The last column is the time `align` took.
 
 With `--train`, each letterboxed and pillarboxed pair is also trained as a user trains it (`stdo train HR --lr
-LR --frames 0:60` at the defaults, the HR written losslessly to FFV1 with its BT.709 tags) and played through
+LR --frames 0:60` at the defaults, the HR a .vpy that makes it again) and played through
 `Upscale` in the LR's own format: reported, PSNR RGB on the HR frames from 60 on (those after the trained
 ones) of the bundle and of bicubic through the true mapping, inside the true overlap less 8 px; the bundle's
 output size; the training's seconds (one thread). Bundles and logs go to --out.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -98,21 +97,19 @@ def bars(m: Mapping) -> str:
     return "; ".join("/".join(map(str, b)) for b in (m.lr_bars, m.hr_bars))
 
 
-def trained(pair: P.Pair, lr_file: Path, out: Path) -> list[object]:
-    """[bundle dB, bicubic through the true mapping dB, gain, output size, train s] of a bundle trained at the
-    defaults on the pair's first FIRST_EVAL HR frames (the LR being the DVD-like encode `lr_file`), played on
-    the frames after them."""
-    import imageio_ffmpeg
+HR_SCRIPTS = {  # each barred pair's HR as a .vpy that makes it again (what `stdo train` reads)
+    "letterboxed": "from scripts.pairs import hr_clip\nhr_clip({path!r}, 640, 360, {first}, 90).set_output()\n",
+    "pillarboxed": "from scripts.pairs import hr_segments\n"
+                   "hr_segments([({path!r}, {first}, {first} + 89)], 640, 360, pad=(80, 80, 0, 0)).set_output()\n"}
 
+
+def trained(pair: P.Pair, hr_script: str, lr_file: Path, out: Path) -> list[object]:
+    """[bundle dB, bicubic through the true mapping dB, gain, output size, train s] of a bundle trained at the
+    defaults on the pair's first FIRST_EVAL HR frames (the HR made by the .vpy text `hr_script`, the LR being the
+    DVD-like encode `lr_file`), played on the frames after them."""
     out.mkdir(parents=True, exist_ok=True)
-    hr_file = out / "hr.mkv"
-    ffmpeg = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", "-", "-c:v", "ffv1",
-                               "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-                               "-color_range", "tv", str(hr_file)], stdin=subprocess.PIPE)
-    pair.hr.output(ffmpeg.stdin, y4m=True)
-    ffmpeg.stdin.close()
-    if ffmpeg.wait():
-        raise RuntimeError(f"ffmpeg could not write {hr_file}")
+    hr_file = out / "hr.vpy"
+    hr_file.write_text(hr_script)
     bundle = out / "b.stdo"
     run = train_bundle(hr_file, bundle, "--lr", lr_file, "--frames", f"0:{FIRST_EVAL}", "--force",
                        log=out / "train.log", threads=1)
@@ -154,7 +151,8 @@ def main() -> None:
                          f"{coarse_error(pair, result):.2f}", f"{took:.1f}"])
             print(" | ".join(map(str, rows[-1])), flush=True)
             if args.train and label.startswith(("letterboxed", "pillarboxed")):
-                played_rows.append([label, *trained(pair, Path(tmp, f"{pair.name}.mpg"),
+                script = HR_SCRIPTS[label.split()[0]].format(path=str(clips.fetch(label.split()[1])), first=args.first)
+                played_rows.append([label, *trained(pair, script, Path(tmp, f"{pair.name}.mpg"),
                                                          args.out / label.replace(" ", "-"))])
                 print(" | ".join(map(str, played_rows[-1])), flush=True)
     print()
