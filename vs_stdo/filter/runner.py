@@ -8,12 +8,10 @@ A `Runner` computes what the WDSR module computes on a padded frame, but only wh
     stencil per output phase) and both stay float32, so the image itself is never rounded;
   - the residual branch (head, body, tail) runs in `dtype`: bfloat16 on CPUs with native bf16
     (AMX / AVX512-BF16), which oneDNN runs several times faster than float32;
-  - on the CPU, oneDNN kernels with prepacked weights and fused ReLU and residual adds, and freed
-    outputs kept mapped for the next call (`keep_freed_memory`).
+  - on the CPU, oneDNN kernels with prepacked weights and fused ReLU and residual adds.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 from functools import cache
 from pathlib import Path
@@ -30,26 +28,6 @@ CL = torch.channels_last
 # (960x540 -> x2: 0.51 s per routed frame, 0.27 s with room for 8192; docs/speed.md). oneDNN reads
 # this when it creates its first primitive; a value the user set wins.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8192")
-
-
-# glibc's malloc serves blocks above its mmap threshold (128 KiB at first, raised to the largest block freed, at
-# most 32 MiB) with fresh pages and gives freed memory at the top of its heap back beyond its trim threshold.
-# A model call allocates a new output of several MiB per layer (12 MiB for a 135x480 tile's x4 output), so every
-# call faulted in thousands of fresh zeroed pages (7,700 per tile, 55 instead of 40 ms; docs/speed.md). Fixed
-# thresholds keep such blocks in the heap and freed memory mapped for the next call.
-MMAP_THRESHOLD = 32 << 20
-TRIM_THRESHOLD = 128 << 20
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (malloc.h)
-
-
-@cache
-def keep_freed_memory() -> bool:
-    """Set glibc's malloc thresholds for this process (once); False where the C library is not glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    except (OSError, AttributeError):
-        return False
 
 
 @cache
@@ -127,8 +105,6 @@ class Runner:
         a = model.arch
         self.scale, self.radius, self.dtype = a.scale, a.radius, dtype
         fused = device.type == "cpu" and fusion_available()
-        if device.type == "cpu":
-            keep_freed_memory()
         self.head = _Conv(model.head, dtype, device, fused)
         self.blocks = [(_Conv(b.expand, dtype, device, fused), _Conv(b.reduce, dtype, device, fused))
                        for b in model.body]
