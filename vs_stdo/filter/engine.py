@@ -6,8 +6,7 @@ frame -> route -> model calls -> write into the output frame, by one of two path
 one chunk are merged into rectangles (`regions.py`) and each rectangle is run with exactly the
 model's radius of real context and valid convolutions (`runner.py`), so the output equals
 whole-frame inference of each patch's model while context is only paid at chunk borders; same-size
-rectangles of one chunk share a call, and a large one is cut into tiles (a call covers at most
-regions.CALL_PIXELS LR pixels: its activations stay in the cache).
+rectangles of one chunk share a call.
 
 "batches" (the default on CUDA, or with a pad below some model's radius): every patch is cut with
 context in one gather and a chunk's patches go in one batched call (`batches.py`). On a GPU that is
@@ -24,9 +23,9 @@ import torch.nn.functional as F
 
 from ..core.bundle import Bundle
 from ..core.device import pick_device
-from ..core.grid import Grid, paste
+from ..core.grid import Box, Grid, paste
 from .batches import PatchBatches
-from .regions import CALL_PIXELS, TILE_COLS, calls, cover
+from .regions import Region, cover, owned_box
 from .routing import Route, Routing
 from .runner import Runner, bf16_runs, native_bf16
 
@@ -71,7 +70,6 @@ class Engine:
         radius = max(a.radius for a in bundle.archs)
         self.pad = radius if pad is None else pad
         self.batch = batch
-        self.call_pixels, self.tile_cols = CALL_PIXELS, TILE_COLS  # regions.calls; benchmarks vary them
         if path is None:
             path = "batches" if self.device.type == "cuda" or self.pad < radius else "regions"
         if path not in PATHS:
@@ -134,7 +132,7 @@ class Engine:
         The frame is padded once (replicated border), so that every region's window is a view of it."""
         p = self.pad
         padded = F.pad(frame[None], (p, p, p, p), mode="replicate")[0]
-        for k, boxes in calls(self.grid, cover(self.grid, labels, self.batch), *self.call_size()):
+        for k, boxes in self.same_shape_batches(cover(self.grid, labels, self.batch)):
             runner = self.runners[k]
             c = p - runner.radius
             res = runner(torch.stack([padded[:, y0 + c:y1 + p + runner.radius, x0 + c:x1 + p + runner.radius]
@@ -142,11 +140,25 @@ class Engine:
             for out, box in zip(res, boxes):
                 paste(out, box, planes, self.scale)
 
-    def call_size(self) -> tuple[int, int]:
-        """(LR pixels, columns) one model call covers at most (`regions.calls`); `batch` patches at most."""
-        if self.batch:
-            return min(self.call_pixels, self.batch * self.grid.patch_width * self.grid.patch_height), self.tile_cols
-        return self.call_pixels, self.tile_cols
+    def same_shape_batches(self, regions: list[Region]) -> list[tuple[int, list[Box]]]:
+        """Regions grouped into model calls: one chunk, one box size (so they stack into a batch), at most
+        `batch` patches a call. Most regions are a single patch, so most calls carry many."""
+        groups: dict[tuple[int, int, int], list[tuple[Region, Box]]] = {}
+        for g in regions:
+            y0, x0, y1, x1 = box = owned_box(self.grid, g)
+            groups.setdefault((g.chunk, y1 - y0, x1 - x0), []).append((g, box))
+        calls = []
+        for (k, _, _), members in groups.items():
+            call: list[Box] = []
+            patches = 0
+            for g, box in members:
+                if call and self.batch and patches + g.patches > self.batch:
+                    calls.append((k, call))
+                    call, patches = [], 0
+                call.append(box)
+                patches += g.patches
+            calls.append((k, call))
+        return calls
 
     def run_batches(self, frame: torch.Tensor, labels: torch.Tensor, planes: list[torch.Tensor]) -> None:
         """Every patch cut with context in one gather, each chunk's patches in batches, one stitch."""

@@ -7,16 +7,9 @@ its own area, a whole row of such patches 2.3 times. Runs of equal labels along 
 merged, then runs with the same columns in consecutive rows.
 
 A rectangle of patches owns a rectangle of pixels (`Grid.owned`: the later patch owns an overlap).
-
-`calls` plans a frame's model calls from its regions: a large region is cut into tiles and small
-same-size ones of one chunk share a call, so every call stays near CALL_PIXELS LR pixels. A whole-frame
-call is slower per multiply-accumulate than the same frame in tiles (the activations of one layer
-then no longer fit the cache when the next layer reads them); with valid convolutions a tile's output is
-the same pixels (docs/speed.md).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -71,39 +64,3 @@ def cover(grid: Grid, labels: torch.Tensor, max_patches: int = 0) -> list[Region
         done.extend(open_.values())
         open_ = grown
     return done + list(open_.values())
-
-
-# The LR pixels (owned, context not counted) that one CPU model call covers at most, and the widest tile.
-# Measured on 2 cores with 32 MiB of L3 (tiny, x2 and x4, bf16 and float32): tiles of 48k-96k pixels at
-# most 480 wide ran 1.1-1.45x faster than the whole frame in one call, smaller ones lost to context.
-CALL_PIXELS = 65536
-TILE_COLS = 480
-Call = tuple[int, list[Box]]  # (chunk, same-size boxes run as one batch)
-
-
-def split(length: int, most: int) -> list[int]:
-    """Cut points 0 = p0 < ... < pn = length of the fewest near-equal parts of at most `most`."""
-    parts = max(1, math.ceil(length / most))
-    return [length * i // parts for i in range(parts + 1)]
-
-
-def tiles(box: Box, pixels: int = CALL_PIXELS, cols: int = TILE_COLS) -> list[Box]:
-    """A box cut into near-equal tiles of at most `cols` columns and `pixels` pixels."""
-    y0, x0, y1, x1 = box
-    xs = split(x1 - x0, cols)
-    ys = split(y1 - y0, max(1, pixels // max(b - a for a, b in zip(xs, xs[1:]))))
-    return [(y0 + ya, x0 + xa, y0 + yb, x0 + xb) for ya, yb in zip(ys, ys[1:]) for xa, xb in zip(xs, xs[1:])]
-
-
-def calls(grid: Grid, regions: list[Region], pixels: int = CALL_PIXELS, cols: int = TILE_COLS) -> list[Call]:
-    """Model calls for a frame's regions: each region's owned box in tiles (`tiles`), tiles of one chunk and
-    size batched while the batch covers at most `pixels` (a tile larger than that alone)."""
-    groups: dict[tuple[int, int, int], list[Box]] = {}
-    for g in regions:
-        for y0, x0, y1, x1 in tiles(owned_box(grid, g), pixels, cols):
-            groups.setdefault((g.chunk, y1 - y0, x1 - x0), []).append((y0, x0, y1, x1))
-    out: list[Call] = []
-    for (k, h, w), boxes in groups.items():
-        per = max(1, pixels // (h * w))
-        out += [(k, boxes[i:i + per]) for i in range(0, len(boxes), per)]
-    return out

@@ -18,7 +18,7 @@ from vs_stdo.core.grid import Grid
 from vs_stdo.core.models import WDSR, Arch, bicubic_stencil, preset
 from vs_stdo.core.video import frame_array
 from vs_stdo.filter.engine import Engine
-from vs_stdo.filter.regions import calls, cover, owned_box, tiles
+from vs_stdo.filter.regions import cover, owned_box
 from vs_stdo.filter.routing import Route, Routing
 from vs_stdo.filter.runner import Runner, native_bf16
 from vs_stdo.train import router_fit
@@ -70,37 +70,6 @@ def test_regions_cover_every_patch_once_with_one_label_and_tile_the_frame(mixed)
     assert len(cover(grid, torch.zeros(grid.count, dtype=torch.long))) == 1
 
 
-def test_tiles_cut_a_box_into_near_equal_parts_within_the_limits():
-    for box, pixels, cols in (((3, 5, 273, 485), 65536, 480), ((0, 0, 540, 960), 65536, 480), ((2, 1, 9, 4), 5, 2),
-                              ((0, 0, 1, 1), 1, 1), ((0, 0, 70, 100), 1 << 30, 1 << 30)):
-        cut = tiles(box, pixels, cols)
-        y0, x0, y1, x1 = box
-        area = torch.zeros(y1, x1, dtype=torch.long)
-        for ty0, tx0, ty1, tx1 in cut:
-            area[ty0:ty1, tx0:tx1] += 1
-            assert tx1 - tx0 <= cols and (ty1 - ty0) * (tx1 - tx0) <= max(pixels, tx1 - tx0)
-        assert (area[y0:, x0:] == 1).all() and area.sum() == (y1 - y0) * (x1 - x0)
-        heights, widths = {b[2] - b[0] for b in cut}, {b[3] - b[1] for b in cut}
-        assert max(heights) - min(heights) <= 1 and max(widths) - min(widths) <= 1
-    assert tiles((0, 0, 270, 480), 65536, 480) == [(0, 0, 135, 480), (135, 0, 270, 480)]
-
-
-def test_calls_batch_same_size_tiles_of_one_chunk_up_to_the_pixels(mixed):
-    b, _, _, labels = mixed
-    grid = b.grid
-    for pixels in (1 << 30, 1000, 50):
-        owned = torch.zeros(grid.height, grid.width, dtype=torch.long)
-        chunk = torch.full((grid.height, grid.width), -1)
-        for k, boxes in calls(grid, cover(grid, labels), pixels, 1 << 30):
-            assert len({(y1 - y0, x1 - x0) for y0, x0, y1, x1 in boxes}) == 1
-            assert len(boxes) == 1 or sum((y1 - y0) * (x1 - x0) for y0, x0, y1, x1 in boxes) <= pixels
-            for y0, x0, y1, x1 in boxes:
-                owned[y0:y1, x0:x1] += 1
-                chunk[y0:y1, x0:x1] = k
-        assert (owned == 1).all()
-        assert torch.equal(chunk, labels[grid.owner()])                  # every pixel runs through its patch's model
-
-
 def test_bicubic_stencil_is_torch_bicubic():
     x = torch.rand(1, 1, 20, 23)
     for s in (2, 3, 4):
@@ -131,12 +100,10 @@ def test_runner_equals_the_module_with_context():
     torch.testing.assert_close(got, want, atol=2e-5, rtol=0)
 
 
-@pytest.mark.parametrize("batch, call_pixels", [(0, 1 << 30), (2, 1 << 30), (0, 300)])
-def test_merged_regions_equal_whole_frame_inference_of_each_patchs_model(mixed, batch, call_pixels):
+@pytest.mark.parametrize("batch", [0, 2])
+def test_merged_regions_equal_whole_frame_inference_of_each_patchs_model(mixed, batch):
     b, frame, models, labels = mixed
-    engine = Engine(b, 100, 70, device="cpu", bf16=False, batch=batch)
-    engine.call_pixels = call_pixels                                    # 300: regions cut into tiles
-    got = engine.upscale(frame, labels)
+    got = Engine(b, 100, 70, device="cpu", bf16=False, batch=batch).upscale(frame, labels)
     torch.testing.assert_close(got, expected(frame, models, labels, b.grid), atol=2e-5, rtol=0)
 
 
