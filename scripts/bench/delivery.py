@@ -45,7 +45,9 @@ from vs_stdo.tools.evaluate import tensor
 CODECS = {"x264": "libx264", "x265": "libx265"}
 HR_CRFS = {"x264": [22, 27, 32, 37, 42, 47], "x265": [24, 29, 34, 39, 44, 49]}
 LR_CRFS = {"x264": [17, 22, 27, 32], "x265": [19, 24, 29, 34]}
-BT709 = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+# BT.709 tags set on the frames (setparams), not asked of the encoder: ffmpeg converts untagged y4m (taken as
+# BT.601) to an encoder's -colorspace, which would shift the pixels
+BT709 = ["-vf", "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv"]
 LOSSLESS = ["-c:v", "ffv1", "-pix_fmt", "yuv420p", *BT709]
 METRICS = {"psnr": "psnr_rgb", "psnr_y": "psnr_y", "vmaf": "vmaf"}  # BD-rate name -> point field
 TARGET = -20.0  # BD-rate (%, PSNR RGB, bundle counted) that delivery aims for: `bundle_budget` is the bundle reaching it
