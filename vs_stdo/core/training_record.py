@@ -76,6 +76,7 @@ class TrainingRecord(Struct, kw_only=True):
     loss: str = "auto"
     score: str = "auto"
     labels: str = "best"
+    combed_frames: str = "leave-out"
     score_steps: int = 300
     holdout: int = 0
     scene_holdout: float = 0.15

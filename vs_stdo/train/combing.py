@@ -34,16 +34,19 @@ def combed(shares: np.ndarray) -> np.ndarray:
     return (shares > LEAST) & (shares > ABOVE * float(np.median(shares)))
 
 
-def warning(which: np.ndarray, side: str) -> str:
+def warning(which: np.ndarray, side: str, keep: bool = False) -> str:
     """What to tell a user whose `side` ("LR", "HR") has the combed frames `which` (a bool per training frame)."""
+    done = "they are trained on (--combed-frames keep)" if keep else \
+        "they are left out of training (--combed-frames keep trains on them)"
     return (f"warning: {int(which.sum())} of {len(which)} training frames of the {side} look combed (two fields of "
-            f"different moments in one frame); they are left out of training. The {side} looks telecined (a 29.97 "
+            f"different moments in one frame); {done}. The {side} looks telecined (a 29.97 "
             f"fps DVD of 23.976 fps film: 3:2 pulldown) or interlaced: inverse-telecine it first with vivtc.VFM + "
             f"VDecimate in a .vpy (or deinterlace it with QTGMC) to train on every frame")
 
 
-def left_out(lr_shares: np.ndarray, hr_shares: np.ndarray) -> tuple[list[int], list[str]]:
-    """The training frames to leave out, combed on either side (by their `zigzag` shares), and what to say."""
+def left_out(lr_shares: np.ndarray, hr_shares: np.ndarray, keep: bool = False) -> tuple[list[int], list[str]]:
+    """The training frames to leave out, combed on either side (by their `zigzag` shares; none with `keep`), and
+    what to say."""
     sides = {"LR": combed(lr_shares), "HR": combed(hr_shares)}
-    out = np.flatnonzero(sides["LR"] | sides["HR"]).tolist()
-    return out, [warning(which, side) for side, which in sides.items() if which.any()]
+    out = [] if keep else np.flatnonzero(sides["LR"] | sides["HR"]).tolist()
+    return out, [warning(which, side, keep) for side, which in sides.items() if which.any()]

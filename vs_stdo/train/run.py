@@ -65,7 +65,7 @@ def train(frames: Frames, s: Settings, out: Path, clip: ClipRecord, resume: bool
     started = time.time()
     heldout = heldout_frames(count, s.holdout)
     shares = world.gather(np.stack([zigzag(frames.lr), zigzag(frames.hr)], 1), count)
-    combed, warnings = left_out(shares[:, 0], shares[:, 1])
+    combed, warnings = left_out(shares[:, 0], shares[:, 1], keep=s.combed_frames == "keep")
     for line in warnings if world.main else ():
         print(line, file=sys.stderr)
     train_frames = [f for f in range(count) if f not in set(heldout) | set(combed)]

@@ -25,6 +25,7 @@ from .chunks import AUTO_TOLERANCE, OUTLIER_FLOOR, SPLITS
 MODES = ("chunks", "joint", "single")
 SCORERS = ("auto", "shared", "bicubic", "self")  # or the path of a bundle
 LABELS = ("best", "split")
+COMBED = ("leave-out", "keep")
 LOSSES = ("auto", "l1", "mse")
 SAMPLINGS = ("unbiased", "lean")
 PLANES = {"rgb": 3, "luma": 1}  # --planes -> the models' input and output channels
@@ -130,6 +131,10 @@ class Settings:
     labels: str = option("best", "chunks mode: what the stored labels route each patch to: best (default), the "
                                  "model that reconstructs it best; split, the model of its chunk (the paper's)",
                          choices=LABELS)
+    combed_frames: str = option("leave-out", "training frames that look combed on either side (telecined or "
+                                             "interlaced): leave-out (default: not trained on), or keep (trained on, "
+                                             "where the episodes to play are combed alike and cannot be "
+                                             "inverse-telecined)", choices=COMBED)
     score_steps: int = option(300, "--score self: training steps of the scorer model (default {default})")
     holdout: int = option(0, "keep every Nth training frame out of training (default 0: none)")
     scene_holdout: float = option(0.15, "remaster pairs: the share of the training range held out as whole scenes, "

@@ -28,6 +28,8 @@ def test_a_telecined_clip_has_two_combed_frames_in_five_and_the_warning_names_vf
     assert left_out(plain, plain) == ([], [])                         # progressive: nothing combed
     assert len(out) >= 4 and all(i % 5 in (2, 3) for i in out)        # woven ones only (still ones show nothing)
     assert len(warnings) == 1 and "LR" in warnings[0] and "vivtc.VFM + VDecimate" in warnings[0]
+    kept, said = left_out(pulled, np.zeros_like(pulled), keep=True)  # --combed-frames keep: still said
+    assert kept == [] and "they are trained on (--combed-frames keep)" in said[0]
 
 
 def test_fine_horizontal_texture_in_every_frame_is_not_combing():
