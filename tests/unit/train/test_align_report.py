@@ -26,7 +26,7 @@ def test_outliers_by_median_and_mad():
 @pytest.mark.slow
 def test_report_json_and_png(dvd, tmp_path):
     pair, result = dvd
-    text = "\n".join(result.lines())
+    text = "\n".join(result.lines(2))
     assert "ratio 1.795" in text and "frame offset -2" in text and "88 pairs kept" in text
     assert Alignment.from_json(result.to_json()) == result
     png = result.save_png(tmp_path / "align.png", pair.hr, pair.lr)
