@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import vapoursynth as vs
 
@@ -17,6 +17,8 @@ from .core import bundle as bundle_io
 from .core.usage import UsageError
 from .core.video import KERNELS
 from .train.settings import Settings, default_of, flag_of, options
+
+SPEAKER_GRACE = 10.0  # seconds a silent torchrun process waits before failing (let_the_speaker_speak)
 
 
 def parse_patch(text: str) -> tuple[int, int]:
@@ -93,6 +95,11 @@ class Parser(argparse.ArgumentParser):
     def _print_message(self, message: str, file: Any = None) -> None:
         if main_process():
             super()._print_message(message, file)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if status:
+            let_the_speaker_speak()
+        super().exit(status, message)
 
 
 class Given(argparse.Action):
@@ -218,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.debug:
             raise
         report(f"stdo {a.command}: error: {message(e, a.command)}")
+        let_the_speaker_speak()
         return 2 if isinstance(e, UsageError) else 1
     return 0
 
@@ -225,6 +233,14 @@ def main(argv: list[str] | None = None) -> int:
 def main_process() -> bool:
     """Whether this is the process that speaks: the only one, or rank 0 under torchrun."""
     return os.environ.get("RANK", "0") == "0"
+
+
+def let_the_speaker_speak() -> None:
+    """Under torchrun, a silent process that fails waits SPEAKER_GRACE seconds before it exits: torchrun stops every
+    process as soon as one fails, so without the wait rank 0, failing the same way a moment later, could be stopped
+    before it says why. Rank 0 fails within the wait (and torchrun then stops this process)."""
+    if not main_process():
+        time.sleep(SPEAKER_GRACE)
 
 
 def report(line: str) -> None:

@@ -287,6 +287,25 @@ def test_a_user_error_under_torchrun_is_said_once(argv, says, worker_exit, tmp_p
     assert f"exitcode  : {worker_exit}" in r.stderr
 
 
+@pytest.mark.parametrize("rank, waits", [("0", False), ("1", True)])
+@pytest.mark.parametrize("argv", [["train", "missing.vpy", "-o", "x.stdo", "--bogus"],
+                                  ["train", "missing.vpy", "-o", "x.stdo", "--time", "nan"]])
+def test_only_the_silent_processes_wait_before_failing(monkeypatch, capsys, rank, waits, argv):
+    """Under torchrun the first process to fail gets the others stopped: the silent ones wait so rank 0 has said
+    why by then (a usage error found by argparse or after it alike)."""
+    from vs_stdo import cli
+
+    slept = []
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setattr(cli.time, "sleep", slept.append)
+    try:
+        status = main(argv)
+    except SystemExit as e:
+        status = e.code
+    assert status == 2 and slept == ([cli.SPEAKER_GRACE] if waits else [])
+    assert ("error" in capsys.readouterr().err) != waits
+
+
 @pytest.mark.slow
 def test_python_m_vs_stdo_is_stdo():
     r = subprocess.run([*STDO, "--version"], capture_output=True, text=True, timeout=120)
