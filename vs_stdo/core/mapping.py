@@ -126,10 +126,12 @@ class Mapping(Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=Tru
 
         Rounding keeps the ratios, the geometry the models were trained at, so the picture is neither stretched
         nor resampled otherwise: the HR frame gains or loses under `multiple` pixels, half at each side. Bars
-        scale with the frame."""
+        scale with the frame and fit `multiple` too: the LR's rounded up (the picture cut from the clip never
+        holds a bar row), the HR's down (a row the HR shows as a bar's edge may then show picture)."""
         mx, my = multiple
         if ((lr_width, lr_height) == (self.lr_width, self.lr_height) and self.hr_width % mx == 0
-                and self.hr_height % my == 0):
+                and self.hr_height % my == 0 and self.lr_bars == to_multiple(self.lr_bars, multiple, up=True)
+                and self.hr_bars == to_multiple(self.hr_bars, multiple, up=False)):
             return self
         if lr_width < 1 or lr_height < 1:
             raise ValueError(f"the LR size must be positive, got {lr_width}x{lr_height}")
@@ -144,8 +146,10 @@ class Mapping(Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=Tru
             return schema.checked(Mapping(
                 lr_width, lr_height, hr_w, hr_h, self.ratio_x, self.ratio_y,
                 hr_w / 2 + dx * kx - self.ratio_x * lr_width / 2, hr_h / 2 + dy * ky - self.ratio_y * lr_height / 2,
-                (math.ceil(l * kx), math.ceil(r * kx), math.ceil(t * ky), math.ceil(b * ky)),
-                (round(hl * kx), round(hr_ * kx), round(ht * ky), round(hb * ky))), "mapping")
+                to_multiple((math.ceil(l * kx), math.ceil(r * kx), math.ceil(t * ky), math.ceil(b * ky)), multiple,
+                            up=True),
+                to_multiple((round(hl * kx), round(hr_ * kx), round(ht * ky), round(hb * ky)), multiple, up=False)),
+                "mapping")
         except ValueError as e:
             raise ValueError(f"no HR size fits a {lr_width}x{lr_height} LR through {self.describe()}: {e}") from None
 
@@ -202,6 +206,16 @@ class Mapping(Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=Tru
     def axes(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """((ratio_y, offset_y), (ratio_x, offset_x)): the per-axis arguments of `axis_matrix`, rows first."""
         return (self.ratio_y, self.offset_y), (self.ratio_x, self.offset_x)
+
+
+def to_multiple(bars: Box, multiple: tuple[int, int], up: bool) -> Box:
+    """Bars (left, right, top, bottom) rounded up (or down) to multiples of `multiple` (x, y): what a YUV clip
+    of that chroma subsampling can be cropped or padded by."""
+    mx, my = multiple
+    l, r, t, b = bars
+    if up:
+        return -(-l // mx) * mx, -(-r // mx) * mx, -(-t // my) * my, -(-b // my) * my
+    return l // mx * mx, r // mx * mx, t // my * my, b // my * my
 
 
 def _box(width: int, height: int, bars: Box) -> Box:

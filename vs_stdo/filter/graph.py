@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import vapoursynth as vs
-from msgspec.structs import replace
 
 from ..core import bundle as bundle_io
 from ..core import colour
-from ..core.mapping import Mapping
+from ..core.mapping import NO_BARS, Box, Mapping
 from .engine import Engine
 from .options import UpscaleOptions
 
@@ -58,32 +57,23 @@ def upscaled(clip: vs.VideoNode, bundle_path: str, options: UpscaleOptions, hr_g
         warn_conflicts(bundle_path, colour.conflicts(f, props, b.colour))
     engine = Engine(b, clip.width, clip.height, **options.engine_args())
     onto = hr_geometry(b, clip) if hr_grid else None
-    if onto is not None and onto.has_bars():
-        return with_bars(clip, engine, onto, b.scale, f, c)
+    cut = onto.lr_bars if onto is not None else NO_BARS  # the models' output is cut to the LR picture
+    inner = onto.inner() if onto is not None else None
     if b.planes == 1:
-        out = colour.from_luma(run(colour.to_luma(clip, c), engine), clip, c, onto)
+        out = colour.from_luma(cropped(run(colour.to_luma(clip, c), engine), cut, b.scale), cropped(clip, cut), c,
+                               inner)
     else:
-        out = colour.from_rgbs(run(colour.to_rgbs(clip, c), engine), f, c, onto)
-    return out.std.SetFrameProps(_SARNum=1, _SARDen=1) if onto else out
+        out = colour.from_rgbs(cropped(run(colour.to_rgbs(clip, c), engine), cut, b.scale), f, c, inner)
+    if onto is None:
+        return out
+    if onto.hr_bars != NO_BARS:
+        out = out.std.AddBorders(*onto.hr_bars, color=black(f, c))
+    return out.std.SetFrameProps(_SARNum=1, _SARDen=1)
 
 
-def with_bars(clip: vs.VideoNode, engine: Engine, m: Mapping, s: int, f: colour.Format,
-              c: colour.Colour) -> vs.VideoNode:
-    """`clip` through the engine onto the HR grid of `m`, a mapping between pictures with bars: the models'
-    output (s times the clip) cut to the LR picture, put on the HR picture by the resize that converts back,
-    the HR's bars added in black. The LR bars are rounded up and the HR's down to the clip's subsampling
-    (what a YUV clip can be cut and padded by): a row the HR shows as a bar's edge may then show picture."""
-    mx, my = 1 << clip.format.subsampling_w, 1 << clip.format.subsampling_h
-    (l, r, t, b), (hl, hr, ht, hb) = m.lr_bars, m.hr_bars
-    m = replace(m, lr_bars=(-(-l // mx) * mx, -(-r // mx) * mx, -(-t // my) * my, -(-b // my) * my),
-                hr_bars=(hl // mx * mx, hr // mx * mx, ht // my * my, hb // my * my))
-    cut = m.lr_bars
-    if engine.planes == 1:
-        y = run(colour.to_luma(clip, c), engine).std.Crop(*(s * v for v in cut))
-        out = colour.from_luma(y, clip.std.Crop(*cut), c, m.inner())
-    else:
-        out = colour.from_rgbs(run(colour.to_rgbs(clip, c), engine).std.Crop(*(s * v for v in cut)), f, c, m.inner())
-    return out.std.AddBorders(*m.hr_bars, color=black(f, c)).std.SetFrameProps(_SARNum=1, _SARDen=1)
+def cropped(clip: vs.VideoNode, bars: Box, k: int = 1) -> vs.VideoNode:
+    """`clip` less `bars` (left, right, top, bottom) times k: a clip k times the size of the one they are of."""
+    return clip if bars == NO_BARS else clip.std.Crop(*(k * v for v in bars))
 
 
 def black(f: colour.Format, c: colour.Colour) -> list[float]:
@@ -104,8 +94,9 @@ def read_props(clip: vs.VideoNode) -> dict[str, Any]:
 
 
 def hr_geometry(b: bundle_io.Bundle, clip: vs.VideoNode) -> Mapping | None:
-    """Where a remaster bundle puts the clip: its mapping for the clip's size, the HR size a multiple of the
-    clip's chroma subsampling (`Mapping.for_size`); None for a bundle whose output is s x the clip."""
+    """Where a remaster bundle puts the clip: its mapping for the clip's size, the HR size and both sides' bars
+    multiples of the clip's chroma subsampling (`Mapping.for_size`); None for a bundle whose output is s x the
+    clip."""
     m = b.mapping.for_size(clip.width, clip.height, (1 << clip.format.subsampling_w, 1 << clip.format.subsampling_h))
     return None if m.whole() else m
 

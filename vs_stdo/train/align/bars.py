@@ -14,7 +14,7 @@ import numpy as np
 import vapoursynth as vs
 
 from vs_stdo.core.colour import common_luma
-from vs_stdo.core.mapping import NO_BARS, Box
+from vs_stdo.core.mapping import NO_BARS, Box, to_multiple
 
 SAMPLES = 24  # full frames sampled over the clip
 DARK = 0.1  # luma (0 black, 1 white) a bar's bright end stays below
@@ -65,10 +65,7 @@ def bars_of(frames: np.ndarray) -> Box:
 
 def widened(bars: Box, step: tuple[int, int], soft: int = 1) -> Box:
     """Bars grown by `soft` pixels where there are any, each rounded up to a multiple of step (x, y)."""
-    def grow(b: int, m: int) -> int:
-        return -(-(b + soft) // m) * m if b else 0
-    (l, r, t, b), (mx, my) = bars, step
-    return grow(l, mx), grow(r, mx), grow(t, my), grow(b, my)
+    return to_multiple(tuple(b + soft if b else 0 for b in bars), step, up=True)
 
 
 def check(bars: Box, clip: vs.VideoNode, side: str) -> Box:
