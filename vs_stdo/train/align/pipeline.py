@@ -14,7 +14,7 @@ from vs_stdo.core.models import SCALES
 from ..scenes import cuts
 from . import bars as bars_
 from .quality import framing, is_scene, measure
-from .reading import picture, read_thumbnails
+from .reading import picture, picture_frame, read_thumbnails
 from .registration import SEARCH, aligned_thumbnails, best_shift, coarse_mapping, refine
 from .report import Alignment, leave_out, thumb_residuals
 from .timeline import Matches, fill_gaps, match_frames, noise_floor, unpaired_reasons
@@ -68,9 +68,10 @@ def _rematch(hr_thumbs: np.ndarray, lr_thumbs: np.ndarray, mapping: Mapping, pai
     return matches, hr_aligned, lr_aligned
 
 
-def frame(pic: vs.VideoNode, n: int) -> np.ndarray:
-    """One frame of a picture (float32)."""
-    return np.array(pic.get_frame(n)[0], np.float32)
+def _pictures(hr_pic: vs.VideoNode, lr_pic: vs.VideoNode, pairs: list[tuple[int, int]]
+              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The full-size pictures of the pairs' HR frames and of their LR frames."""
+    return [picture_frame(hr_pic, h) for h, _ in pairs], [picture_frame(lr_pic, l) for _, l in pairs]
 
 
 def _spread(pairs: list[tuple[int, int]], n: int = MEASURED) -> list[tuple[int, int]]:
@@ -92,17 +93,17 @@ def estimate(hr_pic: vs.VideoNode, lr_pic: vs.VideoNode, hr_thumbs: np.ndarray, 
     out the pairs far worse than the rest and measure every pair against the mapping."""
     matches = _first_matches(hr_thumbs, lr_thumbs)
     chosen = pick_pairs(hr_thumbs, matches)
-    hr_frames, lr_frames = [frame(hr_pic, h) for h, _ in chosen], [frame(lr_pic, l) for _, l in chosen]
+    hr_frames, lr_frames = _pictures(hr_pic, lr_pic, chosen)
     mapping, _ = refine(hr_frames, lr_frames, coarse_mapping(hr_frames, lr_frames), spread=False)
     check = np.argsort([-float(np.abs(np.diff(h, axis=1)).mean()) for h in hr_frames])[:2]
-    shift, mapping = best_shift([hr_frames[k] for k in check], lambda n: frame(lr_pic, n),
+    shift, mapping = best_shift([hr_frames[k] for k in check], lambda n: picture_frame(lr_pic, n),
                                 [chosen[k][1] for k in check], len(lr_thumbs), mapping)
     shifted = [(h, l + shift) for h, l in matches.pairs if 0 <= l + shift < len(lr_thumbs)]
     matches, _, _ = _rematch(hr_thumbs, lr_thumbs, mapping, shifted)
     picked = pick_pairs(hr_thumbs, matches)
     if picked != chosen:
         chosen = picked
-        hr_frames, lr_frames = [frame(hr_pic, h) for h, _ in chosen], [frame(lr_pic, l) for _, l in chosen]
+        hr_frames, lr_frames = _pictures(hr_pic, lr_pic, chosen)
     mapping, precision = refine(hr_frames, lr_frames, mapping, (0.8, 0.0))
     matches, hr_aligned, lr_aligned = _rematch(hr_thumbs, lr_thumbs, mapping, matches.pairs)
     a = _judged(hr_pic, lr_pic, mapping, matches.pairs, hr_aligned, lr_aligned, hr_blank, lr_blank)

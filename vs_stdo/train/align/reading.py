@@ -41,9 +41,14 @@ def read_thumbnails(pic: vs.VideoNode, width: int, height: int, desc: str) -> tu
     return out, spread
 
 
+def picture_frame(pic: vs.VideoNode, n: int) -> np.ndarray:
+    """One frame of a `picture` at full size (float32)."""
+    return np.array(pic.get_frame(n)[0], np.float32)
+
+
 def read_frame(clip: vs.VideoNode, n: int, bars: Box = NO_BARS) -> np.ndarray:
-    """One frame's picture at full size (float32)."""
-    return np.array(picture(clip, bars).get_frame(n)[0], np.float32)
+    """One frame of a clip's picture (less `bars`) at full size (float32)."""
+    return picture_frame(picture(clip, bars), n)
 
 
 def read_frames(pic: vs.VideoNode, frames: Sequence[int]) -> Iterator[np.ndarray]:
