@@ -17,6 +17,7 @@ from .core import bundle as bundle_io
 from .core.usage import UsageError
 from .core.video import KERNELS
 from .train.settings import Settings, default_of, flag_of, options
+from .train.world import main_process
 
 SPEAKER_GRACE = 10.0  # seconds a silent torchrun process waits before failing (let_the_speaker_speak)
 
@@ -228,11 +229,6 @@ def main(argv: list[str] | None = None) -> int:
         let_the_speaker_speak()
         return 2 if isinstance(e, UsageError) else 1
     return 0
-
-
-def main_process() -> bool:
-    """Whether this is the process that speaks: the only one, or rank 0 under torchrun."""
-    return os.environ.get("RANK", "0") == "0"
 
 
 def let_the_speaker_speak() -> None:

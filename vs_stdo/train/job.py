@@ -11,6 +11,7 @@ from ..core import colour
 from ..core.bundle import Bundle
 from ..core.clip_record import ClipRecord
 from ..core.device import pick_device
+from ..core.mapping import Box
 from ..core.usage import UsageError
 from . import checkpoint, generic, preflight
 from .data import load_frames
@@ -43,8 +44,8 @@ class Job:
     force: bool = False
     scale_given: bool = True   # False: an LR file's models take the scale its ratio needs
     align_only: bool = False   # with lr_file: print the alignment, write <output>.align.png and .pairs.csv, stop
-    hr_bars: tuple[int, int, int, int] | None = None  # the input's black bars (left, right, top, bottom); None: found
-    lr_bars: tuple[int, int, int, int] | None = None  # the LR file's, the same
+    hr_bars: Box | None = None  # the input's black bars (left, right, top, bottom); None: found
+    lr_bars: Box | None = None  # the LR file's, the same
 
 
 def run_job(job: Job) -> Bundle | None:

@@ -24,6 +24,7 @@ from ..core.mapping import Box, Mapping
 from ..core.models import SCALES
 from ..core.video import Pair, check_progressive, frame_range, open_clip, pick, whole_pair
 from .align import Alignment, align
+from .world import main_process
 
 
 def whole_scale(hr: vs.VideoNode, lr: vs.VideoNode, scale: int | None) -> int | None:
@@ -86,7 +87,7 @@ def open_training_pair(input: str | Path, lr_file: str | Path | None, frames: st
                                  f"{picked.start}-{picked.stop - 1}"] if len(picked) < src.num_frames else [])
     for line in report:
         print(line, file=sys.stderr)
-    if output is not None and os.environ.get("RANK", "0") == "0":  # one writer under torchrun
+    if output is not None and main_process():  # one writer under torchrun
         print(f"wrote {a.save_csv(str(output) + '.pairs.csv')}: every frame's pair, figure, and why it is left out",
               file=sys.stderr)
     if align_only and output is not None:
@@ -100,7 +101,7 @@ def open_training_pair(input: str | Path, lr_file: str | Path | None, frames: st
                          f"--frames or check the LR")
     if align_only:
         return None
-    if saved is not None and os.environ.get("RANK", "0") == "0":  # training goes ahead: kept for --resume
+    if saved is not None and main_process():  # training goes ahead: kept for --resume
         write_atomic(saved, key + b"\n" + a.to_json())
     hr_colour, lr_colour = colour.pair_colour(src), colour.pair_colour(lr_src)  # each side with its own tags
     hr_rgb = colour.clip_to_rgbs(pick(src, [h for h, _ in kept]), hr_colour)

@@ -26,6 +26,12 @@ import torch
 import torch.distributed as dist
 
 
+def main_process() -> bool:
+    """Whether this is the process that speaks and writes: the only one, or rank 0 under torchrun (known from the
+    environment before the process group is joined)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 @dataclass(frozen=True)
 class World:
     rank: int = 0
