@@ -106,9 +106,10 @@ def _cpu_seconds() -> float:
 def run_worker(spec: dict) -> dict:
     """One measurement in its own process: this tree's Python, or that of the tree `spec["tree"]` (an earlier
     version of vs-stdo with its own .venv, whose bench takes the same spec)."""
-    tree = spec.pop("tree", None)
+    tree = spec.get("tree")
     python = str(Path(tree, ".venv", "bin", "python")) if tree else sys.executable
-    proc = subprocess.run([python, "-m", "scripts.bench.speed", "--worker", json.dumps(spec)],
+    proc = subprocess.run([python, "-m", "scripts.bench.speed", "--worker",
+                           json.dumps({k: v for k, v in spec.items() if k != "tree"})],
                           capture_output=True, text=True, cwd=tree)
     if proc.returncode:
         raise RuntimeError(f"worker {spec} failed:\n{proc.stderr[-3000:]}")
